@@ -1,0 +1,190 @@
+//! The log's error type. Each variant says who is at fault: the caller (bad input, bad config,
+//! unknown names), the data on disk (corruption), another party (fencing, locks), or weir itself
+//! (`Internal`, a bug).
+
+use std::path::PathBuf;
+
+/// The result type of every fallible call in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O error, with the file it concerned.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Bytes on disk that fail a check (CRC, framing, offsets): `position` is the byte position
+    /// within `segment`, `offset` the log offset where known.
+    #[error("corrupt data in {} at byte {position} (offset {offset}): {reason}", segment.display())]
+    Corrupt {
+        /// The segment file.
+        segment: PathBuf,
+        /// Byte position within the file.
+        position: u64,
+        /// The log offset concerned, or -1 where unknown.
+        offset: i64,
+        /// What check failed.
+        reason: String,
+    },
+    /// A record batch that does not follow the RecordBatch v2 format (from a caller or a decoder).
+    #[error("malformed record batch: {0}")]
+    Malformed(String),
+    /// No topic of that name exists.
+    #[error("unknown topic '{0}'")]
+    UnknownTopic(String),
+    /// The topic exists but has no such partition.
+    #[error("topic '{topic}' has no partition {partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+    },
+    /// A topic of that name already exists.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// A configuration value is out of range; `field` names it.
+    #[error("invalid configuration `{field}`: {reason}")]
+    Config {
+        /// The offending field.
+        field: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A single record is larger than the configured limit.
+    #[error("record of {bytes} bytes exceeds record_bytes_max ({max} bytes)")]
+    RecordTooLarge {
+        /// Encoded size of the record.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A batch is larger than the configured limit.
+    #[error("batch of {bytes} bytes exceeds batch_bytes_max ({max} bytes)")]
+    BatchTooLarge {
+        /// Encoded size of the batch.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A producer (or transactional producer, or group member) was superseded by a newer epoch
+    /// or generation and may no longer write.
+    #[error("fenced: {0}")]
+    Fenced(String),
+    /// An idempotent producer's batch does not follow the last sequence the log holds.
+    #[error(
+        "out-of-order sequence for producer {producer_id} on {topic}-{partition}: expected {expected}, got {got}"
+    )]
+    OutOfOrderSequence {
+        /// The producer.
+        producer_id: i64,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The sequence the log expected.
+        expected: i32,
+        /// The sequence the batch carried.
+        got: i32,
+    },
+    /// A producer id the partition does not know (for example, its state expired).
+    #[error("unknown producer id {0}")]
+    UnknownProducer(i64),
+    /// A read or seek outside the partition's offsets.
+    #[error("offset {offset} is out of range for {topic}-{partition} (valid {start}..={end})")]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset asked for.
+        offset: i64,
+        /// The first offset held.
+        start: i64,
+        /// The next offset to be written (the high watermark).
+        end: i64,
+    },
+    /// Another process holds the data directory for writing.
+    #[error("data directory {} is locked by another writer{}", dir.display(), holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The pid of the holder, where it could be read.
+        holder: Option<u32>,
+    },
+    /// A write was attempted through a read-only handle.
+    #[error("the log is open read-only: {0}")]
+    ReadOnly(String),
+    /// A consumer-group call that does not fit the group's state.
+    #[error("group '{group}': {reason}")]
+    Group {
+        /// The group.
+        group: String,
+        /// What is wrong.
+        reason: GroupErrorKind,
+    },
+    /// The log (or the client) has been closed.
+    #[error("closed")]
+    Closed,
+    /// A call timed out.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// A bug in weir: an invariant did not hold.
+    #[error("internal error (a bug in weir): {0}")]
+    Internal(String),
+}
+
+/// Why a consumer-group call was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupErrorKind {
+    /// The member id is not (or no longer) in the group, e.g. after its session timed out.
+    #[error("unknown member '{0}'")]
+    UnknownMember(String),
+    /// The caller's generation is not the group's current one (a rebalance happened).
+    #[error("illegal generation {given} (current {current})")]
+    IllegalGeneration {
+        /// The generation the caller gave.
+        given: i32,
+        /// The group's generation.
+        current: i32,
+    },
+    /// A rebalance is under way: the member must rejoin.
+    #[error("rebalance in progress")]
+    RebalanceInProgress,
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerned.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A configuration error naming the field.
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Adds a path to `std::io::Result`s.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

@@ -1,0 +1,7 @@
+//! # weir-log
+#![warn(missing_docs)]
+
+mod error;
+pub mod format;
+
+pub use error::{Error, GroupErrorKind, Result};

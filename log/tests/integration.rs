@@ -1,0 +1,3 @@
+//! The log's integration tests, one binary.
+mod compat;
+mod format_props;

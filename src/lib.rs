@@ -1,0 +1,2 @@
+//! weir facade.
+pub use weir_log as log;
