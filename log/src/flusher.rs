@@ -1,0 +1,147 @@
+//! Group commit: one background thread fsyncs every segment written since its last round, so a
+//! single fsync covers every batch that arrived while the previous one ran. Writers with acks=all
+//! ask for a round and wait for it; the same thread runs the slow work of segment rolls (flushing
+//! the closed segment, then advancing the recovery point).
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use crate::segment::Segment;
+use crate::{Error, Result};
+
+type Task = Box<dyn FnOnce() -> Result<()> + Send>;
+
+#[derive(Default)]
+struct State {
+    dirty: Vec<Arc<Segment>>,
+    tasks: Vec<Task>,
+    started: u64,
+    completed: u64,
+    /// The last round that failed, with why.
+    failed: Option<(u64, String)>,
+    shutdown: bool,
+    exited: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    done: Condvar,
+}
+
+/// The group-commit thread of one log.
+pub(crate) struct Flusher {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Flusher {
+    pub(crate) fn start() -> Flusher {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("weir-flusher".into())
+            .spawn(move || run(&s))
+            .expect("spawning the flusher thread");
+        Flusher {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks for `segment` to be fsynced; returns the round to wait for.
+    pub(crate) fn request(&self, segment: &Arc<Segment>) -> u64 {
+        let mut st = self.lock();
+        if !st.dirty.iter().any(|s| Arc::ptr_eq(s, segment)) {
+            st.dirty.push(segment.clone());
+        }
+        self.shared.wake.notify_one();
+        st.started + 1
+    }
+
+    /// True once `round` completed (successfully or not); never blocks.
+    pub(crate) fn is_done(&self, round: u64) -> bool {
+        self.lock().completed >= round
+    }
+
+    /// Waits until `round` is durable.
+    pub(crate) fn wait(&self, round: u64) -> Result<()> {
+        let mut st = self.lock();
+        while st.completed < round && !st.exited {
+            st = self.shared.done.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        if st.completed < round {
+            return Err(Error::Closed);
+        }
+        match &st.failed {
+            Some((r, why)) if *r >= round => Err(Error::Internal(format!("fsync failed: {why}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `task` on the flusher thread, after the fsyncs already requested.
+    pub(crate) fn schedule(&self, task: Task) {
+        let mut st = self.lock();
+        st.tasks.push(task);
+        self.shared.wake.notify_one();
+    }
+
+    /// Finishes outstanding work and stops the thread.
+    pub(crate) fn shutdown(&self) {
+        self.lock().shutdown = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn run(shared: &Shared) {
+    loop {
+        let (dirty, tasks, round) = {
+            let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            while st.dirty.is_empty() && st.tasks.is_empty() && !st.shutdown {
+                st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if st.dirty.is_empty() && st.tasks.is_empty() && st.shutdown {
+                st.exited = true;
+                shared.done.notify_all();
+                return;
+            }
+            st.started += 1;
+            (std::mem::take(&mut st.dirty), std::mem::take(&mut st.tasks), st.started)
+        };
+        let mut failure = None;
+        for seg in &dirty {
+            if let Err(e) = seg.sync_data() {
+                failure = Some(e.to_string());
+            }
+        }
+        for task in tasks {
+            if let Err(e) = task() {
+                // A failed roll flush only delays the recovery point; say so loudly.
+                eprintln!("weir: background flush task failed: {e}");
+            }
+        }
+        let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.completed = round;
+        if let Some(why) = failure {
+            st.failed = Some((round, why));
+        }
+        shared.done.notify_all();
+    }
+}

@@ -1,0 +1,580 @@
+//! The handle on one data directory: topics, the writer lock, recovery on open, group commit.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{LogConfig, TopicConfig};
+use crate::error::IoContext;
+use crate::flusher::Flusher;
+use crate::format::Batch;
+use crate::partition::{AppendInfo, Partition};
+use crate::segment::Truncation;
+use crate::{util, Error, Result};
+
+const LOCK_FILE: &str = ".lock";
+const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+const PRODUCER_IDS_FILE: &str = "producer-ids";
+const TOPIC_META_FILE: &str = "topic.json";
+/// Producer ids are handed out from blocks persisted ahead of use, so `init_producer_id` costs
+/// an fsync only once per block.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+/// Longest topic name (Kafka's limit).
+pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+
+/// When an append returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Acks {
+    /// At once: the producer does not wait for the append.
+    None,
+    /// Once appended to the log (in the page cache).
+    #[default]
+    Leader,
+    /// Once fsynced, by a group commit.
+    All,
+}
+
+impl std::str::FromStr for Acks {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" | "0" => Ok(Acks::None),
+            "leader" | "1" => Ok(Acks::Leader),
+            "all" | "-1" => Ok(Acks::All),
+            _ => Err(Error::config("acks", format!("must be none, leader or all, got '{s}'"))),
+        }
+    }
+}
+
+/// What `describe_topic` reports per partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionDescription {
+    /// Partition number.
+    pub partition: i32,
+    /// First offset held.
+    pub log_start_offset: i64,
+    /// Next offset to be written.
+    pub high_watermark: i64,
+    /// Number of segments.
+    pub segments: usize,
+    /// Bytes on disk.
+    pub size_bytes: u64,
+}
+
+/// A topic's settings and partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicDescription {
+    /// Topic name.
+    pub name: String,
+    /// Its settings.
+    pub config: TopicConfig,
+    /// One entry per partition.
+    pub partitions: Vec<PartitionDescription>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TopicMeta {
+    name: String,
+    config: TopicConfig,
+}
+
+pub(crate) struct Topic {
+    pub(crate) config: Arc<TopicConfig>,
+    pub(crate) partitions: Vec<Arc<Partition>>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: Arc<LogConfig>,
+    pub(crate) writable: bool,
+    _lock: Option<File>,
+    pub(crate) topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    flusher: Option<Flusher>,
+    producer_ids: Mutex<(i64, i64)>,
+    truncations: Vec<Truncation>,
+    data_version: AtomicU64,
+    data_waiters: AtomicUsize,
+    data_lock: Mutex<()>,
+    data_cv: Condvar,
+    closed: AtomicBool,
+}
+
+/// An open data directory. Cheap to clone; every clone is the same log.
+///
+/// One process at a time opens a directory for writing ([`Log::open`], guarded by a lock file);
+/// any number may open it read-only ([`Log::open_read_only`]) and follow what the writer appends.
+#[derive(Clone)]
+pub struct Log {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.inner.dir)
+            .field("writable", &self.inner.writable)
+            .finish()
+    }
+}
+
+/// Checks a topic name: 1 to 249 of `[A-Za-z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= TOPIC_NAME_BYTES_MAX
+        && name != "."
+        && name != ".."
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "topic",
+            format!("'{name}' is not a valid topic name (1-{TOPIC_NAME_BYTES_MAX} of A-Z a-z 0-9 . _ -)"),
+        ))
+    }
+}
+
+fn take_lock(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .at(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut s = String::new();
+            let _ = file.read_to_string(&mut s);
+            return Err(Error::Locked {
+                dir: dir.to_path_buf(),
+                holder: s.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    file.set_len(0).at(&path)?;
+    write!(file, "{}", std::process::id()).at(&path)?;
+    file.sync_all().at(&path)?;
+    Ok(file)
+}
+
+impl Log {
+    /// Opens `dir` for writing, creating it if needed. After an unclean stop, the tail of every
+    /// partition is re-read and checked; see [`Log::recovery_report`].
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
+        config.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).at(&dir)?;
+        let lock = take_lock(&dir)?;
+        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        let config = Arc::new(config);
+        let mut truncations = Vec::new();
+        let topics = Self::load_topics(&dir, &config, true, clean, &mut truncations)?;
+        if clean {
+            std::fs::remove_file(&marker).at(&marker)?;
+            util::sync_dir(&dir)?;
+        }
+        let next_pid = std::fs::read_to_string(dir.join(PRODUCER_IDS_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let log = Log {
+            inner: Arc::new(Inner {
+                dir,
+                config,
+                writable: true,
+                _lock: Some(lock),
+                topics: RwLock::new(topics),
+                flusher: Some(Flusher::start()),
+                // Ids below the persisted block end may have been handed out before a crash.
+                producer_ids: Mutex::new((next_pid, next_pid)),
+                truncations,
+                data_version: AtomicU64::new(0),
+                data_waiters: AtomicUsize::new(0),
+                data_lock: Mutex::new(()),
+                data_cv: Condvar::new(),
+                closed: AtomicBool::new(false),
+            }),
+        };
+        Ok(log)
+    }
+
+    /// Opens `dir` read-only: no lock, no recovery, nothing written. Reads follow the writer.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Log> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(Error::io(&dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory")));
+        }
+        let config = Arc::new(LogConfig::default());
+        let topics = Self::load_topics(&dir, &config, false, true, &mut Vec::new())?;
+        Ok(Log {
+            inner: Arc::new(Inner {
+                dir,
+                config,
+                writable: false,
+                _lock: None,
+                topics: RwLock::new(topics),
+                flusher: None,
+                producer_ids: Mutex::new((0, 0)),
+                truncations: Vec::new(),
+                data_version: AtomicU64::new(0),
+                data_waiters: AtomicUsize::new(0),
+                data_lock: Mutex::new(()),
+                data_cv: Condvar::new(),
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    fn load_topic(dir: &Path, name: &str, config: &Arc<LogConfig>, writable: bool, clean: bool, truncations: &mut Vec<Truncation>) -> Result<Option<Topic>> {
+        let topic_dir = dir.join(name);
+        let meta_path = topic_dir.join(TOPIC_META_FILE);
+        let Ok(bytes) = std::fs::read(&meta_path) else {
+            return Ok(None); // not (yet) a complete topic
+        };
+        let meta: TopicMeta = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            segment: meta_path.clone(),
+            position: 0,
+            offset: -1,
+            reason: format!("topic metadata: {e}"),
+        })?;
+        let tconf = Arc::new(meta.config);
+        let mut partitions = Vec::with_capacity(tconf.partitions as usize);
+        for p in 0..tconf.partitions {
+            let (part, mut t) = Partition::open(&topic_dir.join(p.to_string()), name, p, tconf.clone(), config.clone(), writable, clean)?;
+            truncations.append(&mut t);
+            partitions.push(Arc::new(part));
+        }
+        Ok(Some(Topic {
+            config: tconf,
+            partitions,
+        }))
+    }
+
+    fn load_topics(dir: &Path, config: &Arc<LogConfig>, writable: bool, clean: bool, truncations: &mut Vec<Truncation>) -> Result<BTreeMap<String, Arc<Topic>>> {
+        let mut topics = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).at(dir)? {
+            let entry = entry.at(dir)?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if !entry.file_type().at(&entry.path())?.is_dir() || validate_topic_name(&name).is_err() {
+                continue;
+            }
+            if let Some(t) = Self::load_topic(dir, &name, config, writable, clean, truncations)? {
+                topics.insert(name, Arc::new(t));
+            }
+        }
+        Ok(topics)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The log's configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.inner.config
+    }
+
+    /// True for a handle from [`Log::open`].
+    pub fn is_writable(&self) -> bool {
+        self.inner.writable
+    }
+
+    /// What recovery cut off when this handle opened the log (empty after a clean shutdown).
+    pub fn recovery_report(&self) -> &[Truncation] {
+        &self.inner.truncations
+    }
+
+    fn check_writable(&self, what: &str) -> Result<()> {
+        if !self.inner.writable {
+            return Err(Error::ReadOnly(format!("cannot {what}")));
+        }
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Creates a topic.
+    pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.check_writable("create a topic")?;
+        validate_topic_name(name)?;
+        config.validate()?;
+        let mut topics = self.inner.topics.write().unwrap_or_else(|e| e.into_inner());
+        if topics.contains_key(name) {
+            return Err(Error::TopicExists(name.to_string()));
+        }
+        let topic_dir = self.inner.dir.join(name);
+        if topic_dir.exists() {
+            // An incomplete creation (no metadata): start over.
+            std::fs::remove_dir_all(&topic_dir).at(&topic_dir)?;
+        }
+        std::fs::create_dir_all(&topic_dir).at(&topic_dir)?;
+        let tconf = Arc::new(config);
+        let mut partitions = Vec::with_capacity(tconf.partitions as usize);
+        for p in 0..tconf.partitions {
+            let (part, _) = Partition::open(&topic_dir.join(p.to_string()), name, p, tconf.clone(), self.inner.config.clone(), true, true)?;
+            partitions.push(Arc::new(part));
+        }
+        let meta = TopicMeta {
+            name: name.to_string(),
+            config: (*tconf).clone(),
+        };
+        let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+        util::write_atomically(&topic_dir.join(TOPIC_META_FILE), &bytes)?;
+        util::sync_dir(&self.inner.dir)?;
+        topics.insert(name.to_string(), Arc::new(Topic { config: tconf, partitions }));
+        Ok(())
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        self.check_writable("delete a topic")?;
+        let removed = self.inner.topics.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+        if removed.is_none() {
+            return Err(Error::UnknownTopic(name.to_string()));
+        }
+        let topic_dir = self.inner.dir.join(name);
+        // Metadata first, so that a crash midway leaves an incomplete topic that open ignores.
+        let meta = topic_dir.join(TOPIC_META_FILE);
+        std::fs::remove_file(&meta).at(&meta)?;
+        util::sync_dir(&topic_dir)?;
+        std::fs::remove_dir_all(&topic_dir).at(&topic_dir)?;
+        util::sync_dir(&self.inner.dir)
+    }
+
+    /// Picks up topics another process created (read-only handles).
+    fn refresh_topic(&self, name: &str) -> Result<Option<Arc<Topic>>> {
+        if self.inner.writable || validate_topic_name(name).is_err() {
+            return Ok(None);
+        }
+        let Some(t) = Self::load_topic(&self.inner.dir, name, &self.inner.config, false, true, &mut Vec::new())? else {
+            return Ok(None);
+        };
+        let t = Arc::new(t);
+        self.inner.topics.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), t.clone());
+        Ok(Some(t))
+    }
+
+    pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        if let Some(t) = self.inner.topics.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Ok(t.clone());
+        }
+        self.refresh_topic(name)?.ok_or_else(|| Error::UnknownTopic(name.to_string()))
+    }
+
+    pub(crate) fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {
+        let t = self.topic(topic)?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| t.partitions.get(p))
+            .cloned()
+            .ok_or_else(|| Error::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            })
+    }
+
+    /// Names of every topic, internal ones (`__…`) included, sorted.
+    pub fn topic_names(&self) -> Vec<String> {
+        if !self.inner.writable {
+            // Pick up topics created since we opened.
+            if let Ok(rd) = std::fs::read_dir(&self.inner.dir) {
+                for e in rd.flatten() {
+                    if let Some(n) = e.file_name().to_str() {
+                        let known = self.inner.topics.read().unwrap_or_else(|e| e.into_inner()).contains_key(n);
+                        if !known {
+                            let _ = self.refresh_topic(n);
+                        }
+                    }
+                }
+            }
+        }
+        self.inner.topics.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// A topic's settings.
+    pub fn topic_config(&self, name: &str) -> Result<TopicConfig> {
+        Ok((*self.topic(name)?.config).clone())
+    }
+
+    /// Number of partitions of a topic.
+    pub fn partition_count(&self, name: &str) -> Result<i32> {
+        Ok(self.topic(name)?.config.partitions)
+    }
+
+    /// A topic's settings and per-partition offsets and sizes.
+    pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        let t = self.topic(name)?;
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            p.refresh()?;
+            partitions.push(PartitionDescription {
+                partition: p.id,
+                log_start_offset: p.log_start_offset(),
+                high_watermark: p.high_watermark(),
+                segments: p.segments_snapshot().len(),
+                size_bytes: p.size_bytes(),
+            });
+        }
+        Ok(TopicDescription {
+            name: name.to_string(),
+            config: (*t.config).clone(),
+            partitions,
+        })
+    }
+
+    /// Appends one encoded RecordBatch v2 (see [`crate::format::BatchBuilder`]) and returns its
+    /// offsets once `acks` is met. The log assigns the offsets, checks the CRC, size limits and,
+    /// for idempotent producers, the sequence.
+    pub fn append(&self, topic: &str, partition: i32, batch: Vec<u8>, acks: Acks) -> Result<AppendInfo> {
+        let (info, round) = self.append_deferred(topic, partition, batch, acks)?;
+        if let Some(round) = round {
+            self.wait_durable(round)?;
+        }
+        Ok(info)
+    }
+
+    /// Appends without waiting for the fsync: with acks=all, returns the group-commit round to
+    /// pass to [`Log::wait_durable`] (so a producer can keep several batches in flight).
+    pub fn append_deferred(&self, topic: &str, partition: i32, batch: Vec<u8>, acks: Acks) -> Result<(AppendInfo, Option<u64>)> {
+        self.check_writable("append")?;
+        let part = self.partition(topic, partition)?;
+        let (info, seg) = part.append(batch)?;
+        let flusher = self.inner.flusher.as_ref().ok_or(Error::Closed)?;
+        part.schedule_roll_flushes(flusher);
+        if !info.duplicate {
+            self.notify_data();
+        }
+        let round = match (acks, seg) {
+            (Acks::All, Some(seg)) => Some(flusher.request(&seg)),
+            // A duplicate's original may still be in flight: wait for whatever is outstanding.
+            (Acks::All, None) => part.segments_snapshot().last().map(|s| flusher.request(s)),
+            _ => None,
+        };
+        Ok((info, round))
+    }
+
+    /// Waits until a group-commit round from [`Log::append_deferred`] is durable.
+    pub fn wait_durable(&self, round: u64) -> Result<()> {
+        self.inner.flusher.as_ref().ok_or(Error::Closed)?.wait(round)
+    }
+
+    /// True once a group-commit round is durable (or failed); never blocks.
+    pub fn is_durable(&self, round: u64) -> bool {
+        self.inner.flusher.as_ref().is_none_or(|f| f.is_done(round))
+    }
+
+    fn notify_data(&self) {
+        self.inner.data_version.fetch_add(1, Ordering::AcqRel);
+        if self.inner.data_waiters.load(Ordering::Acquire) > 0 {
+            let _g = self.inner.data_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.inner.data_cv.notify_all();
+        }
+    }
+
+    /// A counter that moves on every append; pass it to [`Log::wait_for_data`].
+    pub fn data_version(&self) -> u64 {
+        self.inner.data_version.load(Ordering::Acquire)
+    }
+
+    /// Waits up to `timeout` for an append after `seen` (in this process; read-only handles
+    /// simply sleep a little, then the caller re-reads).
+    pub fn wait_for_data(&self, seen: u64, timeout: Duration) {
+        if !self.inner.writable {
+            std::thread::sleep(timeout.min(Duration::from_millis(10)));
+            return;
+        }
+        self.inner.data_waiters.fetch_add(1, Ordering::AcqRel);
+        let g = self.inner.data_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.data_version() == seen {
+            let _ = self.inner.data_cv.wait_timeout(g, timeout);
+        }
+        self.inner.data_waiters.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whole batches from `offset` on (the first may begin earlier), about `max_bytes` of them but
+    /// at least one when any is available; empty at the high watermark. Batches are not yet
+    /// CRC-checked: readers call [`Batch::verify_crc`].
+    pub fn fetch(&self, topic: &str, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<Batch>> {
+        self.partition(topic, partition)?.read(offset, max_bytes, i64::MAX)
+    }
+
+    /// (log start offset, high watermark) of a partition.
+    pub fn offsets(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
+        let p = self.partition(topic, partition)?;
+        p.refresh()?;
+        Ok((p.log_start_offset(), p.high_watermark()))
+    }
+
+    /// The earliest offset whose timestamp is ≥ `timestamp` (through the time index), or `None`
+    /// if every record is older.
+    pub fn offset_for_timestamp(&self, topic: &str, partition: i32, timestamp: i64) -> Result<Option<i64>> {
+        self.partition(topic, partition)?.offset_for_timestamp(timestamp)
+    }
+
+    /// Removes every record at or after `offset` (down to a batch boundary); returns the new end.
+    /// An administrative operation: producers writing meanwhile see their offsets vanish.
+    pub fn truncate_to(&self, topic: &str, partition: i32, offset: i64) -> Result<i64> {
+        self.check_writable("truncate")?;
+        self.partition(topic, partition)?.truncate_to(offset)
+    }
+
+    /// A fresh producer id (epoch 0) for an idempotent producer.
+    pub fn init_producer_id(&self) -> Result<(i64, i16)> {
+        self.check_writable("allocate a producer id")?;
+        let mut ids = self.inner.producer_ids.lock().unwrap_or_else(|e| e.into_inner());
+        if ids.0 == ids.1 {
+            let end = ids.1 + PRODUCER_ID_BLOCK;
+            util::write_atomically(&self.inner.dir.join(PRODUCER_IDS_FILE), end.to_string().as_bytes())?;
+            ids.1 = end;
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok((id, 0))
+    }
+
+    /// Flushes every partition, writes producer snapshots and the clean-shutdown marker, and
+    /// releases the directory. Later calls on any clone fail with [`Error::Closed`].
+    pub fn close(&self) -> Result<()> {
+        if !self.inner.writable || self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(f) = &self.inner.flusher {
+            f.shutdown();
+        }
+        let topics: Vec<Arc<Topic>> = self.inner.topics.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for t in topics {
+            for p in &t.partitions {
+                p.close()?;
+            }
+        }
+        let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
+        File::create(&marker).and_then(|f| f.sync_all()).at(&marker)?;
+        util::sync_dir(&self.inner.dir)
+    }
+
+    pub(crate) fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.inner
+            .topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flat_map(|t| t.partitions.iter().cloned())
+            .collect()
+    }
+}

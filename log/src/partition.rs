@@ -1,0 +1,503 @@
+//! A partition: an ordered list of segments, the last one active. Owns the append path (offset
+//! assignment, rolling, idempotence), the read path (offset and timestamp lookup) and recovery.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::config::{LogConfig, TopicConfig};
+use crate::error::IoContext;
+use crate::flusher::Flusher;
+use crate::format::{Batch, BatchHeader, BATCH_HEADER_BYTES};
+use crate::producer_state::{ProducerStateMap, SequenceCheck};
+use crate::segment::{parse_log_name, Segment, SegmentSettings, Truncation};
+use crate::{util, Error, Result};
+
+const RECOVERY_POINT_FILE: &str = "recovery-point";
+const PRODUCER_SNAPSHOT_FILE: &str = "producer-state.json";
+
+/// Where an appended batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the batch's first record.
+    pub base_offset: i64,
+    /// Offset of its last record.
+    pub last_offset: i64,
+    /// True when the batch was a retry of one already in the log (nothing was written).
+    pub duplicate: bool,
+}
+
+/// Checks the CRC-32C of an encoded batch (it covers attributes..end, from byte 21).
+fn verify_crc(buf: &[u8]) -> Result<()> {
+    let stored = u32::from_be_bytes([buf[17], buf[18], buf[19], buf[20]]);
+    let actual = crc32c::crc32c(&buf[21..]);
+    if stored != actual {
+        return Err(Error::Malformed(format!("CRC mismatch: stored {stored:#010x}, computed {actual:#010x}")));
+    }
+    Ok(())
+}
+
+/// What the write path keeps under its lock.
+struct WriteState {
+    producers: ProducerStateMap,
+}
+
+pub(crate) struct Partition {
+    pub(crate) topic: String,
+    pub(crate) id: i32,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: Arc<TopicConfig>,
+    log_config: Arc<LogConfig>,
+    writable: bool,
+    segments: RwLock<Vec<Arc<Segment>>>,
+    write: Mutex<WriteState>,
+    high_watermark: AtomicI64,
+    /// Guards directory listing and segment opening by followers.
+    follow: Mutex<()>,
+    /// Segments closed by a roll whose fsync is still to be scheduled, with the next base offset.
+    pending_roll: Mutex<Vec<(Arc<Segment>, i64)>>,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Partition({}-{})", self.topic, self.id)
+    }
+}
+
+/// Base offsets of the segment files in `dir`, sorted.
+fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        if let Some(base) = entry.file_name().to_str().and_then(parse_log_name) {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+impl Partition {
+    fn settings(log_config: &LogConfig, writable: bool) -> SegmentSettings {
+        SegmentSettings {
+            index_interval_bytes: log_config.index_interval_bytes,
+            index_bytes_max: log_config.index_bytes_max,
+            writable,
+        }
+    }
+
+    /// Opens (creating if needed, when writable) the partition in `dir`. Without `clean`, every
+    /// segment from the recovery point on is re-read and checked; what recovery cut off is
+    /// returned.
+    pub(crate) fn open(
+        dir: &Path,
+        topic: &str,
+        id: i32,
+        config: Arc<TopicConfig>,
+        log_config: Arc<LogConfig>,
+        writable: bool,
+        clean: bool,
+    ) -> Result<(Partition, Vec<Truncation>)> {
+        let now = util::now_ms();
+        if writable {
+            std::fs::create_dir_all(dir).at(dir)?;
+            // Leftovers of an interrupted compaction or atomic write.
+            for entry in std::fs::read_dir(dir).at(dir)? {
+                let p = entry.at(dir)?.path();
+                if matches!(p.extension().and_then(|e| e.to_str()), Some("cleaned" | "tmp")) {
+                    std::fs::remove_file(&p).at(&p)?;
+                }
+            }
+        }
+        let settings = Self::settings(&log_config, writable);
+        let mut bases = list_segments(dir)?;
+        if bases.is_empty() && writable {
+            Segment::create(dir, 0, settings, now)?;
+            util::sync_dir(dir)?;
+            bases.push(0);
+        }
+        let recovery_point = std::fs::read_to_string(dir.join(RECOVERY_POINT_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        let mut truncations = Vec::new();
+        let mut segments = Vec::with_capacity(bases.len());
+        let last = bases.len().saturating_sub(1);
+        for (i, &base) in bases.iter().enumerate() {
+            let must_recover = writable && !clean && (base >= recovery_point || i == last);
+            let seg = if must_recover {
+                let seg = Segment::open(dir, base, settings, now)?;
+                if let Some(t) = seg.recover(config.batch_bytes_max.max(crate::format::LOG_OVERHEAD_BYTES), |_| ())? {
+                    truncations.push(t);
+                }
+                seg
+            } else {
+                Segment::open(dir, base, settings, now)?
+            };
+            segments.push(Arc::new(seg));
+        }
+        let hw = segments.last().map_or(0, |s| s.next_offset());
+        let part = Partition {
+            topic: topic.to_string(),
+            id,
+            dir: dir.to_path_buf(),
+            config,
+            log_config,
+            writable,
+            segments: RwLock::new(segments),
+            write: Mutex::new(WriteState {
+                producers: ProducerStateMap::default(),
+            }),
+            high_watermark: AtomicI64::new(hw),
+            follow: Mutex::new(()),
+            pending_roll: Mutex::new(Vec::new()),
+        };
+        if writable {
+            part.rebuild_producer_state(clean)?;
+        }
+        Ok((part, truncations))
+    }
+
+    /// Loads the producer snapshot and replays the batch headers written after it.
+    fn rebuild_producer_state(&self, clean: bool) -> Result<()> {
+        let path = self.dir.join(PRODUCER_SNAPSHOT_FILE);
+        let (mut state, from) = match ProducerStateMap::read_snapshot(&path) {
+            Some((s, off)) if off <= self.high_watermark() => (s, off),
+            _ => (ProducerStateMap::default(), i64::MIN),
+        };
+        if !(clean && from == self.high_watermark()) {
+            let batches_max = self.log_config.producer_batches_max;
+            for seg in self.segments_snapshot() {
+                if seg.next_offset() <= from {
+                    continue;
+                }
+                seg.walk_headers(0, seg.size(), |_, h| {
+                    if h.base_offset >= from && !h.is_control() {
+                        state.record(h, batches_max);
+                    }
+                    ControlFlow::Continue(())
+                })?;
+            }
+        }
+        state.expire(util::now_ms() - self.log_config.producer_idle_ms_max);
+        self.lock_write().producers = state;
+        Ok(())
+    }
+
+    fn lock_write(&self) -> std::sync::MutexGuard<'_, WriteState> {
+        self.write.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn segments_snapshot(&self) -> Vec<Arc<Segment>> {
+        self.segments.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn active(&self) -> Option<Arc<Segment>> {
+        self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned()
+    }
+
+    /// Next offset to be written; readers see every offset below it.
+    pub(crate) fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// First offset still held.
+    pub(crate) fn log_start_offset(&self) -> i64 {
+        self.segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .first()
+            .map_or(0, |s| s.base_offset)
+    }
+
+    /// Bytes on disk across segments.
+    pub(crate) fn size_bytes(&self) -> u64 {
+        self.segments_snapshot().iter().map(|s| s.size()).sum()
+    }
+
+    /// Validates and appends one encoded batch, assigning its offsets. Returns the segment written
+    /// (for acks=all) with the offsets.
+    pub(crate) fn append(&self, mut buf: Vec<u8>) -> Result<(AppendInfo, Option<Arc<Segment>>)> {
+        if !self.writable {
+            return Err(Error::ReadOnly(format!("cannot append to {}-{}", self.topic, self.id)));
+        }
+        if buf.len() > self.config.batch_bytes_max {
+            return Err(Error::BatchTooLarge {
+                bytes: buf.len(),
+                max: self.config.batch_bytes_max,
+            });
+        }
+        let h = BatchHeader::parse(buf.get(..BATCH_HEADER_BYTES).unwrap_or(&[]))?;
+        if h.total_bytes() != buf.len() {
+            return Err(Error::Malformed(format!(
+                "batch length says {} bytes, buffer holds {}",
+                h.total_bytes(),
+                buf.len()
+            )));
+        }
+        if h.records_count < 1 || h.last_offset_delta < h.records_count - 1 {
+            return Err(Error::Malformed(format!(
+                "{} records with last offset delta {}",
+                h.records_count, h.last_offset_delta
+            )));
+        }
+        verify_crc(&buf)?;
+        let mut w = self.lock_write();
+        if let SequenceCheck::Duplicate { base_offset, last_offset } = w.producers.check(&h, &self.topic, self.id)? {
+            return Ok((
+                AppendInfo {
+                    base_offset,
+                    last_offset,
+                    duplicate: true,
+                },
+                None,
+            ));
+        }
+        let base = self.high_watermark();
+        Batch::set_base_offset(&mut buf, base);
+        let h = BatchHeader { base_offset: base, ..h };
+        let seg = self.segment_for_append(&h, buf.len(), &w)?;
+        seg.append(&buf, &h)?;
+        w.producers.record(&h, self.log_config.producer_batches_max);
+        self.high_watermark.store(h.last_offset() + 1, Ordering::Release);
+        Ok((
+            AppendInfo {
+                base_offset: base,
+                last_offset: h.last_offset(),
+                duplicate: false,
+            },
+            Some(seg),
+        ))
+    }
+
+    /// The active segment, rolled first if this batch must go to a new one. Called under the
+    /// write lock.
+    fn segment_for_append(&self, h: &BatchHeader, bytes: usize, w: &WriteState) -> Result<Arc<Segment>> {
+        let active = self.active().ok_or_else(|| Error::Internal("partition without segments".into()))?;
+        let now = util::now_ms();
+        if !active.must_roll(bytes, h.last_offset(), self.config.segment_bytes_max, self.config.segment_age_ms_max, now) {
+            return Ok(active);
+        }
+        self.roll(h.base_offset, w, now)
+    }
+
+    /// Closes the active segment and starts a new one at `base_offset`. The old segment's fsync
+    /// and the recovery-point update run on the flusher thread, via `roll_tasks`.
+    fn roll(&self, base_offset: i64, w: &WriteState, now: i64) -> Result<Arc<Segment>> {
+        let settings = Self::settings(&self.log_config, true);
+        let seg = Arc::new(Segment::create(&self.dir, base_offset, settings, now)?);
+        util::sync_dir(&self.dir)?;
+        w.producers.write_snapshot(&self.dir.join(PRODUCER_SNAPSHOT_FILE), base_offset)?;
+        let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = segs.last() {
+            self.pending_roll
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((old.clone(), base_offset));
+        }
+        segs.push(seg.clone());
+        Ok(seg)
+    }
+
+    /// Hands closed segments waiting for their fsync to the flusher.
+    pub(crate) fn schedule_roll_flushes(self: &Arc<Self>, flusher: &Flusher) {
+        let pending = std::mem::take(&mut *self.pending_roll.lock().unwrap_or_else(|e| e.into_inner()));
+        for (seg, new_base) in pending {
+            let dir = self.dir.clone();
+            flusher.schedule(Box::new(move || {
+                seg.flush_all()?;
+                util::write_atomically(&dir.join(RECOVERY_POINT_FILE), new_base.to_string().as_bytes())
+            }));
+        }
+    }
+
+    /// For a read-only follower: takes in what the writer appended since we last looked,
+    /// including new segments.
+    pub(crate) fn refresh(&self) -> Result<()> {
+        if self.writable {
+            return Ok(());
+        }
+        let _guard = self.follow.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(active) = self.active() else {
+            return self.open_new_segments(i64::MIN);
+        };
+        let before = active.next_offset();
+        active.refresh()?;
+        if active.next_offset() == before {
+            self.open_new_segments(active.base_offset)?;
+        }
+        let last = self.active().map_or(0, |s| s.next_offset());
+        self.high_watermark.fetch_max(last, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn open_new_segments(&self, after: i64) -> Result<()> {
+        let settings = Self::settings(&self.log_config, false);
+        let now = util::now_ms();
+        let bases = match list_segments(&self.dir) {
+            Ok(b) => b,
+            Err(_) => return Ok(()), // the topic may be being deleted
+        };
+        for base in bases.into_iter().filter(|&b| b > after) {
+            let seg = Arc::new(Segment::open(&self.dir, base, settings, now)?);
+            seg.refresh()?;
+            self.segments.write().unwrap_or_else(|e| e.into_inner()).push(seg);
+        }
+        let last = self.active().map_or(0, |s| s.next_offset());
+        self.high_watermark.fetch_max(last, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn out_of_range(&self, offset: i64) -> Error {
+        Error::OffsetOutOfRange {
+            topic: self.topic.clone(),
+            partition: self.id,
+            offset,
+            start: self.log_start_offset(),
+            end: self.high_watermark(),
+        }
+    }
+
+    /// Whole batches holding offsets from `offset` up to (not including) `max_offset`, about
+    /// `max_bytes` of them but at least one batch when any is available. The first batch may begin
+    /// before `offset` (readers skip those records).
+    pub(crate) fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<Vec<Batch>> {
+        if !self.writable && offset >= self.high_watermark() {
+            self.refresh()?;
+        }
+        let hw = self.high_watermark().min(max_offset);
+        if offset < self.log_start_offset() || offset > self.high_watermark() {
+            return Err(self.out_of_range(offset));
+        }
+        if offset >= hw {
+            return Ok(Vec::new());
+        }
+        let segs = self.segments_snapshot();
+        let first = segs.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+        for seg in &segs[first..] {
+            let Some(pos) = seg.find_position(offset)? else {
+                continue;
+            };
+            let mut batches = seg.read(pos, max_bytes)?;
+            batches.retain(|b| b.header().base_offset < hw);
+            if !batches.is_empty() {
+                return Ok(batches);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// The earliest offset whose record timestamp is ≥ `timestamp`, or `None` if every record is
+    /// older.
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
+        self.refresh()?;
+        let hw = self.high_watermark();
+        for seg in self.segments_snapshot() {
+            if seg.max_timestamp()? < timestamp {
+                continue;
+            }
+            let start = seg.time_lookup(timestamp);
+            let Some(mut pos) = seg.find_position(start)? else {
+                continue;
+            };
+            while pos < seg.size() {
+                let batches = seg.read(pos, 1 << 20)?;
+                if batches.is_empty() {
+                    break;
+                }
+                for b in &batches {
+                    pos += b.bytes().len() as u64;
+                    let h = b.header();
+                    if h.base_offset >= hw {
+                        return Ok(None);
+                    }
+                    if h.max_timestamp < timestamp || h.is_control() {
+                        continue;
+                    }
+                    for r in b.records(self.log_config.decompressed_bytes_max)? {
+                        let r = r?;
+                        if r.offset >= start && r.timestamp >= timestamp {
+                            return Ok(Some(r.offset));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes every record at or after `offset` (rounded down to a batch boundary); returns the
+    /// new high watermark.
+    pub(crate) fn truncate_to(&self, offset: i64) -> Result<i64> {
+        let _w = self.lock_write();
+        let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
+        while segs.len() > 1 && segs.last().is_some_and(|s| s.base_offset >= offset) {
+            if let Some(s) = segs.pop() {
+                s.delete_files()?;
+            }
+        }
+        let last = segs.last().ok_or_else(|| Error::Internal("partition without segments".into()))?;
+        let hw = last.truncate_to(offset)?;
+        drop(segs);
+        self.high_watermark.store(hw, Ordering::Release);
+        drop(_w);
+        let _ = std::fs::remove_file(self.dir.join(PRODUCER_SNAPSHOT_FILE));
+        self.rebuild_producer_state(false)?;
+        Ok(hw)
+    }
+
+    /// Flushes everything and writes the producer snapshot and recovery point (clean shutdown).
+    pub(crate) fn close(&self) -> Result<()> {
+        if !self.writable {
+            return Ok(());
+        }
+        let w = self.lock_write();
+        for seg in self.segments_snapshot() {
+            seg.flush_all()?;
+        }
+        let hw = self.high_watermark();
+        w.producers.write_snapshot(&self.dir.join(PRODUCER_SNAPSHOT_FILE), hw)?;
+        let active_base = self.active().map_or(0, |s| s.base_offset);
+        util::write_atomically(&self.dir.join(RECOVERY_POINT_FILE), active_base.to_string().as_bytes())
+    }
+
+    /// Removes the oldest segments (never the active one) while `drop(segment)` says so.
+    pub(crate) fn delete_oldest_while(&self, mut drop_it: impl FnMut(&Segment, u64) -> Result<bool>) -> Result<Vec<Arc<Segment>>> {
+        let mut removed = Vec::new();
+        loop {
+            let total: u64 = self.size_bytes();
+            let segs = self.segments_snapshot();
+            if segs.len() < 2 {
+                break;
+            }
+            if !drop_it(&segs[0], total)? {
+                break;
+            }
+            let seg = self.segments.write().unwrap_or_else(|e| e.into_inner()).remove(0);
+            seg.delete_files()?;
+            removed.push(seg);
+        }
+        Ok(removed)
+    }
+
+    /// Replaces the closed segment `old` by `new` (same base offset) in the list.
+    pub(crate) fn replace_segment(&self, old: &Arc<Segment>, new: Arc<Segment>) -> bool {
+        let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
+        match segs.iter().position(|s| Arc::ptr_eq(s, old)) {
+            Some(i) if i + 1 < segs.len() => {
+                segs[i] = new;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    pub(crate) fn log_config(&self) -> &LogConfig {
+        &self.log_config
+    }
+}

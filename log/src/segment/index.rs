@@ -1,0 +1,373 @@
+//! Sparse, memory-mapped indexes of one segment.
+//!
+//! Files are preallocated (sparse) to `index_bytes_max` and never shrunk while the log runs, so a
+//! reader in another process that maps them can never fault on a truncated page. Which entries are
+//! valid is told by the entries themselves: valid entries form a prefix and are never all-zero.
+//!
+//! - Offset index, 8-byte entries `relative offset: u32, position: u32` (big-endian), one about every
+//!   `index_interval_bytes` of batches; position 0 is never indexed, so `position > 0` marks a valid
+//!   entry.
+//! - Time index, 12-byte entries `timestamp: i64, relative offset + 1: u32`: every record before
+//!   that offset has a timestamp at most `timestamp`. Timestamps strictly increase along the file.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+use crate::error::IoContext;
+use crate::Result;
+
+enum Map {
+    Write(MmapMut),
+    Read(Mmap),
+    /// A zero-length file cannot be mapped; it simply has no entries.
+    Empty,
+}
+
+impl Map {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Map::Write(m) => m,
+            Map::Read(m) => m,
+            Map::Empty => &[],
+        }
+    }
+}
+
+/// A fixed-width entry file mapped into memory.
+struct EntryFile<const W: usize> {
+    path: PathBuf,
+    map: Map,
+    /// Valid entries, tracked by the writer; readers recount on every lookup.
+    len: usize,
+    writable: bool,
+}
+
+impl<const W: usize> EntryFile<W> {
+    fn open(path: &Path, bytes_max: u32, writable: bool, is_valid: fn(&[u8]) -> bool) -> Result<Self> {
+        let map = if writable {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .at(path)?;
+            let want = (bytes_max as u64 / W as u64) * W as u64;
+            // Only ever grow: a reader in another process may have the file mapped.
+            if file.metadata().at(path)?.len() < want {
+                file.set_len(want).at(path)?;
+            }
+            // SAFETY: weir's writer is the only process that writes this file (the data-directory
+            // lock), and it never shrinks it while mapped.
+            Map::Write(unsafe { MmapOptions::new().map_mut(&file) }.at(path)?)
+        } else {
+            let file = File::open(path).at(path)?;
+            if file.metadata().at(path)?.len() < W as u64 {
+                Map::Empty
+            } else {
+                // SAFETY: the writer never shrinks index files while the log runs; entries that
+                // change under us are validated against the segment before use.
+                Map::Read(unsafe { MmapOptions::new().map(&file) }.at(path)?)
+            }
+        };
+        let mut f = EntryFile {
+            path: path.to_path_buf(),
+            map,
+            len: 0,
+            writable,
+        };
+        f.len = f.count_valid(is_valid);
+        Ok(f)
+    }
+
+    fn capacity(&self) -> usize {
+        self.map.bytes().len() / W
+    }
+
+    fn entry(&self, i: usize) -> &[u8] {
+        &self.map.bytes()[i * W..(i + 1) * W]
+    }
+
+    /// Valid entries form a prefix: binary search for its end.
+    fn count_valid(&self, is_valid: fn(&[u8]) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.capacity());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if is_valid(self.entry(mid)) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    fn push(&mut self, entry: [u8; W]) -> bool {
+        let Map::Write(m) = &mut self.map else {
+            return false;
+        };
+        let at = self.len * W;
+        if at + W > m.len() {
+            return false;
+        }
+        m[at..at + W].copy_from_slice(&entry);
+        self.len += 1;
+        true
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if let Map::Write(m) = &mut self.map
+            && len < self.len
+        {
+            m[len * W..self.len * W].fill(0);
+            self.len = len;
+        }
+    }
+
+    fn flush(&self) -> Result<()> {
+        if let Map::Write(m) = &self.map {
+            m.flush().at(&self.path)?;
+        }
+        Ok(())
+    }
+
+    /// Largest `i` in `0..len` with `pred(entry(i))`, given `pred` holds on a prefix.
+    fn last_where(&self, len: usize, pred: impl Fn(&[u8]) -> bool) -> Option<usize> {
+        let (mut lo, mut hi) = (0, len);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if pred(self.entry(mid)) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo.checked_sub(1)
+    }
+}
+
+fn be_u32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn be_i64(b: &[u8]) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    i64::from_be_bytes(a)
+}
+
+/// Offset → file position, sparse.
+pub(crate) struct OffsetIndex {
+    file: EntryFile<8>,
+    base_offset: i64,
+}
+
+fn offset_entry_valid(e: &[u8]) -> bool {
+    be_u32(&e[4..8]) > 0
+}
+
+impl OffsetIndex {
+    pub(crate) fn open(path: &Path, base_offset: i64, bytes_max: u32, writable: bool) -> Result<Self> {
+        Ok(OffsetIndex {
+            file: EntryFile::open(path, bytes_max, writable, offset_entry_valid)?,
+            base_offset,
+        })
+    }
+
+    fn len(&self) -> usize {
+        if self.file.writable {
+            self.file.len
+        } else {
+            self.file.count_valid(offset_entry_valid)
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.file.writable && self.file.len >= self.file.capacity()
+    }
+
+    /// Records that the batch starting at `offset` begins at `position`. Returns false if full.
+    pub(crate) fn push(&mut self, offset: i64, position: u64) -> bool {
+        debug_assert!(position > 0 && position <= u32::MAX as u64);
+        let rel = (offset - self.base_offset) as u32;
+        if let Some(last) = self.last() {
+            debug_assert!(offset > last.0 && position > last.1, "index entries must increase");
+        }
+        let mut e = [0u8; 8];
+        e[..4].copy_from_slice(&rel.to_be_bytes());
+        e[4..].copy_from_slice(&(position as u32).to_be_bytes());
+        self.file.push(e)
+    }
+
+    /// The last entry, as (absolute offset, position).
+    pub(crate) fn last(&self) -> Option<(i64, u64)> {
+        let n = self.len();
+        (n > 0).then(|| self.decode(n - 1))
+    }
+
+    fn decode(&self, i: usize) -> (i64, u64) {
+        let e = self.file.entry(i);
+        (self.base_offset + be_u32(&e[..4]) as i64, be_u32(&e[4..]) as u64)
+    }
+
+    /// The greatest indexed (offset, position) with offset ≤ `target`, else the segment start.
+    pub(crate) fn lookup(&self, target: i64) -> (i64, u64) {
+        let n = self.len();
+        let base = self.base_offset;
+        match self.file.last_where(n, |e| base + be_u32(&e[..4]) as i64 <= target) {
+            Some(i) => self.decode(i),
+            None => (self.base_offset, 0),
+        }
+    }
+
+    /// Drops entries at or past `position`.
+    pub(crate) fn truncate_to_position(&mut self, position: u64) {
+        let keep = self.file.last_where(self.file.len, |e| (be_u32(&e[4..]) as u64) < position);
+        self.file.truncate(keep.map_or(0, |i| i + 1));
+    }
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Timestamp → offset, sparse.
+pub(crate) struct TimeIndex {
+    file: EntryFile<12>,
+    base_offset: i64,
+}
+
+fn time_entry_valid(e: &[u8]) -> bool {
+    be_u32(&e[8..12]) > 0
+}
+
+impl TimeIndex {
+    pub(crate) fn open(path: &Path, base_offset: i64, bytes_max: u32, writable: bool) -> Result<Self> {
+        Ok(TimeIndex {
+            file: EntryFile::open(path, bytes_max, writable, time_entry_valid)?,
+            base_offset,
+        })
+    }
+
+    fn len(&self) -> usize {
+        if self.file.writable {
+            self.file.len
+        } else {
+            self.file.count_valid(time_entry_valid)
+        }
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.file.writable && self.file.len >= self.file.capacity()
+    }
+
+    fn decode(&self, i: usize) -> (i64, i64) {
+        let e = self.file.entry(i);
+        (be_i64(&e[..8]), self.base_offset + be_u32(&e[8..]) as i64 - 1)
+    }
+
+    /// The last entry as (timestamp, offset).
+    pub(crate) fn last(&self) -> Option<(i64, i64)> {
+        let n = self.len();
+        (n > 0).then(|| self.decode(n - 1))
+    }
+
+    /// Records that every record before `offset` has a timestamp ≤ `timestamp`. Only a larger
+    /// timestamp than the last entry's is recorded.
+    pub(crate) fn push(&mut self, timestamp: i64, offset: i64) -> bool {
+        if let Some((ts, off)) = self.last()
+            && (timestamp <= ts || offset <= off)
+        {
+            return true;
+        }
+        let rel = (offset - self.base_offset + 1) as u32;
+        let mut e = [0u8; 12];
+        e[..8].copy_from_slice(&timestamp.to_be_bytes());
+        e[8..].copy_from_slice(&rel.to_be_bytes());
+        self.file.push(e)
+    }
+
+    /// An offset from which to scan for the first record with timestamp ≥ `target`: every record
+    /// before it is older than `target`.
+    pub(crate) fn lookup(&self, target: i64) -> i64 {
+        let n = self.len();
+        match self.file.last_where(n, |e| be_i64(&e[..8]) < target) {
+            Some(i) => self.decode(i).1,
+            None => self.base_offset,
+        }
+    }
+
+    /// Drops entries whose offset is past `offset`.
+    pub(crate) fn truncate_to_offset(&mut self, offset: i64) {
+        let base = self.base_offset;
+        let keep = self
+            .file
+            .last_where(self.file.len, |e| base + (be_u32(&e[8..]) as i64) - 1 <= offset);
+        self.file.truncate(keep.map_or(0, |i| i + 1));
+    }
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_index_lookup_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("0.index");
+        let mut idx = OffsetIndex::open(&p, 100, 4096, true).unwrap();
+        assert_eq!(idx.lookup(150), (100, 0));
+        assert!(idx.push(110, 4100));
+        assert!(idx.push(130, 8200));
+        assert_eq!(idx.lookup(109), (100, 0));
+        assert_eq!(idx.lookup(110), (110, 4100));
+        assert_eq!(idx.lookup(129), (110, 4100));
+        assert_eq!(idx.lookup(1000), (130, 8200));
+        idx.flush().unwrap();
+        let ro = OffsetIndex::open(&p, 100, 4096, false).unwrap();
+        assert_eq!(ro.last(), Some((130, 8200)));
+        let mut rw = OffsetIndex::open(&p, 100, 4096, true).unwrap();
+        assert_eq!(rw.last(), Some((130, 8200)));
+        rw.truncate_to_position(8200);
+        assert_eq!(rw.last(), Some((110, 4100)));
+        // The reader sees the writer's change through the shared mapping.
+        assert_eq!(ro.last(), Some((110, 4100)));
+    }
+
+    #[test]
+    fn offset_index_fills_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut idx = OffsetIndex::open(&dir.path().join("i"), 0, 4096, true).unwrap();
+        for i in 1..=512 {
+            assert!(idx.push(i, i as u64 * 10));
+        }
+        assert!(idx.is_full());
+        assert!(!idx.push(513, 5130));
+    }
+
+    #[test]
+    fn time_index_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut idx = TimeIndex::open(&dir.path().join("t"), 0, 4096, true).unwrap();
+        assert_eq!(idx.lookup(5), 0);
+        idx.push(1000, 10);
+        idx.push(900, 20); // not larger: ignored
+        idx.push(2000, 30);
+        assert_eq!(idx.last(), Some((2000, 30)));
+        assert_eq!(idx.lookup(1000), 0);
+        assert_eq!(idx.lookup(1001), 10);
+        assert_eq!(idx.lookup(5000), 30);
+        idx.truncate_to_offset(29);
+        assert_eq!(idx.last(), Some((1000, 10)));
+        // Timestamps of 0 and offset 0 are valid entries.
+        let mut z = TimeIndex::open(&dir.path().join("z"), 0, 4096, true).unwrap();
+        z.push(0, 0);
+        assert_eq!(z.last(), Some((0, 0)));
+    }
+}

@@ -1,0 +1,563 @@
+//! A segment: one log file of whole batches plus its two indexes. A segment knows nothing of its
+//! topic or partition; the partition owns its segments.
+
+mod index;
+
+use std::fs::{File, OpenOptions};
+use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use crate::error::IoContext;
+use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
+use crate::{Error, Result};
+pub(crate) use index::{OffsetIndex, TimeIndex};
+
+/// Bytes read at a time when walking batch headers.
+const SCAN_CHUNK_BYTES: usize = 64 << 10;
+/// Bytes read at a time when verifying whole batches during recovery.
+const RECOVERY_CHUNK_BYTES: usize = 1 << 20;
+/// Marker for a timestamp not yet computed.
+const UNKNOWN_TS: i64 = i64::MIN;
+
+/// File names of a segment: `<base_offset:020>.log|.index|.timeindex`.
+pub(crate) fn file_stem(base_offset: i64) -> String {
+    format!("{base_offset:020}")
+}
+
+/// Parses a segment log file name back to its base offset.
+pub(crate) fn parse_log_name(name: &str) -> Option<i64> {
+    let stem = name.strip_suffix(".log")?;
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| stem.parse().ok())
+        .flatten()
+}
+
+/// Index settings a segment needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentSettings {
+    pub index_interval_bytes: u32,
+    pub index_bytes_max: u32,
+    pub writable: bool,
+}
+
+struct Indexes {
+    offset: OffsetIndex,
+    time: TimeIndex,
+    bytes_since_entry: u64,
+    /// Largest timestamp of the records appended so far (within this segment).
+    max_ts_so_far: i64,
+}
+
+/// What recovery found in one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// The segment file.
+    pub segment: PathBuf,
+    /// Byte position of the first bad batch; everything from here was removed.
+    pub position: u64,
+    /// Offset the bad batch claimed, or the next expected offset if unreadable.
+    pub offset: i64,
+    /// Bytes removed.
+    pub bytes_removed: u64,
+    /// What check failed.
+    pub reason: String,
+}
+
+pub(crate) struct Segment {
+    pub(crate) base_offset: i64,
+    pub(crate) log_path: PathBuf,
+    dir: PathBuf,
+    file: File,
+    settings: SegmentSettings,
+    /// Bytes of complete batches: readers never look past it.
+    size: AtomicU64,
+    next_offset: AtomicI64,
+    /// Largest record timestamp, or `UNKNOWN_TS` until computed.
+    max_timestamp: AtomicI64,
+    /// Wall-clock ms when the segment was created (or reopened), for rolling by age.
+    created_ms: AtomicI64,
+    indexes: Mutex<Indexes>,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("path", &self.log_path)
+            .field("size", &self.size())
+            .field("next_offset", &self.next_offset())
+            .finish()
+    }
+}
+
+impl Segment {
+    fn paths(dir: &Path, base_offset: i64) -> (PathBuf, PathBuf, PathBuf) {
+        let stem = file_stem(base_offset);
+        (
+            dir.join(format!("{stem}.log")),
+            dir.join(format!("{stem}.index")),
+            dir.join(format!("{stem}.timeindex")),
+        )
+    }
+
+    /// Creates an empty segment.
+    pub(crate) fn create(dir: &Path, base_offset: i64, settings: SegmentSettings, now_ms: i64) -> Result<Segment> {
+        let (log, _, _) = Self::paths(dir, base_offset);
+        OpenOptions::new().write(true).create_new(true).open(&log).at(&log)?;
+        let seg = Self::open_files(dir, base_offset, settings)?;
+        seg.created_ms.store(now_ms, Ordering::Relaxed);
+        seg.max_timestamp.store(-1, Ordering::Relaxed);
+        Ok(seg)
+    }
+
+    fn open_files(dir: &Path, base_offset: i64, settings: SegmentSettings) -> Result<Segment> {
+        let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(settings.writable)
+            .open(&log_path)
+            .at(&log_path)?;
+        let size = file.metadata().at(&log_path)?.len();
+        let writable = settings.writable;
+        let offset = OffsetIndex::open(&index_path, base_offset, settings.index_bytes_max, writable)?;
+        let time = TimeIndex::open(&time_path, base_offset, settings.index_bytes_max, writable)?;
+        Ok(Segment {
+            base_offset,
+            log_path,
+            dir: dir.to_path_buf(),
+            file,
+            settings,
+            size: AtomicU64::new(size),
+            next_offset: AtomicI64::new(base_offset),
+            max_timestamp: AtomicI64::new(UNKNOWN_TS),
+            created_ms: AtomicI64::new(0),
+            indexes: Mutex::new(Indexes {
+                offset,
+                time,
+                bytes_since_entry: 0,
+                max_ts_so_far: -1,
+            }),
+        })
+    }
+
+    /// Opens a segment trusting its contents (after a clean shutdown, or for a closed segment below
+    /// the recovery point): finds its end from the last index entry, reading at most one index
+    /// interval of headers. An incomplete tail (a reader racing the writer) is left out of `size`.
+    pub(crate) fn open(dir: &Path, base_offset: i64, settings: SegmentSettings, now_ms: i64) -> Result<Segment> {
+        let (_, index_path, _) = Self::paths(dir, base_offset);
+        let index_missing = !index_path.exists();
+        let seg = Self::open_files(dir, base_offset, settings)?;
+        seg.created_ms.store(now_ms, Ordering::Relaxed);
+        if index_missing && settings.writable {
+            // An interrupted compaction swap leaves no index: rebuild it by a full recovery scan.
+            seg.recover(usize::MAX, |_| ())?;
+            return Ok(seg);
+        }
+        let file_len = seg.size.load(Ordering::Relaxed);
+        let (start_offset, start_pos) = {
+            let ix = seg.lock_indexes();
+            let (off, pos) = ix.offset.lookup(i64::MAX);
+            if pos <= file_len { (off, pos) } else { (base_offset, 0) }
+        };
+        let mut next = start_offset;
+        let mut bytes_since = 0u64;
+        let end = seg.walk_headers(start_pos, file_len, |_, h| {
+            next = h.last_offset() + 1;
+            bytes_since += h.total_bytes() as u64;
+            ControlFlow::Continue(())
+        })?;
+        seg.size.store(end, Ordering::Release);
+        seg.next_offset.store(next, Ordering::Release);
+        {
+            let mut ix = seg.lock_indexes();
+            ix.bytes_since_entry = bytes_since;
+            ix.max_ts_so_far = ix.time.last().map_or(-1, |(ts, _)| ts);
+        }
+        Ok(seg)
+    }
+
+    fn lock_indexes(&self) -> std::sync::MutexGuard<'_, Indexes> {
+        self.indexes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.next_offset.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn created_ms(&self) -> i64 {
+        self.created_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.size() == 0
+    }
+
+    /// Reads `len` bytes at `position` (fewer at end of file).
+    fn read_exact_or_short(&self, position: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        let mut filled = 0;
+        while filled < len {
+            match self.file.read_at(&mut buf[filled..], position + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(&self.log_path, e)),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
+    }
+
+    /// Walks batch headers from `from` while whole batches fit before `to`, without checking CRCs.
+    /// Stops early when `f` breaks or at a header that does not parse. Returns the position where
+    /// the walk stopped.
+    pub(crate) fn walk_headers(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &BatchHeader) -> ControlFlow<()>,
+    ) -> Result<u64> {
+        let mut pos = from;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_start = from;
+        loop {
+            if pos + BATCH_HEADER_BYTES as u64 > to {
+                return Ok(pos);
+            }
+            let in_buf = pos >= buf_start && pos + BATCH_HEADER_BYTES as u64 <= buf_start + buf.len() as u64;
+            if !in_buf {
+                let want = SCAN_CHUNK_BYTES.min((to - pos) as usize);
+                buf = self.read_exact_or_short(pos, want)?;
+                buf_start = pos;
+                if buf.len() < BATCH_HEADER_BYTES {
+                    return Ok(pos);
+                }
+            }
+            let at = (pos - buf_start) as usize;
+            let Ok(h) = BatchHeader::parse(&buf[at..at + BATCH_HEADER_BYTES]) else {
+                return Ok(pos);
+            };
+            let total = h.total_bytes() as u64;
+            if pos + total > to {
+                return Ok(pos);
+            }
+            if f(pos, &h).is_break() {
+                return Ok(pos);
+            }
+            pos += total;
+        }
+    }
+
+    /// Re-reads the whole segment, checking every batch (framing, CRC, increasing offsets), and
+    /// rebuilds both indexes. A bad batch and everything after it is cut off (when writable) and
+    /// reported. `on_batch` sees each valid batch's header, for rebuilding producer state.
+    pub(crate) fn recover(
+        &self,
+        batch_bytes_limit: usize,
+        mut on_batch: impl FnMut(&BatchHeader),
+    ) -> Result<Option<Truncation>> {
+        let file_len = self.file.metadata().at(&self.log_path)?.len();
+        {
+            let mut ix = self.lock_indexes();
+            ix.offset.truncate_to_position(0);
+            ix.time.truncate_to_offset(self.base_offset - 1);
+            ix.bytes_since_entry = 0;
+            ix.max_ts_so_far = -1;
+        }
+        self.size.store(0, Ordering::Release);
+        self.next_offset.store(self.base_offset, Ordering::Release);
+        self.max_timestamp.store(-1, Ordering::Release);
+        let mut pos = 0u64;
+        let mut expected = self.base_offset;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_start = 0u64;
+        let bad = loop {
+            if pos == file_len {
+                break None;
+            }
+            if pos + BATCH_HEADER_BYTES as u64 > file_len {
+                break Some((expected, format!("torn batch header: {} bytes left", file_len - pos)));
+            }
+            let header_in_buf = pos >= buf_start && pos + BATCH_HEADER_BYTES as u64 <= buf_start + buf.len() as u64;
+            if !header_in_buf {
+                buf = self.read_exact_or_short(pos, RECOVERY_CHUNK_BYTES.min((file_len - pos) as usize))?;
+                buf_start = pos;
+            }
+            let at = (pos - buf_start) as usize;
+            let h = match BatchHeader::parse(&buf[at..at + BATCH_HEADER_BYTES]) {
+                Ok(h) => h,
+                Err(e) => break Some((expected, e.to_string())),
+            };
+            let total = h.total_bytes();
+            if total > batch_bytes_limit || pos + total as u64 > file_len {
+                break Some((h.base_offset, format!("torn or oversized batch: {total} bytes claimed, {} left", file_len - pos)));
+            }
+            if at + total > buf.len() {
+                buf = self.read_exact_or_short(pos, total.max(RECOVERY_CHUNK_BYTES.min((file_len - pos) as usize)))?;
+                buf_start = pos;
+            }
+            let at = (pos - buf_start) as usize;
+            let batch = match Batch::parse(Bytes::copy_from_slice(&buf[at..at + total])) {
+                Ok(b) => b,
+                Err(e) => break Some((h.base_offset, e.to_string())),
+            };
+            if let Err(e) = batch.verify_crc() {
+                break Some((h.base_offset, e.to_string()));
+            }
+            if h.base_offset < expected || h.last_offset() < h.base_offset || h.last_offset() - self.base_offset > i32::MAX as i64 {
+                break Some((h.base_offset, format!("offsets {}..={} do not follow {}", h.base_offset, h.last_offset(), expected - 1)));
+            }
+            self.index_batch(pos, &h);
+            on_batch(&h);
+            pos += total as u64;
+            expected = h.last_offset() + 1;
+            self.size.store(pos, Ordering::Release);
+            self.next_offset.store(expected, Ordering::Release);
+        };
+        let Some((offset, reason)) = bad else {
+            return Ok(None);
+        };
+        if self.settings.writable {
+            self.file.set_len(pos).at(&self.log_path)?;
+            self.file.sync_all().at(&self.log_path)?;
+        }
+        Ok(Some(Truncation {
+            segment: self.log_path.clone(),
+            position: pos,
+            offset,
+            bytes_removed: file_len - pos,
+            reason,
+        }))
+    }
+
+    fn index_batch(&self, position: u64, h: &BatchHeader) {
+        let mut ix = self.lock_indexes();
+        if position > 0 && ix.bytes_since_entry >= self.settings.index_interval_bytes as u64 {
+            ix.offset.push(h.base_offset, position);
+            let before = ix.max_ts_so_far;
+            ix.time.push(before, h.base_offset);
+            ix.bytes_since_entry = 0;
+        }
+        ix.bytes_since_entry += h.total_bytes() as u64;
+        ix.max_ts_so_far = ix.max_ts_so_far.max(h.max_timestamp);
+        self.max_timestamp.fetch_max(h.max_timestamp, Ordering::AcqRel);
+    }
+
+    /// True when a batch of `bytes` (last offset `last_offset`) must go to a new segment.
+    pub(crate) fn must_roll(&self, bytes: usize, last_offset: i64, bytes_max: u64, age_ms_max: i64, now_ms: i64) -> bool {
+        let size = self.size();
+        if size == 0 {
+            return false;
+        }
+        let ix = self.lock_indexes();
+        size + bytes as u64 > bytes_max
+            || now_ms - self.created_ms() >= age_ms_max
+            || ix.offset.is_full()
+            || ix.time.is_full()
+            || last_offset - self.base_offset > i32::MAX as i64
+    }
+
+    /// Appends one encoded, validated batch whose offsets follow `next_offset`. The caller holds
+    /// the partition's write lock.
+    pub(crate) fn append(&self, buf: &[u8], h: &BatchHeader) -> Result<()> {
+        debug_assert!(h.base_offset >= self.next_offset(), "offsets must increase");
+        debug_assert_eq!(buf.len(), h.total_bytes());
+        let pos = self.size();
+        self.file.write_all_at(buf, pos).at(&self.log_path)?;
+        self.index_batch(pos, h);
+        self.next_offset.store(h.last_offset() + 1, Ordering::Release);
+        self.size.store(pos + buf.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// For a read-only follower: takes in batches the writer appended since we last looked,
+    /// checking each batch's CRC so that a half-written one is never exposed.
+    pub(crate) fn refresh(&self) -> Result<()> {
+        let file_len = self.file.metadata().at(&self.log_path)?.len();
+        let from = self.size();
+        if file_len <= from {
+            return Ok(());
+        }
+        let mut ok_end = from;
+        let mut next = self.next_offset();
+        let mut max_ts = -1;
+        self.walk_headers(from, file_len, |pos, h| {
+            let whole = self
+                .read_exact_or_short(pos, h.total_bytes())
+                .ok()
+                .and_then(|b| Batch::parse(Bytes::from(b)).ok())
+                .is_some_and(|b| b.verify_crc().is_ok());
+            if !whole || h.base_offset < next {
+                return ControlFlow::Break(());
+            }
+            ok_end = pos + h.total_bytes() as u64;
+            next = h.last_offset() + 1;
+            max_ts = max_ts.max(h.max_timestamp);
+            ControlFlow::Continue(())
+        })?;
+        if self.max_timestamp.load(Ordering::Acquire) != UNKNOWN_TS {
+            self.max_timestamp.fetch_max(max_ts, Ordering::AcqRel);
+        }
+        self.next_offset.store(next, Ordering::Release);
+        self.size.store(ok_end, Ordering::Release);
+        Ok(())
+    }
+
+    /// Position of the first batch whose last offset is ≥ `offset`, or `None` if there is none.
+    pub(crate) fn find_position(&self, offset: i64) -> Result<Option<u64>> {
+        let size = self.size();
+        let (_, mut start) = self.lock_indexes().offset.lookup(offset);
+        if start >= size {
+            // A follower's view may lag the writer's index: fall back to a scan.
+            start = 0;
+        }
+        let mut found = None;
+        let end = self.walk_headers(start, size, |pos, h| {
+            if h.last_offset() >= offset {
+                found = Some(pos);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })?;
+        if found.is_none() && end < size && start > 0 {
+            // The index pointed at something that is not a batch boundary: scan from the start.
+            self.walk_headers(0, size, |pos, h| {
+                if h.last_offset() >= offset {
+                    found = Some(pos);
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            })?;
+        }
+        Ok(found)
+    }
+
+    /// Whole batches from `position`, about `max_bytes` of them but at least one.
+    pub(crate) fn read(&self, position: u64, max_bytes: usize) -> Result<Vec<Batch>> {
+        let size = self.size();
+        if position >= size {
+            return Ok(Vec::new());
+        }
+        let want = (max_bytes as u64).min(size - position).max(BATCH_HEADER_BYTES as u64 + 1) as usize;
+        let mut buf = self.read_exact_or_short(position, want.min((size - position) as usize))?;
+        let first = BatchHeader::parse(buf.get(..BATCH_HEADER_BYTES).unwrap_or(&[]))
+            .map_err(|e| self.corrupt(position, -1, e.to_string()))?;
+        if first.total_bytes() > buf.len() {
+            if position + first.total_bytes() as u64 > size {
+                return Err(self.corrupt(position, first.base_offset, "batch runs past the segment end".into()));
+            }
+            buf = self.read_exact_or_short(position, first.total_bytes())?;
+        }
+        let bytes = Bytes::from(buf);
+        let mut out = Vec::new();
+        let mut at = 0usize;
+        while at + BATCH_HEADER_BYTES <= bytes.len() {
+            let h = BatchHeader::parse(&bytes[at..at + BATCH_HEADER_BYTES])
+                .map_err(|e| self.corrupt(position + at as u64, -1, e.to_string()))?;
+            let total = h.total_bytes();
+            if at + total > bytes.len() {
+                break;
+            }
+            let batch = Batch::parse(bytes.slice(at..at + total))
+                .map_err(|e| self.corrupt(position + at as u64, h.base_offset, e.to_string()))?;
+            out.push(batch);
+            at += total;
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn corrupt(&self, position: u64, offset: i64, reason: String) -> Error {
+        Error::Corrupt {
+            segment: self.log_path.clone(),
+            position,
+            offset,
+            reason,
+        }
+    }
+
+    /// An offset from which to scan for the first record with timestamp ≥ `target`.
+    pub(crate) fn time_lookup(&self, target: i64) -> i64 {
+        self.lock_indexes().time.lookup(target)
+    }
+
+    /// Largest record timestamp in the segment (-1 if empty); computed once for reopened segments.
+    pub(crate) fn max_timestamp(&self) -> Result<i64> {
+        let known = self.max_timestamp.load(Ordering::Acquire);
+        if known != UNKNOWN_TS {
+            return Ok(known);
+        }
+        let mut max = -1;
+        self.walk_headers(0, self.size(), |_, h| {
+            max = max.max(h.max_timestamp);
+            ControlFlow::Continue(())
+        })?;
+        self.max_timestamp.fetch_max(max, Ordering::AcqRel);
+        Ok(self.max_timestamp.load(Ordering::Acquire))
+    }
+
+    /// Removes every batch whose last offset is ≥ `offset`; returns the new next offset.
+    pub(crate) fn truncate_to(&self, offset: i64) -> Result<i64> {
+        let Some(pos) = self.find_position(offset)? else {
+            return Ok(self.next_offset());
+        };
+        let mut next = self.base_offset;
+        self.walk_headers(0, pos, |_, h| {
+            next = h.last_offset() + 1;
+            ControlFlow::Continue(())
+        })?;
+        self.file.set_len(pos).at(&self.log_path)?;
+        {
+            let mut ix = self.lock_indexes();
+            ix.offset.truncate_to_position(pos);
+            ix.time.truncate_to_offset(next);
+            ix.bytes_since_entry = ix
+                .offset
+                .last()
+                .map_or(pos, |(_, p)| pos.saturating_sub(p));
+        }
+        self.size.store(pos, Ordering::Release);
+        self.next_offset.store(next, Ordering::Release);
+        self.max_timestamp.store(UNKNOWN_TS, Ordering::Release);
+        Ok(next)
+    }
+
+    /// fsyncs the log file's data (group commit calls this).
+    pub(crate) fn sync_data(&self) -> Result<()> {
+        self.file.sync_data().at(&self.log_path)
+    }
+
+    /// fsyncs everything, indexes included (on roll and close).
+    pub(crate) fn flush_all(&self) -> Result<()> {
+        self.file.sync_all().at(&self.log_path)?;
+        let ix = self.lock_indexes();
+        ix.offset.flush()?;
+        ix.time.flush()
+    }
+
+    /// Deletes the segment's files. Open handles (readers) keep working on the unlinked inode.
+    pub(crate) fn delete_files(&self) -> Result<()> {
+        let (log, index, time) = Self::paths(&self.dir, self.base_offset);
+        for p in [log, index, time] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&p, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Paths of the three files, for the compaction swap.
+    pub(crate) fn file_paths(&self) -> [PathBuf; 3] {
+        let (a, b, c) = Self::paths(&self.dir, self.base_offset);
+        [a, b, c]
+    }
+}
