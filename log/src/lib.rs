@@ -2,17 +2,26 @@
 #![warn(missing_docs)]
 
 mod config;
+mod consumer;
 mod error;
 mod flusher;
 pub mod format;
+pub mod group;
+mod groups;
 mod log;
 mod partition;
+pub mod partitioner;
+mod producer;
 mod producer_state;
 mod segment;
 mod util;
 
 pub use config::{LogConfig, TopicConfig};
+pub use consumer::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset};
 pub use error::{Error, GroupErrorKind, Result};
-pub use log::{validate_topic_name, Acks, Log, PartitionDescription, TopicDescription};
+pub use groups::{CommittedOffset, PartitionLag, OFFSETS_TOPIC};
+pub use log::{validate_topic_name, Acks, GroupInfo, Log, PartitionDescription, TopicDescription};
 pub use partition::AppendInfo;
+pub use partitioner::Partitioner;
+pub use producer::{Delivery, DeliveryCallback, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use segment::Truncation;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{LogConfig, TopicConfig};
 use crate::error::IoContext;
 use crate::flusher::Flusher;
+use crate::groups::{CommittedOffset, Groups, PartitionLag};
 use crate::format::Batch;
 use crate::partition::{AppendInfo, Partition};
 use crate::segment::Truncation;
@@ -51,6 +52,17 @@ impl std::str::FromStr for Acks {
             _ => Err(Error::config("acks", format!("must be none, leader or all, got '{s}'"))),
         }
     }
+}
+
+/// What `describe_group` reports.
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    /// Group name.
+    pub name: String,
+    /// Members, generation and state, when this process's coordinator knows the group.
+    pub membership: Option<crate::group::GroupDescription>,
+    /// Committed offsets and lag per partition.
+    pub offsets: Vec<PartitionLag>,
 }
 
 /// What `describe_topic` reports per partition.
@@ -104,6 +116,7 @@ pub(crate) struct Inner {
     data_lock: Mutex<()>,
     data_cv: Condvar,
     closed: AtomicBool,
+    groups: std::sync::OnceLock<Arc<Groups>>,
 }
 
 /// An open data directory. Cheap to clone; every clone is the same log.
@@ -205,6 +218,7 @@ impl Log {
                 data_lock: Mutex::new(()),
                 data_cv: Condvar::new(),
                 closed: AtomicBool::new(false),
+                groups: std::sync::OnceLock::new(),
             }),
         };
         Ok(log)
@@ -233,6 +247,7 @@ impl Log {
                 data_lock: Mutex::new(()),
                 data_cv: Condvar::new(),
                 closed: AtomicBool::new(false),
+                groups: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -566,6 +581,73 @@ impl Log {
         let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
         File::create(&marker).and_then(|f| f.sync_all()).at(&marker)?;
         util::sync_dir(&self.inner.dir)
+    }
+
+    /// Groups: the coordinator and committed offsets (loaded on first use).
+    pub(crate) fn groups(&self) -> Result<Arc<Groups>> {
+        if let Some(g) = self.inner.groups.get() {
+            return Ok(g.clone());
+        }
+        let g = Arc::new(Groups::load(self)?);
+        Ok(self.inner.groups.get_or_init(|| g).clone())
+    }
+
+    /// The offset `group` committed for a partition, if any.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>> {
+        Ok(self.groups()?.committed(group, topic, partition).map(|c| c.offset))
+    }
+
+    /// Commits offsets for `group`. With `member` (member id, generation) the commit is fenced:
+    /// refused unless that member holds the group's current generation. Without, it is a manual
+    /// commit, refused while the group has active members.
+    pub fn commit_offsets(&self, group: &str, member: Option<(&str, i32)>, offsets: &[(String, i32, i64)]) -> Result<()> {
+        self.check_writable("commit offsets")?;
+        self.groups()?.commit(self, group, member, offsets)
+    }
+
+    /// Every group with committed offsets or live members, sorted.
+    pub fn list_groups(&self) -> Result<Vec<String>> {
+        let g = self.groups()?;
+        if !self.inner.writable {
+            g.reload(self)?;
+        }
+        Ok(g.names())
+    }
+
+    /// A group's members (those of this process's coordinator), committed offsets and lag.
+    pub fn describe_group(&self, group: &str) -> Result<GroupInfo> {
+        let g = self.groups()?;
+        if !self.inner.writable {
+            g.reload(self)?;
+        }
+        let mut lag = Vec::new();
+        for (topic, partition, c) in g.committed_of(group) {
+            let hw = self.offsets(&topic, partition).map_or(c.offset, |(_, hw)| hw);
+            lag.push(PartitionLag {
+                topic,
+                partition,
+                committed: c.offset,
+                high_watermark: hw,
+                lag: (hw - c.offset).max(0),
+            });
+        }
+        let members = g.coordinator.describe(group);
+        if members.is_none() && lag.is_empty() {
+            return Err(Error::Group {
+                group: group.to_string(),
+                reason: crate::GroupErrorKind::UnknownMember("no such group".into()),
+            });
+        }
+        Ok(GroupInfo {
+            name: group.to_string(),
+            membership: members,
+            offsets: lag,
+        })
+    }
+
+    /// A committed offset with its metadata.
+    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Result<Option<CommittedOffset>> {
+        Ok(self.groups()?.committed(group, topic, partition))
     }
 
     pub(crate) fn all_partitions(&self) -> Vec<Arc<Partition>> {

@@ -468,6 +468,10 @@ impl Segment {
             }
             let batch = Batch::parse(bytes.slice(at..at + total))
                 .map_err(|e| self.corrupt(position + at as u64, h.base_offset, e.to_string()))?;
+            // Checksum on write, verify on read: a flipped bit never reaches a reader.
+            batch
+                .verify_crc()
+                .map_err(|e| self.corrupt(position + at as u64, h.base_offset, e.to_string()))?;
             out.push(batch);
             at += total;
         }

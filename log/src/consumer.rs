@@ -1,0 +1,594 @@
+//! The consumer: reads assigned partitions from positions it tracks, by offset, timestamp,
+//! beginning or end; in a group, it joins, heartbeats, rebalances (eager: it gives up every
+//! partition before the group hands out new ones) and commits offsets.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir_log::{Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+//! # let dir = tempfile::tempdir().unwrap();
+//! let log = Log::open(dir.path(), LogConfig::default())?;
+//! log.create_topic("t", TopicConfig::default())?;
+//! let producer = Producer::new(&log, ProducerConfig::default())?;
+//! producer.send(ProducerRecord::new("t", b"hello"))?;
+//! producer.flush()?;
+//! let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+//! consumer.assign(&[("t", 0)])?;
+//! let batches = consumer.poll(Duration::from_secs(1))?;
+//! let record = batches[0].records().next().unwrap()?;
+//! assert_eq!(record.value.as_deref(), Some(&b"hello"[..]));
+//! # Ok::<(), weir_log::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::format::{Batch, Record};
+use crate::group::{AssignmentStrategy, MemberConfig};
+use crate::log::Log;
+use crate::{Error, GroupErrorKind, Result};
+
+/// What a reader may see of transactional data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Committed records only, never past the last stable offset.
+    #[default]
+    ReadCommitted,
+    /// Everything up to the high watermark.
+    ReadUncommitted,
+}
+
+impl std::str::FromStr for IsolationLevel {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "read_committed" => Ok(IsolationLevel::ReadCommitted),
+            "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
+            _ => Err(Error::config("isolation", format!("must be read_committed or read_uncommitted, got '{s}'"))),
+        }
+    }
+}
+
+/// Where to start when a partition has no committed offset, or the position fell out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OffsetReset {
+    /// The log start.
+    #[default]
+    Earliest,
+    /// The high watermark.
+    Latest,
+    /// Fail with the out-of-range error.
+    None,
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Group to join (with `subscribe`) or to commit offsets for (with `assign`).
+    pub group: Option<String>,
+    /// Names the member in `groups describe`.
+    pub client_id: String,
+    /// Start position without a committed offset.
+    pub auto_offset_reset: OffsetReset,
+    /// Bytes fetched from one partition per poll (at least one batch is always returned).
+    pub fetch_bytes_max: usize,
+    /// Bytes returned by one poll across partitions.
+    pub poll_bytes_max: usize,
+    /// A member silent this long is removed from the group.
+    pub session_timeout_ms: i64,
+    /// How long a rebalance waits for every member to rejoin.
+    pub rebalance_timeout_ms: i64,
+    /// How often `poll` heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// How the group splits partitions.
+    pub strategy: AssignmentStrategy,
+    /// Commit positions every `auto_commit_interval_ms` during `poll`, before a rebalance and on
+    /// close.
+    pub auto_commit: bool,
+    /// See `auto_commit`.
+    pub auto_commit_interval_ms: u64,
+    /// Transaction visibility.
+    pub isolation: IsolationLevel,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            group: None,
+            client_id: "weir-consumer".into(),
+            auto_offset_reset: OffsetReset::Earliest,
+            fetch_bytes_max: 1 << 20,
+            poll_bytes_max: 8 << 20,
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            heartbeat_interval_ms: 1_000,
+            strategy: AssignmentStrategy::Range,
+            auto_commit: true,
+            auto_commit_interval_ms: 5_000,
+            isolation: IsolationLevel::ReadCommitted,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        if self.fetch_bytes_max < 1024 {
+            return Err(Error::config("fetch_bytes_max", "must be at least 1024"));
+        }
+        if self.poll_bytes_max < self.fetch_bytes_max {
+            return Err(Error::config("poll_bytes_max", "must be at least fetch_bytes_max"));
+        }
+        if self.session_timeout_ms <= 0 || self.rebalance_timeout_ms <= 0 {
+            return Err(Error::config("session_timeout_ms", "timeouts must be positive"));
+        }
+        if self.heartbeat_interval_ms as i64 >= self.session_timeout_ms {
+            return Err(Error::config("heartbeat_interval_ms", "must be below session_timeout_ms"));
+        }
+        if let Some(g) = &self.group
+            && g.is_empty()
+        {
+            return Err(Error::config("group", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// One batch handed out by `poll`. Records below the consumer's position when it was fetched
+/// are skipped by [`ConsumerBatch::records`].
+#[derive(Debug, Clone)]
+pub struct ConsumerBatch {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// The batch as stored.
+    pub batch: Batch,
+    skip_below: i64,
+    decompressed_bytes_max: usize,
+}
+
+impl ConsumerBatch {
+    /// The batch's records from the consumer's position on.
+    pub fn records(&self) -> impl Iterator<Item = Result<Record>> + '_ {
+        let skip = self.skip_below;
+        let iter = self.batch.records(self.decompressed_bytes_max);
+        let (first, rest) = match iter {
+            Ok(it) => (None, Some(it)),
+            Err(e) => (Some(Err(e)), None),
+        };
+        first
+            .into_iter()
+            .chain(rest.into_iter().flatten())
+            .filter(move |r| r.as_ref().map_or(true, |r| r.offset >= skip))
+    }
+
+    /// Offset of the batch's last record.
+    pub fn last_offset(&self) -> i64 {
+        self.batch.header().last_offset()
+    }
+}
+
+struct Membership {
+    group: String,
+    member_id: Option<String>,
+    generation: i32,
+    topics: Vec<String>,
+    /// Joined, waiting for the group to hand out assignments.
+    joining: bool,
+    last_heartbeat: Instant,
+}
+
+type Tp = (Arc<str>, i32);
+
+/// A consumer of an embedded [`Log`].
+pub struct Consumer {
+    log: Log,
+    config: ConsumerConfig,
+    assignment: Vec<Tp>,
+    positions: HashMap<Tp, i64>,
+    membership: Option<Membership>,
+    next_partition: usize,
+    last_commit: Instant,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("group", &self.config.group)
+            .field("assignment", &self.assignment)
+            .finish()
+    }
+}
+
+impl Consumer {
+    /// A consumer with nothing assigned yet.
+    pub fn new(log: &Log, config: ConsumerConfig) -> Result<Consumer> {
+        config.validate()?;
+        Ok(Consumer {
+            log: log.clone(),
+            config,
+            assignment: Vec::new(),
+            positions: HashMap::new(),
+            membership: None,
+            next_partition: 0,
+            last_commit: Instant::now(),
+        })
+    }
+
+    fn tp(&self, topic: &str, partition: i32) -> Result<Tp> {
+        let n = self.log.partition_count(topic)?;
+        if partition < 0 || partition >= n {
+            return Err(Error::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            });
+        }
+        Ok((Arc::from(topic), partition))
+    }
+
+    /// Reads exactly these partitions (no group management). Positions start from the group's
+    /// committed offsets if a group is configured, else per `auto_offset_reset`.
+    pub fn assign(&mut self, partitions: &[(&str, i32)]) -> Result<()> {
+        if self.membership.is_some() {
+            return Err(Error::config("assign", "this consumer already subscribed to a group"));
+        }
+        let mut tps = Vec::with_capacity(partitions.len());
+        for (t, p) in partitions {
+            tps.push(self.tp(t, *p)?);
+        }
+        self.positions.retain(|k, _| tps.contains(k));
+        self.assignment = tps;
+        Ok(())
+    }
+
+    /// Every partition of `topic`.
+    pub fn assign_topic(&mut self, topic: &str) -> Result<()> {
+        let n = self.log.partition_count(topic)?;
+        let parts: Vec<(&str, i32)> = (0..n).map(|p| (topic, p)).collect();
+        self.assign(&parts)
+    }
+
+    /// Joins the configured group for these topics; `poll` receives the assignment.
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        let group = self
+            .config
+            .group
+            .clone()
+            .ok_or_else(|| Error::config("group", "subscribe needs a group"))?;
+        if !self.assignment.is_empty() && self.membership.is_none() {
+            return Err(Error::config("subscribe", "this consumer already has a manual assignment"));
+        }
+        for t in topics {
+            self.log.partition_count(t)?;
+        }
+        let mut m = Membership {
+            group,
+            member_id: None,
+            generation: -1,
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            joining: false,
+            last_heartbeat: Instant::now(),
+        };
+        self.join(&mut m)?;
+        self.membership = Some(m);
+        Ok(())
+    }
+
+    fn member_config(&self, topics: &[String]) -> MemberConfig {
+        MemberConfig {
+            client_id: self.config.client_id.clone(),
+            topics: topics.to_vec(),
+            session_timeout_ms: self.config.session_timeout_ms,
+            rebalance_timeout_ms: self.config.rebalance_timeout_ms,
+            strategy: self.config.strategy,
+        }
+    }
+
+    fn join(&self, m: &mut Membership) -> Result<()> {
+        let groups = self.log.groups()?;
+        let id = groups
+            .coordinator
+            .join(&m.group, m.member_id.as_deref(), &self.member_config(&m.topics))?;
+        m.member_id = Some(id);
+        m.joining = true;
+        m.last_heartbeat = Instant::now();
+        Ok(())
+    }
+
+    /// Drives the group protocol: heartbeats, and on a rebalance gives up the assignment
+    /// (committing first), rejoins and waits (up to `wait`) for the new assignment.
+    fn drive_group(&mut self, wait: Duration) -> Result<()> {
+        let Some(mut m) = self.membership.take() else {
+            return Ok(());
+        };
+        let r = self.drive_group_inner(&mut m, wait);
+        self.membership = Some(m);
+        r
+    }
+
+    fn drive_group_inner(&mut self, m: &mut Membership, wait: Duration) -> Result<()> {
+        let groups = self.log.groups()?;
+        if !m.joining && m.last_heartbeat.elapsed() >= Duration::from_millis(self.config.heartbeat_interval_ms) {
+            let member_id = m.member_id.clone().unwrap_or_default();
+            match groups.coordinator.heartbeat(&m.group, &member_id, m.generation) {
+                Ok(()) => m.last_heartbeat = Instant::now(),
+                Err(Error::Group { reason, .. }) => {
+                    if matches!(reason, GroupErrorKind::RebalanceInProgress) && self.config.auto_commit {
+                        // Commit while our generation is still accepted, then give everything up.
+                        let _ = self.commit_positions(Some((&member_id, m.generation)), &m.group);
+                    }
+                    self.assignment.clear();
+                    self.positions.clear();
+                    if !matches!(reason, GroupErrorKind::RebalanceInProgress) {
+                        m.member_id = None;
+                    }
+                    self.join(m)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if m.joining {
+            let member_id = m.member_id.clone().unwrap_or_default();
+            let log = self.log.clone();
+            let partitions_of = move |t: &str| log.partition_count(t).ok();
+            match groups.coordinator.await_assignment(&m.group, &member_id, wait, &partitions_of) {
+                Ok(Some(a)) => {
+                    m.generation = a.generation;
+                    m.joining = false;
+                    m.last_heartbeat = Instant::now();
+                    self.assignment = a.partitions.iter().map(|(t, p)| (Arc::from(t.as_str()), *p)).collect();
+                    self.positions.clear();
+                }
+                Ok(None) => {}
+                Err(Error::Group { .. }) => {
+                    m.member_id = None;
+                    self.join(m)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The partitions this consumer reads now.
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.assignment.iter().map(|(t, p)| (t.to_string(), *p)).collect()
+    }
+
+    /// The group generation of the current assignment (-1 outside a group).
+    pub fn generation(&self) -> i32 {
+        self.membership.as_ref().map_or(-1, |m| if m.joining { -1 } else { m.generation })
+    }
+
+    /// Next offset to be read from a partition, once known.
+    pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.positions.get(&(Arc::from(topic), partition)).copied()
+    }
+
+    fn assigned(&self, topic: &str, partition: i32) -> Result<Tp> {
+        self.assignment
+            .iter()
+            .find(|(t, p)| &**t == topic && *p == partition)
+            .cloned()
+            .ok_or_else(|| Error::config("partition", format!("{topic}-{partition} is not assigned to this consumer")))
+    }
+
+    /// Reads `topic`-`partition` from `offset` next.
+    pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) -> Result<()> {
+        let tp = self.assigned(topic, partition)?;
+        let (start, end) = self.log.offsets(topic, partition)?;
+        if offset < start || offset > end {
+            return Err(Error::OffsetOutOfRange {
+                topic: topic.to_string(),
+                partition,
+                offset,
+                start,
+                end,
+            });
+        }
+        self.positions.insert(tp, offset);
+        Ok(())
+    }
+
+    /// Every assigned partition from its first offset.
+    pub fn seek_to_beginning(&mut self) -> Result<()> {
+        for tp in self.assignment.clone() {
+            let (start, _) = self.log.offsets(&tp.0, tp.1)?;
+            self.positions.insert(tp, start);
+        }
+        Ok(())
+    }
+
+    /// Every assigned partition from its high watermark (only new records).
+    pub fn seek_to_end(&mut self) -> Result<()> {
+        for tp in self.assignment.clone() {
+            let (_, end) = self.log.offsets(&tp.0, tp.1)?;
+            self.positions.insert(tp, end);
+        }
+        Ok(())
+    }
+
+    /// Every assigned partition from its first record with timestamp ≥ `timestamp` (via the time
+    /// index), or its end if there is none.
+    pub fn seek_to_timestamp(&mut self, timestamp: i64) -> Result<()> {
+        for tp in self.assignment.clone() {
+            let off = match self.log.offset_for_timestamp(&tp.0, tp.1, timestamp)? {
+                Some(o) => o,
+                None => self.log.offsets(&tp.0, tp.1)?.1,
+            };
+            self.positions.insert(tp, off);
+        }
+        Ok(())
+    }
+
+    fn initial_position(&self, tp: &Tp) -> Result<i64> {
+        if let Some(g) = &self.config.group
+            && let Some(c) = self.log.committed_offset(g, &tp.0, tp.1)?
+        {
+            return Ok(c);
+        }
+        self.reset_position(tp, None)
+    }
+
+    fn reset_position(&self, tp: &Tp, err: Option<Error>) -> Result<i64> {
+        let (start, end) = self.log.offsets(&tp.0, tp.1)?;
+        match self.config.auto_offset_reset {
+            OffsetReset::Earliest => Ok(start),
+            OffsetReset::Latest => Ok(end),
+            OffsetReset::None => Err(err.unwrap_or_else(|| Error::config("auto_offset_reset", format!("no committed offset for {}-{}", tp.0, tp.1)))),
+        }
+    }
+
+    /// Waits up to `timeout` for records; returns whole batches (control batches never), at most
+    /// about `poll_bytes_max` of them, and moves positions past them.
+    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerBatch>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.drive_group(deadline.saturating_duration_since(Instant::now()))?;
+            self.maybe_auto_commit();
+            let seen = self.log.data_version();
+            let out = self.fetch_once()?;
+            if !out.is_empty() {
+                return Ok(out);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(out);
+            }
+            let step = left.min(Duration::from_millis(self.config.heartbeat_interval_ms.max(1)));
+            self.log.wait_for_data(seen, step);
+        }
+    }
+
+    fn fetch_once(&mut self) -> Result<Vec<ConsumerBatch>> {
+        let mut out = Vec::new();
+        let n = self.assignment.len();
+        let mut bytes = 0usize;
+        let max = self.log.config().decompressed_bytes_max;
+        for i in 0..n {
+            if bytes >= self.config.poll_bytes_max {
+                break;
+            }
+            let tp = self.assignment[(self.next_partition + i) % n].clone();
+            let pos = match self.positions.get(&tp) {
+                Some(p) => *p,
+                None => {
+                    let p = self.initial_position(&tp)?;
+                    self.positions.insert(tp.clone(), p);
+                    p
+                }
+            };
+            let want = self.config.fetch_bytes_max.min(self.config.poll_bytes_max - bytes);
+            let batches = match self.log.fetch(&tp.0, tp.1, pos, want) {
+                Ok(b) => b,
+                Err(e @ Error::OffsetOutOfRange { .. }) => {
+                    let p = self.reset_position(&tp, Some(e))?;
+                    self.positions.insert(tp.clone(), p);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut next = pos;
+            for b in batches {
+                let last = b.header().last_offset();
+                if last < next {
+                    continue;
+                }
+                bytes += b.bytes().len();
+                let control = b.header().is_control();
+                let skip_below = next;
+                next = last + 1;
+                if !control {
+                    out.push(ConsumerBatch {
+                        topic: tp.0.clone(),
+                        partition: tp.1,
+                        batch: b,
+                        skip_below,
+                        decompressed_bytes_max: max,
+                    });
+                }
+            }
+            self.positions.insert(tp, next);
+        }
+        if n > 0 {
+            self.next_partition = (self.next_partition + 1) % n;
+        }
+        Ok(out)
+    }
+
+    fn maybe_auto_commit(&mut self) {
+        if !self.config.auto_commit || self.config.group.is_none() {
+            return;
+        }
+        if self.last_commit.elapsed() >= Duration::from_millis(self.config.auto_commit_interval_ms) {
+            let _ = self.commit_sync();
+        }
+    }
+
+    fn commit_positions(&self, member: Option<(&str, i32)>, group: &str) -> Result<()> {
+        let offsets: Vec<(String, i32, i64)> = self
+            .assignment
+            .iter()
+            .filter_map(|tp| self.positions.get(tp).map(|o| (tp.0.to_string(), tp.1, *o)))
+            .collect();
+        self.log.groups()?.commit(&self.log, group, member, &offsets)
+    }
+
+    /// Commits the current positions of every assigned partition for the group. In a group,
+    /// fenced (an error) if a rebalance has moved the group to a newer generation.
+    pub fn commit_sync(&mut self) -> Result<()> {
+        let group = self
+            .config
+            .group
+            .clone()
+            .ok_or_else(|| Error::config("group", "committing offsets needs a group"))?;
+        let member = self
+            .membership
+            .as_ref()
+            .map(|m| (m.member_id.clone().unwrap_or_default(), m.generation));
+        self.commit_positions(member.as_ref().map(|(id, g)| (id.as_str(), *g)), &group)?;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Lag per assigned partition: high watermark minus position (or committed offset).
+    pub fn lag(&self) -> Result<Vec<(String, i32, i64)>> {
+        let mut out = Vec::new();
+        for tp in &self.assignment {
+            let (_, end) = self.log.offsets(&tp.0, tp.1)?;
+            let pos = match self.positions.get(tp) {
+                Some(p) => *p,
+                None => self.initial_position(tp)?,
+            };
+            out.push((tp.0.to_string(), tp.1, end - pos));
+        }
+        Ok(out)
+    }
+
+    /// Commits (with auto-commit) and leaves the group.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let mut result = Ok(());
+        if self.config.auto_commit && self.config.group.is_some() && !self.membership.as_ref().is_some_and(|m| m.joining) {
+            result = self.commit_sync();
+        }
+        if let Some(m) = self.membership.take()
+            && let Some(id) = &m.member_id
+            && let Ok(g) = self.log.groups()
+        {
+            let _ = g.coordinator.leave(&m.group, id);
+        }
+        self.assignment.clear();
+        result
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}

@@ -1,0 +1,212 @@
+//! Consumer groups as the log sees them: the in-process coordinator (membership, generations,
+//! assignment; see [`crate::group`]) and committed offsets, kept in the compacted internal topic
+//! `__consumer_offsets` and loaded from it on open.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::TopicConfig;
+use crate::format::{BatchBuilder, BatchOptions};
+use crate::group::{GroupCoordinator, SystemClock};
+use crate::log::{Acks, Log};
+use crate::{util, Error, Result};
+
+/// The internal topic holding committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+#[derive(Serialize, Deserialize)]
+struct OffsetValue {
+    offset: i64,
+    metadata: String,
+    generation: i32,
+    commit_ms: i64,
+}
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommittedOffset {
+    /// The next offset the group will read.
+    pub offset: i64,
+    /// Free text stored with it.
+    pub metadata: String,
+    /// Generation of the member that committed (-1 outside group management).
+    pub generation: i32,
+    /// When, in ms since the epoch.
+    pub commit_ms: i64,
+}
+
+/// Per-partition progress of a group, as `groups describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionLag {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Committed offset.
+    pub committed: i64,
+    /// High watermark.
+    pub high_watermark: i64,
+    /// high_watermark - committed.
+    pub lag: i64,
+}
+
+type OffsetKey = (String, String, i32);
+
+pub(crate) struct Groups {
+    pub(crate) coordinator: GroupCoordinator,
+    offsets: RwLock<BTreeMap<OffsetKey, CommittedOffset>>,
+}
+
+impl Groups {
+    /// Creates the offsets topic if needed and loads every committed offset from it.
+    pub(crate) fn load(log: &Log) -> Result<Groups> {
+        if log.is_writable() && log.topic_config(OFFSETS_TOPIC).is_err() {
+            log.create_topic(
+                OFFSETS_TOPIC,
+                TopicConfig {
+                    partitions: 1,
+                    compacted: true,
+                    retention_ms: None,
+                    ..TopicConfig::default()
+                },
+            )?;
+        }
+        let groups = Groups {
+            coordinator: GroupCoordinator::new(Arc::new(SystemClock::new())),
+            offsets: RwLock::new(BTreeMap::new()),
+        };
+        groups.reload(log)?;
+        Ok(groups)
+    }
+
+    /// Re-reads the offsets topic (read-only handles call this to see new commits).
+    pub(crate) fn reload(&self, log: &Log) -> Result<()> {
+        let Ok((start, end)) = log.offsets(OFFSETS_TOPIC, 0) else {
+            return Ok(()); // no group ever committed
+        };
+        let mut map = BTreeMap::new();
+        let mut pos = start;
+        let max = log.config().decompressed_bytes_max;
+        while pos < end {
+            let batches = log.fetch(OFFSETS_TOPIC, 0, pos, 1 << 20)?;
+            if batches.is_empty() {
+                break;
+            }
+            for b in &batches {
+                pos = b.header().last_offset() + 1;
+                if b.header().is_control() {
+                    continue;
+                }
+                for r in b.records(max)? {
+                    let r = r?;
+                    let Some(key) = r.key.as_ref() else { continue };
+                    let Ok(key) = serde_json::from_slice::<OffsetKey>(key) else { continue };
+                    match r.value.as_ref().map(|v| serde_json::from_slice::<OffsetValue>(v)) {
+                        Some(Ok(v)) => {
+                            map.insert(
+                                key,
+                                CommittedOffset {
+                                    offset: v.offset,
+                                    metadata: v.metadata,
+                                    generation: v.generation,
+                                    commit_ms: v.commit_ms,
+                                },
+                            );
+                        }
+                        None => {
+                            map.remove(&key);
+                        }
+                        Some(Err(_)) => {}
+                    }
+                }
+            }
+        }
+        *self.offsets.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(())
+    }
+
+    pub(crate) fn commit(&self, log: &Log, group: &str, member: Option<(&str, i32)>, offsets: &[(String, i32, i64)]) -> Result<()> {
+        let generation = match member {
+            Some((member_id, generation)) => {
+                self.coordinator.validate_generation(group, member_id, generation)?;
+                generation
+            }
+            None => {
+                // Outside group management (manual assignment), as Kafka allows for groups
+                // without active members.
+                if let Some(d) = self.coordinator.describe(group)
+                    && !d.members.is_empty()
+                {
+                    return Err(Error::Group {
+                        group: group.to_string(),
+                        reason: crate::GroupErrorKind::UnknownMember("(none: manual commit into an active group)".into()),
+                    });
+                }
+                -1
+            }
+        };
+        let now = util::now_ms();
+        let mut b = BatchBuilder::new(BatchOptions::default());
+        let mut entries = Vec::with_capacity(offsets.len());
+        for (topic, partition, offset) in offsets {
+            let key = (group.to_string(), topic.clone(), *partition);
+            let k = serde_json::to_vec(&key).map_err(|e| Error::Internal(e.to_string()))?;
+            let v = serde_json::to_vec(&OffsetValue {
+                offset: *offset,
+                metadata: String::new(),
+                generation,
+                commit_ms: now,
+            })
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            b.push(now, Some(&k), Some(&v), &[]);
+            entries.push((
+                key,
+                CommittedOffset {
+                    offset: *offset,
+                    metadata: String::new(),
+                    generation,
+                    commit_ms: now,
+                },
+            ));
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        log.append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
+        let mut map = self.offsets.write().unwrap_or_else(|e| e.into_inner());
+        map.extend(entries);
+        Ok(())
+    }
+
+    pub(crate) fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
+        self.offsets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(group.to_string(), topic.to_string(), partition))
+            .cloned()
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: BTreeSet<String> = self
+            .offsets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .map(|k| k.0.clone())
+            .collect();
+        names.extend(self.coordinator.list());
+        names.into_iter().collect()
+    }
+
+    pub(crate) fn committed_of(&self, group: &str) -> Vec<(String, i32, CommittedOffset)> {
+        self.offsets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(k, _)| k.0 == group)
+            .map(|(k, v)| (k.1.clone(), k.2, v.clone()))
+            .collect()
+    }
+}
