@@ -20,7 +20,9 @@ use crate::segment::Truncation;
 use crate::{util, Error, Result};
 
 const LOCK_FILE: &str = ".lock";
-const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+/// The marker file a clean shutdown leaves in the data directory; without it, the next open
+/// recovers (re-reads every partition's tail).
+pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 const PRODUCER_IDS_FILE: &str = "producer-ids";
 const TOPIC_META_FILE: &str = "topic.json";
 /// Producer ids are handed out from blocks persisted ahead of use, so `init_producer_id` costs
@@ -638,7 +640,7 @@ impl Log {
         if members.is_none() && lag.is_empty() {
             return Err(Error::Group {
                 group: group.to_string(),
-                reason: crate::GroupErrorKind::UnknownMember("no such group".into()),
+                reason: crate::GroupErrorKind::UnknownGroup,
             });
         }
         Ok(GroupInfo {
