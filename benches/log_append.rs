@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use weir::log::format::{BatchBuilder, BatchOptions};
 use weir::log::{Acks, Log, LogConfig, TopicConfig};
 
@@ -18,7 +18,9 @@ const PARTITION_BYTES_MAX: u64 = 512 << 20;
 /// One batch of as many 100-byte records as fit in 1 MiB, and its record count.
 fn build_batch() -> (Vec<u8>, u64) {
     let mut rng = fastrand::Rng::with_seed(7);
-    let values: Vec<Vec<u8>> = (0..64).map(|_| (0..VALUE_BYTES).map(|_| rng.alphanumeric() as u8).collect()).collect();
+    let values: Vec<Vec<u8>> = (0..64)
+        .map(|_| (0..VALUE_BYTES).map(|_| rng.alphanumeric() as u8).collect())
+        .collect();
     let mut b = BatchBuilder::new(BatchOptions::default());
     let now = 1_700_000_000_000;
     let mut n = 0u64;
@@ -58,7 +60,10 @@ fn append(c: &mut Criterion) {
             elements: records,
             bytes: batch.len() as u64,
         });
-    for (name, acks) in [("1MiB_batch_acks_leader", Acks::Leader), ("1MiB_batch_acks_all", Acks::All)] {
+    for (name, acks) in [
+        ("1MiB_batch_acks_leader", Acks::Leader),
+        ("1MiB_batch_acks_all", Acks::All),
+    ] {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || {

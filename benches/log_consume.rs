@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir::log::format::{BatchBuilder, BatchOptions};
 use weir::log::{Acks, Consumer, ConsumerConfig, Log, LogConfig, TopicConfig};
 
@@ -18,14 +18,18 @@ const DECOMPRESSED_BYTES_MAX: usize = 64 << 20;
 /// Fills partition 0 with `BATCHES` 1 MiB batches of 100-byte records; returns (records, bytes).
 fn fill(log: &Log) -> (u64, u64) {
     let mut rng = fastrand::Rng::with_seed(7);
-    let values: Vec<Vec<u8>> = (0..64).map(|_| (0..VALUE_BYTES).map(|_| rng.alphanumeric() as u8).collect()).collect();
+    let values: Vec<Vec<u8>> = (0..64)
+        .map(|_| (0..VALUE_BYTES).map(|_| rng.alphanumeric() as u8).collect())
+        .collect();
     let (mut records, mut bytes) = (0u64, 0u64);
     for _ in 0..BATCHES {
         let mut b = BatchBuilder::new(BatchOptions::default());
         let mut n = 0usize;
         loop {
             let value = &values[n % values.len()];
-            if b.estimated_bytes() + BatchBuilder::record_bytes(0, n as i32, None, Some(value), &[]) > BATCH_BYTES {
+            if b.estimated_bytes() + BatchBuilder::record_bytes(0, n as i32, None, Some(value), &[])
+                > BATCH_BYTES
+            {
                 break;
             }
             b.push(1_700_000_000_000, None, Some(value), &[]);
@@ -92,9 +96,17 @@ fn consume(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::ElementsAndBytes { elements: records, bytes });
+        .throughput(Throughput::ElementsAndBytes {
+            elements: records,
+            bytes,
+        });
     group.bench_function("fetch_and_iterate_64MiB", |b| {
-        b.iter(|| assert_eq!(black_box(fetch_all(&log, end)), records * VALUE_BYTES as u64));
+        b.iter(|| {
+            assert_eq!(
+                black_box(fetch_all(&log, end)),
+                records * VALUE_BYTES as u64
+            )
+        });
     });
     group.bench_function("consumer_poll_64MiB", |b| {
         b.iter(|| assert_eq!(black_box(poll_all(&log, records)), records));

@@ -42,7 +42,8 @@ pub use weir_runtime as runtime;
 pub use weir_sql as sql;
 
 pub use weir_log::{
-    Acks, Consumer, ConsumerConfig, IsolationLevel, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
+    Acks, Consumer, ConsumerConfig, IsolationLevel, Log, LogConfig, Producer, ProducerConfig,
+    ProducerRecord, TopicConfig,
 };
 
 pub mod schema;

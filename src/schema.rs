@@ -144,21 +144,31 @@ pub struct Schema {
 
 fn is_identifier(s: &str) -> bool {
     let mut bytes = s.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_') && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 impl Schema {
     /// Parses `name TYPE, ...`.
     pub fn parse(text: &str) -> Result<Schema, SchemaError> {
         if text.trim().is_empty() {
-            return Err(SchemaError::Syntax("empty schema (expected 'name TYPE, ...')".into()));
+            return Err(SchemaError::Syntax(
+                "empty schema (expected 'name TYPE, ...')".into(),
+            ));
         }
         let mut columns: Vec<Column> = Vec::new();
         for (i, part) in text.split(',').enumerate() {
             let tokens: Vec<&str> = part.split_whitespace().collect();
             let (name, ty) = match tokens.as_slice() {
                 [name, ty] => (*name, *ty),
-                [] => return Err(SchemaError::Syntax(format!("column {} is empty (expected 'name TYPE')", i + 1))),
+                [] => {
+                    return Err(SchemaError::Syntax(format!(
+                        "column {} is empty (expected 'name TYPE')",
+                        i + 1
+                    )));
+                }
                 _ => {
                     return Err(SchemaError::Syntax(format!(
                         "column {} '{}' is not 'name TYPE'",
@@ -173,10 +183,14 @@ impl Schema {
                 )));
             }
             if columns.iter().any(|c| c.name == name) {
-                return Err(SchemaError::Syntax(format!("column '{name}' appears twice")));
+                return Err(SchemaError::Syntax(format!(
+                    "column '{name}' appears twice"
+                )));
             }
             if columns.len() == COLUMNS_MAX {
-                return Err(SchemaError::Syntax(format!("more than {COLUMNS_MAX} columns")));
+                return Err(SchemaError::Syntax(format!(
+                    "more than {COLUMNS_MAX} columns"
+                )));
             }
             columns.push(Column {
                 name: name.to_string(),
@@ -203,7 +217,10 @@ impl Schema {
                 reason: format!("expected a JSON object, got {}", json_kind(value)),
             });
         };
-        if let Some(extra) = object.keys().find(|k| !self.columns.iter().any(|c| &c.name == *k)) {
+        if let Some(extra) = object
+            .keys()
+            .find(|k| !self.columns.iter().any(|c| &c.name == *k))
+        {
             return Err(SchemaError::Encode {
                 column: Some(extra.clone()),
                 reason: "not in the topic's schema".into(),
@@ -230,7 +247,10 @@ impl Schema {
                     out.extend_from_slice(&n.to_le_bytes());
                 }
                 ColumnType::Int => {
-                    let n = v.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or_else(|| mismatch(v))?;
+                    let n = v
+                        .as_i64()
+                        .and_then(|n| i32::try_from(n).ok())
+                        .ok_or_else(|| mismatch(v))?;
                     out.extend_from_slice(&n.to_le_bytes());
                 }
                 ColumnType::Double => {
@@ -271,7 +291,9 @@ impl Schema {
         }
         let unused = (bitmap * 8 - self.columns.len()) as u32;
         if unused > 0 && row[bitmap - 1] >> (8 - unused) != 0 {
-            return Err(SchemaError::Decode("null bitmap has bits set past the last column".into()));
+            return Err(SchemaError::Decode(
+                "null bitmap has bits set past the last column".into(),
+            ));
         }
         let mut pos = bitmap;
         let mut values = Vec::with_capacity(self.columns.len());
@@ -282,7 +304,9 @@ impl Schema {
             }
             let mut take = |n: usize| take_bytes(row, &mut pos, n, col);
             let value = match col.ty {
-                ColumnType::BigInt | ColumnType::Timestamp => Value::from(i64::from_le_bytes(fixed(take(8)?))),
+                ColumnType::BigInt | ColumnType::Timestamp => {
+                    Value::from(i64::from_le_bytes(fixed(take(8)?)))
+                }
                 ColumnType::Int => Value::from(i32::from_le_bytes(fixed(take(4)?))),
                 ColumnType::Double => float_value(f64::from_le_bytes(fixed(take(8)?))),
                 ColumnType::Float => {
@@ -295,14 +319,18 @@ impl Schema {
                     0 => Value::Bool(false),
                     1 => Value::Bool(true),
                     b => {
-                        return Err(SchemaError::Decode(format!("column '{}': boolean byte {b}", col.name)));
+                        return Err(SchemaError::Decode(format!(
+                            "column '{}': boolean byte {b}",
+                            col.name
+                        )));
                     }
                 },
                 ColumnType::Varchar => {
                     let len = u32::from_le_bytes(fixed(take(4)?)) as usize;
                     let bytes = take(len)?;
-                    let s = std::str::from_utf8(bytes)
-                        .map_err(|e| SchemaError::Decode(format!("column '{}': invalid UTF-8: {e}", col.name)))?;
+                    let s = std::str::from_utf8(bytes).map_err(|e| {
+                        SchemaError::Decode(format!("column '{}': invalid UTF-8: {e}", col.name))
+                    })?;
                     Value::String(s.to_string())
                 }
             };
@@ -314,12 +342,20 @@ impl Schema {
                 row.len() - pos
             )));
         }
-        Ok(DecodedRow { schema: self, values })
+        Ok(DecodedRow {
+            schema: self,
+            values,
+        })
     }
 }
 
 /// The next `n` bytes of `row` from `*pos`, or an error naming the column they would belong to.
-fn take_bytes<'r>(row: &'r [u8], pos: &mut usize, n: usize, col: &Column) -> Result<&'r [u8], SchemaError> {
+fn take_bytes<'r>(
+    row: &'r [u8],
+    pos: &mut usize,
+    n: usize,
+    col: &Column,
+) -> Result<&'r [u8], SchemaError> {
     let bytes = pos
         .checked_add(n)
         .and_then(|end| row.get(*pos..end))
@@ -413,10 +449,17 @@ mod tests {
 
     #[test]
     fn parses_every_type_case_insensitively() {
-        let s = schema("a bigint, b INT, c Double, d float, e varchar, f STRING, g text, h boolean, i TIMESTAMP");
+        let s = schema(
+            "a bigint, b INT, c Double, d float, e varchar, f STRING, g text, h boolean, i TIMESTAMP",
+        );
         let types: Vec<ColumnType> = s.columns().iter().map(|c| c.ty).collect();
         use ColumnType::*;
-        assert_eq!(types, [BigInt, Int, Double, Float, Varchar, Varchar, Varchar, Boolean, Timestamp]);
+        assert_eq!(
+            types,
+            [
+                BigInt, Int, Double, Float, Varchar, Varchar, Varchar, Boolean, Timestamp
+            ]
+        );
         assert_eq!(
             s.to_string(),
             "a BIGINT, b INT, c DOUBLE, d FLOAT, e VARCHAR, f VARCHAR, g VARCHAR, h BOOLEAN, i TIMESTAMP"
@@ -449,7 +492,9 @@ mod tests {
 
     #[test]
     fn round_trips_every_type() {
-        let s = schema("a BIGINT, b INT, c DOUBLE, d FLOAT, e VARCHAR, f BOOLEAN, g TIMESTAMP, h BIGINT, i VARCHAR");
+        let s = schema(
+            "a BIGINT, b INT, c DOUBLE, d FLOAT, e VARCHAR, f BOOLEAN, g TIMESTAMP, h BIGINT, i VARCHAR",
+        );
         let v = json!({
             "a": i64::MIN, "b": i32::MAX, "c": -1.5e300, "d": 0.1, "e": "héllo, \"world\"",
             "f": true, "g": 1_700_000_000_000i64, "h": null, "i": ""
@@ -457,12 +502,18 @@ mod tests {
         let row = s.encode(&v).unwrap();
         // 2 bitmap bytes (9 columns), h null.
         assert_eq!(row[..2], [0b1000_0000, 0]);
-        assert_eq!(row.len(), 2 + 8 + 4 + 8 + 4 + (4 + 13) + 1 + 8 + 4);
+        assert_eq!(
+            row.len(),
+            2 + 8 + 4 + 8 + 4 + (4 + "héllo, \"world\"".len()) + 1 + 8 + 4
+        );
         let back = serde_json::to_value(s.decode(&row).unwrap()).unwrap();
         assert_eq!(back, v);
         // Column order is kept in the JSON text.
         let text = serde_json::to_string(&s.decode(&row).unwrap()).unwrap();
-        assert!(text.starts_with(r#"{"a":-9223372036854775808,"b":2147483647,"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"a":-9223372036854775808,"b":2147483647,"#),
+            "{text}"
+        );
     }
 
     #[test]
@@ -478,15 +529,39 @@ mod tests {
     fn encode_errors_name_the_column() {
         let s = schema("id BIGINT, n INT, name VARCHAR, ok BOOLEAN");
         let cases = [
-            (json!({"id": "1", "n": 1, "name": "x", "ok": true}), "column 'id': expected BIGINT, got a string"),
-            (json!({"id": 1.5, "n": 1, "name": "x", "ok": true}), "column 'id': expected BIGINT, got a fractional number"),
-            (json!({"id": 1, "n": 3_000_000_000i64, "name": "x", "ok": true}), "column 'n': expected INT"),
-            (json!({"id": 1, "n": 1, "name": 7, "ok": true}), "column 'name': expected VARCHAR, got an integer"),
-            (json!({"id": 1, "n": 1, "name": "x", "ok": 1}), "column 'ok': expected BOOLEAN"),
-            (json!({"id": 1, "n": 1, "name": "x"}), "column 'ok': missing"),
-            (json!({"id": 1, "n": 1, "name": "x", "ok": true, "extra": 1}), "column 'extra': not in the topic's schema"),
+            (
+                json!({"id": "1", "n": 1, "name": "x", "ok": true}),
+                "column 'id': expected BIGINT, got a string",
+            ),
+            (
+                json!({"id": 1.5, "n": 1, "name": "x", "ok": true}),
+                "column 'id': expected BIGINT, got a fractional number",
+            ),
+            (
+                json!({"id": 1, "n": 3_000_000_000i64, "name": "x", "ok": true}),
+                "column 'n': expected INT",
+            ),
+            (
+                json!({"id": 1, "n": 1, "name": 7, "ok": true}),
+                "column 'name': expected VARCHAR, got an integer",
+            ),
+            (
+                json!({"id": 1, "n": 1, "name": "x", "ok": 1}),
+                "column 'ok': expected BOOLEAN",
+            ),
+            (
+                json!({"id": 1, "n": 1, "name": "x"}),
+                "column 'ok': missing",
+            ),
+            (
+                json!({"id": 1, "n": 1, "name": "x", "ok": true, "extra": 1}),
+                "column 'extra': not in the topic's schema",
+            ),
             (json!([1, 2]), "expected a JSON object, got an array"),
-            (json!({"id": u64::MAX, "n": 1, "name": "x", "ok": true}), "got an integer out of i64 range"),
+            (
+                json!({"id": u64::MAX, "n": 1, "name": "x", "ok": true}),
+                "got an integer out of i64 range",
+            ),
         ];
         for (v, want) in cases {
             let err = s.encode(&v).expect_err(want).to_string();
@@ -497,7 +572,9 @@ mod tests {
     #[test]
     fn decode_rejects_bad_rows_without_panicking() {
         let s = schema("id BIGINT, name VARCHAR, ok BOOLEAN");
-        let good = s.encode(&json!({"id": 7, "name": "abc", "ok": false})).unwrap();
+        let good = s
+            .encode(&json!({"id": 7, "name": "abc", "ok": false}))
+            .unwrap();
         assert!(s.decode(&good).is_ok());
         // Every truncation is an error.
         for len in 0..good.len() {
@@ -507,26 +584,53 @@ mod tests {
         // Trailing bytes.
         let mut long = good.clone();
         long.push(0);
-        assert!(s.decode(&long).unwrap_err().to_string().contains("1 trailing bytes"));
+        assert!(
+            s.decode(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("1 trailing bytes")
+        );
         // A string length far past the end.
         let mut huge = good.clone();
         huge[9..13].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(s.decode(&huge).unwrap_err().to_string().contains("ends inside column 'name'"));
+        assert!(
+            s.decode(&huge)
+                .unwrap_err()
+                .to_string()
+                .contains("ends inside column 'name'")
+        );
         // Invalid boolean byte, invalid UTF-8, bitmap bits past the last column.
         let mut b = good.clone();
         *b.last_mut().unwrap() = 2;
-        assert!(s.decode(&b).unwrap_err().to_string().contains("boolean byte 2"));
+        assert!(
+            s.decode(&b)
+                .unwrap_err()
+                .to_string()
+                .contains("boolean byte 2")
+        );
         let mut u = good.clone();
         u[13] = 0xff;
-        assert!(s.decode(&u).unwrap_err().to_string().contains("invalid UTF-8"));
+        assert!(
+            s.decode(&u)
+                .unwrap_err()
+                .to_string()
+                .contains("invalid UTF-8")
+        );
         let mut m = good;
         m[0] = 0b1000_0000;
-        assert!(s.decode(&m).unwrap_err().to_string().contains("past the last column"));
+        assert!(
+            s.decode(&m)
+                .unwrap_err()
+                .to_string()
+                .contains("past the last column")
+        );
     }
 
     #[test]
     fn decode_survives_arbitrary_bytes() {
-        let s = schema("a BIGINT, b VARCHAR, c FLOAT, d BOOLEAN, e INT, f DOUBLE, g TEXT, h INT, i BIGINT");
+        let s = schema(
+            "a BIGINT, b VARCHAR, c FLOAT, d BOOLEAN, e INT, f DOUBLE, g TEXT, h INT, i BIGINT",
+        );
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..20_000 {
             let len = rng.usize(0..64);

@@ -7,9 +7,11 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use weir::log::{Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+use weir::log::{
+    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
+};
 
 use super::{AcksArg, CompressionArg, DataDir};
 
@@ -33,19 +35,23 @@ const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Producer throughput and chunk latency, against sequential 1 MiB file writes
-    #[command(after_help = "Runs in a temporary directory (removed afterwards) unless --data-dir or \
+    #[command(
+        after_help = "Runs in a temporary directory (removed afterwards) unless --data-dir or \
 $WEIR_DATA_DIR is set; there it uses a temporary topic, deleted afterwards.\n\n\
 Figures: records_per_s and mb_per_s (key + value bytes, MB = 1e6 bytes) from T producer threads sending \
 N records and flushing; p50_ms/p99_ms: time to send and flush one 10,000-record chunk from one producer, in a \
 second, shorter phase; baseline_mb_per_s: the same number of bytes as the log wrote, written with 1 MiB \
 write_all calls to a file in the same directory (fsync every 64 MiB and at the end with --acks all); \
-baseline_records_per_s: that rate divided by the log's bytes per record.")]
+baseline_records_per_s: that rate divided by the log's bytes per record."
+    )]
     Produce(ProduceBench),
     /// Consumer throughput against sequential file reads, and the time to reopen the log
-    #[command(after_help = "Produces N records first (not timed), then times one consumer reading them \
+    #[command(
+        after_help = "Produces N records first (not timed), then times one consumer reading them \
 all from the beginning (every record's value touched); baseline: reading the same segment files \
 sequentially with 1 MiB read calls (from the page cache, like the consumer). reopen_ms: Log::open after a \
-clean close; reopen_after_crash_ms: Log::open after removing the clean-shutdown marker (recovery).")]
+clean close; reopen_after_crash_ms: Log::open after removing the clean-shutdown marker (recovery)."
+    )]
     Consume(ConsumeBench),
 }
 
@@ -90,7 +96,13 @@ pub struct ConsumeBench {
 pub fn run(dir: &DataDir, cmd: BenchCommand) -> Result<()> {
     let place = Place::new(dir)?;
     let mut report = Report::default();
-    report.line("machine", format!("{} cores", std::thread::available_parallelism().map_or(1, |n| n.get())));
+    report.line(
+        "machine",
+        format!(
+            "{} cores",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
+    );
     report.line("data_dir", place.path.display());
     let result = match cmd {
         BenchCommand::Produce(a) => bench_produce(&place, &a, &mut report),
@@ -111,7 +123,8 @@ impl Place {
     fn new(dir: &DataDir) -> Result<Place> {
         let topic = format!("__bench_{}", std::process::id());
         if dir.explicit {
-            std::fs::create_dir_all(&dir.path).with_context(|| format!("creating {}", dir.path.display()))?;
+            std::fs::create_dir_all(&dir.path)
+                .with_context(|| format!("creating {}", dir.path.display()))?;
             return Ok(Place {
                 path: dir.path.clone(),
                 topic,
@@ -130,9 +143,10 @@ impl Place {
     }
 
     /// Opens the log, creates the bench topic, runs `f`, then deletes the topic and closes the
-    /// log whatever happened. `f` may replace the log (reopening it).
-    fn run(&self, partitions: i32, f: impl FnOnce(&mut Log) -> Result<()>) -> Result<()> {
-        let mut log = Log::open(&self.path, LogConfig::default())?;
+    /// log whatever happened. `f` may close the log and open it again (leaving `None` if the
+    /// reopening failed).
+    fn run(&self, partitions: i32, f: impl FnOnce(&mut Option<Log>) -> Result<()>) -> Result<()> {
+        let log = Log::open(&self.path, LogConfig::default())?;
         log.create_topic(
             &self.topic,
             TopicConfig {
@@ -141,11 +155,36 @@ impl Place {
                 ..TopicConfig::default()
             },
         )?;
+        let mut log = Some(log);
         let result = f(&mut log);
-        let deleted = log.delete_topic(&self.topic).context("deleting the bench topic");
+        let log = match log {
+            Some(log) => log,
+            None => Log::open(&self.path, LogConfig::default())?,
+        };
+        let deleted = log
+            .delete_topic(&self.topic)
+            .context("deleting the bench topic");
         let closed = log.close().context("closing the log");
         result.and(deleted).and(closed)
     }
+}
+
+/// Closes `log` and opens it again, returning the time `Log::open` took. The old handle is
+/// dropped first: the writer lock goes with its last clone.
+fn reopen(
+    log: &mut Option<Log>,
+    dir: &Path,
+    before_open: impl FnOnce() -> Result<()>,
+) -> Result<Duration> {
+    if let Some(old) = log.take() {
+        old.close()?;
+    }
+    before_open()?;
+    let start = Instant::now();
+    let new = Log::open(dir, LogConfig::default())?;
+    let took = start.elapsed();
+    *log = Some(new);
+    Ok(took)
 }
 
 /// Lines printed at the end, so that a failure still shows what was measured before it.
@@ -171,10 +210,15 @@ impl Report {
 /// `VALUE_POOL` values of `value_bytes` pseudo-random printable bytes each (about as compressible
 /// as text), from a fixed seed so that runs compare.
 fn value_pool(value_bytes: usize) -> Vec<Vec<u8>> {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,:{}\"";
+    const ALPHABET: &[u8] =
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,:{}\"";
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     (0..VALUE_POOL)
-        .map(|_| (0..value_bytes).map(|_| ALPHABET[rng.usize(..ALPHABET.len())]).collect())
+        .map(|_| {
+            (0..value_bytes)
+                .map(|_| ALPHABET[rng.usize(..ALPHABET.len())])
+                .collect()
+        })
         .collect()
 }
 
@@ -191,13 +235,27 @@ fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn log_bytes(log: &Log, topic: &str) -> Result<u64> {
-    Ok(log.describe_topic(topic)?.partitions.iter().map(|p| p.size_bytes).sum())
+    Ok(log
+        .describe_topic(topic)?
+        .partitions
+        .iter()
+        .map(|p| p.size_bytes)
+        .sum())
 }
 
 /// Sends `count` records cycling through `pool`, starting at `first`.
-fn send_records(producer: &Producer, topic: &str, pool: &[Vec<u8>], first: u64, count: u64) -> Result<()> {
+fn send_records(
+    producer: &Producer,
+    topic: &str,
+    pool: &[Vec<u8>],
+    first: u64,
+    count: u64,
+) -> Result<()> {
     for i in first..first + count {
-        producer.send(ProducerRecord::new(topic, &pool[(i % VALUE_POOL as u64) as usize]))?;
+        producer.send(ProducerRecord::new(
+            topic,
+            &pool[(i % VALUE_POOL as u64) as usize],
+        ))?;
     }
     Ok(())
 }
@@ -218,6 +276,7 @@ fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result
     report.line("compression", format!("{:?}", a.compression).to_lowercase());
     report.line("batch_bytes", a.batch_bytes);
     place.run(a.partitions, |log| {
+        let log = log.as_ref().expect("open until the bench reopens it");
         let topic = place.topic.as_str();
         // Throughput: T producers, created before the clock starts.
         let producers = (0..a.threads)
@@ -240,7 +299,8 @@ fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result
                 })
                 .collect();
             for h in handles {
-                h.join().map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
             }
             Ok(())
         })?;
@@ -251,8 +311,17 @@ fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result
         let bytes = log_bytes(log, topic)?;
         let per_record = bytes as f64 / a.records as f64;
         report.line("seconds", format!("{:.3}", elapsed.as_secs_f64()));
-        report.line("records_per_s", format!("{:.0}", per_s(a.records as f64, elapsed)));
-        report.line("mb_per_s", format!("{:.1}", per_s((a.records * a.value_bytes) as f64, elapsed) / MB));
+        report.line(
+            "records_per_s",
+            format!("{:.0}", per_s(a.records as f64, elapsed)),
+        );
+        report.line(
+            "mb_per_s",
+            format!(
+                "{:.1}",
+                per_s((a.records * a.value_bytes) as f64, elapsed) / MB
+            ),
+        );
         report.line("log_bytes", bytes);
         report.line("bytes_per_record", format!("{per_record:.1}"));
 
@@ -277,10 +346,17 @@ fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result
 
         // Baseline: the bytes the log wrote in the throughput phase, as plain sequential writes.
         let fsync = a.acks == AcksArg::All;
-        let baseline = baseline_write(&place.path.join(format!("{}.baseline", place.topic)), bytes, fsync)?;
+        let baseline = baseline_write(
+            &place.path.join(format!("{}.baseline", place.topic)),
+            bytes,
+            fsync,
+        )?;
         let rate = per_s(bytes as f64, baseline);
         report.line("baseline_mb_per_s", format!("{:.1}", rate / MB));
-        report.line("baseline_records_per_s", format!("{:.0}", rate / per_record.max(1.0)));
+        report.line(
+            "baseline_records_per_s",
+            format!("{:.0}", rate / per_record.max(1.0)),
+        );
         Ok(())
     })
 }
@@ -320,12 +396,15 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
     report.line("records", a.records);
     report.line("value_bytes", a.value_bytes);
     report.line("partitions", a.partitions);
-    place.run(a.partitions, |log| {
+    place.run(a.partitions, |slot| {
+        let log = slot.as_ref().expect("open until the bench reopens it");
         let topic = place.topic.as_str();
         let pool = value_pool(a.value_bytes as usize);
         let producer = Producer::new(log, ProducerConfig::default())?;
         send_records(&producer, topic, &pool, 0, a.records)?;
         producer.close()?;
+        // It holds a clone of the log, and with it the writer lock the reopening needs.
+        drop(producer);
         let bytes = log_bytes(log, topic)?;
         let per_record = bytes as f64 / a.records as f64;
         report.line("log_bytes", bytes);
@@ -342,7 +421,10 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
             let batches = consumer.poll(Duration::from_millis(100))?;
             if batches.is_empty() {
                 if last_progress.elapsed() > CONSUME_STALL_MAX {
-                    bail!("the consumer stalled after {records} of {} records", a.records);
+                    bail!(
+                        "the consumer stalled after {records} of {} records",
+                        a.records
+                    );
                 }
                 continue;
             }
@@ -358,28 +440,41 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
         let elapsed = start.elapsed();
         consumer.close()?;
         if records != a.records || value_bytes != a.records * a.value_bytes {
-            bail!("consumed {records} records with {value_bytes} value bytes, expected {} records", a.records);
+            bail!(
+                "consumed {records} records with {value_bytes} value bytes, expected {} records",
+                a.records
+            );
         }
         report.line("seconds", format!("{:.3}", elapsed.as_secs_f64()));
-        report.line("records_per_s", format!("{:.0}", per_s(records as f64, elapsed)));
-        report.line("mb_per_s", format!("{:.1}", per_s(value_bytes as f64, elapsed) / MB));
+        report.line(
+            "records_per_s",
+            format!("{:.0}", per_s(records as f64, elapsed)),
+        );
+        report.line(
+            "mb_per_s",
+            format!("{:.1}", per_s(value_bytes as f64, elapsed) / MB),
+        );
 
         let (read, took) = baseline_read(&place.path.join(topic))?;
         let rate = per_s(read as f64, took);
         report.line("baseline_mb_per_s", format!("{:.1}", rate / MB));
-        report.line("baseline_records_per_s", format!("{:.0}", rate / per_record.max(1.0)));
+        report.line(
+            "baseline_records_per_s",
+            format!("{:.0}", rate / per_record.max(1.0)),
+        );
 
         // Reopening: after a clean close, then as after a crash (no clean-shutdown marker).
-        log.close()?;
-        let start = Instant::now();
-        *log = Log::open(&place.path, LogConfig::default())?;
-        report.line("reopen_ms", format!("{:.1}", start.elapsed().as_secs_f64() * 1e3));
-        log.close()?;
+        let took = reopen(slot, &place.path, || Ok(()))?;
+        report.line("reopen_ms", format!("{:.1}", took.as_secs_f64() * 1e3));
         let marker = place.path.join(CLEAN_SHUTDOWN_MARKER);
-        std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
-        let start = Instant::now();
-        *log = Log::open(&place.path, LogConfig::default())?;
-        report.line("reopen_after_crash_ms", format!("{:.1}", start.elapsed().as_secs_f64() * 1e3));
+        let took = reopen(slot, &place.path, || {
+            std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))
+        })?;
+        report.line(
+            "reopen_after_crash_ms",
+            format!("{:.1}", took.as_secs_f64() * 1e3),
+        );
+        let log = slot.as_ref().expect("just reopened");
         report.line("recovery_truncations", log.recovery_report().len());
         Ok(())
     })
@@ -389,7 +484,9 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
 /// returns the bytes read and the time taken.
 fn baseline_read(topic_dir: &Path) -> Result<(u64, Duration)> {
     let mut files = Vec::new();
-    for partition in std::fs::read_dir(topic_dir).with_context(|| format!("listing {}", topic_dir.display()))? {
+    for partition in
+        std::fs::read_dir(topic_dir).with_context(|| format!("listing {}", topic_dir.display()))?
+    {
         let partition = partition?.path();
         if !partition.is_dir() {
             continue;
@@ -408,7 +505,9 @@ fn baseline_read(topic_dir: &Path) -> Result<(u64, Duration)> {
     for path in &files {
         let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         loop {
-            let n = f.read(&mut buf).with_context(|| format!("reading {}", path.display()))?;
+            let n = f
+                .read(&mut buf)
+                .with_context(|| format!("reading {}", path.display()))?;
             if n == 0 {
                 break;
             }

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufWriter, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -12,7 +12,7 @@ use serde::Serialize;
 use weir::log::{Consumer, ConsumerBatch, ConsumerConfig, Log, OffsetReset};
 
 use super::values::{OutValue, ValueFormat};
-use super::{topic_name, usage, DataDir, IsolationArg};
+use super::{DataDir, IsolationArg, topic_name, usage};
 
 /// How long one poll waits for records before the loop checks for Ctrl-C and idleness again.
 const POLL_WAIT_MS: u64 = 100;
@@ -26,14 +26,16 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Without --group, the log is opened read-only (no lock): consume follows a topic while \
+#[command(
+    after_help = "Without --group, the log is opened read-only (no lock): consume follows a topic while \
 another process writes to it. With --group, this process joins the group (and takes the writer lock), starts \
 from the group's committed offsets and commits after printing each poll's records.\n\n\
 Start: the group's committed offset (with --group); otherwise the end of each partition (only new records), \
 or its beginning with --from-beginning. Without --max, consume follows until interrupted (Ctrl-C).\n\n\
 json output: the value is printed as JSON whatever the topic's storage format: JSON values as stored, binary \
 rows decoded to objects, other bytes as a JSON string of their (lossy) UTF-8, null for a tombstone; the key \
-is a string (lossy UTF-8) or null.")]
+is a string (lossy UTF-8) or null."
+)]
 pub struct ConsumeArgs {
     /// Topic name
     #[arg(value_parser = topic_name)]
@@ -75,7 +77,8 @@ pub fn run(dir: &DataDir, args: ConsumeArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while we are shutting down exits at once.
-        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone()).context("installing a signal handler")?;
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .context("installing a signal handler")?;
         signal_hook::flag::register(signal, stop.clone()).context("installing a signal handler")?;
     }
     match &args.group {
@@ -95,7 +98,11 @@ fn consume(log: &Log, args: &ConsumeArgs, stop: &AtomicBool) -> Result<()> {
         log,
         ConsumerConfig {
             group: args.group.clone(),
-            auto_offset_reset: if args.from_beginning { OffsetReset::Earliest } else { OffsetReset::Latest },
+            auto_offset_reset: if args.from_beginning {
+                OffsetReset::Earliest
+            } else {
+                OffsetReset::Latest
+            },
             // We commit ourselves, after the records are printed.
             auto_commit: false,
             isolation: args.isolation.into(),
@@ -117,7 +124,12 @@ fn consume(log: &Log, args: &ConsumeArgs, stop: &AtomicBool) -> Result<()> {
     result.and(closed)
 }
 
-fn follow(consumer: &mut Consumer, args: &ConsumeArgs, format: &ValueFormat, stop: &AtomicBool) -> Result<()> {
+fn follow(
+    consumer: &mut Consumer,
+    args: &ConsumeArgs,
+    format: &ValueFormat,
+    stop: &AtomicBool,
+) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut printed = 0u64;
     let mut last_record = Instant::now();
@@ -176,7 +188,10 @@ fn print_batches(
             }
             let r = r.with_context(|| format!("reading {}-{}", b.topic, b.partition))?;
             let value = format.decode(r.value.as_deref()).with_context(|| {
-                format!("topic '{}' partition {} offset {}", b.topic, b.partition, r.offset)
+                format!(
+                    "topic '{}' partition {} offset {}",
+                    b.topic, b.partition, r.offset
+                )
             })?;
             match output {
                 OutputFormat::Json => {
@@ -219,7 +234,10 @@ fn rewind(
             continue;
         }
         done.push(b.partition);
-        let target = match (next.get(&b.partition), before.get(&b.partition).copied().flatten()) {
+        let target = match (
+            next.get(&b.partition),
+            before.get(&b.partition).copied().flatten(),
+        ) {
             (Some(n), _) => *n,
             (None, Some(p)) => p,
             // The position was not known before the poll: the first record handed out.

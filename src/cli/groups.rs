@@ -47,19 +47,33 @@ pub fn run(dir: &DataDir, cmd: GroupsCommand) -> Result<()> {
                     writeln!(out, "generation: {}", m.generation)?;
                     writeln!(out, "members: {}", m.members.len())?;
                     for member in &m.members {
-                        let parts: Vec<String> = member.assignment.iter().map(|(t, p)| format!("{t}-{p}")).collect();
+                        let parts: Vec<String> = member
+                            .assignment
+                            .iter()
+                            .map(|(t, p)| format!("{t}-{p}"))
+                            .collect();
                         writeln!(
                             out,
                             "  {} (client {}): {}",
                             member.member_id,
                             member.client_id,
-                            if parts.is_empty() { "(no partitions)".to_string() } else { parts.join(", ") }
+                            if parts.is_empty() {
+                                "(no partitions)".to_string()
+                            } else {
+                                parts.join(", ")
+                            }
                         )?;
                     }
                 }
             }
             writeln!(out)?;
-            let width = info.offsets.iter().map(|o| o.topic.len()).max().unwrap_or(0).max(5);
+            let width = info
+                .offsets
+                .iter()
+                .map(|o| o.topic.len())
+                .max()
+                .unwrap_or(0)
+                .max(5);
             writeln!(
                 out,
                 "{:<width$}  {:>9}  {:>12}  {:>14}  {:>10}",

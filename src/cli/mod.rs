@@ -148,9 +148,8 @@ impl From<CompressionArg> for Compression {
 
 /// clap value parser for the name of an existing topic.
 fn topic_name(s: &str) -> Result<String, String> {
-    weir::log::validate_topic_name(s).map_err(|_| {
-        format!("'{s}' is not a valid topic name (1 to 249 of A-Z a-z 0-9 . _ -)")
-    })?;
+    weir::log::validate_topic_name(s)
+        .map_err(|_| format!("'{s}' is not a valid topic name (1 to 249 of A-Z a-z 0-9 . _ -)"))?;
     Ok(s.to_string())
 }
 
@@ -164,9 +163,16 @@ struct DataDir {
 
 impl DataDir {
     fn resolve(flag: Option<PathBuf>) -> DataDir {
-        let chosen = flag.or_else(|| std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
+        let chosen = flag.or_else(|| {
+            std::env::var_os(DATA_DIR_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
         match chosen {
-            Some(path) => DataDir { path, explicit: true },
+            Some(path) => DataDir {
+                path,
+                explicit: true,
+            },
             None => DataDir {
                 path: PathBuf::from(DEFAULT_DATA_DIR),
                 explicit: false,
@@ -199,7 +205,12 @@ impl DataDir {
 
     /// Opens for writing (taking the lock), runs `f`, and closes the log whatever `f` returned,
     /// so the next open finds the clean-shutdown marker.
-    fn with_writer<T>(&self, create: bool, topic: Option<&str>, f: impl FnOnce(&Log) -> Result<T>) -> Result<T> {
+    fn with_writer<T>(
+        &self,
+        create: bool,
+        topic: Option<&str>,
+        f: impl FnOnce(&Log) -> Result<T>,
+    ) -> Result<T> {
         if !create {
             self.require(topic)?;
         }
@@ -271,7 +282,10 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A reader that went away (`weir consume t | head`) is not an error.
-            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+            if e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            }) {
                 return ExitCode::SUCCESS;
             }
             let msg = format!("{e:#}").replace('\n', " ");

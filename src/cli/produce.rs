@@ -2,23 +2,25 @@
 
 use std::io::{self, BufRead, Read, Write};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use serde_json::Value;
 use weir::log::{Error as LogError, Log, Producer, ProducerConfig, ProducerRecord};
 
 use super::values::ValueFormat;
-use super::{topic_name, AcksArg, DataDir};
+use super::{AcksArg, DataDir, topic_name};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Input: one record per line, each line a JSON value; empty lines are skipped. \
+#[command(
+    after_help = "Input: one record per line, each line a JSON value; empty lines are skipped. \
 A line longer than the topic's record_bytes_max (1 MiB by default) is an error.\n\n\
 On a bad line (invalid JSON, a missing key field, a value that does not fit a binary topic's \
 schema, an oversized record), the valid lines before it are produced and flushed (kept), nothing \
 after it is read, `produced N records` tells how many were kept, and weir exits with status 1 and \
 `error: line N: ...`.\n\n\
 Values are stored as the line's JSON re-serialized compactly (json topics) or as a binary row of \
-the topic's schema (binary topics).")]
+the topic's schema (binary topics)."
+)]
 pub struct ProduceArgs {
     /// Topic name
     #[arg(value_parser = topic_name)]
@@ -36,11 +38,17 @@ pub struct ProduceArgs {
 pub fn run(dir: &DataDir, args: ProduceArgs) -> Result<()> {
     let produced = dir.with_writer(false, Some(&args.topic), |log| produce(log, &args))?;
     match produced {
-        Outcome { records, error: None } => {
+        Outcome {
+            records,
+            error: None,
+        } => {
             writeln!(io::stdout(), "produced {records} {}", plural(records))?;
             Ok(())
         }
-        Outcome { records, error: Some(e) } => {
+        Outcome {
+            records,
+            error: Some(e),
+        } => {
             // What was kept goes to stdout even when a line failed, before the error itself.
             let _ = writeln!(io::stdout(), "produced {records} {}", plural(records));
             Err(e)
@@ -71,11 +79,23 @@ fn produce(log: &Log, args: &ProduceArgs) -> Result<Outcome> {
     )?;
     let stdin = io::stdin().lock();
     let mut sent = 0u64;
-    let error = send_lines(&producer, stdin, &args.topic, args.key_field.as_deref(), &format, config.record_bytes_max, &mut sent).err();
+    let error = send_lines(
+        &producer,
+        stdin,
+        &args.topic,
+        args.key_field.as_deref(),
+        &format,
+        config.record_bytes_max,
+        &mut sent,
+    )
+    .err();
     // Whatever went wrong, the lines before it are kept.
     producer.flush().context("flushing the producer")?;
     producer.close().context("closing the producer")?;
-    Ok(Outcome { records: sent, error })
+    Ok(Outcome {
+        records: sent,
+        error,
+    })
 }
 
 /// Reads, converts and sends every line; stops at the first bad one.
@@ -105,8 +125,8 @@ fn send_lines(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let value: Value =
-            serde_json::from_slice(line).map_err(|e| anyhow!("line {line_no}: invalid JSON: {e}"))?;
+        let value: Value = serde_json::from_slice(line)
+            .map_err(|e| anyhow!("line {line_no}: invalid JSON: {e}"))?;
         let key = match key_field {
             None => None,
             Some(field) => Some(match value.get(field) {
@@ -115,13 +135,17 @@ fn send_lines(
                 None => return Err(anyhow!("line {line_no}: no field '{field}' for the key")),
             }),
         };
-        let bytes = format.encode(&value).map_err(|e| anyhow!("line {line_no}: {e}"))?;
+        let bytes = format
+            .encode(&value)
+            .map_err(|e| anyhow!("line {line_no}: {e}"))?;
         let mut record = ProducerRecord::new(topic, &bytes);
         if let Some(k) = &key {
             record = record.key(k);
         }
         producer.send(record).map_err(|e| match e {
-            LogError::RecordTooLarge { .. } | LogError::Config { .. } => anyhow!("line {line_no}: {e}"),
+            LogError::RecordTooLarge { .. } | LogError::Config { .. } => {
+                anyhow!("line {line_no}: {e}")
+            }
             // Not about this line: an earlier batch failed.
             e => anyhow::Error::new(e).context(format!("sending line {line_no}")),
         })?;
@@ -138,7 +162,11 @@ enum Line<'a> {
 
 /// Reads one line of at most `max` bytes (not counting the line end) without ever buffering more
 /// than `max + 2` bytes; `None` at the end of input.
-fn read_line_bounded<'b>(input: &mut impl BufRead, buf: &'b mut Vec<u8>, max: usize) -> io::Result<Option<Line<'b>>> {
+fn read_line_bounded<'b>(
+    input: &mut impl BufRead,
+    buf: &'b mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<Line<'b>>> {
     buf.clear();
     let limit = max as u64 + 2;
     let n = Read::take(&mut *input, limit).read_until(b'\n', buf)?;
@@ -184,7 +212,12 @@ mod tests {
     fn reads_lines_within_the_bound() {
         assert_eq!(
             lines(b"ab\r\n\ncde\nfgh", 3),
-            [Some(b"ab".to_vec()), Some(vec![]), Some(b"cde".to_vec()), Some(b"fgh".to_vec())]
+            [
+                Some(b"ab".to_vec()),
+                Some(vec![]),
+                Some(b"cde".to_vec()),
+                Some(b"fgh".to_vec())
+            ]
         );
         assert_eq!(lines(b"abc\r\n", 3), [Some(b"abc".to_vec())]);
         assert_eq!(lines(b"ab\nabcd\nx\n", 3), [Some(b"ab".to_vec()), None]);

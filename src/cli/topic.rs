@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use weir::log::TopicConfig;
 use weir::schema::Schema;
 
-use super::{topic_name, usage, DataDir};
+use super::{DataDir, topic_name, usage};
 
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
@@ -44,7 +44,7 @@ pub struct CreateArgs {
     #[arg(value_parser = new_topic_name)]
     name: String,
     /// Number of partitions (1 to 10000), fixed at creation
-    #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=10_000))]
     partitions: i32,
     /// Keep only the newest record per key instead of deleting old segments
     #[arg(long)]
@@ -66,7 +66,9 @@ pub struct CreateArgs {
 
 fn new_topic_name(s: &str) -> Result<String, String> {
     if s.starts_with("__") {
-        return Err(format!("'{s}': names starting with `__` are reserved for internal topics"));
+        return Err(format!(
+            "'{s}': names starting with `__` are reserved for internal topics"
+        ));
     }
     topic_name(s)
 }
@@ -81,11 +83,19 @@ pub fn run(dir: &DataDir, cmd: TopicCommand) -> Result<()> {
         TopicCommand::Create(args) => {
             let config = topic_config(&args)?;
             dir.with_writer(true, None, |log| Ok(log.create_topic(&args.name, config)?))?;
-            writeln!(out, "created topic '{}' with {} partitions", args.name, args.partitions)?;
+            writeln!(
+                out,
+                "created topic '{}' with {} partitions",
+                args.name, args.partitions
+            )?;
         }
         TopicCommand::List => {
             let log = dir.open_read_only(None)?;
-            for name in log.topic_names().into_iter().filter(|n| !n.starts_with("__")) {
+            for name in log
+                .topic_names()
+                .into_iter()
+                .filter(|n| !n.starts_with("__"))
+            {
                 writeln!(out, "{name}")?;
             }
         }
@@ -96,7 +106,11 @@ pub fn run(dir: &DataDir, cmd: TopicCommand) -> Result<()> {
             writeln!(out, "topic: {}", d.name)?;
             writeln!(out, "partitions: {}", c.partitions)?;
             writeln!(out, "compacted: {}", c.compacted)?;
-            writeln!(out, "retention_ms: {}", c.retention_ms.map_or("none".into(), |v| v.to_string()))?;
+            writeln!(
+                out,
+                "retention_ms: {}",
+                c.retention_ms.map_or("none".into(), |v| v.to_string())
+            )?;
             writeln!(
                 out,
                 "retention_bytes: {}",

@@ -2,10 +2,10 @@
 
 use std::borrow::Cow;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use weir::log::TopicConfig;
 use weir::schema::{DecodedRow, Schema, SchemaError};
 
@@ -23,21 +23,25 @@ impl ValueFormat {
         match config.format.as_str() {
             "json" => Ok(ValueFormat::Json),
             "binary" => {
-                let text = config
-                    .schema
-                    .as_deref()
-                    .with_context(|| format!("topic '{name}' stores binary values but has no schema"))?;
-                let schema = Schema::parse(text).with_context(|| format!("topic '{name}' has a bad schema"))?;
+                let text = config.schema.as_deref().with_context(|| {
+                    format!("topic '{name}' stores binary values but has no schema")
+                })?;
+                let schema = Schema::parse(text)
+                    .with_context(|| format!("topic '{name}' has a bad schema"))?;
                 Ok(ValueFormat::Binary(schema))
             }
-            other => bail!("topic '{name}' has value format '{other}', which this weir cannot read"),
+            other => {
+                bail!("topic '{name}' has value format '{other}', which this weir cannot read")
+            }
         }
     }
 
     /// The bytes to store for a JSON value.
     pub fn encode(&self, value: &Value) -> Result<Vec<u8>, SchemaError> {
         match self {
-            ValueFormat::Json => Ok(serde_json::to_vec(value).expect("a serde_json::Value always serializes")),
+            ValueFormat::Json => {
+                Ok(serde_json::to_vec(value).expect("a serde_json::Value always serializes"))
+            }
             ValueFormat::Binary(schema) => schema.encode(value),
         }
     }
@@ -79,7 +83,9 @@ impl OutValue<'_> {
             OutValue::Null => Cow::Borrowed("null"),
             OutValue::Json(raw) => Cow::Borrowed(raw.get()),
             OutValue::Text(s) => Cow::Borrowed(s),
-            OutValue::Row(row) => Cow::Owned(serde_json::to_string(row).expect("a decoded row always serializes")),
+            OutValue::Row(row) => {
+                Cow::Owned(serde_json::to_string(row).expect("a decoded row always serializes"))
+            }
         }
     }
 }
