@@ -16,8 +16,9 @@ use weir::log::{
 use super::{AcksArg, CompressionArg, DataDir};
 
 const MB: f64 = 1e6;
-/// Distinct pre-generated values that records cycle through.
-const VALUE_POOL: usize = 1024;
+/// Pre-generated values: at least this many, and at least this many bytes (several batches).
+const VALUE_POOL_VALUES_MIN: usize = 1024;
+const VALUE_POOL_BYTES_MIN: usize = 64 << 20;
 /// Records per latency sample.
 const LATENCY_CHUNK_RECORDS: u64 = 10_000;
 /// Latency samples taken: at least, at most.
@@ -207,19 +208,37 @@ impl Report {
     }
 }
 
-/// `VALUE_POOL` values of `value_bytes` pseudo-random printable bytes each (about as compressible
-/// as text), from a fixed seed so that runs compare.
-fn value_pool(value_bytes: usize) -> Vec<Vec<u8>> {
-    const ALPHABET: &[u8] =
-        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,:{}\"";
-    let mut rng = fastrand::Rng::with_seed(0x5eed);
-    (0..VALUE_POOL)
-        .map(|_| {
-            (0..value_bytes)
-                .map(|_| ALPHABET[rng.usize(..ALPHABET.len())])
-                .collect()
-        })
-        .collect()
+/// Pre-generated values that records cycle through: pseudo-random printable bytes (compressible
+/// about as much as text, by entropy coding, but without repeats within a batch for a codec to
+/// find), from a fixed seed so that runs compare.
+struct ValuePool {
+    bytes: Vec<u8>,
+    value_bytes: usize,
+    count: u64,
+}
+
+impl ValuePool {
+    /// At least `VALUE_POOL_VALUES_MIN` values and `VALUE_POOL_BYTES_MIN` bytes, so a batch never
+    /// holds the same value twice.
+    fn new(value_bytes: usize) -> ValuePool {
+        const ALPHABET: &[u8] =
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,:{}\"";
+        let count = VALUE_POOL_VALUES_MIN.max(VALUE_POOL_BYTES_MIN.div_ceil(value_bytes));
+        let mut rng = fastrand::Rng::with_seed(0x5eed);
+        let bytes = (0..count * value_bytes)
+            .map(|_| ALPHABET[rng.usize(..ALPHABET.len())])
+            .collect();
+        ValuePool {
+            bytes,
+            value_bytes,
+            count: count as u64,
+        }
+    }
+
+    fn get(&self, i: u64) -> &[u8] {
+        let start = (i % self.count) as usize * self.value_bytes;
+        &self.bytes[start..start + self.value_bytes]
+    }
 }
 
 fn per_s(amount: f64, d: Duration) -> f64 {
@@ -247,21 +266,18 @@ fn log_bytes(log: &Log, topic: &str) -> Result<u64> {
 fn send_records(
     producer: &Producer,
     topic: &str,
-    pool: &[Vec<u8>],
+    pool: &ValuePool,
     first: u64,
     count: u64,
 ) -> Result<()> {
     for i in first..first + count {
-        producer.send(ProducerRecord::new(
-            topic,
-            &pool[(i % VALUE_POOL as u64) as usize],
-        ))?;
+        producer.send(ProducerRecord::new(topic, pool.get(i)))?;
     }
     Ok(())
 }
 
 fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result<()> {
-    let pool = value_pool(a.value_bytes as usize);
+    let pool = ValuePool::new(a.value_bytes as usize);
     let config = ProducerConfig {
         acks: a.acks.into(),
         compression: a.compression.into(),
@@ -326,6 +342,7 @@ fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result
         report.line("bytes_per_record", format!("{per_record:.1}"));
 
         // Latency: one producer, chunks of records each sent and flushed.
+        settle(&place.path.join(topic))?;
         let chunk = LATENCY_CHUNK_RECORDS.min(a.records);
         let samples = (a.records / chunk).clamp(LATENCY_SAMPLES_MIN, LATENCY_SAMPLES_MAX);
         let producer = Producer::new(log, config.clone())?;
@@ -346,6 +363,7 @@ fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result
 
         // Baseline: the bytes the log wrote in the throughput phase, as plain sequential writes.
         let fsync = a.acks == AcksArg::All;
+        settle(&place.path.join(topic))?;
         let baseline = baseline_write(
             &place.path.join(format!("{}.baseline", place.topic)),
             bytes,
@@ -359,6 +377,26 @@ fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result
         );
         Ok(())
     })
+}
+
+/// Writes every dirty page under `dir` to disk (fsync of each file), so that the next timed
+/// phase does not run against the writeback of the previous one: on a VM, writing while the
+/// kernel flushes gigabytes written just before is several times slower than writing after.
+fn settle(dir: &Path) -> Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .with_context(|| format!("fsync {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to a new file at `path` in 1 MiB `write_all` calls (fsyncing every 64 MiB and
@@ -399,7 +437,7 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
     place.run(a.partitions, |slot| {
         let log = slot.as_ref().expect("open until the bench reopens it");
         let topic = place.topic.as_str();
-        let pool = value_pool(a.value_bytes as usize);
+        let pool = ValuePool::new(a.value_bytes as usize);
         let producer = Producer::new(log, ProducerConfig::default())?;
         send_records(&producer, topic, &pool, 0, a.records)?;
         producer.close()?;
@@ -410,6 +448,7 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
         report.line("log_bytes", bytes);
         report.line("bytes_per_record", format!("{per_record:.1}"));
 
+        settle(&place.path.join(topic))?;
         let mut consumer = Consumer::new(log, ConsumerConfig::default())?;
         consumer.assign_topic(topic)?;
         consumer.seek_to_beginning()?;
