@@ -222,8 +222,8 @@ impl Schema {
             .find(|k| !self.columns.iter().any(|c| &c.name == *k))
         {
             return Err(SchemaError::Encode {
-                column: Some(extra.clone()),
-                reason: "not in the topic's schema".into(),
+                column: None,
+                reason: format!("field '{extra}' is not in the topic's schema"),
             });
         }
         let bitmap = self.bitmap_bytes();
@@ -555,7 +555,7 @@ mod tests {
             ),
             (
                 json!({"id": 1, "n": 1, "name": "x", "ok": true, "extra": 1}),
-                "column 'extra': not in the topic's schema",
+                "field 'extra' is not in the topic's schema",
             ),
             (json!([1, 2]), "expected a JSON object, got an array"),
             (

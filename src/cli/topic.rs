@@ -85,8 +85,10 @@ pub fn run(dir: &DataDir, cmd: TopicCommand) -> Result<()> {
             dir.with_writer(true, None, |log| Ok(log.create_topic(&args.name, config)?))?;
             writeln!(
                 out,
-                "created topic '{}' with {} partitions",
-                args.name, args.partitions
+                "created topic '{}' with {} partition{}",
+                args.name,
+                args.partitions,
+                if args.partitions == 1 { "" } else { "s" }
             )?;
         }
         TopicCommand::List => {
