@@ -54,6 +54,11 @@ impl ValueFormat {
         };
         match self {
             ValueFormat::Json => Ok(match serde_json::from_slice::<&RawValue>(bytes) {
+                // JSON with line breaks (written by another client) would break one record per
+                // line: print it compacted.
+                Ok(raw) if raw.get().contains(['\n', '\r']) => OutValue::Compacted(
+                    serde_json::from_str(raw.get()).expect("RawValue checked it is JSON"),
+                ),
                 Ok(raw) => OutValue::Json(raw),
                 Err(_) => OutValue::Text(String::from_utf8_lossy(bytes)),
             }),
@@ -70,6 +75,8 @@ pub enum OutValue<'a> {
     Null,
     /// Valid JSON, printed as stored.
     Json(&'a RawValue),
+    /// Valid JSON stored with line breaks, re-serialized on one line.
+    Compacted(Value),
     /// Not JSON: printed as a JSON string.
     Text(Cow<'a, str>),
     /// A decoded binary row.
@@ -83,6 +90,7 @@ impl OutValue<'_> {
             OutValue::Null => Cow::Borrowed("null"),
             OutValue::Json(raw) => Cow::Borrowed(raw.get()),
             OutValue::Text(s) => Cow::Borrowed(s),
+            OutValue::Compacted(v) => Cow::Owned(v.to_string()),
             OutValue::Row(row) => {
                 Cow::Owned(serde_json::to_string(row).expect("a decoded row always serializes"))
             }
@@ -103,6 +111,9 @@ mod tests {
         assert_eq!(stored, br#"{"a":[true,null],"b":1}"#);
         let v = f.decode(Some(br#"{"z":1,"a":2}"#)).unwrap();
         assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"z":1,"a":2}"#);
+        let v = f.decode(Some(b"{\n  \"a\": [1,\r\n 2]\n}\n")).unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"a":[1,2]}"#);
+        assert_eq!(v.to_text(), r#"{"a":[1,2]}"#);
         let v = f.decode(Some(b"not json \xff")).unwrap();
         assert_eq!(serde_json::to_string(&v).unwrap(), "\"not json \u{fffd}\"");
         assert_eq!(v.to_text(), "not json \u{fffd}");
