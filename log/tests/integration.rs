@@ -3,9 +3,11 @@
 
 mod common;
 
+mod bad_input;
 mod compat;
 mod corruption;
 mod crash;
 mod follow;
 mod format_props;
 mod groups;
+mod model;
