@@ -31,9 +31,8 @@ pub fn run(dir: &DataDir, cmd: GroupsCommand) -> Result<()> {
         GroupsCommand::Describe { group } => {
             let info = match log.describe_group(&group) {
                 Ok(info) => info,
-                // The log reports an unknown group as an unknown member.
                 Err(LogError::Group {
-                    reason: GroupErrorKind::UnknownMember(_),
+                    reason: GroupErrorKind::UnknownGroup,
                     ..
                 }) => anyhow::bail!("unknown group '{group}'"),
                 Err(e) => return Err(e.into()),
