@@ -55,7 +55,7 @@ fn crash_child_appender() {
 fn sigkill_at_random_moments_loses_no_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = fastrand::Rng::with_seed(seed());
-    let rounds = 12;
+    let rounds = 25;
     let mut acked: Vec<(i32, i64, u64, u64, usize)> = Vec::new();
     for round in 0..rounds {
         let mut child = spawn_child(
@@ -85,7 +85,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_record() {
             }
             acks
         });
-        std::thread::sleep(Duration::from_millis(rng.u64(150..600)));
+        std::thread::sleep(Duration::from_millis(rng.u64(100..400)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         acked.extend(reader.join().unwrap());
