@@ -181,6 +181,24 @@ struct Membership {
 
 type Tp = (Arc<str>, i32);
 
+/// What a rebalance listener hears, as Kafka's `ConsumerRebalanceListener` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebalanceEvent {
+    /// These partitions are given up (after their offsets were committed, with auto-commit).
+    /// Until the next `Assigned`, this consumer owns nothing.
+    Revoked(Vec<(String, i32)>),
+    /// These partitions are now this consumer's, for the given generation.
+    Assigned {
+        /// The group generation.
+        generation: i32,
+        /// The partitions.
+        partitions: Vec<(String, i32)>,
+    },
+}
+
+/// Called from inside `poll` on every rebalance.
+pub type RebalanceListener = Box<dyn FnMut(&RebalanceEvent) + Send>;
+
 /// A consumer of an embedded [`Log`].
 pub struct Consumer {
     log: Log,
@@ -190,6 +208,7 @@ pub struct Consumer {
     membership: Option<Membership>,
     next_partition: usize,
     last_commit: Instant,
+    listener: Option<RebalanceListener>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -213,6 +232,7 @@ impl Consumer {
             membership: None,
             next_partition: 0,
             last_commit: Instant::now(),
+            listener: None,
         })
     }
 
@@ -247,6 +267,20 @@ impl Consumer {
         let n = self.log.partition_count(topic)?;
         let parts: Vec<(&str, i32)> = (0..n).map(|p| (topic, p)).collect();
         self.assign(&parts)
+    }
+
+    /// Sets the callback told of partitions revoked and assigned by rebalances.
+    pub fn set_rebalance_listener(&mut self, listener: RebalanceListener) {
+        self.listener = Some(listener);
+    }
+
+    fn revoke_all(&mut self) {
+        let revoked = self.assignment();
+        self.assignment.clear();
+        self.positions.clear();
+        if let Some(l) = &mut self.listener {
+            l(&RebalanceEvent::Revoked(revoked));
+        }
     }
 
     /// Joins the configured group for these topics; `poll` receives the assignment.
@@ -318,8 +352,7 @@ impl Consumer {
                         // Commit while our generation is still accepted, then give everything up.
                         let _ = self.commit_positions(Some((&member_id, m.generation)), &m.group);
                     }
-                    self.assignment.clear();
-                    self.positions.clear();
+                    self.revoke_all();
                     if !matches!(reason, GroupErrorKind::RebalanceInProgress) {
                         m.member_id = None;
                     }
@@ -339,9 +372,16 @@ impl Consumer {
                     m.last_heartbeat = Instant::now();
                     self.assignment = a.partitions.iter().map(|(t, p)| (Arc::from(t.as_str()), *p)).collect();
                     self.positions.clear();
+                    if let Some(l) = &mut self.listener {
+                        l(&RebalanceEvent::Assigned {
+                            generation: a.generation,
+                            partitions: a.partitions.clone(),
+                        });
+                    }
                 }
                 Ok(None) => {}
                 Err(Error::Group { .. }) => {
+                    self.revoke_all();
                     m.member_id = None;
                     self.join(m)?;
                 }
@@ -582,7 +622,9 @@ impl Consumer {
         {
             let _ = g.coordinator.leave(&m.group, id);
         }
-        self.assignment.clear();
+        if !self.assignment.is_empty() {
+            self.revoke_all();
+        }
         result
     }
 }

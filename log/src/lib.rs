@@ -19,7 +19,7 @@ mod util;
 
 pub use cleaner::{clean_once, Cleaner, CleanerReport, IoBudget};
 pub use config::{LogConfig, TopicConfig};
-pub use consumer::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset};
+pub use consumer::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset, RebalanceEvent, RebalanceListener};
 pub use error::{Error, GroupErrorKind, Result};
 pub use groups::{CommittedOffset, PartitionLag, OFFSETS_TOPIC};
 pub use log::{validate_topic_name, Acks, GroupInfo, Log, PartitionDescription, TopicDescription};

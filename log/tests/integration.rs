@@ -1,3 +1,11 @@
-//! The log's integration tests, one binary.
+//! The log's integration tests, one binary. Tests that need a second process re-run this binary
+//! as a child (see `common::spawn_child`).
+
+mod common;
+
 mod compat;
+mod corruption;
+mod crash;
+mod follow;
 mod format_props;
+mod groups;

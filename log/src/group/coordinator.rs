@@ -413,13 +413,19 @@ impl GroupCoordinator {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Looks a group up after applying its deadlines; waiters are woken if that changed it.
-    fn group<'a>(&self, inner: &'a mut Inner, group: &str, now: i64) -> Option<&'a mut Group> {
-        let g = inner.groups.get_mut(group)?;
-        if g.expire(now) {
+    /// Applies the group's passed deadlines, waking waiters if that changed it.
+    fn expire_group(&self, inner: &mut Inner, group: &str, now: i64) {
+        if let Some(g) = inner.groups.get_mut(group)
+            && g.expire(now)
+        {
             self.changed.notify_all();
         }
-        Some(g)
+    }
+
+    /// Looks a group up after applying its deadlines.
+    fn group<'a>(&self, inner: &'a mut Inner, group: &str, now: i64) -> Option<&'a mut Group> {
+        self.expire_group(inner, group, now);
+        inner.groups.get_mut(group)
     }
 
     /// Joins `group`, or rejoins it.
@@ -450,8 +456,11 @@ impl GroupCoordinator {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let now = self.clock.now_ms();
-        if member_id.is_some() && !inner.groups.contains_key(group) {
-            return Err(unknown_member(group, member_id.unwrap_or_default()));
+        if let Some(id) = member_id
+            && !inner.groups.contains_key(group)
+        {
+            // No group is created for a member that cannot be in it.
+            return Err(unknown_member(group, id));
         }
         let new_id = member_id.is_none().then(|| {
             inner.next_member += 1;
@@ -462,7 +471,7 @@ impl GroupCoordinator {
                 inner.next_member - 1
             )
         });
-        self.group(inner, group, now);
+        self.expire_group(inner, group, now);
         let g = inner
             .groups
             .entry(group.to_string())
@@ -546,6 +555,7 @@ impl GroupCoordinator {
     /// session alive). The rebalance itself is completed by whichever waiter first finds every
     /// member rejoined, which is why the caller supplies `partitions_of` (partition count of a
     /// topic, `None` if it does not exist): the coordinator holds no reference to the log.
+    /// It runs under the coordinator's lock, so it must not call the coordinator.
     ///
     /// Errors: [`GroupErrorKind::UnknownMember`] if the member is gone (session or rebalance
     /// timeout, or it left); [`GroupErrorKind::RebalanceInProgress`] if a newer rebalance began

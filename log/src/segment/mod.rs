@@ -427,15 +427,22 @@ impl Segment {
             }
             ControlFlow::Continue(())
         })?;
-        if found.is_none() && end < size && start > 0 {
-            // The index pointed at something that is not a batch boundary: scan from the start.
-            self.walk_headers(0, size, |pos, h| {
-                if h.last_offset() >= offset {
-                    found = Some(pos);
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
-            })?;
+        if found.is_none() && end < size {
+            let mut stop = end;
+            if start > 0 {
+                // The index pointed at something that is not a batch boundary: scan from the start.
+                stop = self.walk_headers(0, size, |pos, h| {
+                    if h.last_offset() >= offset {
+                        found = Some(pos);
+                        return ControlFlow::Break(());
+                    }
+                    ControlFlow::Continue(())
+                })?;
+            }
+            if found.is_none() && stop < size {
+                // Never skip silently past bytes we cannot frame.
+                return Err(self.corrupt(stop, -1, "unreadable batch header".into()));
+            }
         }
         Ok(found)
     }
