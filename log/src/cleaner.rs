@@ -22,7 +22,7 @@ use crate::group::{Clock, SystemClock};
 use crate::log::{Inner, Log};
 use crate::partition::Partition;
 use crate::segment::Segment;
-use crate::{util, Error, Result};
+use crate::{Error, Result, util};
 
 /// What a cleaning round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -119,7 +119,11 @@ fn apply_retention(p: &Partition, now_ms: i64) -> Result<CleanerReport> {
     }
     // Delete exactly the segments judged, should the list have changed meanwhile.
     let mut doomed = segs[..victims].iter();
-    let removed = p.delete_oldest_while(|seg, _| Ok(doomed.next().is_some_and(|d| d.base_offset == seg.base_offset)))?;
+    let removed = p.delete_oldest_while(|seg, _| {
+        Ok(doomed
+            .next()
+            .is_some_and(|d| d.base_offset == seg.base_offset))
+    })?;
     Ok(CleanerReport {
         segments_deleted: removed.len(),
         bytes_freed: removed.iter().map(|s| s.size()).sum(),
@@ -130,7 +134,11 @@ fn apply_retention(p: &Partition, now_ms: i64) -> Result<CleanerReport> {
 /// Sizes and newest timestamps of `segs`. A reopened segment's newest timestamp costs a walk of
 /// its headers, so it is only computed where it can change the answer: up to the first segment
 /// young enough to stop the age rule (the rest get `i64::MAX`, "young").
-fn segment_infos(segs: &[Arc<Segment>], now_ms: i64, retention_ms: Option<i64>) -> Result<Vec<plan::SegmentInfo>> {
+fn segment_infos(
+    segs: &[Arc<Segment>],
+    now_ms: i64,
+    retention_ms: Option<i64>,
+) -> Result<Vec<plan::SegmentInfo>> {
     let horizon = retention_ms.map(|ms| now_ms.saturating_sub(ms));
     let mut young_seen = horizon.is_none();
     let mut infos = Vec::with_capacity(segs.len());
@@ -223,7 +231,9 @@ pub struct Cleaner {
 
 impl std::fmt::Debug for Cleaner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cleaner").field("stopped", &self.signal.is_stopped()).finish()
+        f.debug_struct("Cleaner")
+            .field("stopped", &self.signal.is_stopped())
+            .finish()
     }
 }
 
@@ -243,7 +253,9 @@ impl Cleaner {
                 .spawn(move || run(&weak, &s, interval, bytes_per_s))
             {
                 Ok(t) => thread = Some(t),
-                Err(e) => eprintln!("weir-cleaner: cannot start the cleaner thread, nothing will be cleaned: {e}"),
+                Err(e) => eprintln!(
+                    "weir-cleaner: cannot start the cleaner thread, nothing will be cleaned: {e}"
+                ),
             }
         }
         Cleaner {
@@ -282,7 +294,12 @@ fn run(log: &Weak<Inner>, signal: &Arc<StopSignal>, interval: Duration, bytes_pe
     }
 }
 
-fn background_round(log: &Log, throttle: &mut Throttle, memo: &mut HashMap<PathBuf, Memo>, signal: &StopSignal) {
+fn background_round(
+    log: &Log,
+    throttle: &mut Throttle,
+    memo: &mut HashMap<PathBuf, Memo>,
+    signal: &StopSignal,
+) {
     let now_ms = util::now_ms();
     let partitions = log.all_partitions();
     for p in &partitions {
@@ -293,7 +310,10 @@ fn background_round(log: &Log, throttle: &mut Throttle, memo: &mut HashMap<PathB
             if signal.is_stopped() {
                 return;
             }
-            eprintln!("weir-cleaner: {}-{}: {e} (retrying next round)", p.topic, p.id);
+            eprintln!(
+                "weir-cleaner: {}-{}: {e} (retrying next round)",
+                p.topic, p.id
+            );
         }
     }
     // Forget deleted partitions.

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod cleaner;
 mod compat;
 mod corruption;
 mod crash;

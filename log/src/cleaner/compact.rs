@@ -12,10 +12,12 @@ use bytes::Bytes;
 use super::plan::{self, KeyMap, Planner, RecordFacts, ShrinkEstimate, TxnState};
 use super::{CleanerReport, Throttle};
 use crate::error::IoContext;
-use crate::format::{attributes, Batch, BatchBuilder, BatchHeader, BatchOptions, ControlRecord, ControlType, Record};
+use crate::format::{
+    Batch, BatchBuilder, BatchHeader, BatchOptions, ControlRecord, ControlType, Record, attributes,
+};
 use crate::partition::Partition;
 use crate::segment::{Segment, SegmentSettings};
-use crate::{util, Error, Result};
+use crate::{Error, Result, util};
 
 /// Where rewritten segments are built, inside the partition directory. Not a segment name, and
 /// without an extension, so that partition open neither lists nor removes it; compaction clears
@@ -39,7 +41,11 @@ pub(super) struct Compacted {
 }
 
 /// Compacts the closed segments of `p` (see [`plan::keep_record`]).
-pub(super) fn compact_partition(p: &Partition, now_ms: i64, throttle: &mut Throttle) -> Result<Compacted> {
+pub(super) fn compact_partition(
+    p: &Partition,
+    now_ms: i64,
+    throttle: &mut Throttle,
+) -> Result<Compacted> {
     let segs = p.segments_snapshot();
     let mut done = Compacted {
         report: CleanerReport::default(),
@@ -65,7 +71,15 @@ pub(super) fn compact_partition(p: &Partition, now_ms: i64, throttle: &mut Throt
             }
             continue;
         }
-        let result = rewrite(p, seg, &planner, &work, now_ms, throttle, decompressed_bytes_max);
+        let result = rewrite(
+            p,
+            seg,
+            &planner,
+            &work,
+            now_ms,
+            throttle,
+            decompressed_bytes_max,
+        );
         let removed = match result {
             Ok(r) => r,
             Err(e) => {
@@ -139,7 +153,11 @@ fn control_outcome(b: &Batch, decompressed_bytes_max: usize) -> Option<bool> {
 
 /// Maps every key of the partition to its newest offset, oldest segment first, until the map is
 /// full. Returns the map and how many segments it covers whole (the active one's tail as of now).
-fn map_keys(segs: &[Arc<Segment>], throttle: &mut Throttle, decompressed_bytes_max: usize) -> Result<(KeyMap, usize)> {
+fn map_keys(
+    segs: &[Arc<Segment>],
+    throttle: &mut Throttle,
+    decompressed_bytes_max: usize,
+) -> Result<(KeyMap, usize)> {
     let mut keys = KeyMap::default();
     for (i, seg) in segs.iter().enumerate() {
         let mut full = false;
@@ -205,7 +223,12 @@ struct Survey {
     next_expiry_ms: i64,
 }
 
-fn survey(seg: &Segment, planner: &Planner, throttle: &mut Throttle, decompressed_bytes_max: usize) -> Result<Survey> {
+fn survey(
+    seg: &Segment,
+    planner: &Planner,
+    throttle: &mut Throttle,
+    decompressed_bytes_max: usize,
+) -> Result<Survey> {
     let mut s = Survey {
         estimate: ShrinkEstimate::default(),
         dropped_keys: HashSet::new(),
@@ -229,7 +252,10 @@ fn survey(seg: &Segment, planner: &Planner, throttle: &mut Throttle, decompresse
                 kept += 1;
                 kept_weight += w;
                 // Expired ones kept here are protected by a stale key: only a roll changes that.
-                let expiry = r.timestamp.saturating_add(planner.delete_retention_ms).saturating_add(1);
+                let expiry = r
+                    .timestamp
+                    .saturating_add(planner.delete_retention_ms)
+                    .saturating_add(1);
                 if r.value.is_none() && r.key.is_some() && expiry > planner.now_ms {
                     s.next_expiry_ms = s.next_expiry_ms.min(expiry);
                 }
@@ -239,7 +265,8 @@ fn survey(seg: &Segment, planner: &Planner, throttle: &mut Throttle, decompresse
                 s.dropped_keys.insert(k.as_ref().into());
             }
         }
-        s.estimate.add_batch(bytes, records, kept, total_weight, kept_weight);
+        s.estimate
+            .add_batch(bytes, records, kept, total_weight, kept_weight);
         Ok(ControlFlow::Continue(()))
     })?;
     Ok(s)
@@ -249,7 +276,12 @@ fn survey(seg: &Segment, planner: &Planner, throttle: &mut Throttle, decompresse
 /// original offsets: same producer, sequence, flags and compression; its base offset is the
 /// first kept record's.
 fn rebuild(h: &BatchHeader, records: &[Record], keep: &[bool]) -> Result<Batch> {
-    let mut kept = records.iter().zip(keep).filter(|(_, k)| **k).map(|(r, _)| r).peekable();
+    let mut kept = records
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(r, _)| r)
+        .peekable();
     let base = kept
         .peek()
         .map(|r| r.offset)
@@ -264,9 +296,19 @@ fn rebuild(h: &BatchHeader, records: &[Record], keep: &[bool]) -> Result<Batch> 
         log_append_time: h.attributes & attributes::TIMESTAMP_TYPE != 0,
     });
     for r in kept {
-        let delta = i32::try_from(r.offset - base)
-            .map_err(|_| Error::Internal(format!("offset {} too far from batch base {base}", r.offset)))?;
-        builder.push_with_offset_delta(delta, r.timestamp, r.key.as_deref(), r.value.as_deref(), &r.headers);
+        let delta = i32::try_from(r.offset - base).map_err(|_| {
+            Error::Internal(format!(
+                "offset {} too far from batch base {base}",
+                r.offset
+            ))
+        })?;
+        builder.push_with_offset_delta(
+            delta,
+            r.timestamp,
+            r.key.as_deref(),
+            r.value.as_deref(),
+            &r.headers,
+        );
     }
     let mut buf = builder.finish(base);
     Batch::set_partition_leader_epoch(&mut buf, h.partition_leader_epoch);
@@ -316,8 +358,13 @@ fn rewrite(
             return write(b, throttle).map(|()| ControlFlow::Continue(()));
         }
         let txn = planner.txn_state(h.is_transactional(), h.producer_id, h.base_offset);
-        let records = b.records(decompressed_bytes_max)?.collect::<Result<Vec<Record>>>()?;
-        let keep: Vec<bool> = records.iter().map(|r| planner.keep(&facts(r, txn))).collect();
+        let records = b
+            .records(decompressed_bytes_max)?
+            .collect::<Result<Vec<Record>>>()?;
+        let keep: Vec<bool> = records
+            .iter()
+            .map(|r| planner.keep(&facts(r, txn)))
+            .collect();
         let kept = keep.iter().filter(|k| **k).count();
         removed += (records.len() - kept) as u64;
         if kept == records.len() {
@@ -362,12 +409,20 @@ fn is_closed_in(p: &Partition, seg: &Arc<Segment>) -> bool {
 ///
 /// Then opens the new segment and puts it in the partition's list. Readers holding the old one
 /// keep reading its unlinked files. False if `old` left the partition (or became active) first.
-fn swap_in(p: &Partition, old: &Arc<Segment>, fresh: &[std::path::PathBuf; 3], settings: SegmentSettings, now_ms: i64) -> Result<bool> {
+fn swap_in(
+    p: &Partition,
+    old: &Arc<Segment>,
+    fresh: &[std::path::PathBuf; 3],
+    settings: SegmentSettings,
+    now_ms: i64,
+) -> Result<bool> {
     if !is_closed_in(p, old) {
         return Ok(false);
     }
     let [log, index, time] = old.file_paths();
-    let dir = log.parent().ok_or_else(|| Error::Internal("segment file without a directory".into()))?;
+    let dir = log
+        .parent()
+        .ok_or_else(|| Error::Internal("segment file without a directory".into()))?;
     remove_if_exists(&index)?;
     remove_if_exists(&time)?;
     util::sync_dir(dir)?;

@@ -37,7 +37,10 @@ pub(crate) fn retention_victims(
     let closed = &segments[..segments.len().saturating_sub(1)];
     let by_age = retention_ms.map_or(0, |ms| {
         let horizon = now_ms.saturating_sub(ms);
-        closed.iter().take_while(|s| s.max_timestamp < horizon).count()
+        closed
+            .iter()
+            .take_while(|s| s.max_timestamp < horizon)
+            .count()
     });
     let by_size = retention_bytes.map_or(0, |bytes_max| {
         let mut total: u64 = segments.iter().map(|s| s.size_bytes).sum();
@@ -174,22 +177,34 @@ impl KeyMap {
 
     /// A COMMIT (`committed`) or ABORT marker of `producer_id` at `marker_offset`. A marker with
     /// no transaction open (a re-driven one) changes nothing.
-    pub(crate) fn end_transaction(&mut self, producer_id: i64, marker_offset: i64, committed: bool) {
+    pub(crate) fn end_transaction(
+        &mut self,
+        producer_id: i64,
+        marker_offset: i64,
+        committed: bool,
+    ) {
         let Some(txn) = self.open.remove(&producer_id) else {
             return;
         };
-        let pending: usize = txn.keys.iter().map(|(k, _)| k.len() + ENTRY_OVERHEAD_BYTES).sum();
+        let pending: usize = txn
+            .keys
+            .iter()
+            .map(|(k, _)| k.len() + ENTRY_OVERHEAD_BYTES)
+            .sum();
         self.bytes -= pending;
         if committed {
             for (key, offset) in &txn.keys {
                 self.add(key, *offset);
             }
         }
-        self.finished.entry(producer_id).or_default().push(TxnRange {
-            first_offset: txn.first_offset,
-            marker_offset,
-            committed,
-        });
+        self.finished
+            .entry(producer_id)
+            .or_default()
+            .push(TxnRange {
+                first_offset: txn.first_offset,
+                marker_offset,
+                committed,
+            });
     }
 
     /// Newest offset of `key` among committed and non-transactional records.
@@ -274,7 +289,14 @@ pub(crate) struct ShrinkEstimate {
 impl ShrinkEstimate {
     /// One batch of `bytes` whose records weigh `total_weight` in all, `kept_weight` of which
     /// compaction keeps (`kept` of `records` records).
-    pub(crate) fn add_batch(&mut self, bytes: u64, records: usize, kept: usize, total_weight: u64, kept_weight: u64) {
+    pub(crate) fn add_batch(
+        &mut self,
+        bytes: u64,
+        records: usize,
+        kept: usize,
+        total_weight: u64,
+        kept_weight: u64,
+    ) {
         self.old_bytes += bytes;
         self.new_bytes += if kept == records {
             bytes
@@ -311,7 +333,13 @@ mod tests {
     fn retention_by_age_deletes_a_prefix_of_closed_segments() {
         let old = NOW - 2_000;
         let young = NOW - 10;
-        let segs = [seg(0, 100, old), seg(10, 100, old), seg(20, 100, young), seg(30, 100, old), seg(40, 100, old)];
+        let segs = [
+            seg(0, 100, old),
+            seg(10, 100, old),
+            seg(20, 100, young),
+            seg(30, 100, old),
+            seg(40, 100, old),
+        ];
         assert_eq!(retention_victims(&segs, NOW, Some(1_000), None), 2);
         // Exactly at the horizon is young enough.
         let segs = [seg(0, 100, NOW - 1_000), seg(10, 100, old)];
@@ -326,7 +354,12 @@ mod tests {
 
     #[test]
     fn retention_by_size_keeps_at_least_the_limit() {
-        let segs = [seg(0, 400, NOW), seg(10, 300, NOW), seg(20, 200, NOW), seg(30, 100, NOW)];
+        let segs = [
+            seg(0, 400, NOW),
+            seg(10, 300, NOW),
+            seg(20, 200, NOW),
+            seg(30, 100, NOW),
+        ];
         // Total 1000: without the first, 600 >= 500; without the second too, 300 < 500.
         assert_eq!(retention_victims(&segs, NOW, None, Some(500)), 1);
         assert_eq!(retention_victims(&segs, NOW, None, Some(600)), 1);
@@ -335,7 +368,12 @@ mod tests {
         // Never the active segment, even when it alone exceeds the limit.
         assert_eq!(retention_victims(&segs, NOW, None, Some(1)), 3);
         // Both rules: the longer prefix wins.
-        let mixed = [seg(0, 400, NOW - 5_000), seg(10, 300, NOW - 5_000), seg(20, 200, NOW), seg(30, 100, NOW)];
+        let mixed = [
+            seg(0, 400, NOW - 5_000),
+            seg(10, 300, NOW - 5_000),
+            seg(20, 200, NOW),
+            seg(30, 100, NOW),
+        ];
         assert_eq!(retention_victims(&mixed, NOW, Some(1_000), Some(500)), 2);
         assert_eq!(retention_victims(&mixed, NOW, Some(1_000), Some(100)), 3);
     }
@@ -353,11 +391,26 @@ mod tests {
     #[test]
     fn only_the_newest_record_per_key_survives() {
         let drm = 100;
-        assert!(keep_record(&rec(5, b"k", false, 0), Some(5), false, NOW, drm));
-        assert!(!keep_record(&rec(4, b"k", false, 0), Some(5), false, NOW, drm));
+        assert!(keep_record(
+            &rec(5, b"k", false, 0),
+            Some(5),
+            false,
+            NOW,
+            drm
+        ));
+        assert!(!keep_record(
+            &rec(4, b"k", false, 0),
+            Some(5),
+            false,
+            NOW,
+            drm
+        ));
         // A key the map does not know is kept (conservative).
         assert!(keep_record(&rec(4, b"k", false, 0), None, false, NOW, drm));
-        let no_key = RecordFacts { key: None, ..rec(1, b"", false, 0) };
+        let no_key = RecordFacts {
+            key: None,
+            ..rec(1, b"", false, 0)
+        };
         assert!(keep_record(&no_key, None, false, NOW, drm));
     }
 
@@ -365,13 +418,37 @@ mod tests {
     fn tombstones_expire_after_the_delete_horizon() {
         let drm = 100;
         // Newest, written at NOW - 101: 101 > 100, past the horizon.
-        assert!(!keep_record(&rec(5, b"k", true, NOW - 101), Some(5), false, NOW, drm));
+        assert!(!keep_record(
+            &rec(5, b"k", true, NOW - 101),
+            Some(5),
+            false,
+            NOW,
+            drm
+        ));
         // NOW - 100 + 100 == NOW: not yet past.
-        assert!(keep_record(&rec(5, b"k", true, NOW - 100), Some(5), false, NOW, drm));
+        assert!(keep_record(
+            &rec(5, b"k", true, NOW - 100),
+            Some(5),
+            false,
+            NOW,
+            drm
+        ));
         // An expired tombstone stays while an older record of its key is left behind.
-        assert!(keep_record(&rec(5, b"k", true, NOW - 101), Some(5), true, NOW, drm));
+        assert!(keep_record(
+            &rec(5, b"k", true, NOW - 101),
+            Some(5),
+            true,
+            NOW,
+            drm
+        ));
         // A superseded tombstone goes whatever its age.
-        assert!(!keep_record(&rec(4, b"k", true, NOW), Some(5), false, NOW, drm));
+        assert!(!keep_record(
+            &rec(4, b"k", true, NOW),
+            Some(5),
+            false,
+            NOW,
+            drm
+        ));
     }
 
     #[test]
@@ -401,7 +478,10 @@ mod tests {
         assert_eq!(keys.newest(b"d"), Some(20));
 
         let planner = Planner::new(keys, NOW, 100);
-        let at = |offset, key, txn| RecordFacts { txn, ..rec(offset, key, false, NOW) };
+        let at = |offset, key, txn| RecordFacts {
+            txn,
+            ..rec(offset, key, false, NOW)
+        };
         assert!(!planner.keep(&at(0, b"a", TxnState::None)));
         assert!(planner.keep(&at(1, b"a", TxnState::Committed)));
         assert!(!planner.keep(&at(2, b"b", TxnState::Aborted)));
@@ -441,11 +521,20 @@ mod tests {
     fn rewriting_needs_a_tenth_shrink() {
         let mut e = ShrinkEstimate::default();
         e.add_batch(1_000, 10, 10, 500, 500);
-        assert_eq!(e, ShrinkEstimate { old_bytes: 1_000, new_bytes: 1_000 });
+        assert_eq!(
+            e,
+            ShrinkEstimate {
+                old_bytes: 1_000,
+                new_bytes: 1_000
+            }
+        );
         assert!(!e.worth_rewriting());
         e.add_batch(161, 4, 2, 100, 50);
         assert_eq!(e.new_bytes, 1_000 + 61 + 50);
-        assert!(!e.worth_rewriting(), "1111 of 1161 bytes is not a tenth less");
+        assert!(
+            !e.worth_rewriting(),
+            "1111 of 1161 bytes is not a tenth less"
+        );
         let mut e = ShrinkEstimate::default();
         e.add_batch(300, 3, 0, 30, 0);
         e.add_batch(700, 5, 5, 50, 50);
@@ -455,6 +544,9 @@ mod tests {
         e.add_batch(900, 1, 1, 1, 1);
         e.add_batch(100, 1, 0, 1, 0);
         assert!(e.worth_rewriting(), "exactly 10% is enough");
-        assert!(!ShrinkEstimate::default().worth_rewriting(), "an empty segment never shrinks");
+        assert!(
+            !ShrinkEstimate::default().worth_rewriting(),
+            "an empty segment never shrinks"
+        );
     }
 }
