@@ -48,8 +48,10 @@ fn sigkill_at_random_moments_loses_no_acknowledged_record() {
             let mut acks = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let f: Vec<&str> = line.split_whitespace().collect();
-                if f.first() == Some(&"ACK") {
+                // The harness may print "test … ... " on the same line first.
+                let Some(i) = line.find("ACK ") else { continue };
+                let f: Vec<&str> = line[i..].split_whitespace().collect();
+                if f.len() == 6 {
                     acks.push((f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap(), f[5].parse().unwrap()));
                 }
             }

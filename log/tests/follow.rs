@@ -1,7 +1,7 @@
 //! Sharing a data directory: one writer process holds the lock; a read-only reader in another
 //! process follows what it appends.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 
 use weir_log::{Acks, Consumer, ConsumerConfig, Error, Log, LogConfig};
@@ -18,7 +18,11 @@ fn follow_child_writer() {
     let Ok(dir) = std::env::var("WEIR_FOLLOW_DIR") else { return };
     let log = Log::open(&dir, LogConfig::default()).unwrap();
     log.create_topic(TOPIC, small_segments(2, 16 << 10)).unwrap();
-    println!("READY {}", std::process::id());
+    // Straight to the process stdout: the test harness captures println!.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "READY {}", std::process::id()).unwrap();
+    out.flush().unwrap();
+    drop(out);
     for b in 0..BATCHES {
         let values: Vec<Vec<u8>> = (0..PER_BATCH).map(|i| format!("{b}-{i}").into_bytes()).collect();
         log.append(TOPIC, (b % 2) as i32, batch_of(&values, b as i64), Acks::Leader).unwrap();
@@ -35,8 +39,9 @@ fn a_reader_process_follows_a_writer_process() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let pid: u32 = loop {
         let line = lines.next().expect("child exited early").unwrap();
-        if let Some(p) = line.strip_prefix("READY ") {
-            break p.parse().unwrap();
+        // The harness may print "test … ... " on the same line first.
+        if let Some(i) = line.find("READY ") {
+            break line[i + 6..].trim().parse().unwrap();
         }
     };
     // A second writer is refused, naming the holder.
