@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use weir_log::format::{BatchBuilder, BatchOptions, ControlRecord, ControlType};
+use weir_log::format::{BatchBuilder, BatchOptions, Compression, ControlRecord, ControlType};
 use weir_log::{
     Acks, Cleaner, CleanerReport, Consumer, ConsumerConfig, Error, IoBudget, Log, LogConfig,
     TopicConfig, clean_once,
@@ -24,13 +24,33 @@ type Rec = (i64, Option<Vec<u8>>, Option<Vec<u8>>, i64);
 /// A record to append: key, value (`None`: a tombstone).
 type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 
+/// A log whose offset and time indexes get an entry every few batches, so that a segment swap
+/// that mixed old indexes with a new log would show.
 fn open(dir: &Path) -> Log {
-    Log::open(dir, LogConfig::default()).expect("open log")
+    let config = LogConfig {
+        index_interval_bytes: 256,
+        index_bytes_max: 4096,
+        ..LogConfig::default()
+    };
+    Log::open(dir, config).expect("open log")
 }
 
 /// Appends one batch of (key, value) at `ts`; returns the records with their offsets.
 fn append(log: &Log, topic: &str, records: &[KeyValue<'_>], ts: i64) -> Vec<Rec> {
-    let mut b = BatchBuilder::new(BatchOptions::default());
+    append_compressed(log, topic, records, ts, Compression::None)
+}
+
+fn append_compressed(
+    log: &Log,
+    topic: &str,
+    records: &[KeyValue<'_>],
+    ts: i64,
+    compression: Compression,
+) -> Vec<Rec> {
+    let mut b = BatchBuilder::new(BatchOptions {
+        compression,
+        ..BatchOptions::default()
+    });
     for (k, v) in records {
         b.push(ts, *k, *v, &[]);
     }
@@ -274,6 +294,27 @@ fn compaction_model(written: &[Rec], active_base: i64) -> Vec<Rec> {
         .collect()
 }
 
+/// A fetch at any offset, kept or compacted away, starts with the batch holding the first kept
+/// record at or after it (through the offset index).
+fn assert_random_access(log: &Log, topic: &str, expected: &[Rec]) {
+    let (start, end) = log.offsets(topic, 0).unwrap();
+    for offset in start..end {
+        let want = expected
+            .iter()
+            .find(|r| r.0 >= offset)
+            .expect("the active segment's records are all kept")
+            .0;
+        let batches = log.fetch(topic, 0, offset, 1).unwrap();
+        let h = batches.first().expect("a batch").header();
+        assert!(
+            h.base_offset <= want && want <= h.last_offset(),
+            "fetch at {offset} gave {}..={}, want {want}",
+            h.base_offset,
+            h.last_offset()
+        );
+    }
+}
+
 fn compacted_topic() -> TopicConfig {
     TopicConfig {
         compacted: true,
@@ -293,6 +334,15 @@ fn compaction_matches_the_model_and_survives_reopening() {
     let pdir = partition_dir(&log, topic);
     let old = NOW - 10 * DELETE_RETENTION_MS;
     let mut written = Vec::new();
+    // Batches of every codec: rebuilt ones must keep theirs.
+    let codecs = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+    let mut codec_of: HashMap<i64, Compression> = HashMap::new();
     let mut random_batches = |log: &Log, written: &mut Vec<Rec>, batches: usize| {
         for _ in 0..batches {
             let recs: Vec<(Vec<u8>, Option<Vec<u8>>)> = (0..rng.usize(1..=6))
@@ -307,7 +357,10 @@ fn compaction_matches_the_model_and_survives_reopening() {
                 .iter()
                 .map(|(k, v)| (Some(&k[..]), v.as_deref()))
                 .collect();
-            written.extend(append(log, topic, &refs, old + rng.i64(0..1000)));
+            let codec = codecs[rng.usize(..codecs.len())];
+            let recs = append_compressed(log, topic, &refs, old + rng.i64(0..1000), codec);
+            codec_of.extend(recs.iter().map(|r| (r.0, codec)));
+            written.extend(recs);
         }
     };
     random_batches(&log, &mut written, 120);
@@ -379,7 +432,26 @@ fn compaction_matches_the_model_and_survives_reopening() {
         .map(|&b| segment_size(&pdir, b))
         .sum();
 
+    let index_of = |base| std::fs::read(segment_file(&pdir, base, "index")).unwrap();
+    let indexes_before: Vec<Vec<u8>> = bases[..bases.len() - 1]
+        .iter()
+        .map(|&b| index_of(b))
+        .collect();
+    assert!(
+        indexes_before
+            .iter()
+            .all(|ix| ix.iter().any(|&byte| byte != 0)),
+        "indexes have entries"
+    );
+
     let report = clean_once(&log, NOW).unwrap();
+    for (&base, before) in bases.iter().zip(&indexes_before) {
+        // (Not assert_ne: the files are kilobytes of mostly zeros.)
+        assert!(
+            index_of(base) != *before,
+            "segment {base} kept the index of its old log"
+        );
+    }
     let closed_bytes_after: u64 = bases[..bases.len() - 1]
         .iter()
         .map(|&b| segment_size(&pdir, b))
@@ -406,6 +478,19 @@ fn compaction_matches_the_model_and_survives_reopening() {
     );
     assert_eq!(log.offsets(topic, 0).unwrap(), hw_offsets);
     assert_eq!(read(&log, topic), expected);
+    assert_random_access(&log, topic, &expected);
+    let (mut pos, end) = log.offsets(topic, 0).unwrap();
+    while pos < end {
+        for b in log.fetch(topic, 0, pos, 1 << 20).unwrap() {
+            pos = b.header().last_offset() + 1;
+            let codec = b.header().compression().unwrap();
+            for r in b.records(1 << 20).unwrap() {
+                let offset = r.unwrap().offset;
+                let original = codec_of.get(&offset).copied().unwrap_or(Compression::None);
+                assert_eq!(codec, original, "record {offset}");
+            }
+        }
+    }
     assert!(!pdir.join("cleaner-work").exists());
     // Done: a second round finds nothing worth rewriting.
     assert_eq!(clean_once(&log, NOW).unwrap(), CleanerReport::default());
@@ -446,6 +531,7 @@ fn compaction_matches_the_model_and_survives_reopening() {
     drop(log);
     let log = open(dir.path());
     assert_eq!(read(&log, topic), expected);
+    assert_random_access(&log, topic, &expected);
     log.close().unwrap();
     drop(log);
 
@@ -463,6 +549,7 @@ fn compaction_matches_the_model_and_survives_reopening() {
     .unwrap();
     let log = open(dir.path());
     assert_eq!(read(&log, topic), expected);
+    assert_random_access(&log, topic, &expected);
     assert_eq!(
         log.offset_for_timestamp(topic, 0, NOW).unwrap(),
         expected.iter().find(|r| r.3 >= NOW).map(|r| r.0)
@@ -541,15 +628,21 @@ fn compaction_counts_only_committed_transactions_and_keeps_markers() {
     // Read everything, markers included.
     let mut data = Vec::new();
     let mut markers = Vec::new();
-    for b in log.fetch(topic, 0, 0, 1 << 20).unwrap() {
-        b.verify_crc().unwrap();
-        if b.header().is_control() {
-            markers.push((b.header().base_offset, b.header().producer_id));
-            continue;
-        }
-        for r in b.records(1 << 20).unwrap() {
-            let r = r.unwrap();
-            data.push((r.offset, r.key.unwrap().to_vec(), r.value.unwrap().to_vec()));
+    let (mut pos, end) = log.offsets(topic, 0).unwrap();
+    while pos < end {
+        let batches = log.fetch(topic, 0, pos, 1 << 20).unwrap();
+        assert!(!batches.is_empty(), "nothing at {pos} below {end}");
+        for b in batches {
+            b.verify_crc().unwrap();
+            pos = b.header().last_offset() + 1;
+            if b.header().is_control() {
+                markers.push((b.header().base_offset, b.header().producer_id));
+                continue;
+            }
+            for r in b.records(1 << 20).unwrap() {
+                let r = r.unwrap();
+                data.push((r.offset, r.key.unwrap().to_vec(), r.value.unwrap().to_vec()));
+            }
         }
     }
     assert_eq!(markers, vec![(commit, 7), (abort, 8)]);

@@ -337,7 +337,16 @@ fn rewrite(
     throttle: &mut Throttle,
     decompressed_bytes_max: usize,
 ) -> Result<Option<(u64, u64, u64)>> {
-    std::fs::create_dir_all(work).at(work)?;
+    // Not create_dir_all: a partition deleted meanwhile must not come back.
+    std::fs::create_dir(work)
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .at(work)?;
     let lc = p.log_config();
     let settings = SegmentSettings {
         index_interval_bytes: lc.index_interval_bytes,
