@@ -11,7 +11,7 @@ mod compact;
 mod plan;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -81,6 +81,7 @@ fn clean_partition(
     if !p.is_writable() {
         return Ok(CleanerReport::default());
     }
+    let _busy = PartitionGuard::lock(&p.dir);
     if !p.config.compacted {
         return apply_retention(p, now_ms);
     }
@@ -102,6 +103,36 @@ fn clean_partition(
         );
     }
     Ok(done.report)
+}
+
+/// Partitions being cleaned in this process, so that a background round and [`clean_once`] calls
+/// never work on one partition at once (they would share its work directory and race on the
+/// swap). Keyed by directory: one data directory has one writer process.
+static CLEANING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static CLEANING_DONE: Condvar = Condvar::new();
+
+/// Holds one partition in [`CLEANING`] until dropped.
+struct PartitionGuard(PathBuf);
+
+impl PartitionGuard {
+    fn lock(dir: &Path) -> PartitionGuard {
+        let mut busy = CLEANING.lock().unwrap_or_else(|e| e.into_inner());
+        while busy.iter().any(|d| d == dir) {
+            busy = CLEANING_DONE.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        busy.push(dir.to_path_buf());
+        PartitionGuard(dir.to_path_buf())
+    }
+}
+
+impl Drop for PartitionGuard {
+    fn drop(&mut self) {
+        CLEANING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|d| *d != self.0);
+        CLEANING_DONE.notify_all();
+    }
 }
 
 /// Deletes the segments retention picks ([`plan::retention_victims`]). Readers holding one keep

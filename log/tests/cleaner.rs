@@ -816,3 +816,41 @@ fn clean_once_is_paced_by_the_io_budget() {
     assert_eq!(report.segments_compacted, bases.len() - 1);
     log.close().unwrap();
 }
+
+#[test]
+fn concurrent_rounds_never_step_on_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        cleaner_interval_ms: 1,
+        ..LogConfig::default()
+    };
+    let log = Log::open(dir.path(), config).unwrap();
+    let topic = "busy";
+    log.create_topic(topic, compacted_topic()).unwrap();
+    let mut rng = fastrand::Rng::with_seed(seed());
+    let mut written = Vec::new();
+    for _ in 0..300 {
+        let (k, v) = (format!("k{}", rng.u8(0..8)), value(&mut rng, 30));
+        written.extend(append(&log, topic, &[(Some(k.as_bytes()), Some(&v))], NOW));
+    }
+    let bases = segment_bases(&partition_dir(&log, topic));
+    assert!(bases.len() >= 4, "{bases:?}");
+    let cleaner = Cleaner::start(&log);
+    let rounds: Vec<_> = (0..3)
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for _ in 0..5 {
+                    clean_once(&log, NOW).expect("a round beside others");
+                }
+            })
+        })
+        .collect();
+    for r in rounds {
+        r.join().unwrap();
+    }
+    cleaner.stop();
+    let expected = compaction_model(&written, *bases.last().unwrap());
+    assert_eq!(read(&log, topic), expected);
+    log.close().unwrap();
+}
