@@ -163,6 +163,12 @@ impl ConsumerBatch {
             .filter(move |r| r.as_ref().map_or(true, |r| r.offset >= skip))
     }
 
+    /// Offset of the first record [`ConsumerBatch::records`] yields (the consumer's position when
+    /// fetched, or the batch start).
+    pub fn start_offset(&self) -> i64 {
+        self.skip_below.max(self.batch.header().base_offset)
+    }
+
     /// Offset of the batch's last record.
     pub fn last_offset(&self) -> i64 {
         self.batch.header().last_offset()
@@ -588,6 +594,26 @@ impl Consumer {
             .as_ref()
             .map(|m| (m.member_id.clone().unwrap_or_default(), m.generation));
         self.commit_positions(member.as_ref().map(|(id, g)| (id.as_str(), *g)), &group)?;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// Commits these offsets (each the next offset to read) for the group, fenced like
+    /// [`Consumer::commit_sync`]. For committing exactly what was processed.
+    pub fn commit_offsets(&mut self, offsets: &[(&str, i32, i64)]) -> Result<()> {
+        let group = self
+            .config
+            .group
+            .clone()
+            .ok_or_else(|| Error::config("group", "committing offsets needs a group"))?;
+        let member = self
+            .membership
+            .as_ref()
+            .map(|m| (m.member_id.clone().unwrap_or_default(), m.generation));
+        let offsets: Vec<(String, i32, i64)> = offsets.iter().map(|(t, p, o)| (t.to_string(), *p, *o)).collect();
+        self.log
+            .groups()?
+            .commit(&self.log, &group, member.as_ref().map(|(id, g)| (id.as_str(), *g)), &offsets)?;
         self.last_commit = Instant::now();
         Ok(())
     }

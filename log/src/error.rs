@@ -158,6 +158,9 @@ pub enum GroupErrorKind {
     /// A rebalance is under way: the member must rejoin.
     #[error("rebalance in progress")]
     RebalanceInProgress,
+    /// No group of that name has members or committed offsets.
+    #[error("unknown group")]
+    UnknownGroup,
 }
 
 impl Error {

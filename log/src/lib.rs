@@ -18,11 +18,11 @@ mod segment;
 mod util;
 
 pub use cleaner::{clean_once, Cleaner, CleanerReport, IoBudget};
-pub use config::{LogConfig, TopicConfig};
+pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig};
 pub use consumer::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset, RebalanceEvent, RebalanceListener};
 pub use error::{Error, GroupErrorKind, Result};
 pub use groups::{CommittedOffset, PartitionLag, OFFSETS_TOPIC};
-pub use log::{validate_topic_name, Acks, GroupInfo, Log, PartitionDescription, TopicDescription};
+pub use log::{validate_topic_name, Acks, CLEAN_SHUTDOWN_FILE, GroupInfo, Log, PartitionDescription, TopicDescription};
 pub use partition::AppendInfo;
 pub use partitioner::Partitioner;
 pub use producer::{Delivery, DeliveryCallback, Producer, ProducerConfig, ProducerRecord, RecordMetadata};

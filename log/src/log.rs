@@ -20,7 +20,9 @@ use crate::segment::Truncation;
 use crate::{util, Error, Result};
 
 const LOCK_FILE: &str = ".lock";
-const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+/// The marker file a clean shutdown leaves in the data directory; without it, the next open
+/// recovers (re-reads every partition's tail).
+pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 const PRODUCER_IDS_FILE: &str = "producer-ids";
 const TOPIC_META_FILE: &str = "topic.json";
 /// Producer ids are handed out from blocks persisted ahead of use, so `init_producer_id` costs
@@ -106,7 +108,7 @@ pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) config: Arc<LogConfig>,
     pub(crate) writable: bool,
-    _lock: Option<File>,
+    lock: Mutex<Option<File>>,
     pub(crate) topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     flusher: Option<Flusher>,
     producer_ids: Mutex<(i64, i64)>,
@@ -207,7 +209,7 @@ impl Log {
                 dir,
                 config,
                 writable: true,
-                _lock: Some(lock),
+                lock: Mutex::new(Some(lock)),
                 topics: RwLock::new(topics),
                 flusher: Some(Flusher::start()),
                 // Ids below the persisted block end may have been handed out before a crash.
@@ -237,7 +239,7 @@ impl Log {
                 dir,
                 config,
                 writable: false,
-                _lock: None,
+                lock: Mutex::new(None),
                 topics: RwLock::new(topics),
                 flusher: None,
                 producer_ids: Mutex::new((0, 0)),
@@ -580,7 +582,10 @@ impl Log {
         }
         let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
         File::create(&marker).and_then(|f| f.sync_all()).at(&marker)?;
-        util::sync_dir(&self.inner.dir)
+        util::sync_dir(&self.inner.dir)?;
+        // Release the directory even while clones of this handle live on.
+        self.inner.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Ok(())
     }
 
     /// Groups: the coordinator and committed offsets (loaded on first use).
@@ -635,7 +640,7 @@ impl Log {
         if members.is_none() && lag.is_empty() {
             return Err(Error::Group {
                 group: group.to_string(),
-                reason: crate::GroupErrorKind::UnknownMember("no such group".into()),
+                reason: crate::GroupErrorKind::UnknownGroup,
             });
         }
         Ok(GroupInfo {

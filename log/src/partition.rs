@@ -168,13 +168,15 @@ impl Partition {
         };
         if !(clean && from == self.high_watermark()) {
             let batches_max = self.log_config.producer_batches_max;
+            // Replayed producers count as seen now: we cannot know when they last wrote.
+            let now = util::now_ms();
             for seg in self.segments_snapshot() {
                 if seg.next_offset() <= from {
                     continue;
                 }
                 seg.walk_headers(0, seg.size(), |_, h| {
                     if h.base_offset >= from && !h.is_control() {
-                        state.record(h, batches_max);
+                        state.record(h, batches_max, now);
                     }
                     ControlFlow::Continue(())
                 })?;
@@ -259,7 +261,7 @@ impl Partition {
         let h = BatchHeader { base_offset: base, ..h };
         let seg = self.segment_for_append(&h, buf.len(), &w)?;
         seg.append(&buf, &h)?;
-        w.producers.record(&h, self.log_config.producer_batches_max);
+        w.producers.record(&h, self.log_config.producer_batches_max, util::now_ms());
         self.high_watermark.store(h.last_offset() + 1, Ordering::Release);
         Ok((
             AppendInfo {

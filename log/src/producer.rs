@@ -468,18 +468,18 @@ fn sender_loop(s: &Shared, rx: &Receiver<Msg>) {
                 let mut ready = Vec::new();
                 for t in acc.values_mut() {
                     for p in 0..t.open.len() {
-                        if t.open[p].as_ref().is_some_and(|b| now.duration_since(b.created) >= linger) {
-                            if let Some(b) = t.open[p].take() {
-                                if s.producer.is_some() {
-                                    t.sequences[p] = t.sequences[p].wrapping_add(b.builder.len() as i32) & i32::MAX;
-                                }
-                                ready.push(ReadyBatch {
-                                    topic: t.name.clone(),
-                                    partition: p as i32,
-                                    bytes: b.builder.finish(0),
-                                    reply: None,
-                                });
+                        if t.open[p].as_ref().is_some_and(|b| now.duration_since(b.created) >= linger)
+                            && let Some(b) = t.open[p].take()
+                        {
+                            if s.producer.is_some() {
+                                t.sequences[p] = t.sequences[p].wrapping_add(b.builder.len() as i32) & i32::MAX;
                             }
+                            ready.push(ReadyBatch {
+                                topic: t.name.clone(),
+                                partition: p as i32,
+                                bytes: b.builder.finish(0),
+                                reply: None,
+                            });
                         }
                     }
                 }

@@ -102,15 +102,16 @@ impl ProducerStateMap {
         Ok(SequenceCheck::Append)
     }
 
-    /// Records an appended batch (`h.base_offset` already assigned).
-    pub(crate) fn record(&mut self, h: &BatchHeader, batches_max: usize) {
+    /// Records an appended batch (`h.base_offset` already assigned) at wall-clock `now_ms`
+    /// (record timestamps are the producer's and say nothing of when it was last seen).
+    pub(crate) fn record(&mut self, h: &BatchHeader, batches_max: usize, now_ms: i64) {
         if h.producer_id < 0 || h.base_sequence < 0 {
             return;
         }
         let entry = self.producers.entry(h.producer_id).or_insert_with(|| ProducerEntry {
             epoch: h.producer_epoch,
             batches: VecDeque::new(),
-            last_timestamp: h.max_timestamp,
+            last_timestamp: now_ms,
         });
         if h.producer_epoch > entry.epoch {
             entry.epoch = h.producer_epoch;
@@ -125,7 +126,7 @@ impl ProducerStateMap {
         while entry.batches.len() > batches_max {
             entry.batches.pop_front();
         }
-        entry.last_timestamp = entry.last_timestamp.max(h.max_timestamp);
+        entry.last_timestamp = entry.last_timestamp.max(now_ms);
     }
 
     /// Drops producers idle since before `horizon_ms`.
@@ -189,10 +190,10 @@ mod tests {
         let mut s = ProducerStateMap::default();
         let b0 = header(7, 0, 0, 10, 100);
         assert_eq!(s.check(&b0, "t", 0).unwrap(), SequenceCheck::Append);
-        s.record(&b0, 5);
+        s.record(&b0, 5, 0);
         let b1 = header(7, 0, 10, 5, 110);
         assert_eq!(s.check(&b1, "t", 0).unwrap(), SequenceCheck::Append);
-        s.record(&b1, 5);
+        s.record(&b1, 5, 0);
         // A retry of the first batch gets its original offsets.
         assert_eq!(
             s.check(&header(7, 0, 0, 10, -1), "t", 0).unwrap(),
@@ -206,7 +207,7 @@ mod tests {
         // A new epoch starts at 0 and fences the old one.
         let e1 = header(7, 1, 0, 1, 115);
         assert_eq!(s.check(&e1, "t", 0).unwrap(), SequenceCheck::Append);
-        s.record(&e1, 5);
+        s.record(&e1, 5, 0);
         assert_eq!(s.epoch_of(7), Some(1));
         assert!(matches!(s.check(&header(7, 0, 15, 1, -1), "t", 0), Err(Error::Fenced(_))));
         // Unknown producers must start at 0.
@@ -219,7 +220,7 @@ mod tests {
         for i in 0..7 {
             let h = header(1, 0, i, 1, i as i64);
             s.check(&h, "t", 0).unwrap();
-            s.record(&h, 5);
+            s.record(&h, 5, 0);
         }
         assert!(matches!(
             s.check(&header(1, 0, 2, 1, -1), "t", 0).unwrap(),

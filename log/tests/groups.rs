@@ -21,8 +21,8 @@ fn config(client: &str) -> ConsumerConfig {
         rebalance_timeout_ms: 5_000,
         heartbeat_interval_ms: 20,
         auto_commit_interval_ms: 50,
-        fetch_bytes_max: 16 << 10,
-        poll_bytes_max: 64 << 10,
+        fetch_bytes_max: 1024,
+        poll_bytes_max: 2048,
         ..ConsumerConfig::default()
     }
 }
@@ -32,7 +32,8 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     log.create_topic(TOPIC, TopicConfig { partitions: PARTITIONS, ..TopicConfig::default() }).unwrap();
-    let producer = Producer::new(&log, ProducerConfig::default()).unwrap();
+    // Small batches, so that consuming takes many polls and members come and go meanwhile.
+    let producer = Producer::new(&log, ProducerConfig { batch_bytes_max: 4096, ..ProducerConfig::default() }).unwrap();
     for i in 0..RECORDS {
         let v = i.to_string();
         producer.send(ProducerRecord::new(TOPIC, v.as_bytes()).key(v.as_bytes())).unwrap();
@@ -43,13 +44,17 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
     let processed: Arc<Mutex<HashSet<(i32, i64)>>> = Arc::default();
     let violations: Arc<Mutex<Vec<String>>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
-    // Member i runs from step start[i] to step stop[i] of a shared schedule of polls.
-    let plan = [("c0", 0u64, 400u64), ("c1", 50, u64::MAX), ("c2", 150, 700)];
+    let generations: Arc<Mutex<HashSet<i32>>> = Arc::default();
+    // Each member joins once `start` records are processed and leaves at `stop`.
+    let plan = [("c0", 0usize, 60_000usize), ("c1", 10_000, usize::MAX), ("c2", 30_000, 85_000)];
     let mut threads = Vec::new();
     for (name, start, stop) in plan {
         let (log, owners, processed, violations, done) = (log.clone(), owners.clone(), processed.clone(), violations.clone(), done.clone());
+        let gens = generations.clone();
         threads.push(std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(start));
+            while processed.lock().unwrap().len() < start {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let mut c = Consumer::new(&log, config(name)).unwrap();
             let (o, v) = (owners.clone(), violations.clone());
             c.set_rebalance_listener(Box::new(move |e| {
@@ -62,7 +67,8 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
                             }
                         }
                     }
-                    RebalanceEvent::Assigned { partitions, .. } => {
+                    RebalanceEvent::Assigned { partitions, generation } => {
+                        gens.lock().unwrap().insert(*generation);
                         for (_, p) in partitions {
                             if let Some(prev) = o.insert(*p, name.to_string()) {
                                 v.lock().unwrap().push(format!("{name} got {p} while {prev} owned it"));
@@ -72,9 +78,7 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
                 }
             }));
             c.subscribe(&[TOPIC]).unwrap();
-            let mut polls = 0u64;
-            while !done.load(Ordering::Acquire) && polls < stop {
-                polls += 1;
+            while !done.load(Ordering::Acquire) && processed.lock().unwrap().len() < stop {
                 for b in c.poll(Duration::from_millis(20)).unwrap() {
                     let mut set = processed.lock().unwrap();
                     for r in b.records() {
@@ -96,6 +100,8 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
     }
     assert!(violations.lock().unwrap().is_empty(), "{:?}", violations.lock().unwrap());
     assert_eq!(processed.lock().unwrap().len(), RECORDS);
+    // c0 alone, +c1, +c2, -c0, -c2: at least five generations handed out assignments.
+    assert!(generations.lock().unwrap().len() >= 5, "generations: {:?}", generations.lock().unwrap());
 
     // Restart: the committed offsets survive a close and reopen and resume exactly.
     let mut ends = HashMap::new();

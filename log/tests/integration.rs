@@ -3,6 +3,7 @@
 
 mod common;
 
+mod bad_input;
 mod cleaner;
 mod compat;
 mod corruption;
@@ -10,3 +11,4 @@ mod crash;
 mod follow;
 mod format_props;
 mod groups;
+mod model;

@@ -1,0 +1,569 @@
+//! `weir bench produce | consume`: the log's throughput next to what the same disk does with
+//! plain sequential file I/O, measured in the same run and directory. Prints one `name: value`
+//! line per figure; every figure is measured, none is assumed.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use weir::log::{
+    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
+};
+
+use super::{AcksArg, CompressionArg, DataDir};
+
+const MB: f64 = 1e6;
+/// Pre-generated values: at least this many, and at least this many bytes (several batches).
+const VALUE_POOL_VALUES_MIN: usize = 1024;
+const VALUE_POOL_BYTES_MIN: usize = 64 << 20;
+/// Records per latency sample.
+const LATENCY_CHUNK_RECORDS: u64 = 10_000;
+/// Latency samples taken: at least, at most.
+const LATENCY_SAMPLES_MIN: u64 = 10;
+const LATENCY_SAMPLES_MAX: u64 = 50;
+/// Baseline writes and reads move this much per call.
+const BASELINE_IO_BYTES: usize = 1 << 20;
+/// Baselines are measured this many times; the best run counts.
+const BASELINE_RUNS: u32 = 3;
+/// With acks=all the baseline fsyncs this often (and at the end).
+const BASELINE_FSYNC_BYTES: u64 = 64 << 20;
+/// A consumer that sees nothing new for this long has lost records: the bench fails.
+const CONSUME_STALL_MAX: Duration = Duration::from_secs(30);
+/// The marker `Log::close` leaves; without it, the next open recovers.
+const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Producer throughput and chunk latency, against sequential 1 MiB file writes
+    #[command(
+        after_help = "Runs in a temporary directory (removed afterwards) unless --data-dir or \
+$WEIR_DATA_DIR is set; there it uses a temporary topic, deleted afterwards.\n\n\
+Figures: records_per_s and mb_per_s (key + value bytes, MB = 1e6 bytes) from T producer threads sending \
+N records and flushing; p50_ms/p99_ms: time to send and flush one 10,000-record chunk from one producer, in a \
+second, shorter phase; baseline_mb_per_s: the same number of bytes as the log wrote, written with 1 MiB \
+write_all calls to a file in the same directory (fsync every 64 MiB and at the end with --acks all), best of \
+3 runs; baseline_records_per_s: that rate divided by the log's bytes per record."
+    )]
+    Produce(ProduceBench),
+    /// Consumer throughput against sequential file reads, and the time to reopen the log
+    #[command(
+        after_help = "Produces N records first (not timed), then times one consumer reading them \
+all from the beginning (every record's value touched); baseline: reading the same segment files \
+sequentially with 1 MiB read calls (from the page cache, like the consumer), best of 3 runs. reopen_ms: Log::open after a \
+clean close; reopen_after_crash_ms: Log::open after removing the clean-shutdown marker (recovery)."
+    )]
+    Consume(ConsumeBench),
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceBench {
+    /// Records to send
+    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    records: u64,
+    /// Bytes per value
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=(1 << 20)))]
+    value_bytes: u64,
+    /// Partitions of the benchmark topic
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    partitions: i32,
+    /// Producer threads, each with its own producer
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    threads: u64,
+    /// When a batch counts as written
+    #[arg(long, value_enum, default_value_t = AcksArg::Leader)]
+    acks: AcksArg,
+    /// Batch compression
+    #[arg(long, value_enum, default_value_t = CompressionArg::None)]
+    compression: CompressionArg,
+    /// Producer batch size bound, bytes (uncompressed)
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..=(16 << 20)))]
+    batch_bytes: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumeBench {
+    /// Records to produce, then consume
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    records: u64,
+    /// Bytes per value
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=(1 << 20)))]
+    value_bytes: u64,
+    /// Partitions of the benchmark topic
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    partitions: i32,
+}
+
+pub fn run(dir: &DataDir, cmd: BenchCommand) -> Result<()> {
+    let place = Place::new(dir)?;
+    let mut report = Report::default();
+    report.line(
+        "machine",
+        format!(
+            "{} cores",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
+    );
+    report.line("data_dir", place.path.display());
+    let result = match cmd {
+        BenchCommand::Produce(a) => bench_produce(&place, &a, &mut report),
+        BenchCommand::Consume(a) => bench_consume(&place, &a, &mut report),
+    };
+    report.print()?;
+    result
+}
+
+/// Where a bench runs: the user's data directory, or a temporary one.
+struct Place {
+    path: PathBuf,
+    topic: String,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Place {
+    fn new(dir: &DataDir) -> Result<Place> {
+        let topic = format!("__bench_{}", std::process::id());
+        if dir.explicit {
+            std::fs::create_dir_all(&dir.path)
+                .with_context(|| format!("creating {}", dir.path.display()))?;
+            return Ok(Place {
+                path: dir.path.clone(),
+                topic,
+                _temp: None,
+            });
+        }
+        let temp = tempfile::Builder::new()
+            .prefix("weir-bench-")
+            .tempdir()
+            .context("creating a temporary directory")?;
+        Ok(Place {
+            path: temp.path().to_path_buf(),
+            topic,
+            _temp: Some(temp),
+        })
+    }
+
+    /// Opens the log, creates the bench topic, runs `f`, then deletes the topic and closes the
+    /// log whatever happened. `f` may close the log and open it again (leaving `None` if the
+    /// reopening failed).
+    fn run(&self, partitions: i32, f: impl FnOnce(&mut Option<Log>) -> Result<()>) -> Result<()> {
+        let log = Log::open(&self.path, LogConfig::default())?;
+        log.create_topic(
+            &self.topic,
+            TopicConfig {
+                partitions,
+                retention_ms: None,
+                ..TopicConfig::default()
+            },
+        )?;
+        let mut log = Some(log);
+        let result = f(&mut log);
+        let log = match log {
+            Some(log) => log,
+            None => Log::open(&self.path, LogConfig::default())?,
+        };
+        let deleted = log
+            .delete_topic(&self.topic)
+            .context("deleting the bench topic");
+        let closed = log.close().context("closing the log");
+        result.and(deleted).and(closed)
+    }
+}
+
+/// Closes `log` and opens it again, returning the time `Log::open` took. The old handle is
+/// dropped first: the writer lock goes with its last clone.
+fn reopen(
+    log: &mut Option<Log>,
+    dir: &Path,
+    before_open: impl FnOnce() -> Result<()>,
+) -> Result<Duration> {
+    if let Some(old) = log.take() {
+        old.close()?;
+    }
+    before_open()?;
+    let start = Instant::now();
+    let new = Log::open(dir, LogConfig::default())?;
+    let took = start.elapsed();
+    *log = Some(new);
+    Ok(took)
+}
+
+/// Lines printed at the end, so that a failure still shows what was measured before it.
+#[derive(Default)]
+struct Report {
+    lines: Vec<(String, String)>,
+}
+
+impl Report {
+    fn line(&mut self, name: &str, value: impl std::fmt::Display) {
+        self.lines.push((name.to_string(), value.to_string()));
+    }
+
+    fn print(&self) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        for (name, value) in &self.lines {
+            writeln!(out, "{name}: {value}")?;
+        }
+        out.flush()
+    }
+}
+
+/// Pre-generated values that records cycle through: pseudo-random printable bytes (compressible
+/// about as much as text, by entropy coding, but without repeats within a batch for a codec to
+/// find), from a fixed seed so that runs compare.
+struct ValuePool {
+    bytes: Vec<u8>,
+    value_bytes: usize,
+    count: u64,
+}
+
+impl ValuePool {
+    /// At least `VALUE_POOL_VALUES_MIN` values and `VALUE_POOL_BYTES_MIN` bytes, so a batch never
+    /// holds the same value twice.
+    fn new(value_bytes: usize) -> ValuePool {
+        const ALPHABET: &[u8] =
+            b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,:{}\"";
+        let count = VALUE_POOL_VALUES_MIN.max(VALUE_POOL_BYTES_MIN.div_ceil(value_bytes));
+        let mut rng = fastrand::Rng::with_seed(0x5eed);
+        let bytes = (0..count * value_bytes)
+            .map(|_| ALPHABET[rng.usize(..ALPHABET.len())])
+            .collect();
+        ValuePool {
+            bytes,
+            value_bytes,
+            count: count as u64,
+        }
+    }
+
+    fn get(&self, i: u64) -> &[u8] {
+        let start = (i % self.count) as usize * self.value_bytes;
+        &self.bytes[start..start + self.value_bytes]
+    }
+}
+
+fn per_s(amount: f64, d: Duration) -> f64 {
+    amount / d.as_secs_f64().max(1e-9)
+}
+
+fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1e3
+}
+
+fn log_bytes(log: &Log, topic: &str) -> Result<u64> {
+    Ok(log
+        .describe_topic(topic)?
+        .partitions
+        .iter()
+        .map(|p| p.size_bytes)
+        .sum())
+}
+
+/// Sends `count` records cycling through `pool`, starting at `first`.
+fn send_records(
+    producer: &Producer,
+    topic: &str,
+    pool: &ValuePool,
+    first: u64,
+    count: u64,
+) -> Result<()> {
+    for i in first..first + count {
+        producer.send(ProducerRecord::new(topic, pool.get(i)))?;
+    }
+    Ok(())
+}
+
+fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result<()> {
+    let pool = ValuePool::new(a.value_bytes as usize);
+    let config = ProducerConfig {
+        acks: a.acks.into(),
+        compression: a.compression.into(),
+        batch_bytes_max: a.batch_bytes as usize,
+        ..ProducerConfig::default()
+    };
+    report.line("records", a.records);
+    report.line("value_bytes", a.value_bytes);
+    report.line("partitions", a.partitions);
+    report.line("threads", a.threads);
+    report.line("acks", format!("{:?}", a.acks).to_lowercase());
+    report.line("compression", format!("{:?}", a.compression).to_lowercase());
+    report.line("batch_bytes", a.batch_bytes);
+    place.run(a.partitions, |log| {
+        let log = log.as_ref().expect("open until the bench reopens it");
+        let topic = place.topic.as_str();
+        // Throughput: T producers, created before the clock starts.
+        let producers = (0..a.threads)
+            .map(|_| Producer::new(log, config.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let share = a.records / a.threads;
+        let start = Instant::now();
+        std::thread::scope(|s| -> Result<()> {
+            let handles: Vec<_> = producers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let count = share + if i == 0 { a.records % a.threads } else { 0 };
+                    let pool = &pool;
+                    s.spawn(move || -> Result<()> {
+                        send_records(p, topic, pool, i as u64 * share, count)?;
+                        p.flush()?;
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
+            }
+            Ok(())
+        })?;
+        let elapsed = start.elapsed();
+        for p in producers {
+            p.close()?;
+        }
+        let bytes = log_bytes(log, topic)?;
+        let per_record = bytes as f64 / a.records as f64;
+        report.line("seconds", format!("{:.3}", elapsed.as_secs_f64()));
+        report.line(
+            "records_per_s",
+            format!("{:.0}", per_s(a.records as f64, elapsed)),
+        );
+        report.line(
+            "mb_per_s",
+            format!(
+                "{:.1}",
+                per_s((a.records * a.value_bytes) as f64, elapsed) / MB
+            ),
+        );
+        report.line("log_bytes", bytes);
+        report.line("bytes_per_record", format!("{per_record:.1}"));
+
+        // Latency: one producer, chunks of records each sent and flushed.
+        settle(&place.path.join(topic))?;
+        let chunk = LATENCY_CHUNK_RECORDS.min(a.records);
+        let samples = (a.records / chunk).clamp(LATENCY_SAMPLES_MIN, LATENCY_SAMPLES_MAX);
+        let producer = Producer::new(log, config.clone())?;
+        let mut times = Vec::with_capacity(samples as usize);
+        for i in 0..samples {
+            let t = Instant::now();
+            send_records(&producer, topic, &pool, i * chunk, chunk)?;
+            producer.flush()?;
+            times.push(t.elapsed());
+        }
+        producer.close()?;
+        times.sort();
+        report.line("latency_chunk_records", chunk);
+        report.line("latency_samples", samples);
+        report.line("p50_ms", format!("{:.2}", percentile_ms(&times, 0.50)));
+        report.line("p99_ms", format!("{:.2}", percentile_ms(&times, 0.99)));
+        report.line("max_ms", format!("{:.2}", percentile_ms(&times, 1.0)));
+
+        // Baseline: the bytes the log wrote in the throughput phase, as plain sequential writes.
+        // Best of a few runs: this VM's disk varies a lot from one second to the next, and the
+        // log should be compared with what the disk can do.
+        let fsync = a.acks == AcksArg::All;
+        let path = place.path.join(format!("{}.baseline", place.topic));
+        let mut best = Duration::MAX;
+        for _ in 0..BASELINE_RUNS {
+            settle(&place.path.join(topic))?;
+            best = best.min(baseline_write(&path, bytes, fsync)?);
+        }
+        let rate = per_s(bytes as f64, best);
+        report.line("baseline_runs", BASELINE_RUNS);
+        report.line("baseline_mb_per_s", format!("{:.1}", rate / MB));
+        report.line(
+            "baseline_records_per_s",
+            format!("{:.0}", rate / per_record.max(1.0)),
+        );
+        Ok(())
+    })
+}
+
+/// Writes every dirty page under `dir` to disk (fsync of each file), so that the next timed
+/// phase does not run against the writeback of the previous one: on a VM, writing while the
+/// kernel flushes gigabytes written just before is several times slower than writing after.
+fn settle(dir: &Path) -> Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .with_context(|| format!("fsync {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a new file at `path` in 1 MiB `write_all` calls (fsyncing every 64 MiB and
+/// at the end if asked), removes it, and returns the time taken.
+fn baseline_write(path: &Path, bytes: u64, fsync: bool) -> Result<Duration> {
+    let mut rng = fastrand::Rng::with_seed(1);
+    let buf: Vec<u8> = (0..BASELINE_IO_BYTES).map(|_| rng.u8(..)).collect();
+    let result = (|| -> io::Result<Duration> {
+        let mut f = File::create(path)?;
+        let start = Instant::now();
+        let mut written = 0u64;
+        let mut since_sync = 0u64;
+        while written < bytes {
+            let n = (bytes - written).min(BASELINE_IO_BYTES as u64) as usize;
+            f.write_all(&buf[..n])?;
+            written += n as u64;
+            since_sync += n as u64;
+            if fsync && since_sync >= BASELINE_FSYNC_BYTES {
+                f.sync_data()?;
+                since_sync = 0;
+            }
+        }
+        if fsync {
+            f.sync_data()?;
+        }
+        Ok(start.elapsed())
+    })();
+    let removed = std::fs::remove_file(path);
+    let elapsed = result.with_context(|| format!("baseline writes to {}", path.display()))?;
+    removed.with_context(|| format!("removing {}", path.display()))?;
+    Ok(elapsed)
+}
+
+fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result<()> {
+    report.line("records", a.records);
+    report.line("value_bytes", a.value_bytes);
+    report.line("partitions", a.partitions);
+    place.run(a.partitions, |slot| {
+        let log = slot.as_ref().expect("open until the bench reopens it");
+        let topic = place.topic.as_str();
+        let pool = ValuePool::new(a.value_bytes as usize);
+        let producer = Producer::new(log, ProducerConfig::default())?;
+        send_records(&producer, topic, &pool, 0, a.records)?;
+        producer.close()?;
+        // It holds a clone of the log, and with it the writer lock the reopening needs.
+        drop(producer);
+        let bytes = log_bytes(log, topic)?;
+        let per_record = bytes as f64 / a.records as f64;
+        report.line("log_bytes", bytes);
+        report.line("bytes_per_record", format!("{per_record:.1}"));
+
+        settle(&place.path.join(topic))?;
+        let mut consumer = Consumer::new(log, ConsumerConfig::default())?;
+        consumer.assign_topic(topic)?;
+        consumer.seek_to_beginning()?;
+        let start = Instant::now();
+        let mut records = 0u64;
+        let mut value_bytes = 0u64;
+        let mut last_progress = Instant::now();
+        while records < a.records {
+            let batches = consumer.poll(Duration::from_millis(100))?;
+            if batches.is_empty() {
+                if last_progress.elapsed() > CONSUME_STALL_MAX {
+                    bail!(
+                        "the consumer stalled after {records} of {} records",
+                        a.records
+                    );
+                }
+                continue;
+            }
+            last_progress = Instant::now();
+            for b in &batches {
+                for r in b.records() {
+                    let r = r?;
+                    value_bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
+                    records += 1;
+                }
+            }
+        }
+        let elapsed = start.elapsed();
+        consumer.close()?;
+        if records != a.records || value_bytes != a.records * a.value_bytes {
+            bail!(
+                "consumed {records} records with {value_bytes} value bytes, expected {} records",
+                a.records
+            );
+        }
+        report.line("seconds", format!("{:.3}", elapsed.as_secs_f64()));
+        report.line(
+            "records_per_s",
+            format!("{:.0}", per_s(records as f64, elapsed)),
+        );
+        report.line(
+            "mb_per_s",
+            format!("{:.1}", per_s(value_bytes as f64, elapsed) / MB),
+        );
+
+        let mut best = (0, Duration::MAX);
+        for _ in 0..BASELINE_RUNS {
+            let (read, took) = baseline_read(&place.path.join(topic))?;
+            if took < best.1 {
+                best = (read, took);
+            }
+        }
+        let rate = per_s(best.0 as f64, best.1);
+        report.line("baseline_runs", BASELINE_RUNS);
+        report.line("baseline_mb_per_s", format!("{:.1}", rate / MB));
+        report.line(
+            "baseline_records_per_s",
+            format!("{:.0}", rate / per_record.max(1.0)),
+        );
+
+        // Reopening: after a clean close, then as after a crash (no clean-shutdown marker).
+        let took = reopen(slot, &place.path, || Ok(()))?;
+        report.line("reopen_ms", format!("{:.1}", took.as_secs_f64() * 1e3));
+        let marker = place.path.join(CLEAN_SHUTDOWN_MARKER);
+        let took = reopen(slot, &place.path, || {
+            std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))
+        })?;
+        report.line(
+            "reopen_after_crash_ms",
+            format!("{:.1}", took.as_secs_f64() * 1e3),
+        );
+        let log = slot.as_ref().expect("just reopened");
+        report.line("recovery_truncations", log.recovery_report().len());
+        Ok(())
+    })
+}
+
+/// Reads every segment file (`*.log`) under `topic_dir` sequentially with 1 MiB `read` calls;
+/// returns the bytes read and the time taken.
+fn baseline_read(topic_dir: &Path) -> Result<(u64, Duration)> {
+    let mut files = Vec::new();
+    for partition in
+        std::fs::read_dir(topic_dir).with_context(|| format!("listing {}", topic_dir.display()))?
+    {
+        let partition = partition?.path();
+        if !partition.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(&partition)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut buf = vec![0u8; BASELINE_IO_BYTES];
+    let mut total = 0u64;
+    let start = Instant::now();
+    for path in &files {
+        let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        loop {
+            let n = f
+                .read(&mut buf)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+    }
+    Ok((total, start.elapsed()))
+}

@@ -1,0 +1,252 @@
+//! `weir consume`: prints a topic's records, one per line.
+
+use std::collections::HashMap;
+use std::io::{self, BufWriter, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use weir::log::{Consumer, ConsumerBatch, ConsumerConfig, Log, OffsetReset};
+
+use super::values::{OutValue, ValueFormat};
+use super::{DataDir, IsolationArg, topic_name, usage};
+
+/// How long one poll waits for records before the loop checks for Ctrl-C and idleness again.
+const POLL_WAIT_MS: u64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One JSON object per record: {"topic","partition","offset","timestamp","key","value"}
+    Json,
+    /// The value only, as text, one per line
+    Text,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Without --group, the log is opened read-only (no lock): consume follows a topic while \
+another process writes to it. With --group, this process joins the group (and takes the writer lock), starts \
+from the group's committed offsets and commits after printing each poll's records.\n\n\
+Start: the group's committed offset (with --group); otherwise the end of each partition (only new records), \
+or its beginning with --from-beginning. Without --max, consume follows until interrupted (Ctrl-C).\n\n\
+json output: the value is printed as JSON whatever the topic's storage format: JSON values as stored, binary \
+rows decoded to objects, other bytes as a JSON string of their (lossy) UTF-8, null for a tombstone; the key \
+is a string (lossy UTF-8) or null."
+)]
+pub struct ConsumeArgs {
+    /// Topic name
+    #[arg(value_parser = topic_name)]
+    topic: String,
+    /// Consume as a member of this group, committing offsets (opens the log for writing)
+    #[arg(long, value_name = "G")]
+    group: Option<String>,
+    /// Start from the beginning of each partition (with --group: where the group has no committed offset)
+    #[arg(long)]
+    from_beginning: bool,
+    /// Stop after this many records
+    #[arg(long, value_name = "N")]
+    max: Option<u64>,
+    /// Which transactional records to show
+    #[arg(long, value_enum, default_value_t = IsolationArg::ReadCommitted)]
+    isolation: IsolationArg,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+    format: OutputFormat,
+    /// Exit (status 0) once no record has arrived for this long (for scripts and tests)
+    #[arg(long, value_name = "MS", hide = true)]
+    idle_exit_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct OutRecord<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    key: Option<std::borrow::Cow<'a, str>>,
+    value: OutValue<'a>,
+}
+
+pub fn run(dir: &DataDir, args: ConsumeArgs) -> Result<()> {
+    if args.group.as_deref().is_some_and(str::is_empty) {
+        usage!("--group must not be empty");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while we are shutting down exits at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .context("installing a signal handler")?;
+        signal_hook::flag::register(signal, stop.clone()).context("installing a signal handler")?;
+    }
+    match &args.group {
+        None => {
+            let log = dir.open_read_only(Some(&args.topic))?;
+            consume(&log, &args, &stop)
+        }
+        Some(_) => dir.with_writer(false, Some(&args.topic), |log| consume(log, &args, &stop)),
+    }
+}
+
+fn consume(log: &Log, args: &ConsumeArgs, stop: &AtomicBool) -> Result<()> {
+    let topic = args.topic.as_str();
+    let config = log.topic_config(topic)?;
+    let format = ValueFormat::of_topic(topic, &config)?;
+    let mut consumer = Consumer::new(
+        log,
+        ConsumerConfig {
+            group: args.group.clone(),
+            auto_offset_reset: if args.from_beginning {
+                OffsetReset::Earliest
+            } else {
+                OffsetReset::Latest
+            },
+            // We commit ourselves, after the records are printed.
+            auto_commit: false,
+            isolation: args.isolation.into(),
+            ..ConsumerConfig::default()
+        },
+    )?;
+    if args.group.is_some() {
+        consumer.subscribe(&[topic])?;
+    } else {
+        consumer.assign_topic(topic)?;
+        if args.from_beginning {
+            consumer.seek_to_beginning()?;
+        } else {
+            consumer.seek_to_end()?;
+        }
+    }
+    let result = follow(&mut consumer, args, &format, stop);
+    let closed = consumer.close().context("closing the consumer");
+    result.and(closed)
+}
+
+fn follow(
+    consumer: &mut Consumer,
+    args: &ConsumeArgs,
+    format: &ValueFormat,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut printed = 0u64;
+    let mut last_record = Instant::now();
+    let idle_exit = args.idle_exit_ms.map(Duration::from_millis);
+    while args.max.is_none_or(|m| printed < m) && !stop.load(Ordering::Relaxed) {
+        let before: HashMap<i32, Option<i64>> = consumer
+            .assignment()
+            .into_iter()
+            .map(|(t, p)| (p, consumer.position(&t, p)))
+            .collect();
+        let batches = consumer.poll(Duration::from_millis(POLL_WAIT_MS))?;
+        if batches.is_empty() {
+            if idle_exit.is_some_and(|d| last_record.elapsed() >= d) {
+                break;
+            }
+            continue;
+        }
+        last_record = Instant::now();
+        let left = args.max.map_or(u64::MAX, |m| m - printed);
+        let (count, next) = print_batches(&mut out, &batches, format, args.format, left)?;
+        printed += count;
+        match out.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                // The reader went away: nothing printed in this poll reached it, so commit
+                // nothing of it.
+                return Ok(());
+            }
+            r => r.context("writing to standard output")?,
+        }
+        if args.group.is_some() {
+            if args.max.is_some_and(|m| printed >= m) {
+                // Maybe stopped inside this poll: commit what was printed, not the position.
+                rewind(consumer, &args.topic, &batches, &before, &next)?;
+            }
+            consumer.commit_sync().context("committing offsets")?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints up to `left` records; returns how many it printed and, per partition, the offset
+/// after the last one printed.
+fn print_batches(
+    out: &mut impl Write,
+    batches: &[ConsumerBatch],
+    format: &ValueFormat,
+    output: OutputFormat,
+    mut left: u64,
+) -> Result<(u64, HashMap<i32, i64>)> {
+    let mut count = 0;
+    let mut next = HashMap::new();
+    'batches: for b in batches {
+        for r in b.records() {
+            if left == 0 {
+                break 'batches;
+            }
+            let r = r.with_context(|| format!("reading {}-{}", b.topic, b.partition))?;
+            let value = format.decode(r.value.as_deref()).with_context(|| {
+                format!(
+                    "topic '{}' partition {} offset {}",
+                    b.topic, b.partition, r.offset
+                )
+            })?;
+            match output {
+                OutputFormat::Json => {
+                    let rec = OutRecord {
+                        topic: &b.topic,
+                        partition: b.partition,
+                        offset: r.offset,
+                        timestamp: r.timestamp,
+                        key: r.key.as_deref().map(String::from_utf8_lossy),
+                        value,
+                    };
+                    serde_json::to_writer(&mut *out, &rec)?;
+                    out.write_all(b"\n")?;
+                }
+                OutputFormat::Text => {
+                    out.write_all(value.to_text().as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            next.insert(b.partition, r.offset + 1);
+            count += 1;
+            left -= 1;
+        }
+    }
+    Ok((count, next))
+}
+
+/// Moves every partition of this poll back to just after its last printed record (or to where
+/// it was before the poll, if none was printed), so that the commit covers printed records only.
+fn rewind(
+    consumer: &mut Consumer,
+    topic: &str,
+    batches: &[ConsumerBatch],
+    before: &HashMap<i32, Option<i64>>,
+    next: &HashMap<i32, i64>,
+) -> Result<()> {
+    let mut done = Vec::new();
+    for b in batches {
+        if done.contains(&b.partition) {
+            continue;
+        }
+        done.push(b.partition);
+        let target = match (
+            next.get(&b.partition),
+            before.get(&b.partition).copied().flatten(),
+        ) {
+            (Some(n), _) => *n,
+            (None, Some(p)) => p,
+            // The position was not known before the poll: the first record handed out.
+            (None, None) => match b.records().next() {
+                Some(r) => r?.offset,
+                None => continue,
+            },
+        };
+        consumer.seek(topic, b.partition, target)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! `weir produce`: one record per line of standard input.
+
+use std::io::{self, BufRead, Read, Write};
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use serde_json::Value;
+use weir::log::{Error as LogError, Log, Producer, ProducerConfig, ProducerRecord};
+
+use super::values::ValueFormat;
+use super::{AcksArg, DataDir, topic_name};
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Input: one record per line, each line a JSON value; empty lines are skipped. \
+A line longer than the topic's record_bytes_max (1 MiB by default) is an error.\n\n\
+On a bad line (invalid JSON, a missing key field, a value that does not fit a binary topic's \
+schema, an oversized record), the valid lines before it are produced and flushed (kept), nothing \
+after it is read, `produced N records` tells how many were kept, and weir exits with status 1 and \
+`error: line N: ...`.\n\n\
+Values are stored as the line's JSON re-serialized compactly (json topics) or as a binary row of \
+the topic's schema (binary topics)."
+)]
+pub struct ProduceArgs {
+    /// Topic name
+    #[arg(value_parser = topic_name)]
+    topic: String,
+    /// Take each record's key from this field of the JSON object: a string's text, any other
+    /// value's JSON text (so {"ad_id": 42} gets key 42); a line without the field is an error.
+    /// Without it, records are keyless and spread over partitions in batches
+    #[arg(long, value_name = "FIELD")]
+    key_field: Option<String>,
+    /// When a record counts as written
+    #[arg(long, value_enum, default_value_t = AcksArg::Leader)]
+    acks: AcksArg,
+}
+
+pub fn run(dir: &DataDir, args: ProduceArgs) -> Result<()> {
+    let produced = dir.with_writer(false, Some(&args.topic), |log| produce(log, &args))?;
+    match produced {
+        Outcome {
+            records,
+            error: None,
+        } => {
+            writeln!(io::stdout(), "produced {records} {}", plural(records))?;
+            Ok(())
+        }
+        Outcome {
+            records,
+            error: Some(e),
+        } => {
+            // What was kept goes to stdout even when a line failed, before the error itself.
+            let _ = writeln!(io::stdout(), "produced {records} {}", plural(records));
+            Err(e)
+        }
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "record" } else { "records" }
+}
+
+struct Outcome {
+    /// Records produced and flushed.
+    records: u64,
+    /// The line that stopped us, if any.
+    error: Option<anyhow::Error>,
+}
+
+fn produce(log: &Log, args: &ProduceArgs) -> Result<Outcome> {
+    let config = log.topic_config(&args.topic)?;
+    let format = ValueFormat::of_topic(&args.topic, &config)?;
+    let producer = Producer::new(
+        log,
+        ProducerConfig {
+            acks: args.acks.into(),
+            ..ProducerConfig::default()
+        },
+    )?;
+    let stdin = io::stdin().lock();
+    let mut sent = 0u64;
+    let error = send_lines(
+        &producer,
+        stdin,
+        &args.topic,
+        args.key_field.as_deref(),
+        &format,
+        config.record_bytes_max,
+        &mut sent,
+    )
+    .err();
+    // Whatever went wrong, the lines before it are kept.
+    producer.flush().context("flushing the producer")?;
+    producer.close().context("closing the producer")?;
+    Ok(Outcome {
+        records: sent,
+        error,
+    })
+}
+
+/// Reads, converts and sends every line; stops at the first bad one.
+fn send_lines(
+    producer: &Producer,
+    mut input: impl BufRead,
+    topic: &str,
+    key_field: Option<&str>,
+    format: &ValueFormat,
+    line_bytes_max: usize,
+    sent: &mut u64,
+) -> Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut line_no = 0u64;
+    loop {
+        line_no += 1;
+        let Some(line) = read_line_bounded(&mut input, &mut buf, line_bytes_max)
+            .with_context(|| format!("line {line_no}: reading standard input"))?
+        else {
+            return Ok(());
+        };
+        let Line::Complete(line) = line else {
+            return Err(anyhow!(
+                "line {line_no}: longer than the topic's record_bytes_max ({line_bytes_max} bytes)"
+            ));
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let value: Value = serde_json::from_slice(line)
+            .map_err(|e| anyhow!("line {line_no}: invalid JSON: {e}"))?;
+        let key = match key_field {
+            None => None,
+            Some(field) => Some(match value.get(field) {
+                Some(Value::String(s)) => s.clone().into_bytes(),
+                Some(other) => other.to_string().into_bytes(),
+                None => return Err(anyhow!("line {line_no}: no field '{field}' for the key")),
+            }),
+        };
+        let bytes = format
+            .encode(&value)
+            .map_err(|e| anyhow!("line {line_no}: {e}"))?;
+        let mut record = ProducerRecord::new(topic, &bytes);
+        if let Some(k) = &key {
+            record = record.key(k);
+        }
+        producer.send(record).map_err(|e| match e {
+            LogError::RecordTooLarge { .. } | LogError::Config { .. } => {
+                anyhow!("line {line_no}: {e}")
+            }
+            // Not about this line: an earlier batch failed.
+            e => anyhow::Error::new(e).context(format!("sending line {line_no}")),
+        })?;
+        *sent += 1;
+    }
+}
+
+enum Line<'a> {
+    /// The line without its `\n` (or `\r\n`).
+    Complete(&'a [u8]),
+    /// Longer than the limit; the rest was not read.
+    TooLong,
+}
+
+/// Reads one line of at most `max` bytes (not counting the line end) without ever buffering more
+/// than `max + 2` bytes; `None` at the end of input.
+fn read_line_bounded<'b>(
+    input: &mut impl BufRead,
+    buf: &'b mut Vec<u8>,
+    max: usize,
+) -> io::Result<Option<Line<'b>>> {
+    buf.clear();
+    let limit = max as u64 + 2;
+    let n = Read::take(&mut *input, limit).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let ended = buf.last() == Some(&b'\n');
+    if ended {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    } else if n as u64 == limit {
+        return Ok(Some(Line::TooLong));
+    }
+    if buf.len() > max {
+        return Ok(Some(Line::TooLong));
+    }
+    Ok(Some(Line::Complete(buf)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<Option<Vec<u8>>> {
+        let mut r = input;
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while let Some(l) = read_line_bounded(&mut r, &mut buf, max).unwrap() {
+            match l {
+                Line::Complete(b) => out.push(Some(b.to_vec())),
+                Line::TooLong => {
+                    out.push(None);
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn reads_lines_within_the_bound() {
+        assert_eq!(
+            lines(b"ab\r\n\ncde\nfgh", 3),
+            [
+                Some(b"ab".to_vec()),
+                Some(vec![]),
+                Some(b"cde".to_vec()),
+                Some(b"fgh".to_vec())
+            ]
+        );
+        assert_eq!(lines(b"abc\r\n", 3), [Some(b"abc".to_vec())]);
+        assert_eq!(lines(b"ab\nabcd\nx\n", 3), [Some(b"ab".to_vec()), None]);
+        assert_eq!(lines(b"abcd", 3), [None]);
+        assert_eq!(lines(b"abcd\r\n", 3), [None]);
+        assert_eq!(lines(b"", 3), Vec::<Option<Vec<u8>>>::new());
+    }
+}

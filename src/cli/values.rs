@@ -1,0 +1,133 @@
+//! Record values between the command line's JSON and a topic's storage format.
+
+use std::borrow::Cow;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use weir::log::TopicConfig;
+use weir::schema::{DecodedRow, Schema, SchemaError};
+
+/// How a topic stores its values.
+#[derive(Debug)]
+pub enum ValueFormat {
+    /// Compact JSON text.
+    Json,
+    /// Binary rows of a schema (see [`weir::schema`]).
+    Binary(Schema),
+}
+
+impl ValueFormat {
+    pub fn of_topic(name: &str, config: &TopicConfig) -> Result<ValueFormat> {
+        match config.format.as_str() {
+            "json" => Ok(ValueFormat::Json),
+            "binary" => {
+                let text = config.schema.as_deref().with_context(|| {
+                    format!("topic '{name}' stores binary values but has no schema")
+                })?;
+                let schema = Schema::parse(text)
+                    .with_context(|| format!("topic '{name}' has a bad schema"))?;
+                Ok(ValueFormat::Binary(schema))
+            }
+            other => {
+                bail!("topic '{name}' has value format '{other}', which this weir cannot read")
+            }
+        }
+    }
+
+    /// The bytes to store for a JSON value.
+    pub fn encode(&self, value: &Value) -> Result<Vec<u8>, SchemaError> {
+        match self {
+            ValueFormat::Json => {
+                Ok(serde_json::to_vec(value).expect("a serde_json::Value always serializes"))
+            }
+            ValueFormat::Binary(schema) => schema.encode(value),
+        }
+    }
+
+    /// A stored value as JSON: JSON text as it is; other bytes as a JSON string of their lossy
+    /// UTF-8; a binary row decoded to an object; `null` for a tombstone.
+    pub fn decode<'a>(&'a self, bytes: Option<&'a [u8]>) -> Result<OutValue<'a>, SchemaError> {
+        let Some(bytes) = bytes else {
+            return Ok(OutValue::Null);
+        };
+        match self {
+            ValueFormat::Json => Ok(match serde_json::from_slice::<&RawValue>(bytes) {
+                // JSON with line breaks (written by another client) would break one record per
+                // line: print it compacted.
+                Ok(raw) if raw.get().contains(['\n', '\r']) => OutValue::Compacted(
+                    serde_json::from_str(raw.get()).expect("RawValue checked it is JSON"),
+                ),
+                Ok(raw) => OutValue::Json(raw),
+                Err(_) => OutValue::Text(String::from_utf8_lossy(bytes)),
+            }),
+            ValueFormat::Binary(schema) => schema.decode(bytes).map(OutValue::Row),
+        }
+    }
+}
+
+/// A value as `consume` prints it.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum OutValue<'a> {
+    /// A tombstone.
+    Null,
+    /// Valid JSON, printed as stored.
+    Json(&'a RawValue),
+    /// Valid JSON stored with line breaks, re-serialized on one line.
+    Compacted(Value),
+    /// Not JSON: printed as a JSON string.
+    Text(Cow<'a, str>),
+    /// A decoded binary row.
+    Row(DecodedRow<'a>),
+}
+
+impl OutValue<'_> {
+    /// The value as plain text (`--format text`).
+    pub fn to_text(&self) -> Cow<'_, str> {
+        match self {
+            OutValue::Null => Cow::Borrowed("null"),
+            OutValue::Json(raw) => Cow::Borrowed(raw.get()),
+            OutValue::Text(s) => Cow::Borrowed(s),
+            OutValue::Compacted(v) => Cow::Owned(v.to_string()),
+            OutValue::Row(row) => {
+                Cow::Owned(serde_json::to_string(row).expect("a decoded row always serializes"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn json_values_print_as_stored_and_others_as_strings() {
+        let f = ValueFormat::Json;
+        let stored = f.encode(&json!({"b": 1, "a": [true, null]})).unwrap();
+        assert_eq!(stored, br#"{"a":[true,null],"b":1}"#);
+        let v = f.decode(Some(br#"{"z":1,"a":2}"#)).unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"z":1,"a":2}"#);
+        let v = f.decode(Some(b"{\n  \"a\": [1,\r\n 2]\n}\n")).unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"a":[1,2]}"#);
+        assert_eq!(v.to_text(), r#"{"a":[1,2]}"#);
+        let v = f.decode(Some(b"not json \xff")).unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"not json \u{fffd}\"");
+        assert_eq!(v.to_text(), "not json \u{fffd}");
+        let v = f.decode(None).unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), "null");
+    }
+
+    #[test]
+    fn binary_values_round_trip_through_json() {
+        let f = ValueFormat::Binary("id BIGINT, name VARCHAR".parse().unwrap());
+        let stored = f.encode(&json!({"name": "x", "id": 3})).unwrap();
+        let v = f.decode(Some(&stored)).unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"id":3,"name":"x"}"#);
+        assert_eq!(v.to_text(), r#"{"id":3,"name":"x"}"#);
+        assert!(f.decode(Some(&stored[..5])).is_err());
+    }
+}
