@@ -17,7 +17,7 @@ mod producer_state;
 mod segment;
 mod util;
 
-pub use cleaner::{clean_once, Cleaner, CleanerReport, IoBudget};
+pub use cleaner::{Cleaner, CleanerReport, IoBudget, clean_once};
 pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig};
 pub use consumer::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset, RebalanceEvent, RebalanceListener};
 pub use error::{Error, GroupErrorKind, Result};
