@@ -61,13 +61,19 @@ impl TopicConfig {
         if self.partitions < 1 || self.partitions > PARTITIONS_MAX {
             return Err(Error::config(
                 "partitions",
-                format!("must be between 1 and {PARTITIONS_MAX}, got {}", self.partitions),
+                format!(
+                    "must be between 1 and {PARTITIONS_MAX}, got {}",
+                    self.partitions
+                ),
             ));
         }
         if let Some(ms) = self.retention_ms
             && ms <= 0
         {
-            return Err(Error::config("retention_ms", format!("must be positive, got {ms}")));
+            return Err(Error::config(
+                "retention_ms",
+                format!("must be positive, got {ms}"),
+            ));
         }
         if self.retention_bytes == Some(0) {
             return Err(Error::config("retention_bytes", "must be positive"));
@@ -75,7 +81,10 @@ impl TopicConfig {
         if self.segment_bytes_max < 4096 || self.segment_bytes_max > SEGMENT_BYTES_LIMIT {
             return Err(Error::config(
                 "segment_bytes_max",
-                format!("must be between 4096 and {SEGMENT_BYTES_LIMIT}, got {}", self.segment_bytes_max),
+                format!(
+                    "must be between 4096 and {SEGMENT_BYTES_LIMIT}, got {}",
+                    self.segment_bytes_max
+                ),
             ));
         }
         if self.segment_age_ms_max <= 0 {
@@ -87,17 +96,26 @@ impl TopicConfig {
         if self.record_bytes_max == 0 || self.record_bytes_max > self.batch_bytes_max {
             return Err(Error::config(
                 "record_bytes_max",
-                format!("must be between 1 and batch_bytes_max ({})", self.batch_bytes_max),
+                format!(
+                    "must be between 1 and batch_bytes_max ({})",
+                    self.batch_bytes_max
+                ),
             ));
         }
         if self.batch_bytes_max as u64 > self.segment_bytes_max {
             return Err(Error::config(
                 "batch_bytes_max",
-                format!("must not exceed segment_bytes_max ({})", self.segment_bytes_max),
+                format!(
+                    "must not exceed segment_bytes_max ({})",
+                    self.segment_bytes_max
+                ),
             ));
         }
         if self.format != "json" && self.format != "binary" {
-            return Err(Error::config("format", format!("must be json or binary, got '{}'", self.format)));
+            return Err(Error::config(
+                "format",
+                format!("must be json or binary, got '{}'", self.format),
+            ));
         }
         if self.format == "binary" && self.schema.is_none() {
             return Err(Error::config("format", "binary values need a schema"));
@@ -163,10 +181,16 @@ impl LogConfig {
             return Err(Error::config("cleaner_interval_ms", "must be positive"));
         }
         if self.cleaner_io_bytes_per_s < 1 << 20 {
-            return Err(Error::config("cleaner_io_bytes_per_s", "must be at least 1 MiB/s"));
+            return Err(Error::config(
+                "cleaner_io_bytes_per_s",
+                "must be at least 1 MiB/s",
+            ));
         }
         if self.producer_batches_max == 0 || self.producer_batches_max > 100 {
-            return Err(Error::config("producer_batches_max", "must be between 1 and 100"));
+            return Err(Error::config(
+                "producer_batches_max",
+                "must be between 1 and 100",
+            ));
         }
         Ok(())
     }

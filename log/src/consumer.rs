@@ -44,7 +44,10 @@ impl std::str::FromStr for IsolationLevel {
         match s {
             "read_committed" => Ok(IsolationLevel::ReadCommitted),
             "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
-            _ => Err(Error::config("isolation", format!("must be read_committed or read_uncommitted, got '{s}'"))),
+            _ => Err(Error::config(
+                "isolation",
+                format!("must be read_committed or read_uncommitted, got '{s}'"),
+            )),
         }
     }
 }
@@ -117,13 +120,22 @@ impl ConsumerConfig {
             return Err(Error::config("fetch_bytes_max", "must be at least 1024"));
         }
         if self.poll_bytes_max < self.fetch_bytes_max {
-            return Err(Error::config("poll_bytes_max", "must be at least fetch_bytes_max"));
+            return Err(Error::config(
+                "poll_bytes_max",
+                "must be at least fetch_bytes_max",
+            ));
         }
         if self.session_timeout_ms <= 0 || self.rebalance_timeout_ms <= 0 {
-            return Err(Error::config("session_timeout_ms", "timeouts must be positive"));
+            return Err(Error::config(
+                "session_timeout_ms",
+                "timeouts must be positive",
+            ));
         }
         if self.heartbeat_interval_ms as i64 >= self.session_timeout_ms {
-            return Err(Error::config("heartbeat_interval_ms", "must be below session_timeout_ms"));
+            return Err(Error::config(
+                "heartbeat_interval_ms",
+                "must be below session_timeout_ms",
+            ));
         }
         if let Some(g) = &self.group
             && g.is_empty()
@@ -257,7 +269,10 @@ impl Consumer {
     /// committed offsets if a group is configured, else per `auto_offset_reset`.
     pub fn assign(&mut self, partitions: &[(&str, i32)]) -> Result<()> {
         if self.membership.is_some() {
-            return Err(Error::config("assign", "this consumer already subscribed to a group"));
+            return Err(Error::config(
+                "assign",
+                "this consumer already subscribed to a group",
+            ));
         }
         let mut tps = Vec::with_capacity(partitions.len());
         for (t, p) in partitions {
@@ -297,7 +312,10 @@ impl Consumer {
             .clone()
             .ok_or_else(|| Error::config("group", "subscribe needs a group"))?;
         if !self.assignment.is_empty() && self.membership.is_none() {
-            return Err(Error::config("subscribe", "this consumer already has a manual assignment"));
+            return Err(Error::config(
+                "subscribe",
+                "this consumer already has a manual assignment",
+            ));
         }
         for t in topics {
             self.log.partition_count(t)?;
@@ -327,9 +345,11 @@ impl Consumer {
 
     fn join(&self, m: &mut Membership) -> Result<()> {
         let groups = self.log.groups()?;
-        let id = groups
-            .coordinator
-            .join(&m.group, m.member_id.as_deref(), &self.member_config(&m.topics))?;
+        let id = groups.coordinator.join(
+            &m.group,
+            m.member_id.as_deref(),
+            &self.member_config(&m.topics),
+        )?;
         m.member_id = Some(id);
         m.joining = true;
         m.last_heartbeat = Instant::now();
@@ -349,12 +369,20 @@ impl Consumer {
 
     fn drive_group_inner(&mut self, m: &mut Membership, wait: Duration) -> Result<()> {
         let groups = self.log.groups()?;
-        if !m.joining && m.last_heartbeat.elapsed() >= Duration::from_millis(self.config.heartbeat_interval_ms) {
+        if !m.joining
+            && m.last_heartbeat.elapsed()
+                >= Duration::from_millis(self.config.heartbeat_interval_ms)
+        {
             let member_id = m.member_id.clone().unwrap_or_default();
-            match groups.coordinator.heartbeat(&m.group, &member_id, m.generation) {
+            match groups
+                .coordinator
+                .heartbeat(&m.group, &member_id, m.generation)
+            {
                 Ok(()) => m.last_heartbeat = Instant::now(),
                 Err(Error::Group { reason, .. }) => {
-                    if matches!(reason, GroupErrorKind::RebalanceInProgress) && self.config.auto_commit {
+                    if matches!(reason, GroupErrorKind::RebalanceInProgress)
+                        && self.config.auto_commit
+                    {
                         // Commit while our generation is still accepted, then give everything up.
                         let _ = self.commit_positions(Some((&member_id, m.generation)), &m.group);
                     }
@@ -371,12 +399,19 @@ impl Consumer {
             let member_id = m.member_id.clone().unwrap_or_default();
             let log = self.log.clone();
             let partitions_of = move |t: &str| log.partition_count(t).ok();
-            match groups.coordinator.await_assignment(&m.group, &member_id, wait, &partitions_of) {
+            match groups
+                .coordinator
+                .await_assignment(&m.group, &member_id, wait, &partitions_of)
+            {
                 Ok(Some(a)) => {
                     m.generation = a.generation;
                     m.joining = false;
                     m.last_heartbeat = Instant::now();
-                    self.assignment = a.partitions.iter().map(|(t, p)| (Arc::from(t.as_str()), *p)).collect();
+                    self.assignment = a
+                        .partitions
+                        .iter()
+                        .map(|(t, p)| (Arc::from(t.as_str()), *p))
+                        .collect();
                     self.positions.clear();
                     if let Some(l) = &mut self.listener {
                         l(&RebalanceEvent::Assigned {
@@ -399,12 +434,17 @@ impl Consumer {
 
     /// The partitions this consumer reads now.
     pub fn assignment(&self) -> Vec<(String, i32)> {
-        self.assignment.iter().map(|(t, p)| (t.to_string(), *p)).collect()
+        self.assignment
+            .iter()
+            .map(|(t, p)| (t.to_string(), *p))
+            .collect()
     }
 
     /// The group generation of the current assignment (-1 outside a group).
     pub fn generation(&self) -> i32 {
-        self.membership.as_ref().map_or(-1, |m| if m.joining { -1 } else { m.generation })
+        self.membership
+            .as_ref()
+            .map_or(-1, |m| if m.joining { -1 } else { m.generation })
     }
 
     /// Next offset to be read from a partition, once known.
@@ -417,7 +457,12 @@ impl Consumer {
             .iter()
             .find(|(t, p)| &**t == topic && *p == partition)
             .cloned()
-            .ok_or_else(|| Error::config("partition", format!("{topic}-{partition} is not assigned to this consumer")))
+            .ok_or_else(|| {
+                Error::config(
+                    "partition",
+                    format!("{topic}-{partition} is not assigned to this consumer"),
+                )
+            })
     }
 
     /// Reads `topic`-`partition` from `offset` next.
@@ -482,7 +527,12 @@ impl Consumer {
         match self.config.auto_offset_reset {
             OffsetReset::Earliest => Ok(start),
             OffsetReset::Latest => Ok(end),
-            OffsetReset::None => Err(err.unwrap_or_else(|| Error::config("auto_offset_reset", format!("no committed offset for {}-{}", tp.0, tp.1)))),
+            OffsetReset::None => Err(err.unwrap_or_else(|| {
+                Error::config(
+                    "auto_offset_reset",
+                    format!("no committed offset for {}-{}", tp.0, tp.1),
+                )
+            })),
         }
     }
 
@@ -502,7 +552,9 @@ impl Consumer {
             if left.is_zero() {
                 return Ok(out);
             }
-            let step = left.min(Duration::from_millis(self.config.heartbeat_interval_ms.max(1)));
+            let step = left.min(Duration::from_millis(
+                self.config.heartbeat_interval_ms.max(1),
+            ));
             self.log.wait_for_data(seen, step);
         }
     }
@@ -525,7 +577,10 @@ impl Consumer {
                     p
                 }
             };
-            let want = self.config.fetch_bytes_max.min(self.config.poll_bytes_max - bytes);
+            let want = self
+                .config
+                .fetch_bytes_max
+                .min(self.config.poll_bytes_max - bytes);
             let batches = match self.log.fetch(&tp.0, tp.1, pos, want) {
                 Ok(b) => b,
                 Err(e @ Error::OffsetOutOfRange { .. }) => {
@@ -567,7 +622,8 @@ impl Consumer {
         if !self.config.auto_commit || self.config.group.is_none() {
             return;
         }
-        if self.last_commit.elapsed() >= Duration::from_millis(self.config.auto_commit_interval_ms) {
+        if self.last_commit.elapsed() >= Duration::from_millis(self.config.auto_commit_interval_ms)
+        {
             let _ = self.commit_sync();
         }
     }
@@ -578,7 +634,9 @@ impl Consumer {
             .iter()
             .filter_map(|tp| self.positions.get(tp).map(|o| (tp.0.to_string(), tp.1, *o)))
             .collect();
-        self.log.groups()?.commit(&self.log, group, member, &offsets)
+        self.log
+            .groups()?
+            .commit(&self.log, group, member, &offsets)
     }
 
     /// Commits the current positions of every assigned partition for the group. In a group,
@@ -610,10 +668,16 @@ impl Consumer {
             .membership
             .as_ref()
             .map(|m| (m.member_id.clone().unwrap_or_default(), m.generation));
-        let offsets: Vec<(String, i32, i64)> = offsets.iter().map(|(t, p, o)| (t.to_string(), *p, *o)).collect();
-        self.log
-            .groups()?
-            .commit(&self.log, &group, member.as_ref().map(|(id, g)| (id.as_str(), *g)), &offsets)?;
+        let offsets: Vec<(String, i32, i64)> = offsets
+            .iter()
+            .map(|(t, p, o)| (t.to_string(), *p, *o))
+            .collect();
+        self.log.groups()?.commit(
+            &self.log,
+            &group,
+            member.as_ref().map(|(id, g)| (id.as_str(), *g)),
+            &offsets,
+        )?;
         self.last_commit = Instant::now();
         Ok(())
     }
@@ -639,7 +703,10 @@ impl Consumer {
 
     fn shutdown(&mut self) -> Result<()> {
         let mut result = Ok(());
-        if self.config.auto_commit && self.config.group.is_some() && !self.membership.as_ref().is_some_and(|m| m.joining) {
+        if self.config.auto_commit
+            && self.config.group.is_some()
+            && !self.membership.as_ref().is_some_and(|m| m.joining)
+        {
             result = self.commit_sync();
         }
         if let Some(m) = self.membership.take()

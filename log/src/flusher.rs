@@ -123,7 +123,11 @@ fn run(shared: &Shared) {
                 return;
             }
             st.started += 1;
-            (std::mem::take(&mut st.dirty), std::mem::take(&mut st.tasks), st.started)
+            (
+                std::mem::take(&mut st.dirty),
+                std::mem::take(&mut st.tasks),
+                st.started,
+            )
         };
         let mut failure = None;
         for seg in &dirty {

@@ -11,7 +11,7 @@ use crate::config::TopicConfig;
 use crate::format::{BatchBuilder, BatchOptions};
 use crate::group::{GroupCoordinator, SystemClock};
 use crate::log::{Acks, Log};
-use crate::{util, Error, Result};
+use crate::{Error, Result, util};
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -102,8 +102,14 @@ impl Groups {
                 for r in b.records(max)? {
                     let r = r?;
                     let Some(key) = r.key.as_ref() else { continue };
-                    let Ok(key) = serde_json::from_slice::<OffsetKey>(key) else { continue };
-                    match r.value.as_ref().map(|v| serde_json::from_slice::<OffsetValue>(v)) {
+                    let Ok(key) = serde_json::from_slice::<OffsetKey>(key) else {
+                        continue;
+                    };
+                    match r
+                        .value
+                        .as_ref()
+                        .map(|v| serde_json::from_slice::<OffsetValue>(v))
+                    {
                         Some(Ok(v)) => {
                             map.insert(
                                 key,
@@ -127,10 +133,17 @@ impl Groups {
         Ok(())
     }
 
-    pub(crate) fn commit(&self, log: &Log, group: &str, member: Option<(&str, i32)>, offsets: &[(String, i32, i64)]) -> Result<()> {
+    pub(crate) fn commit(
+        &self,
+        log: &Log,
+        group: &str,
+        member: Option<(&str, i32)>,
+        offsets: &[(String, i32, i64)],
+    ) -> Result<()> {
         let generation = match member {
             Some((member_id, generation)) => {
-                self.coordinator.validate_generation(group, member_id, generation)?;
+                self.coordinator
+                    .validate_generation(group, member_id, generation)?;
                 generation
             }
             None => {
@@ -141,7 +154,9 @@ impl Groups {
                 {
                     return Err(Error::Group {
                         group: group.to_string(),
-                        reason: crate::GroupErrorKind::UnknownMember("(none: manual commit into an active group)".into()),
+                        reason: crate::GroupErrorKind::UnknownMember(
+                            "(none: manual commit into an active group)".into(),
+                        ),
                     });
                 }
                 -1
@@ -180,7 +195,12 @@ impl Groups {
         Ok(())
     }
 
-    pub(crate) fn committed(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
+    pub(crate) fn committed(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Option<CommittedOffset> {
         self.offsets
             .read()
             .unwrap_or_else(|e| e.into_inner())

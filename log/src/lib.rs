@@ -19,11 +19,19 @@ mod util;
 
 pub use cleaner::{Cleaner, CleanerReport, IoBudget, clean_once};
 pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig};
-pub use consumer::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset, RebalanceEvent, RebalanceListener};
+pub use consumer::{
+    Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset, RebalanceEvent,
+    RebalanceListener,
+};
 pub use error::{Error, GroupErrorKind, Result};
-pub use groups::{CommittedOffset, PartitionLag, OFFSETS_TOPIC};
-pub use log::{validate_topic_name, Acks, CLEAN_SHUTDOWN_FILE, GroupInfo, Log, PartitionDescription, TopicDescription};
+pub use groups::{CommittedOffset, OFFSETS_TOPIC, PartitionLag};
+pub use log::{
+    Acks, CLEAN_SHUTDOWN_FILE, GroupInfo, Log, PartitionDescription, TopicDescription,
+    validate_topic_name,
+};
 pub use partition::AppendInfo;
 pub use partitioner::Partitioner;
-pub use producer::{Delivery, DeliveryCallback, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use producer::{
+    Delivery, DeliveryCallback, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+};
 pub use segment::Truncation;

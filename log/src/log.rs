@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::{LogConfig, TopicConfig};
 use crate::error::IoContext;
 use crate::flusher::Flusher;
-use crate::groups::{CommittedOffset, Groups, PartitionLag};
 use crate::format::Batch;
+use crate::groups::{CommittedOffset, Groups, PartitionLag};
 use crate::partition::{AppendInfo, Partition};
 use crate::segment::Truncation;
-use crate::{util, Error, Result};
+use crate::{Error, Result, util};
 
 const LOCK_FILE: &str = ".lock";
 /// The marker file a clean shutdown leaves in the data directory; without it, the next open
@@ -51,7 +51,10 @@ impl std::str::FromStr for Acks {
             "none" | "0" => Ok(Acks::None),
             "leader" | "1" => Ok(Acks::Leader),
             "all" | "-1" => Ok(Acks::All),
-            _ => Err(Error::config("acks", format!("must be none, leader or all, got '{s}'"))),
+            _ => Err(Error::config(
+                "acks",
+                format!("must be none, leader or all, got '{s}'"),
+            )),
         }
     }
 }
@@ -145,13 +148,17 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
         && name.len() <= TOPIC_NAME_BYTES_MAX
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
     if ok {
         Ok(())
     } else {
         Err(Error::config(
             "topic",
-            format!("'{name}' is not a valid topic name (1-{TOPIC_NAME_BYTES_MAX} of A-Z a-z 0-9 . _ -)"),
+            format!(
+                "'{name}' is not a valid topic name (1-{TOPIC_NAME_BYTES_MAX} of A-Z a-z 0-9 . _ -)"
+            ),
         ))
     }
 }
@@ -230,7 +237,10 @@ impl Log {
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Log> {
         let dir = dir.as_ref().to_path_buf();
         if !dir.is_dir() {
-            return Err(Error::io(&dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory")));
+            return Err(Error::io(
+                &dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory"),
+            ));
         }
         let config = Arc::new(LogConfig::default());
         let topics = Self::load_topics(&dir, &config, false, true, &mut Vec::new())?;
@@ -254,7 +264,14 @@ impl Log {
         })
     }
 
-    fn load_topic(dir: &Path, name: &str, config: &Arc<LogConfig>, writable: bool, clean: bool, truncations: &mut Vec<Truncation>) -> Result<Option<Topic>> {
+    fn load_topic(
+        dir: &Path,
+        name: &str,
+        config: &Arc<LogConfig>,
+        writable: bool,
+        clean: bool,
+        truncations: &mut Vec<Truncation>,
+    ) -> Result<Option<Topic>> {
         let topic_dir = dir.join(name);
         let meta_path = topic_dir.join(TOPIC_META_FILE);
         let Ok(bytes) = std::fs::read(&meta_path) else {
@@ -269,7 +286,15 @@ impl Log {
         let tconf = Arc::new(meta.config);
         let mut partitions = Vec::with_capacity(tconf.partitions as usize);
         for p in 0..tconf.partitions {
-            let (part, mut t) = Partition::open(&topic_dir.join(p.to_string()), name, p, tconf.clone(), config.clone(), writable, clean)?;
+            let (part, mut t) = Partition::open(
+                &topic_dir.join(p.to_string()),
+                name,
+                p,
+                tconf.clone(),
+                config.clone(),
+                writable,
+                clean,
+            )?;
             truncations.append(&mut t);
             partitions.push(Arc::new(part));
         }
@@ -279,14 +304,21 @@ impl Log {
         }))
     }
 
-    fn load_topics(dir: &Path, config: &Arc<LogConfig>, writable: bool, clean: bool, truncations: &mut Vec<Truncation>) -> Result<BTreeMap<String, Arc<Topic>>> {
+    fn load_topics(
+        dir: &Path,
+        config: &Arc<LogConfig>,
+        writable: bool,
+        clean: bool,
+        truncations: &mut Vec<Truncation>,
+    ) -> Result<BTreeMap<String, Arc<Topic>>> {
         let mut topics = BTreeMap::new();
         for entry in std::fs::read_dir(dir).at(dir)? {
             let entry = entry.at(dir)?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
-            if !entry.file_type().at(&entry.path())?.is_dir() || validate_topic_name(&name).is_err() {
+            if !entry.file_type().at(&entry.path())?.is_dir() || validate_topic_name(&name).is_err()
+            {
                 continue;
             }
             if let Some(t) = Self::load_topic(dir, &name, config, writable, clean, truncations)? {
@@ -344,7 +376,15 @@ impl Log {
         let tconf = Arc::new(config);
         let mut partitions = Vec::with_capacity(tconf.partitions as usize);
         for p in 0..tconf.partitions {
-            let (part, _) = Partition::open(&topic_dir.join(p.to_string()), name, p, tconf.clone(), self.inner.config.clone(), true, true)?;
+            let (part, _) = Partition::open(
+                &topic_dir.join(p.to_string()),
+                name,
+                p,
+                tconf.clone(),
+                self.inner.config.clone(),
+                true,
+                true,
+            )?;
             partitions.push(Arc::new(part));
         }
         let meta = TopicMeta {
@@ -354,14 +394,25 @@ impl Log {
         let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Internal(e.to_string()))?;
         util::write_atomically(&topic_dir.join(TOPIC_META_FILE), &bytes)?;
         util::sync_dir(&self.inner.dir)?;
-        topics.insert(name.to_string(), Arc::new(Topic { config: tconf, partitions }));
+        topics.insert(
+            name.to_string(),
+            Arc::new(Topic {
+                config: tconf,
+                partitions,
+            }),
+        );
         Ok(())
     }
 
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.check_writable("delete a topic")?;
-        let removed = self.inner.topics.write().unwrap_or_else(|e| e.into_inner()).remove(name);
+        let removed = self
+            .inner
+            .topics
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
         if removed.is_none() {
             return Err(Error::UnknownTopic(name.to_string()));
         }
@@ -379,19 +430,38 @@ impl Log {
         if self.inner.writable || validate_topic_name(name).is_err() {
             return Ok(None);
         }
-        let Some(t) = Self::load_topic(&self.inner.dir, name, &self.inner.config, false, true, &mut Vec::new())? else {
+        let Some(t) = Self::load_topic(
+            &self.inner.dir,
+            name,
+            &self.inner.config,
+            false,
+            true,
+            &mut Vec::new(),
+        )?
+        else {
             return Ok(None);
         };
         let t = Arc::new(t);
-        self.inner.topics.write().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), t.clone());
+        self.inner
+            .topics
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), t.clone());
         Ok(Some(t))
     }
 
     pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
-        if let Some(t) = self.inner.topics.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+        if let Some(t) = self
+            .inner
+            .topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
             return Ok(t.clone());
         }
-        self.refresh_topic(name)?.ok_or_else(|| Error::UnknownTopic(name.to_string()))
+        self.refresh_topic(name)?
+            .ok_or_else(|| Error::UnknownTopic(name.to_string()))
     }
 
     pub(crate) fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {
@@ -413,7 +483,12 @@ impl Log {
             if let Ok(rd) = std::fs::read_dir(&self.inner.dir) {
                 for e in rd.flatten() {
                     if let Some(n) = e.file_name().to_str() {
-                        let known = self.inner.topics.read().unwrap_or_else(|e| e.into_inner()).contains_key(n);
+                        let known = self
+                            .inner
+                            .topics
+                            .read()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .contains_key(n);
                         if !known {
                             let _ = self.refresh_topic(n);
                         }
@@ -421,7 +496,13 @@ impl Log {
                 }
             }
         }
-        self.inner.topics.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+        self.inner
+            .topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// A topic's settings.
@@ -458,7 +539,13 @@ impl Log {
     /// Appends one encoded RecordBatch v2 (see [`crate::format::BatchBuilder`]) and returns its
     /// offsets once `acks` is met. The log assigns the offsets, checks the CRC, size limits and,
     /// for idempotent producers, the sequence.
-    pub fn append(&self, topic: &str, partition: i32, batch: Vec<u8>, acks: Acks) -> Result<AppendInfo> {
+    pub fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: Vec<u8>,
+        acks: Acks,
+    ) -> Result<AppendInfo> {
         let (info, round) = self.append_deferred(topic, partition, batch, acks)?;
         if let Some(round) = round {
             self.wait_durable(round)?;
@@ -468,7 +555,13 @@ impl Log {
 
     /// Appends without waiting for the fsync: with acks=all, returns the group-commit round to
     /// pass to [`Log::wait_durable`] (so a producer can keep several batches in flight).
-    pub fn append_deferred(&self, topic: &str, partition: i32, batch: Vec<u8>, acks: Acks) -> Result<(AppendInfo, Option<u64>)> {
+    pub fn append_deferred(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: Vec<u8>,
+        acks: Acks,
+    ) -> Result<(AppendInfo, Option<u64>)> {
         self.check_writable("append")?;
         let part = self.partition(topic, partition)?;
         let (info, seg) = part.append(batch)?;
@@ -488,7 +581,11 @@ impl Log {
 
     /// Waits until a group-commit round from [`Log::append_deferred`] is durable.
     pub fn wait_durable(&self, round: u64) -> Result<()> {
-        self.inner.flusher.as_ref().ok_or(Error::Closed)?.wait(round)
+        self.inner
+            .flusher
+            .as_ref()
+            .ok_or(Error::Closed)?
+            .wait(round)
     }
 
     /// True once a group-commit round is durable (or failed); never blocks.
@@ -499,7 +596,11 @@ impl Log {
     fn notify_data(&self) {
         self.inner.data_version.fetch_add(1, Ordering::AcqRel);
         if self.inner.data_waiters.load(Ordering::Acquire) > 0 {
-            let _g = self.inner.data_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _g = self
+                .inner
+                .data_lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             self.inner.data_cv.notify_all();
         }
     }
@@ -517,7 +618,11 @@ impl Log {
             return;
         }
         self.inner.data_waiters.fetch_add(1, Ordering::AcqRel);
-        let g = self.inner.data_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let g = self
+            .inner
+            .data_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if self.data_version() == seen {
             let _ = self.inner.data_cv.wait_timeout(g, timeout);
         }
@@ -527,8 +632,15 @@ impl Log {
     /// Whole batches from `offset` on (the first may begin earlier), about `max_bytes` of them but
     /// at least one when any is available; empty at the high watermark. Batches are not yet
     /// CRC-checked: readers call [`Batch::verify_crc`].
-    pub fn fetch(&self, topic: &str, partition: i32, offset: i64, max_bytes: usize) -> Result<Vec<Batch>> {
-        self.partition(topic, partition)?.read(offset, max_bytes, i64::MAX)
+    pub fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<Batch>> {
+        self.partition(topic, partition)?
+            .read(offset, max_bytes, i64::MAX)
     }
 
     /// (log start offset, high watermark) of a partition.
@@ -540,8 +652,14 @@ impl Log {
 
     /// The earliest offset whose timestamp is ≥ `timestamp` (through the time index), or `None`
     /// if every record is older.
-    pub fn offset_for_timestamp(&self, topic: &str, partition: i32, timestamp: i64) -> Result<Option<i64>> {
-        self.partition(topic, partition)?.offset_for_timestamp(timestamp)
+    pub fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<Option<i64>> {
+        self.partition(topic, partition)?
+            .offset_for_timestamp(timestamp)
     }
 
     /// Removes every record at or after `offset` (down to a batch boundary); returns the new end.
@@ -554,10 +672,17 @@ impl Log {
     /// A fresh producer id (epoch 0) for an idempotent producer.
     pub fn init_producer_id(&self) -> Result<(i64, i16)> {
         self.check_writable("allocate a producer id")?;
-        let mut ids = self.inner.producer_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids = self
+            .inner
+            .producer_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if ids.0 == ids.1 {
             let end = ids.1 + PRODUCER_ID_BLOCK;
-            util::write_atomically(&self.inner.dir.join(PRODUCER_IDS_FILE), end.to_string().as_bytes())?;
+            util::write_atomically(
+                &self.inner.dir.join(PRODUCER_IDS_FILE),
+                end.to_string().as_bytes(),
+            )?;
             ids.1 = end;
         }
         let id = ids.0;
@@ -574,17 +699,30 @@ impl Log {
         if let Some(f) = &self.inner.flusher {
             f.shutdown();
         }
-        let topics: Vec<Arc<Topic>> = self.inner.topics.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let topics: Vec<Arc<Topic>> = self
+            .inner
+            .topics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         for t in topics {
             for p in &t.partitions {
                 p.close()?;
             }
         }
         let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
-        File::create(&marker).and_then(|f| f.sync_all()).at(&marker)?;
+        File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .at(&marker)?;
         util::sync_dir(&self.inner.dir)?;
         // Release the directory even while clones of this handle live on.
-        self.inner.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.inner
+            .lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         Ok(())
     }
 
@@ -598,14 +736,27 @@ impl Log {
     }
 
     /// The offset `group` committed for a partition, if any.
-    pub fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>> {
-        Ok(self.groups()?.committed(group, topic, partition).map(|c| c.offset))
+    pub fn committed_offset(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<i64>> {
+        Ok(self
+            .groups()?
+            .committed(group, topic, partition)
+            .map(|c| c.offset))
     }
 
     /// Commits offsets for `group`. With `member` (member id, generation) the commit is fenced:
     /// refused unless that member holds the group's current generation. Without, it is a manual
     /// commit, refused while the group has active members.
-    pub fn commit_offsets(&self, group: &str, member: Option<(&str, i32)>, offsets: &[(String, i32, i64)]) -> Result<()> {
+    pub fn commit_offsets(
+        &self,
+        group: &str,
+        member: Option<(&str, i32)>,
+        offsets: &[(String, i32, i64)],
+    ) -> Result<()> {
         self.check_writable("commit offsets")?;
         self.groups()?.commit(self, group, member, offsets)
     }
@@ -627,7 +778,9 @@ impl Log {
         }
         let mut lag = Vec::new();
         for (topic, partition, c) in g.committed_of(group) {
-            let hw = self.offsets(&topic, partition).map_or(c.offset, |(_, hw)| hw);
+            let hw = self
+                .offsets(&topic, partition)
+                .map_or(c.offset, |(_, hw)| hw);
             lag.push(PartitionLag {
                 topic,
                 partition,
@@ -651,7 +804,12 @@ impl Log {
     }
 
     /// A committed offset with its metadata.
-    pub fn committed(&self, group: &str, topic: &str, partition: i32) -> Result<Option<CommittedOffset>> {
+    pub fn committed(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<CommittedOffset>> {
         Ok(self.groups()?.committed(group, topic, partition))
     }
 

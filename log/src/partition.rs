@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::config::{LogConfig, TopicConfig};
 use crate::error::IoContext;
 use crate::flusher::Flusher;
-use crate::format::{Batch, BatchHeader, BATCH_HEADER_BYTES};
+use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
 use crate::producer_state::{ProducerStateMap, SequenceCheck};
-use crate::segment::{parse_log_name, Segment, SegmentSettings, Truncation};
-use crate::{util, Error, Result};
+use crate::segment::{Segment, SegmentSettings, Truncation, parse_log_name};
+use crate::{Error, Result, util};
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
 const PRODUCER_SNAPSHOT_FILE: &str = "producer-state.json";
@@ -33,7 +33,9 @@ fn verify_crc(buf: &[u8]) -> Result<()> {
     let stored = u32::from_be_bytes([buf[17], buf[18], buf[19], buf[20]]);
     let actual = crc32c::crc32c(&buf[21..]);
     if stored != actual {
-        return Err(Error::Malformed(format!("CRC mismatch: stored {stored:#010x}, computed {actual:#010x}")));
+        return Err(Error::Malformed(format!(
+            "CRC mismatch: stored {stored:#010x}, computed {actual:#010x}"
+        )));
     }
     Ok(())
 }
@@ -105,7 +107,10 @@ impl Partition {
             // Leftovers of an interrupted compaction or atomic write.
             for entry in std::fs::read_dir(dir).at(dir)? {
                 let p = entry.at(dir)?.path();
-                if matches!(p.extension().and_then(|e| e.to_str()), Some("cleaned" | "tmp")) {
+                if matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("cleaned" | "tmp")
+                ) {
                     std::fs::remove_file(&p).at(&p)?;
                 }
             }
@@ -128,7 +133,12 @@ impl Partition {
             let must_recover = writable && !clean && (base >= recovery_point || i == last);
             let seg = if must_recover {
                 let seg = Segment::open(dir, base, settings, now)?;
-                if let Some(t) = seg.recover(config.batch_bytes_max.max(crate::format::LOG_OVERHEAD_BYTES), |_| ())? {
+                if let Some(t) = seg.recover(
+                    config
+                        .batch_bytes_max
+                        .max(crate::format::LOG_OVERHEAD_BYTES),
+                    |_| (),
+                )? {
                     truncations.push(t);
                 }
                 seg
@@ -192,11 +202,18 @@ impl Partition {
     }
 
     pub(crate) fn segments_snapshot(&self) -> Vec<Arc<Segment>> {
-        self.segments.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn active(&self) -> Option<Arc<Segment>> {
-        self.segments.read().unwrap_or_else(|e| e.into_inner()).last().cloned()
+        self.segments
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .cloned()
     }
 
     /// Next offset to be written; readers see every offset below it.
@@ -222,7 +239,10 @@ impl Partition {
     /// (for acks=all) with the offsets.
     pub(crate) fn append(&self, mut buf: Vec<u8>) -> Result<(AppendInfo, Option<Arc<Segment>>)> {
         if !self.writable {
-            return Err(Error::ReadOnly(format!("cannot append to {}-{}", self.topic, self.id)));
+            return Err(Error::ReadOnly(format!(
+                "cannot append to {}-{}",
+                self.topic, self.id
+            )));
         }
         if buf.len() > self.config.batch_bytes_max {
             return Err(Error::BatchTooLarge {
@@ -246,7 +266,11 @@ impl Partition {
         }
         verify_crc(&buf)?;
         let mut w = self.lock_write();
-        if let SequenceCheck::Duplicate { base_offset, last_offset } = w.producers.check(&h, &self.topic, self.id)? {
+        if let SequenceCheck::Duplicate {
+            base_offset,
+            last_offset,
+        } = w.producers.check(&h, &self.topic, self.id)?
+        {
             return Ok((
                 AppendInfo {
                     base_offset,
@@ -258,11 +282,16 @@ impl Partition {
         }
         let base = self.high_watermark();
         Batch::set_base_offset(&mut buf, base);
-        let h = BatchHeader { base_offset: base, ..h };
+        let h = BatchHeader {
+            base_offset: base,
+            ..h
+        };
         let seg = self.segment_for_append(&h, buf.len(), &w)?;
         seg.append(&buf, &h)?;
-        w.producers.record(&h, self.log_config.producer_batches_max, util::now_ms());
-        self.high_watermark.store(h.last_offset() + 1, Ordering::Release);
+        w.producers
+            .record(&h, self.log_config.producer_batches_max, util::now_ms());
+        self.high_watermark
+            .store(h.last_offset() + 1, Ordering::Release);
         Ok((
             AppendInfo {
                 base_offset: base,
@@ -275,10 +304,23 @@ impl Partition {
 
     /// The active segment, rolled first if this batch must go to a new one. Called under the
     /// write lock.
-    fn segment_for_append(&self, h: &BatchHeader, bytes: usize, w: &WriteState) -> Result<Arc<Segment>> {
-        let active = self.active().ok_or_else(|| Error::Internal("partition without segments".into()))?;
+    fn segment_for_append(
+        &self,
+        h: &BatchHeader,
+        bytes: usize,
+        w: &WriteState,
+    ) -> Result<Arc<Segment>> {
+        let active = self
+            .active()
+            .ok_or_else(|| Error::Internal("partition without segments".into()))?;
         let now = util::now_ms();
-        if !active.must_roll(bytes, h.last_offset(), self.config.segment_bytes_max, self.config.segment_age_ms_max, now) {
+        if !active.must_roll(
+            bytes,
+            h.last_offset(),
+            self.config.segment_bytes_max,
+            self.config.segment_age_ms_max,
+            now,
+        ) {
             return Ok(active);
         }
         self.roll(h.base_offset, w, now)
@@ -290,7 +332,8 @@ impl Partition {
         let settings = Self::settings(&self.log_config, true);
         let seg = Arc::new(Segment::create(&self.dir, base_offset, settings, now)?);
         util::sync_dir(&self.dir)?;
-        w.producers.write_snapshot(&self.dir.join(PRODUCER_SNAPSHOT_FILE), base_offset)?;
+        w.producers
+            .write_snapshot(&self.dir.join(PRODUCER_SNAPSHOT_FILE), base_offset)?;
         let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = segs.last() {
             self.pending_roll
@@ -304,12 +347,16 @@ impl Partition {
 
     /// Hands closed segments waiting for their fsync to the flusher.
     pub(crate) fn schedule_roll_flushes(self: &Arc<Self>, flusher: &Flusher) {
-        let pending = std::mem::take(&mut *self.pending_roll.lock().unwrap_or_else(|e| e.into_inner()));
+        let pending =
+            std::mem::take(&mut *self.pending_roll.lock().unwrap_or_else(|e| e.into_inner()));
         for (seg, new_base) in pending {
             let dir = self.dir.clone();
             flusher.schedule(Box::new(move || {
                 seg.flush_all()?;
-                util::write_atomically(&dir.join(RECOVERY_POINT_FILE), new_base.to_string().as_bytes())
+                util::write_atomically(
+                    &dir.join(RECOVERY_POINT_FILE),
+                    new_base.to_string().as_bytes(),
+                )
             }));
         }
     }
@@ -344,7 +391,10 @@ impl Partition {
         for base in bases.into_iter().filter(|&b| b > after) {
             let seg = Arc::new(Segment::open(&self.dir, base, settings, now)?);
             seg.refresh()?;
-            self.segments.write().unwrap_or_else(|e| e.into_inner()).push(seg);
+            self.segments
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(seg);
         }
         let last = self.active().map_or(0, |s| s.next_offset());
         self.high_watermark.fetch_max(last, Ordering::AcqRel);
@@ -364,7 +414,12 @@ impl Partition {
     /// Whole batches holding offsets from `offset` up to (not including) `max_offset`, about
     /// `max_bytes` of them but at least one batch when any is available. The first batch may begin
     /// before `offset` (readers skip those records).
-    pub(crate) fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<Vec<Batch>> {
+    pub(crate) fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<Vec<Batch>> {
         if !self.writable && offset >= self.high_watermark() {
             self.refresh()?;
         }
@@ -376,7 +431,9 @@ impl Partition {
             return Ok(Vec::new());
         }
         let segs = self.segments_snapshot();
-        let first = segs.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+        let first = segs
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
         for seg in &segs[first..] {
             let Some(pos) = seg.find_position(offset)? else {
                 continue;
@@ -439,7 +496,9 @@ impl Partition {
                 s.delete_files()?;
             }
         }
-        let last = segs.last().ok_or_else(|| Error::Internal("partition without segments".into()))?;
+        let last = segs
+            .last()
+            .ok_or_else(|| Error::Internal("partition without segments".into()))?;
         let hw = last.truncate_to(offset)?;
         drop(segs);
         self.high_watermark.store(hw, Ordering::Release);
@@ -459,13 +518,20 @@ impl Partition {
             seg.flush_all()?;
         }
         let hw = self.high_watermark();
-        w.producers.write_snapshot(&self.dir.join(PRODUCER_SNAPSHOT_FILE), hw)?;
+        w.producers
+            .write_snapshot(&self.dir.join(PRODUCER_SNAPSHOT_FILE), hw)?;
         let active_base = self.active().map_or(0, |s| s.base_offset);
-        util::write_atomically(&self.dir.join(RECOVERY_POINT_FILE), active_base.to_string().as_bytes())
+        util::write_atomically(
+            &self.dir.join(RECOVERY_POINT_FILE),
+            active_base.to_string().as_bytes(),
+        )
     }
 
     /// Removes the oldest segments (never the active one) while `drop(segment)` says so.
-    pub(crate) fn delete_oldest_while(&self, mut drop_it: impl FnMut(&Segment, u64) -> Result<bool>) -> Result<Vec<Arc<Segment>>> {
+    pub(crate) fn delete_oldest_while(
+        &self,
+        mut drop_it: impl FnMut(&Segment, u64) -> Result<bool>,
+    ) -> Result<Vec<Arc<Segment>>> {
         let mut removed = Vec::new();
         loop {
             let total: u64 = self.size_bytes();
@@ -476,7 +542,11 @@ impl Partition {
             if !drop_it(&segs[0], total)? {
                 break;
             }
-            let seg = self.segments.write().unwrap_or_else(|e| e.into_inner()).remove(0);
+            let seg = self
+                .segments
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(0);
             seg.delete_files()?;
             removed.push(seg);
         }

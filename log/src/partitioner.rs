@@ -77,7 +77,10 @@ mod tests {
             ("foobar", -790_332_482),
             ("a-little-bit-long-string", -985_981_536),
             ("a-little-bit-longer-string", -1_486_304_829),
-            ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            (
+                "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
             ("abc", 479_470_107),
         ];
         for (input, want) in cases {
@@ -90,7 +93,10 @@ mod tests {
         for n in 1..20 {
             let p = partition_for_key(b"foobar", n);
             assert!((0..n).contains(&p));
-            assert_eq!(p, ((-790_332_482i32 as u32 & 0x7fff_ffff) % n as u32) as i32);
+            assert_eq!(
+                p,
+                ((-790_332_482i32 as u32 & 0x7fff_ffff) % n as u32) as i32
+            );
         }
     }
 }

@@ -21,12 +21,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use crate::format::{BatchBuilder, BatchOptions, Compression, Header};
 use crate::log::{Acks, Log};
-use crate::partitioner::{partition_for_key, Partitioner};
-use crate::{util, AppendInfo, Error, Result};
+use crate::partitioner::{Partitioner, partition_for_key};
+use crate::{AppendInfo, Error, Result, util};
 
 /// Producer settings.
 #[derive(Debug, Clone)]
@@ -68,7 +68,10 @@ impl ProducerConfig {
             return Err(Error::config("batch_bytes_max", "must be at least 1024"));
         }
         if self.in_flight_batches_max == 0 || self.in_flight_batches_max > 1024 {
-            return Err(Error::config("in_flight_batches_max", "must be between 1 and 1024"));
+            return Err(Error::config(
+                "in_flight_batches_max",
+                "must be between 1 and 1024",
+            ));
         }
         if self.linger_ms > 60_000 {
             return Err(Error::config("linger_ms", "must be at most 60000"));
@@ -184,6 +187,30 @@ struct TopicState {
     sticky: i32,
 }
 
+/// Open batches per topic. Producers mostly write one topic, so the last one used is checked
+/// before hashing the name.
+#[derive(Default)]
+struct Accumulator {
+    topics: Vec<TopicState>,
+    index: HashMap<String, usize>,
+    last: usize,
+}
+
+impl Accumulator {
+    fn find(&mut self, topic: &str) -> Option<usize> {
+        if self
+            .topics
+            .get(self.last)
+            .is_some_and(|t| &*t.name == topic)
+        {
+            return Some(self.last);
+        }
+        let i = *self.index.get(topic)?;
+        self.last = i;
+        Some(i)
+    }
+}
+
 struct ReadyBatch {
     topic: Arc<str>,
     partition: i32,
@@ -201,7 +228,7 @@ struct Shared {
     log: Log,
     config: ProducerConfig,
     producer: Option<(i64, i16)>,
-    acc: Mutex<HashMap<String, TopicState>>,
+    acc: Mutex<Accumulator>,
     tx: Sender<Msg>,
     failed: AtomicBool,
     error: Mutex<Option<String>>,
@@ -231,18 +258,28 @@ impl Producer {
     }
 
     /// A producer that reports every delivered batch to `on_delivery`.
-    pub fn with_delivery_callback(log: &Log, config: ProducerConfig, on_delivery: Option<DeliveryCallback>) -> Result<Producer> {
+    pub fn with_delivery_callback(
+        log: &Log,
+        config: ProducerConfig,
+        on_delivery: Option<DeliveryCallback>,
+    ) -> Result<Producer> {
         config.validate()?;
         if !log.is_writable() {
-            return Err(Error::ReadOnly("cannot produce through a read-only log".into()));
+            return Err(Error::ReadOnly(
+                "cannot produce through a read-only log".into(),
+            ));
         }
-        let producer = if config.idempotent { Some(log.init_producer_id()?) } else { None };
+        let producer = if config.idempotent {
+            Some(log.init_producer_id()?)
+        } else {
+            None
+        };
         let (tx, rx) = bounded(config.in_flight_batches_max);
         let shared = Arc::new(Shared {
             log: log.clone(),
             config,
             producer,
-            acc: Mutex::new(HashMap::new()),
+            acc: Mutex::new(Accumulator::default()),
             tx,
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
@@ -266,8 +303,16 @@ impl Producer {
 
     fn check_failed(&self) -> Result<()> {
         if self.shared.failed.load(Ordering::Acquire) {
-            let why = self.shared.error.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
-            return Err(Error::Fenced(format!("the producer failed earlier and stopped: {why}")));
+            let why = self
+                .shared
+                .error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_default();
+            return Err(Error::Fenced(format!(
+                "the producer failed earlier and stopped: {why}"
+            )));
         }
         Ok(())
     }
@@ -291,15 +336,19 @@ impl Producer {
         })
     }
 
-    fn send_inner(&self, r: ProducerRecord<'_>, reply: Option<Sender<Result<AppendInfo>>>) -> Result<(String, i32, usize)> {
+    fn send_inner(
+        &self,
+        r: ProducerRecord<'_>,
+        reply: Option<Sender<Result<AppendInfo>>>,
+    ) -> Result<(String, i32, usize)> {
         self.check_failed()?;
         let s = &*self.shared;
         let mut acc = s.acc.lock().unwrap_or_else(|e| e.into_inner());
-        if !acc.contains_key(r.topic) {
-            let cfg = s.log.topic_config(r.topic)?;
-            acc.insert(
-                r.topic.to_string(),
-                TopicState {
+        let i = match acc.find(r.topic) {
+            Some(i) => i,
+            None => {
+                let cfg = s.log.topic_config(r.topic)?;
+                acc.topics.push(TopicState {
                     name: Arc::from(r.topic),
                     partitions: cfg.partitions,
                     record_bytes_max: cfg.record_bytes_max,
@@ -307,10 +356,13 @@ impl Producer {
                     open: (0..cfg.partitions).map(|_| None).collect(),
                     sequences: vec![0; cfg.partitions as usize],
                     sticky: fastrand_like(cfg.partitions),
-                },
-            );
-        }
-        let t = acc.get_mut(r.topic).ok_or_else(|| Error::Internal("topic state vanished".into()))?;
+                });
+                let i = acc.topics.len() - 1;
+                acc.index.insert(r.topic.to_string(), i);
+                i
+            }
+        };
+        let t = &mut acc.topics[i];
         let rec_bytes = BatchBuilder::record_bytes(0, 0, r.key, r.value, r.headers);
         if rec_bytes > t.record_bytes_max {
             return Err(Error::RecordTooLarge {
@@ -319,7 +371,10 @@ impl Producer {
             });
         }
         if t.compacted && r.key.is_none() {
-            return Err(Error::config("key", format!("topic '{}' is compacted: every record needs a key", r.topic)));
+            return Err(Error::config(
+                "key",
+                format!("topic '{}' is compacted: every record needs a key", r.topic),
+            ));
         }
         let partition = match (r.partition, r.key, &s.config.partitioner) {
             (Some(p), _, _) => p,
@@ -334,10 +389,11 @@ impl Producer {
             });
         }
         let p = partition as usize;
-        let timestamp = r.timestamp.unwrap_or_else(util::now_ms);
-        let full = t.open[p]
-            .as_ref()
-            .is_some_and(|b| !b.builder.is_empty() && b.builder.estimated_bytes() + rec_bytes > s.config.batch_bytes_max);
+        let timestamp = r.timestamp.unwrap_or_else(util::coarse_now_ms);
+        let full = t.open[p].as_ref().is_some_and(|b| {
+            !b.builder.is_empty()
+                && b.builder.estimated_bytes() + rec_bytes > s.config.batch_bytes_max
+        });
         if full {
             self.ship(t, p, None)?;
         }
@@ -367,14 +423,25 @@ impl Producer {
 
     /// Finishes partition `p`'s open batch and queues it. Called under the accumulator lock, so
     /// batches of a partition reach the queue in order.
-    fn ship(&self, t: &mut TopicState, p: usize, reply: Option<Sender<Result<AppendInfo>>>) -> Result<()> {
+    fn ship(
+        &self,
+        t: &mut TopicState,
+        p: usize,
+        reply: Option<Sender<Result<AppendInfo>>>,
+    ) -> Result<()> {
         let Some(batch) = t.open[p].take() else {
             return Ok(());
         };
         if self.shared.producer.is_some() {
             t.sequences[p] = t.sequences[p].wrapping_add(batch.builder.len() as i32) & i32::MAX;
         }
-        if t.open.iter().enumerate().all(|(i, b)| i == p || b.is_none()) && t.sticky as usize == p && t.partitions > 1 {
+        if t.open
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == p || b.is_none())
+            && t.sticky as usize == p
+            && t.partitions > 1
+        {
             // KIP-480: move keyless records on once the sticky partition's batch is sent.
             t.sticky = (t.sticky + 1 + fastrand_like(t.partitions - 1)) % t.partitions;
         }
@@ -391,14 +458,17 @@ impl Producer {
     pub fn flush(&self) -> Result<()> {
         {
             let mut acc = self.shared.acc.lock().unwrap_or_else(|e| e.into_inner());
-            for t in acc.values_mut() {
+            for t in acc.topics.iter_mut() {
                 for p in 0..t.open.len() {
                     self.ship(t, p, None)?;
                 }
             }
         }
         let (rtx, rrx) = bounded(1);
-        self.shared.tx.send(Msg::Flush(rtx)).map_err(|_| Error::Closed)?;
+        self.shared
+            .tx
+            .send(Msg::Flush(rtx))
+            .map_err(|_| Error::Closed)?;
         rrx.recv().map_err(|_| Error::Closed)??;
         self.check_failed()
     }
@@ -447,8 +517,15 @@ fn sender_loop(s: &Shared, rx: &Receiver<Msg>) {
             Ok(Msg::Flush(reply)) => {
                 complete(s, &mut in_flight, true);
                 let r = if s.failed.load(Ordering::Acquire) {
-                    let why = s.error.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
-                    Err(Error::Fenced(format!("the producer failed and stopped: {why}")))
+                    let why = s
+                        .error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone()
+                        .unwrap_or_default();
+                    Err(Error::Fenced(format!(
+                        "the producer failed and stopped: {why}"
+                    )))
                 } else {
                     Ok(())
                 };
@@ -466,13 +543,16 @@ fn sender_loop(s: &Shared, rx: &Receiver<Msg>) {
                 };
                 let now = Instant::now();
                 let mut ready = Vec::new();
-                for t in acc.values_mut() {
+                for t in acc.topics.iter_mut() {
                     for p in 0..t.open.len() {
-                        if t.open[p].as_ref().is_some_and(|b| now.duration_since(b.created) >= linger)
+                        if t.open[p]
+                            .as_ref()
+                            .is_some_and(|b| now.duration_since(b.created) >= linger)
                             && let Some(b) = t.open[p].take()
                         {
                             if s.producer.is_some() {
-                                t.sequences[p] = t.sequences[p].wrapping_add(b.builder.len() as i32) & i32::MAX;
+                                t.sequences[p] =
+                                    t.sequences[p].wrapping_add(b.builder.len() as i32) & i32::MAX;
                             }
                             ready.push(ReadyBatch {
                                 topic: t.name.clone(),
@@ -520,11 +600,16 @@ fn fail(s: &Shared, e: &Error) {
 fn append(s: &Shared, b: ReadyBatch, in_flight: &mut VecDeque<InFlight>) {
     if s.failed.load(Ordering::Acquire) {
         if let Some(r) = b.reply {
-            let _ = r.send(Err(Error::Fenced("the producer failed earlier and stopped".into())));
+            let _ = r.send(Err(Error::Fenced(
+                "the producer failed earlier and stopped".into(),
+            )));
         }
         return;
     }
-    match s.log.append_deferred(&b.topic, b.partition, b.bytes, s.config.acks) {
+    match s
+        .log
+        .append_deferred(&b.topic, b.partition, b.bytes, s.config.acks)
+    {
         Ok((info, round)) => {
             let delivery = Delivery {
                 topic: b.topic,

@@ -54,7 +54,12 @@ struct Snapshot {
 
 impl ProducerStateMap {
     /// Checks an idempotent batch against the producer's state.
-    pub(crate) fn check(&self, h: &BatchHeader, topic: &str, partition: i32) -> Result<SequenceCheck> {
+    pub(crate) fn check(
+        &self,
+        h: &BatchHeader,
+        topic: &str,
+        partition: i32,
+    ) -> Result<SequenceCheck> {
         if h.producer_id < 0 || h.base_sequence < 0 {
             return Ok(SequenceCheck::Append);
         }
@@ -108,11 +113,14 @@ impl ProducerStateMap {
         if h.producer_id < 0 || h.base_sequence < 0 {
             return;
         }
-        let entry = self.producers.entry(h.producer_id).or_insert_with(|| ProducerEntry {
-            epoch: h.producer_epoch,
-            batches: VecDeque::new(),
-            last_timestamp: now_ms,
-        });
+        let entry = self
+            .producers
+            .entry(h.producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch: h.producer_epoch,
+                batches: VecDeque::new(),
+                last_timestamp: now_ms,
+            });
         if h.producer_epoch > entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
@@ -146,7 +154,8 @@ impl ProducerStateMap {
             offset,
             producers: self.producers.clone(),
         };
-        let bytes = serde_json::to_vec(&snap).map_err(|e| Error::Internal(format!("producer snapshot: {e}")))?;
+        let bytes = serde_json::to_vec(&snap)
+            .map_err(|e| Error::Internal(format!("producer snapshot: {e}")))?;
         crate::util::write_atomically(path, &bytes)
     }
 
@@ -197,21 +206,34 @@ mod tests {
         // A retry of the first batch gets its original offsets.
         assert_eq!(
             s.check(&header(7, 0, 0, 10, -1), "t", 0).unwrap(),
-            SequenceCheck::Duplicate { base_offset: 100, last_offset: 109 }
+            SequenceCheck::Duplicate {
+                base_offset: 100,
+                last_offset: 109
+            }
         );
         // A gap is refused.
         assert!(matches!(
             s.check(&header(7, 0, 16, 1, -1), "t", 0),
-            Err(Error::OutOfOrderSequence { expected: 15, got: 16, .. })
+            Err(Error::OutOfOrderSequence {
+                expected: 15,
+                got: 16,
+                ..
+            })
         ));
         // A new epoch starts at 0 and fences the old one.
         let e1 = header(7, 1, 0, 1, 115);
         assert_eq!(s.check(&e1, "t", 0).unwrap(), SequenceCheck::Append);
         s.record(&e1, 5, 0);
         assert_eq!(s.epoch_of(7), Some(1));
-        assert!(matches!(s.check(&header(7, 0, 15, 1, -1), "t", 0), Err(Error::Fenced(_))));
+        assert!(matches!(
+            s.check(&header(7, 0, 15, 1, -1), "t", 0),
+            Err(Error::Fenced(_))
+        ));
         // Unknown producers must start at 0.
-        assert!(matches!(s.check(&header(8, 0, 3, 1, -1), "t", 0), Err(Error::UnknownProducer(8))));
+        assert!(matches!(
+            s.check(&header(8, 0, 3, 1, -1), "t", 0),
+            Err(Error::UnknownProducer(8))
+        ));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
-use crate::error::IoContext;
 use crate::Result;
+use crate::error::IoContext;
 
 /// Replaces `path` with `bytes` so that a crash leaves either the old or the new content: write a
 /// temporary file, fsync it, rename it over, fsync the directory.
@@ -38,4 +38,21 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Milliseconds since the Unix epoch from the kernel's coarse clock: a few ns instead of a
+/// full clock read, at the cost of resolution (one scheduler tick, 1-4 ms). For record
+/// timestamps on the produce path, where a read per record is a tenth of the budget.
+pub(crate) fn coarse_now_ms() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_REALTIME_COARSE exists on
+    // every Linux since 2.6.32.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    if rc != 0 {
+        return now_ms();
+    }
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
 }

@@ -25,14 +25,21 @@ fn build(dir: &Path) {
     let log = Log::open(dir, LogConfig::default()).unwrap();
     log.create_topic(TOPIC, small_segments(1, 8192)).unwrap();
     for i in 0..300 {
-        let values: Vec<Vec<u8>> = (0..3).map(|j| format!("value-{i}-{j}-padding-padding").into_bytes()).collect();
-        log.append(TOPIC, 0, batch_of(&values, 1000 + i), Acks::Leader).unwrap();
+        let values: Vec<Vec<u8>> = (0..3)
+            .map(|j| format!("value-{i}-{j}-padding-padding").into_bytes())
+            .collect();
+        log.append(TOPIC, 0, batch_of(&values, 1000 + i), Acks::Leader)
+            .unwrap();
     }
     log.close().unwrap();
 }
 
 fn flip(path: &Path, position: u64) {
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, position).unwrap();
     b[0] ^= 0x5a;
@@ -44,20 +51,35 @@ fn flipped_byte_in_a_closed_segment_is_reported_on_read_after_clean_open() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let segs = segment_files(dir.path());
-    assert!(segs.len() >= 3, "expected several segments, got {}", segs.len());
+    assert!(
+        segs.len() >= 3,
+        "expected several segments, got {}",
+        segs.len()
+    );
     flip(&segs[1], 200); // inside the second segment's third-or-so batch
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
-    assert!(log.recovery_report().is_empty(), "a clean open does not re-read closed segments");
+    assert!(
+        log.recovery_report().is_empty(),
+        "a clean open does not re-read closed segments"
+    );
     let err = read_all(&log, TOPIC, 0, 0).unwrap_err();
     match err {
-        Error::Corrupt { segment, offset, .. } => {
+        Error::Corrupt {
+            segment, offset, ..
+        } => {
             assert_eq!(segment, segs[1]);
             assert!(offset >= 0);
         }
         other => panic!("expected Corrupt, got {other}"),
     }
     // Everything before the bad batch and in later segments still reads.
-    let first_of_third: i64 = segs[2].file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let first_of_third: i64 = segs[2]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let tail = read_all(&log, TOPIC, 0, first_of_third).unwrap();
     assert_eq!(tail.len() as i64, 900 - first_of_third);
 }
@@ -80,10 +102,20 @@ fn unclean_open_truncates_corrupt_batches_and_reports_them() {
     assert_eq!(report[0].segment, segs[1]);
     assert!(report[0].position > 0 && report[0].bytes_removed > 0);
     assert_eq!(report[1].segment, last);
-    assert!(report[1].reason.to_lowercase().contains("crc"), "{}", report[1].reason);
+    assert!(
+        report[1].reason.to_lowercase().contains("crc"),
+        "{}",
+        report[1].reason
+    );
     // What is intact reads back, in order, with no error.
     let records = read_all(&log, TOPIC, 0, 0).unwrap();
-    let second_base: i64 = segs[1].file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    let second_base: i64 = segs[1]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(records.len() > second_base as usize);
     for w in records.windows(2) {
         assert!(w[0].offset < w[1].offset);
@@ -96,7 +128,9 @@ fn unclean_open_truncates_corrupt_batches_and_reports_them() {
     // The log takes new appends after the truncated tail.
     let hw = log.offsets(TOPIC, 0).unwrap().1;
     assert_eq!(hw, 897, "the last batch (3 records) was cut off");
-    let info = log.append(TOPIC, 0, batch_of(&[b"after".to_vec()], 5), Acks::All).unwrap();
+    let info = log
+        .append(TOPIC, 0, batch_of(&[b"after".to_vec()], 5), Acks::All)
+        .unwrap();
     assert_eq!(info.base_offset, 897);
 }
 
@@ -107,7 +141,10 @@ fn torn_tail_is_truncated_and_reported() {
     let last = segment_files(dir.path()).last().unwrap().clone();
     // Half a batch at the end, as a crash in the middle of a write leaves it.
     let half = &batch_of(&vec![b"torn".to_vec(); 5], 1)[..40];
-    let f = std::fs::OpenOptions::new().append(true).open(&last).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&last)
+        .unwrap();
     std::io::Write::write_all(&mut &f, half).unwrap();
     std::fs::remove_file(dir.path().join(".clean-shutdown")).unwrap();
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
@@ -147,6 +184,9 @@ fn garbage_segment_never_panics() {
     let records = read_all(&log, TOPIC, 0, 0).unwrap();
     for r in &records {
         let v = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap();
-        assert_eq!(v, format!("value-{}-{}-padding-padding", r.offset / 3, r.offset % 3));
+        assert_eq!(
+            v,
+            format!("value-{}-{}-padding-padding", r.offset / 3, r.offset % 3)
+        );
     }
 }

@@ -14,20 +14,39 @@ const TOPIC: &str = "crash";
 #[test]
 #[ignore = "child process of sigkill_at_random_moments_loses_no_acknowledged_record"]
 fn crash_child_appender() {
-    let Ok(dir) = std::env::var("WEIR_CRASH_DIR") else { return };
+    let Ok(dir) = std::env::var("WEIR_CRASH_DIR") else {
+        return;
+    };
     let round: u64 = std::env::var("WEIR_CRASH_ROUND").unwrap().parse().unwrap();
     let log = Log::open(&dir, LogConfig::default()).unwrap();
     if log.topic_config(TOPIC).is_err() {
-        log.create_topic(TOPIC, small_segments(2, 64 << 10)).unwrap();
+        log.create_topic(TOPIC, small_segments(2, 64 << 10))
+            .unwrap();
     }
     let mut out = std::io::stdout().lock();
     let mut rng = fastrand::Rng::with_seed(round);
     for batch_no in 0u64.. {
         let n = rng.usize(1..20);
         let partition = rng.i32(0..2);
-        let values: Vec<Vec<u8>> = (0..n).map(|i| format!("{round}:{batch_no}:{i}:{}", "x".repeat(rng.usize(0..300))).into_bytes()).collect();
-        let info = log.append(TOPIC, partition, batch_of(&values, 1_700_000_000_000), Acks::All).unwrap();
-        writeln!(out, "ACK {partition} {} {round} {batch_no} {n}", info.base_offset).unwrap();
+        let values: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                format!("{round}:{batch_no}:{i}:{}", "x".repeat(rng.usize(0..300))).into_bytes()
+            })
+            .collect();
+        let info = log
+            .append(
+                TOPIC,
+                partition,
+                batch_of(&values, 1_700_000_000_000),
+                Acks::All,
+            )
+            .unwrap();
+        writeln!(
+            out,
+            "ACK {partition} {} {round} {batch_no} {n}",
+            info.base_offset
+        )
+        .unwrap();
         out.flush().unwrap();
     }
 }
@@ -41,7 +60,10 @@ fn sigkill_at_random_moments_loses_no_acknowledged_record() {
     for round in 0..rounds {
         let mut child = spawn_child(
             "crash::crash_child_appender",
-            &[("WEIR_CRASH_DIR", dir.path().display().to_string()), ("WEIR_CRASH_ROUND", round.to_string())],
+            &[
+                ("WEIR_CRASH_DIR", dir.path().display().to_string()),
+                ("WEIR_CRASH_ROUND", round.to_string()),
+            ],
         );
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
@@ -52,7 +74,13 @@ fn sigkill_at_random_moments_loses_no_acknowledged_record() {
                 let Some(i) = line.find("ACK ") else { continue };
                 let f: Vec<&str> = line[i..].split_whitespace().collect();
                 if f.len() == 6 {
-                    acks.push((f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap(), f[5].parse().unwrap()));
+                    acks.push((
+                        f[1].parse().unwrap(),
+                        f[2].parse().unwrap(),
+                        f[3].parse().unwrap(),
+                        f[4].parse().unwrap(),
+                        f[5].parse().unwrap(),
+                    ));
                 }
             }
             acks
@@ -62,7 +90,11 @@ fn sigkill_at_random_moments_loses_no_acknowledged_record() {
         child.wait().unwrap();
         acked.extend(reader.join().unwrap());
     }
-    assert!(acked.len() > rounds, "the child should have acknowledged batches, got {}", acked.len());
+    assert!(
+        acked.len() > rounds,
+        "the child should have acknowledged batches, got {}",
+        acked.len()
+    );
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     for partition in 0..2 {
         let records = read_all(&log, TOPIC, partition, 0).unwrap();
@@ -71,11 +103,18 @@ fn sigkill_at_random_moments_loses_no_acknowledged_record() {
         }
         for &(p, base, round, batch_no, n) in acked.iter().filter(|a| a.0 == partition) {
             for i in 0..n {
-                let r = records
-                    .get((base + i as i64) as usize)
-                    .unwrap_or_else(|| panic!("acknowledged offset {} of partition {p} is missing", base + i as i64));
+                let r = records.get((base + i as i64) as usize).unwrap_or_else(|| {
+                    panic!(
+                        "acknowledged offset {} of partition {p} is missing",
+                        base + i as i64
+                    )
+                });
                 let v = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap();
-                assert!(v.starts_with(&format!("{round}:{batch_no}:{i}:")), "offset {} holds {v:?}", r.offset);
+                assert!(
+                    v.starts_with(&format!("{round}:{batch_no}:{i}:")),
+                    "offset {} holds {v:?}",
+                    r.offset
+                );
             }
         }
     }

@@ -15,17 +15,28 @@ const PER_BATCH: usize = 25;
 #[test]
 #[ignore = "child process of a_reader_process_follows_a_writer_process"]
 fn follow_child_writer() {
-    let Ok(dir) = std::env::var("WEIR_FOLLOW_DIR") else { return };
+    let Ok(dir) = std::env::var("WEIR_FOLLOW_DIR") else {
+        return;
+    };
     let log = Log::open(&dir, LogConfig::default()).unwrap();
-    log.create_topic(TOPIC, small_segments(2, 16 << 10)).unwrap();
+    log.create_topic(TOPIC, small_segments(2, 16 << 10))
+        .unwrap();
     // Straight to the process stdout: the test harness captures println!.
     let mut out = std::io::stdout().lock();
     writeln!(out, "READY {}", std::process::id()).unwrap();
     out.flush().unwrap();
     drop(out);
     for b in 0..BATCHES {
-        let values: Vec<Vec<u8>> = (0..PER_BATCH).map(|i| format!("{b}-{i}").into_bytes()).collect();
-        log.append(TOPIC, (b % 2) as i32, batch_of(&values, b as i64), Acks::Leader).unwrap();
+        let values: Vec<Vec<u8>> = (0..PER_BATCH)
+            .map(|i| format!("{b}-{i}").into_bytes())
+            .collect();
+        log.append(
+            TOPIC,
+            (b % 2) as i32,
+            batch_of(&values, b as i64),
+            Acks::Leader,
+        )
+        .unwrap();
         std::thread::sleep(Duration::from_millis(5));
     }
     // Stay alive (holding the lock) until the parent has read everything and killed us.
@@ -35,7 +46,10 @@ fn follow_child_writer() {
 #[test]
 fn a_reader_process_follows_a_writer_process() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_child("follow::follow_child_writer", &[("WEIR_FOLLOW_DIR", dir.path().display().to_string())]);
+    let mut child = spawn_child(
+        "follow::follow_child_writer",
+        &[("WEIR_FOLLOW_DIR", dir.path().display().to_string())],
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let pid: u32 = loop {
         let line = lines.next().expect("child exited early").unwrap();
@@ -58,7 +72,10 @@ fn a_reader_process_follows_a_writer_process() {
         for b in consumer.poll(Duration::from_millis(200)).unwrap() {
             for r in b.records() {
                 let r = r.unwrap();
-                seen[b.partition as usize].push((r.offset, String::from_utf8(r.value.unwrap().to_vec()).unwrap()));
+                seen[b.partition as usize].push((
+                    r.offset,
+                    String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+                ));
             }
         }
     }

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_log::{Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, RebalanceEvent, TopicConfig};
+use weir_log::{
+    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord,
+    RebalanceEvent, TopicConfig,
+};
 
 const TOPIC: &str = "events";
 const PARTITIONS: i32 = 6;
@@ -31,12 +34,28 @@ fn config(client: &str) -> ConsumerConfig {
 fn members_join_and_leave_and_every_record_is_processed_once_owned() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
-    log.create_topic(TOPIC, TopicConfig { partitions: PARTITIONS, ..TopicConfig::default() }).unwrap();
+    log.create_topic(
+        TOPIC,
+        TopicConfig {
+            partitions: PARTITIONS,
+            ..TopicConfig::default()
+        },
+    )
+    .unwrap();
     // Small batches, so that consuming takes many polls and members come and go meanwhile.
-    let producer = Producer::new(&log, ProducerConfig { batch_bytes_max: 4096, ..ProducerConfig::default() }).unwrap();
+    let producer = Producer::new(
+        &log,
+        ProducerConfig {
+            batch_bytes_max: 4096,
+            ..ProducerConfig::default()
+        },
+    )
+    .unwrap();
     for i in 0..RECORDS {
         let v = i.to_string();
-        producer.send(ProducerRecord::new(TOPIC, v.as_bytes()).key(v.as_bytes())).unwrap();
+        producer
+            .send(ProducerRecord::new(TOPIC, v.as_bytes()).key(v.as_bytes()))
+            .unwrap();
     }
     producer.close().unwrap();
 
@@ -46,10 +65,20 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
     let done = Arc::new(AtomicBool::new(false));
     let generations: Arc<Mutex<HashSet<i32>>> = Arc::default();
     // Each member joins once `start` records are processed and leaves at `stop`.
-    let plan = [("c0", 0usize, 60_000usize), ("c1", 10_000, usize::MAX), ("c2", 30_000, 85_000)];
+    let plan = [
+        ("c0", 0usize, 60_000usize),
+        ("c1", 10_000, usize::MAX),
+        ("c2", 30_000, 85_000),
+    ];
     let mut threads = Vec::new();
     for (name, start, stop) in plan {
-        let (log, owners, processed, violations, done) = (log.clone(), owners.clone(), processed.clone(), violations.clone(), done.clone());
+        let (log, owners, processed, violations, done) = (
+            log.clone(),
+            owners.clone(),
+            processed.clone(),
+            violations.clone(),
+            done.clone(),
+        );
         let gens = generations.clone();
         threads.push(std::thread::spawn(move || {
             while processed.lock().unwrap().len() < start {
@@ -63,15 +92,22 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
                     RebalanceEvent::Revoked(ps) => {
                         for (_, p) in ps {
                             if o.remove(p).as_deref() != Some(name) {
-                                v.lock().unwrap().push(format!("{name} revoked {p} it did not own"));
+                                v.lock()
+                                    .unwrap()
+                                    .push(format!("{name} revoked {p} it did not own"));
                             }
                         }
                     }
-                    RebalanceEvent::Assigned { partitions, generation } => {
+                    RebalanceEvent::Assigned {
+                        partitions,
+                        generation,
+                    } => {
                         gens.lock().unwrap().insert(*generation);
                         for (_, p) in partitions {
                             if let Some(prev) = o.insert(*p, name.to_string()) {
-                                v.lock().unwrap().push(format!("{name} got {p} while {prev} owned it"));
+                                v.lock()
+                                    .unwrap()
+                                    .push(format!("{name} got {p} while {prev} owned it"));
                             }
                         }
                     }
@@ -98,32 +134,51 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
     for t in threads {
         t.join().unwrap();
     }
-    assert!(violations.lock().unwrap().is_empty(), "{:?}", violations.lock().unwrap());
+    assert!(
+        violations.lock().unwrap().is_empty(),
+        "{:?}",
+        violations.lock().unwrap()
+    );
     assert_eq!(processed.lock().unwrap().len(), RECORDS);
     // c0 alone, +c1, +c2, -c0, -c2: at least five generations handed out assignments.
-    assert!(generations.lock().unwrap().len() >= 5, "generations: {:?}", generations.lock().unwrap());
+    assert!(
+        generations.lock().unwrap().len() >= 5,
+        "generations: {:?}",
+        generations.lock().unwrap()
+    );
 
     // Restart: the committed offsets survive a close and reopen and resume exactly.
     let mut ends = HashMap::new();
     for p in 0..PARTITIONS {
         ends.insert(p, log.offsets(TOPIC, p).unwrap().1);
     }
-    let committed: HashMap<i32, i64> = (0..PARTITIONS).map(|p| (p, log.committed_offset("g", TOPIC, p).unwrap().unwrap())).collect();
+    let committed: HashMap<i32, i64> = (0..PARTITIONS)
+        .map(|p| (p, log.committed_offset("g", TOPIC, p).unwrap().unwrap()))
+        .collect();
     log.close().unwrap();
     drop(log);
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     for p in 0..PARTITIONS {
-        assert_eq!(log.committed_offset("g", TOPIC, p).unwrap(), Some(committed[&p]));
+        assert_eq!(
+            log.committed_offset("g", TOPIC, p).unwrap(),
+            Some(committed[&p])
+        );
     }
     let producer = Producer::new(&log, ProducerConfig::default()).unwrap();
     for i in 0..600 {
-        producer.send(ProducerRecord::new(TOPIC, format!("new-{i}").as_bytes()).partition(i % PARTITIONS)).unwrap();
+        producer
+            .send(
+                ProducerRecord::new(TOPIC, format!("new-{i}").as_bytes()).partition(i % PARTITIONS),
+            )
+            .unwrap();
     }
     producer.close().unwrap();
     let mut c = Consumer::new(&log, config("after-restart")).unwrap();
     c.subscribe(&[TOPIC]).unwrap();
     let mut got: Vec<(i32, i64)> = Vec::new();
-    let expected_total: i64 = (0..PARTITIONS).map(|p| ends[&p] + 100 - committed[&p]).sum();
+    let expected_total: i64 = (0..PARTITIONS)
+        .map(|p| ends[&p] + 100 - committed[&p])
+        .sum();
     while (got.len() as i64) < expected_total {
         for b in c.poll(Duration::from_millis(100)).unwrap() {
             for r in b.records() {
@@ -134,7 +189,10 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
     for p in 0..PARTITIONS {
         let offsets: Vec<i64> = got.iter().filter(|g| g.0 == p).map(|g| g.1).collect();
         let want: Vec<i64> = (committed[&p]..ends[&p] + 100).collect();
-        assert_eq!(offsets, want, "partition {p} resumes at its committed offset");
+        assert_eq!(
+            offsets, want,
+            "partition {p} resumes at its committed offset"
+        );
     }
     c.close().unwrap();
 }
@@ -143,14 +201,32 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
 fn a_stale_generation_cannot_commit() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
-    log.create_topic(TOPIC, TopicConfig { partitions: 2, ..TopicConfig::default() }).unwrap();
+    log.create_topic(
+        TOPIC,
+        TopicConfig {
+            partitions: 2,
+            ..TopicConfig::default()
+        },
+    )
+    .unwrap();
     let mut a = Consumer::new(&log, config("a")).unwrap();
     a.subscribe(&[TOPIC]).unwrap();
     a.poll(Duration::from_millis(200)).unwrap();
     let generation = a.generation();
     assert!(generation >= 1);
-    let err = log.commit_offsets("g", Some(("a-bogus", generation)), &[(TOPIC.to_string(), 0, 1)]).unwrap_err();
+    let err = log
+        .commit_offsets(
+            "g",
+            Some(("a-bogus", generation)),
+            &[(TOPIC.to_string(), 0, 1)],
+        )
+        .unwrap_err();
     assert!(matches!(err, weir_log::Error::Group { .. }), "{err}");
-    let member_err = log.commit_offsets("g", None, &[(TOPIC.to_string(), 0, 1)]).unwrap_err();
-    assert!(matches!(member_err, weir_log::Error::Group { .. }), "{member_err}");
+    let member_err = log
+        .commit_offsets("g", None, &[(TOPIC.to_string(), 0, 1)])
+        .unwrap_err();
+    assert!(
+        matches!(member_err, weir_log::Error::Group { .. }),
+        "{member_err}"
+    );
 }

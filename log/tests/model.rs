@@ -12,7 +12,9 @@ enum Op {
     /// Truncate at the start of the n-th batch (mod the number of batches).
     Truncate(usize),
     /// Reopen after a clean close, or after a crash (no close: the clean marker is never written).
-    Reopen { clean: bool },
+    Reopen {
+        clean: bool,
+    },
     /// Read from the n-th offset (mod the end).
     Read(usize),
     /// Seek by timestamp: batch i has timestamp 1000 + 10·i.

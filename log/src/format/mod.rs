@@ -21,11 +21,11 @@
 //! keyLength: varint, key, valueLength: varint, value, headersCount: varint, [headerKeyLength:
 //! varint, headerKey, headerValueLength: varint, headerValue]`; a length of -1 means null.
 
-pub mod varint;
 mod batch;
 mod builder;
 mod compression;
 mod control;
+pub mod varint;
 
 pub use batch::{Batch, BatchHeader, RecordIter};
 pub use builder::{BatchBuilder, BatchOptions};

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
-use crate::error::IoContext;
 use crate::Result;
+use crate::error::IoContext;
 
 enum Map {
     Write(MmapMut),
@@ -45,7 +45,12 @@ struct EntryFile<const W: usize> {
 }
 
 impl<const W: usize> EntryFile<W> {
-    fn open(path: &Path, bytes_max: u32, writable: bool, is_valid: fn(&[u8]) -> bool) -> Result<Self> {
+    fn open(
+        path: &Path,
+        bytes_max: u32,
+        writable: bool,
+        is_valid: fn(&[u8]) -> bool,
+    ) -> Result<Self> {
         let map = if writable {
             let file = OpenOptions::new()
                 .read(true)
@@ -169,7 +174,12 @@ fn offset_entry_valid(e: &[u8]) -> bool {
 }
 
 impl OffsetIndex {
-    pub(crate) fn open(path: &Path, base_offset: i64, bytes_max: u32, writable: bool) -> Result<Self> {
+    pub(crate) fn open(
+        path: &Path,
+        base_offset: i64,
+        bytes_max: u32,
+        writable: bool,
+    ) -> Result<Self> {
         Ok(OffsetIndex {
             file: EntryFile::open(path, bytes_max, writable, offset_entry_valid)?,
             base_offset,
@@ -193,7 +203,10 @@ impl OffsetIndex {
         debug_assert!(position > 0 && position <= u32::MAX as u64);
         let rel = (offset - self.base_offset) as u32;
         if let Some(last) = self.last() {
-            debug_assert!(offset > last.0 && position > last.1, "index entries must increase");
+            debug_assert!(
+                offset > last.0 && position > last.1,
+                "index entries must increase"
+            );
         }
         let mut e = [0u8; 8];
         e[..4].copy_from_slice(&rel.to_be_bytes());
@@ -209,14 +222,20 @@ impl OffsetIndex {
 
     fn decode(&self, i: usize) -> (i64, u64) {
         let e = self.file.entry(i);
-        (self.base_offset + be_u32(&e[..4]) as i64, be_u32(&e[4..]) as u64)
+        (
+            self.base_offset + be_u32(&e[..4]) as i64,
+            be_u32(&e[4..]) as u64,
+        )
     }
 
     /// The greatest indexed (offset, position) with offset ≤ `target`, else the segment start.
     pub(crate) fn lookup(&self, target: i64) -> (i64, u64) {
         let n = self.len();
         let base = self.base_offset;
-        match self.file.last_where(n, |e| base + be_u32(&e[..4]) as i64 <= target) {
+        match self
+            .file
+            .last_where(n, |e| base + be_u32(&e[..4]) as i64 <= target)
+        {
             Some(i) => self.decode(i),
             None => (self.base_offset, 0),
         }
@@ -224,7 +243,9 @@ impl OffsetIndex {
 
     /// Drops entries at or past `position`.
     pub(crate) fn truncate_to_position(&mut self, position: u64) {
-        let keep = self.file.last_where(self.file.len, |e| (be_u32(&e[4..]) as u64) < position);
+        let keep = self
+            .file
+            .last_where(self.file.len, |e| (be_u32(&e[4..]) as u64) < position);
         self.file.truncate(keep.map_or(0, |i| i + 1));
     }
 
@@ -244,7 +265,12 @@ fn time_entry_valid(e: &[u8]) -> bool {
 }
 
 impl TimeIndex {
-    pub(crate) fn open(path: &Path, base_offset: i64, bytes_max: u32, writable: bool) -> Result<Self> {
+    pub(crate) fn open(
+        path: &Path,
+        base_offset: i64,
+        bytes_max: u32,
+        writable: bool,
+    ) -> Result<Self> {
         Ok(TimeIndex {
             file: EntryFile::open(path, bytes_max, writable, time_entry_valid)?,
             base_offset,
@@ -265,7 +291,10 @@ impl TimeIndex {
 
     fn decode(&self, i: usize) -> (i64, i64) {
         let e = self.file.entry(i);
-        (be_i64(&e[..8]), self.base_offset + be_u32(&e[8..]) as i64 - 1)
+        (
+            be_i64(&e[..8]),
+            self.base_offset + be_u32(&e[8..]) as i64 - 1,
+        )
     }
 
     /// The last entry as (timestamp, offset).
@@ -302,9 +331,9 @@ impl TimeIndex {
     /// Drops entries whose offset is past `offset`.
     pub(crate) fn truncate_to_offset(&mut self, offset: i64) {
         let base = self.base_offset;
-        let keep = self
-            .file
-            .last_where(self.file.len, |e| base + (be_u32(&e[8..]) as i64) - 1 <= offset);
+        let keep = self.file.last_where(self.file.len, |e| {
+            base + (be_u32(&e[8..]) as i64) - 1 <= offset
+        });
         self.file.truncate(keep.map_or(0, |i| i + 1));
     }
 

@@ -105,9 +105,18 @@ impl Segment {
     }
 
     /// Creates an empty segment.
-    pub(crate) fn create(dir: &Path, base_offset: i64, settings: SegmentSettings, now_ms: i64) -> Result<Segment> {
+    pub(crate) fn create(
+        dir: &Path,
+        base_offset: i64,
+        settings: SegmentSettings,
+        now_ms: i64,
+    ) -> Result<Segment> {
         let (log, _, _) = Self::paths(dir, base_offset);
-        OpenOptions::new().write(true).create_new(true).open(&log).at(&log)?;
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&log)
+            .at(&log)?;
         let seg = Self::open_files(dir, base_offset, settings)?;
         seg.created_ms.store(now_ms, Ordering::Relaxed);
         seg.max_timestamp.store(-1, Ordering::Relaxed);
@@ -123,7 +132,8 @@ impl Segment {
             .at(&log_path)?;
         let size = file.metadata().at(&log_path)?.len();
         let writable = settings.writable;
-        let offset = OffsetIndex::open(&index_path, base_offset, settings.index_bytes_max, writable)?;
+        let offset =
+            OffsetIndex::open(&index_path, base_offset, settings.index_bytes_max, writable)?;
         let time = TimeIndex::open(&time_path, base_offset, settings.index_bytes_max, writable)?;
         Ok(Segment {
             base_offset,
@@ -147,7 +157,12 @@ impl Segment {
     /// Opens a segment trusting its contents (after a clean shutdown, or for a closed segment below
     /// the recovery point): finds its end from the last index entry, reading at most one index
     /// interval of headers. An incomplete tail (a reader racing the writer) is left out of `size`.
-    pub(crate) fn open(dir: &Path, base_offset: i64, settings: SegmentSettings, now_ms: i64) -> Result<Segment> {
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        settings: SegmentSettings,
+        now_ms: i64,
+    ) -> Result<Segment> {
         let (_, index_path, _) = Self::paths(dir, base_offset);
         let index_missing = !index_path.exists();
         let seg = Self::open_files(dir, base_offset, settings)?;
@@ -161,7 +176,11 @@ impl Segment {
         let (start_offset, start_pos) = {
             let ix = seg.lock_indexes();
             let (off, pos) = ix.offset.lookup(i64::MAX);
-            if pos <= file_len { (off, pos) } else { (base_offset, 0) }
+            if pos <= file_len {
+                (off, pos)
+            } else {
+                (base_offset, 0)
+            }
         };
         let mut next = start_offset;
         let mut bytes_since = 0u64;
@@ -205,7 +224,10 @@ impl Segment {
         let mut buf = vec![0u8; len];
         let mut filled = 0;
         while filled < len {
-            match self.file.read_at(&mut buf[filled..], position + filled as u64) {
+            match self
+                .file
+                .read_at(&mut buf[filled..], position + filled as u64)
+            {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -232,7 +254,8 @@ impl Segment {
             if pos + BATCH_HEADER_BYTES as u64 > to {
                 return Ok(pos);
             }
-            let in_buf = pos >= buf_start && pos + BATCH_HEADER_BYTES as u64 <= buf_start + buf.len() as u64;
+            let in_buf =
+                pos >= buf_start && pos + BATCH_HEADER_BYTES as u64 <= buf_start + buf.len() as u64;
             if !in_buf {
                 let want = SCAN_CHUNK_BYTES.min((to - pos) as usize);
                 buf = self.read_exact_or_short(pos, want)?;
@@ -284,11 +307,18 @@ impl Segment {
                 break None;
             }
             if pos + BATCH_HEADER_BYTES as u64 > file_len {
-                break Some((expected, format!("torn batch header: {} bytes left", file_len - pos)));
+                break Some((
+                    expected,
+                    format!("torn batch header: {} bytes left", file_len - pos),
+                ));
             }
-            let header_in_buf = pos >= buf_start && pos + BATCH_HEADER_BYTES as u64 <= buf_start + buf.len() as u64;
+            let header_in_buf =
+                pos >= buf_start && pos + BATCH_HEADER_BYTES as u64 <= buf_start + buf.len() as u64;
             if !header_in_buf {
-                buf = self.read_exact_or_short(pos, RECOVERY_CHUNK_BYTES.min((file_len - pos) as usize))?;
+                buf = self.read_exact_or_short(
+                    pos,
+                    RECOVERY_CHUNK_BYTES.min((file_len - pos) as usize),
+                )?;
                 buf_start = pos;
             }
             let at = (pos - buf_start) as usize;
@@ -298,10 +328,19 @@ impl Segment {
             };
             let total = h.total_bytes();
             if total > batch_bytes_limit || pos + total as u64 > file_len {
-                break Some((h.base_offset, format!("torn or oversized batch: {total} bytes claimed, {} left", file_len - pos)));
+                break Some((
+                    h.base_offset,
+                    format!(
+                        "torn or oversized batch: {total} bytes claimed, {} left",
+                        file_len - pos
+                    ),
+                ));
             }
             if at + total > buf.len() {
-                buf = self.read_exact_or_short(pos, total.max(RECOVERY_CHUNK_BYTES.min((file_len - pos) as usize)))?;
+                buf = self.read_exact_or_short(
+                    pos,
+                    total.max(RECOVERY_CHUNK_BYTES.min((file_len - pos) as usize)),
+                )?;
                 buf_start = pos;
             }
             let at = (pos - buf_start) as usize;
@@ -312,8 +351,19 @@ impl Segment {
             if let Err(e) = batch.verify_crc() {
                 break Some((h.base_offset, e.to_string()));
             }
-            if h.base_offset < expected || h.last_offset() < h.base_offset || h.last_offset() - self.base_offset > i32::MAX as i64 {
-                break Some((h.base_offset, format!("offsets {}..={} do not follow {}", h.base_offset, h.last_offset(), expected - 1)));
+            if h.base_offset < expected
+                || h.last_offset() < h.base_offset
+                || h.last_offset() - self.base_offset > i32::MAX as i64
+            {
+                break Some((
+                    h.base_offset,
+                    format!(
+                        "offsets {}..={} do not follow {}",
+                        h.base_offset,
+                        h.last_offset(),
+                        expected - 1
+                    ),
+                ));
             }
             self.index_batch(pos, &h);
             on_batch(&h);
@@ -348,11 +398,19 @@ impl Segment {
         }
         ix.bytes_since_entry += h.total_bytes() as u64;
         ix.max_ts_so_far = ix.max_ts_so_far.max(h.max_timestamp);
-        self.max_timestamp.fetch_max(h.max_timestamp, Ordering::AcqRel);
+        self.max_timestamp
+            .fetch_max(h.max_timestamp, Ordering::AcqRel);
     }
 
     /// True when a batch of `bytes` (last offset `last_offset`) must go to a new segment.
-    pub(crate) fn must_roll(&self, bytes: usize, last_offset: i64, bytes_max: u64, age_ms_max: i64, now_ms: i64) -> bool {
+    pub(crate) fn must_roll(
+        &self,
+        bytes: usize,
+        last_offset: i64,
+        bytes_max: u64,
+        age_ms_max: i64,
+        now_ms: i64,
+    ) -> bool {
         let size = self.size();
         if size == 0 {
             return false;
@@ -373,7 +431,8 @@ impl Segment {
         let pos = self.size();
         self.file.write_all_at(buf, pos).at(&self.log_path)?;
         self.index_batch(pos, h);
-        self.next_offset.store(h.last_offset() + 1, Ordering::Release);
+        self.next_offset
+            .store(h.last_offset() + 1, Ordering::Release);
         self.size.store(pos + buf.len() as u64, Ordering::Release);
         Ok(())
     }
@@ -453,13 +512,19 @@ impl Segment {
         if position >= size {
             return Ok(Vec::new());
         }
-        let want = (max_bytes as u64).min(size - position).max(BATCH_HEADER_BYTES as u64 + 1) as usize;
+        let want = (max_bytes as u64)
+            .min(size - position)
+            .max(BATCH_HEADER_BYTES as u64 + 1) as usize;
         let mut buf = self.read_exact_or_short(position, want.min((size - position) as usize))?;
         let first = BatchHeader::parse(buf.get(..BATCH_HEADER_BYTES).unwrap_or(&[]))
             .map_err(|e| self.corrupt(position, -1, e.to_string()))?;
         if first.total_bytes() > buf.len() {
             if position + first.total_bytes() as u64 > size {
-                return Err(self.corrupt(position, first.base_offset, "batch runs past the segment end".into()));
+                return Err(self.corrupt(
+                    position,
+                    first.base_offset,
+                    "batch runs past the segment end".into(),
+                ));
             }
             buf = self.read_exact_or_short(position, first.total_bytes())?;
         }
@@ -529,10 +594,7 @@ impl Segment {
             let mut ix = self.lock_indexes();
             ix.offset.truncate_to_position(pos);
             ix.time.truncate_to_offset(next);
-            ix.bytes_since_entry = ix
-                .offset
-                .last()
-                .map_or(pos, |(_, p)| pos.saturating_sub(p));
+            ix.bytes_since_entry = ix.offset.last().map_or(pos, |(_, p)| pos.saturating_sub(p));
         }
         self.size.store(pos, Ordering::Release);
         self.next_offset.store(next, Ordering::Release);
