@@ -12,7 +12,7 @@ use weir_log::{
     TopicConfig, clean_once,
 };
 
-use crate::common::{read_all, seed, small_segments};
+use crate::common::{open, read_all, seed, small_segments};
 
 /// The time every test round runs at (ms since the epoch).
 const NOW: i64 = 1_700_000_000_000;
@@ -26,7 +26,7 @@ type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
 
 /// A log whose offset and time indexes get an entry every few batches, so that a segment swap
 /// that mixed old indexes with a new log would show.
-fn open(dir: &Path) -> Log {
+fn open_indexed(dir: &Path) -> Log {
     let config = LogConfig {
         index_interval_bytes: 256,
         index_bytes_max: 4096,
@@ -329,7 +329,7 @@ fn compaction_matches_the_model_and_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let topic = "table";
     let mut rng = fastrand::Rng::with_seed(seed());
-    let log = open(dir.path());
+    let log = open_indexed(dir.path());
     log.create_topic(topic, compacted_topic()).unwrap();
     let pdir = partition_dir(&log, topic);
     let old = NOW - 10 * DELETE_RETENTION_MS;
@@ -519,7 +519,7 @@ fn compaction_matches_the_model_and_survives_reopening() {
 
     // An unclean stop (no close, nothing removed), then a clean one: the same records.
     drop(log);
-    let log = open(dir.path());
+    let log = open_indexed(dir.path());
     assert!(
         log.recovery_report().is_empty(),
         "{:?}",
@@ -529,7 +529,7 @@ fn compaction_matches_the_model_and_survives_reopening() {
     assert_eq!(read(&log, topic), expected);
     log.close().unwrap();
     drop(log);
-    let log = open(dir.path());
+    let log = open_indexed(dir.path());
     assert_eq!(read(&log, topic), expected);
     assert_random_access(&log, topic, &expected);
     log.close().unwrap();
@@ -547,7 +547,7 @@ fn compaction_matches_the_model_and_survives_reopening() {
         b"torn",
     )
     .unwrap();
-    let log = open(dir.path());
+    let log = open_indexed(dir.path());
     assert_eq!(read(&log, topic), expected);
     assert_random_access(&log, topic, &expected);
     assert_eq!(
@@ -594,7 +594,7 @@ fn txn_batch(
 fn compaction_counts_only_committed_transactions_and_keeps_markers() {
     let dir = tempfile::tempdir().unwrap();
     let topic = "txn-table";
-    let log = open(dir.path());
+    let log = open_indexed(dir.path());
     log.create_topic(topic, compacted_topic()).unwrap();
     let pdir = partition_dir(&log, topic);
     let put = |batch: Vec<u8>| {

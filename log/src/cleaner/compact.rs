@@ -62,6 +62,9 @@ pub(super) fn compact_partition(
     remove_work_dir(&work)?;
     let closed = &segs[..segs.len() - 1];
     for seg in &closed[..mapped.min(closed.len())] {
+        if seg.is_empty() {
+            continue; // compacted away entirely in an earlier round
+        }
         let survey = survey(seg, &planner, throttle, decompressed_bytes_max)?;
         done.recheck_at_ms = done.recheck_at_ms.min(survey.next_expiry_ms);
         if !survey.estimate.worth_rewriting() {
