@@ -1,6 +1,7 @@
 //! # weir-log
 #![warn(missing_docs)]
 
+mod cleaner;
 mod config;
 mod consumer;
 mod error;
@@ -16,6 +17,7 @@ mod producer_state;
 mod segment;
 mod util;
 
+pub use cleaner::{Cleaner, CleanerReport, IoBudget, clean_once};
 pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig};
 pub use consumer::{
     Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset, RebalanceEvent,

@@ -4,6 +4,7 @@
 mod common;
 
 mod bad_input;
+mod cleaner;
 mod compat;
 mod corruption;
 mod crash;
