@@ -7,7 +7,7 @@
 //! [`Cleaner::start`] runs rounds every `cleaner_interval_ms` on a thread until stopped.
 
 mod budget;
-mod compact;
+pub(crate) mod compact;
 mod plan;
 
 use std::collections::HashMap;

@@ -122,6 +122,7 @@ pub(crate) struct Inner {
     data_cv: Condvar,
     closed: AtomicBool,
     groups: std::sync::OnceLock<Arc<Groups>>,
+    cleaner: Mutex<Option<crate::cleaner::Cleaner>>,
 }
 
 /// An open data directory. Cheap to clone; every clone is the same log.
@@ -228,8 +229,11 @@ impl Log {
                 data_cv: Condvar::new(),
                 closed: AtomicBool::new(false),
                 groups: std::sync::OnceLock::new(),
+                cleaner: Mutex::new(None),
             }),
         };
+        let cleaner = crate::cleaner::Cleaner::start(&log);
+        *log.inner.cleaner.lock().unwrap_or_else(|e| e.into_inner()) = Some(cleaner);
         Ok(log)
     }
 
@@ -260,6 +264,7 @@ impl Log {
                 data_cv: Condvar::new(),
                 closed: AtomicBool::new(false),
                 groups: std::sync::OnceLock::new(),
+                cleaner: Mutex::new(None),
             }),
         })
     }
@@ -695,6 +700,16 @@ impl Log {
     pub fn close(&self) -> Result<()> {
         if !self.inner.writable || self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
+        }
+        // The cleaner first: it may be mid-swap, holding partition locks.
+        if let Some(c) = self
+            .inner
+            .cleaner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            c.stop();
         }
         if let Some(f) = &self.inner.flusher {
             f.shutdown();

@@ -40,6 +40,9 @@ fn verify_crc(buf: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Held while appends to a partition are blocked; see [`Partition::block_appends`].
+pub(crate) struct AppendsBlocked<'a>(#[allow(dead_code)] std::sync::MutexGuard<'a, WriteState>);
+
 /// What the write path keeps under its lock.
 struct WriteState {
     producers: ProducerStateMap,
@@ -105,6 +108,10 @@ impl Partition {
         if writable {
             std::fs::create_dir_all(dir).at(dir)?;
             // Leftovers of an interrupted compaction or atomic write.
+            let work = dir.join(crate::cleaner::compact::WORK_DIR);
+            if work.exists() {
+                std::fs::remove_dir_all(&work).at(&work)?;
+            }
             for entry in std::fs::read_dir(dir).at(dir)? {
                 let p = entry.at(dir)?.path();
                 if matches!(
@@ -137,6 +144,7 @@ impl Partition {
                     config
                         .batch_bytes_max
                         .max(crate::format::LOG_OVERHEAD_BYTES),
+                    !config.compacted,
                     |_| (),
                 )? {
                     truncations.push(t);
@@ -551,6 +559,12 @@ impl Partition {
             removed.push(seg);
         }
         Ok(removed)
+    }
+
+    /// Blocks appends (and truncation) while the guard lives: the cleaner swaps segment files
+    /// under it, so that the segment it replaces cannot become active meanwhile.
+    pub(crate) fn block_appends(&self) -> AppendsBlocked<'_> {
+        AppendsBlocked(self.lock_write())
     }
 
     /// Replaces the closed segment `old` by `new` (same base offset) in the list.

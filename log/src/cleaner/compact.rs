@@ -22,7 +22,8 @@ use crate::{Error, Result, util};
 /// Where rewritten segments are built, inside the partition directory. Not a segment name, and
 /// without an extension, so that partition open neither lists nor removes it; compaction clears
 /// it before use (what a crash left there).
-const WORK_DIR: &str = "cleaner-work";
+/// Where compaction writes new segments before swapping them in; removed on open.
+pub(crate) const WORK_DIR: &str = "cleaner-work";
 /// Bytes read at a time from a segment.
 const READ_CHUNK_BYTES: u64 = 1 << 20;
 /// Memory the key map of one partition may take (Kafka's dedupe buffer). Past it, only the
@@ -428,6 +429,8 @@ fn swap_in(
     settings: SegmentSettings,
     now_ms: i64,
 ) -> Result<bool> {
+    // Appends wait while files move: the segment cannot become active under us.
+    let _blocked = p.block_appends();
     if !is_closed_in(p, old) {
         return Ok(false);
     }

@@ -67,6 +67,9 @@ impl<const W: usize> EntryFile<W> {
             // SAFETY: weir's writer is the only process that writes this file (the data-directory
             // lock), and it never shrinks it while mapped.
             Map::Write(unsafe { MmapOptions::new().map_mut(&file) }.at(path)?)
+        } else if !path.exists() {
+            // Mid-swap by the cleaner (or never written): no entries; lookups scan instead.
+            Map::Empty
         } else {
             let file = File::open(path).at(path)?;
             if file.metadata().at(path)?.len() < W as u64 {

@@ -169,7 +169,7 @@ impl Segment {
         seg.created_ms.store(now_ms, Ordering::Relaxed);
         if index_missing && settings.writable {
             // An interrupted compaction swap leaves no index: rebuild it by a full recovery scan.
-            seg.recover(usize::MAX, |_| ())?;
+            seg.recover(usize::MAX, false, |_| ())?;
             return Ok(seg);
         }
         let file_len = seg.size.load(Ordering::Relaxed);
@@ -279,12 +279,14 @@ impl Segment {
         }
     }
 
-    /// Re-reads the whole segment, checking every batch (framing, CRC, increasing offsets), and
+    /// Re-reads the whole segment, checking every batch (framing, CRC, increasing offsets; with
+    /// `dense`, each batch starting right after the previous one), and
     /// rebuilds both indexes. A bad batch and everything after it is cut off (when writable) and
     /// reported. `on_batch` sees each valid batch's header, for rebuilding producer state.
     pub(crate) fn recover(
         &self,
         batch_bytes_limit: usize,
+        dense: bool,
         mut on_batch: impl FnMut(&BatchHeader),
     ) -> Result<Option<Truncation>> {
         let file_len = self.file.metadata().at(&self.log_path)?.len();
@@ -351,7 +353,14 @@ impl Segment {
             if let Err(e) = batch.verify_crc() {
                 break Some((h.base_offset, e.to_string()));
             }
-            if h.base_offset < expected
+            // baseOffset is outside the CRC: where offsets must be dense (no compaction), a batch
+            // that does not start exactly where the last one ended is corrupt, not a gap.
+            let misplaced = if dense {
+                h.base_offset != expected
+            } else {
+                h.base_offset < expected
+            };
+            if misplaced
                 || h.last_offset() < h.base_offset
                 || h.last_offset() - self.base_offset > i32::MAX as i64
             {
