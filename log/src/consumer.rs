@@ -642,18 +642,14 @@ impl Consumer {
     /// Commits the current positions of every assigned partition for the group. In a group,
     /// fenced (an error) if a rebalance has moved the group to a newer generation.
     pub fn commit_sync(&mut self) -> Result<()> {
-        let group = self
-            .config
-            .group
-            .clone()
-            .ok_or_else(|| Error::config("group", "committing offsets needs a group"))?;
-        let member = self
-            .membership
-            .as_ref()
-            .map(|m| (m.member_id.clone().unwrap_or_default(), m.generation));
-        self.commit_positions(member.as_ref().map(|(id, g)| (id.as_str(), *g)), &group)?;
-        self.last_commit = Instant::now();
-        Ok(())
+        let positions: Vec<(Arc<str>, i32, i64)> = self
+            .assignment
+            .iter()
+            .filter_map(|tp| self.positions.get(tp).map(|o| (tp.0.clone(), tp.1, *o)))
+            .collect();
+        let offsets: Vec<(&str, i32, i64)> =
+            positions.iter().map(|(t, p, o)| (&**t, *p, *o)).collect();
+        self.commit_offsets(&offsets)
     }
 
     /// Commits these offsets (each the next offset to read) for the group, fenced like

@@ -125,6 +125,34 @@ pub(crate) struct Inner {
     cleaner: Mutex<Option<crate::cleaner::Cleaner>>,
 }
 
+impl Inner {
+    /// A read-only handle's state; `Log::open` adds the writer's parts.
+    fn new(
+        dir: PathBuf,
+        config: Arc<LogConfig>,
+        topics: BTreeMap<String, Arc<Topic>>,
+        truncations: Vec<Truncation>,
+    ) -> Inner {
+        Inner {
+            dir,
+            config,
+            writable: false,
+            lock: Mutex::new(None),
+            topics: RwLock::new(topics),
+            flusher: None,
+            producer_ids: Mutex::new((0, 0)),
+            truncations,
+            data_version: AtomicU64::new(0),
+            data_waiters: AtomicUsize::new(0),
+            data_lock: Mutex::new(()),
+            data_cv: Condvar::new(),
+            closed: AtomicBool::new(false),
+            groups: std::sync::OnceLock::new(),
+            cleaner: Mutex::new(None),
+        }
+    }
+}
+
 /// An open data directory. Cheap to clone; every clone is the same log.
 ///
 /// One process at a time opens a directory for writing ([`Log::open`], guarded by a lock file);
@@ -212,25 +240,14 @@ impl Log {
             .ok()
             .and_then(|s| s.trim().parse::<i64>().ok())
             .unwrap_or(0);
+        let mut inner = Inner::new(dir, config, topics, truncations);
+        inner.writable = true;
+        inner.lock = Mutex::new(Some(lock));
+        inner.flusher = Some(Flusher::start());
+        // Ids below the persisted block end may have been handed out before a crash.
+        inner.producer_ids = Mutex::new((next_pid, next_pid));
         let log = Log {
-            inner: Arc::new(Inner {
-                dir,
-                config,
-                writable: true,
-                lock: Mutex::new(Some(lock)),
-                topics: RwLock::new(topics),
-                flusher: Some(Flusher::start()),
-                // Ids below the persisted block end may have been handed out before a crash.
-                producer_ids: Mutex::new((next_pid, next_pid)),
-                truncations,
-                data_version: AtomicU64::new(0),
-                data_waiters: AtomicUsize::new(0),
-                data_lock: Mutex::new(()),
-                data_cv: Condvar::new(),
-                closed: AtomicBool::new(false),
-                groups: std::sync::OnceLock::new(),
-                cleaner: Mutex::new(None),
-            }),
+            inner: Arc::new(inner),
         };
         let cleaner = crate::cleaner::Cleaner::start(&log);
         *log.inner.cleaner.lock().unwrap_or_else(|e| e.into_inner()) = Some(cleaner);
@@ -249,23 +266,7 @@ impl Log {
         let config = Arc::new(LogConfig::default());
         let topics = Self::load_topics(&dir, &config, false, true, &mut Vec::new())?;
         Ok(Log {
-            inner: Arc::new(Inner {
-                dir,
-                config,
-                writable: false,
-                lock: Mutex::new(None),
-                topics: RwLock::new(topics),
-                flusher: None,
-                producer_ids: Mutex::new((0, 0)),
-                truncations: Vec::new(),
-                data_version: AtomicU64::new(0),
-                data_waiters: AtomicUsize::new(0),
-                data_lock: Mutex::new(()),
-                data_cv: Condvar::new(),
-                closed: AtomicBool::new(false),
-                groups: std::sync::OnceLock::new(),
-                cleaner: Mutex::new(None),
-            }),
+            inner: Arc::new(Inner::new(dir, config, topics, Vec::new())),
         })
     }
 
