@@ -144,6 +144,11 @@ pub struct LogConfig {
     pub producer_batches_max: usize,
     /// Forget an idle producer's state after this long (Kafka's transactional.id.expiration.ms).
     pub producer_idle_ms_max: i64,
+    /// How often the transaction coordinator looks for transactions open past their timeout.
+    pub txn_check_interval_ms: u64,
+    /// Longest timeout a transactional producer may ask for (Kafka's
+    /// transaction.max.timeout.ms).
+    pub txn_timeout_ms_max: i64,
 }
 
 impl Default for LogConfig {
@@ -157,6 +162,8 @@ impl Default for LogConfig {
             cleaner_io_bytes_per_s: 64 << 20,
             producer_batches_max: 5,
             producer_idle_ms_max: 7 * 24 * 3600 * 1000,
+            txn_check_interval_ms: 1_000,
+            txn_timeout_ms_max: 15 * 60 * 1000,
         }
     }
 }
@@ -185,6 +192,12 @@ impl LogConfig {
                 "cleaner_io_bytes_per_s",
                 "must be at least 1 MiB/s",
             ));
+        }
+        if self.txn_check_interval_ms == 0 {
+            return Err(Error::config("txn_check_interval_ms", "must be positive"));
+        }
+        if self.txn_timeout_ms_max <= 0 {
+            return Err(Error::config("txn_timeout_ms_max", "must be positive"));
         }
         if self.producer_batches_max == 0 || self.producer_batches_max > 100 {
             return Err(Error::config(

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::AbortedTxn;
 use crate::format::{Batch, Record};
 use crate::group::{AssignmentStrategy, MemberConfig};
 use crate::log::Log;
@@ -184,6 +185,45 @@ impl ConsumerBatch {
     /// Offset of the batch's last record.
     pub fn last_offset(&self) -> i64 {
         self.batch.header().last_offset()
+    }
+}
+
+/// Skips the records of aborted transactions, as Kafka's fetcher does: a producer's transactional
+/// batches are dropped from its aborted transaction's first offset until its ABORT marker.
+struct AbortFilter {
+    /// Sorted by first offset.
+    pending: std::collections::VecDeque<AbortedTxn>,
+    /// Producers inside an aborted transaction at the current batch.
+    active: std::collections::HashSet<i64>,
+    /// Offsets of the ABORT markers.
+    markers: std::collections::HashSet<i64>,
+}
+
+impl AbortFilter {
+    fn new(mut aborted: Vec<AbortedTxn>) -> AbortFilter {
+        aborted.sort_by_key(|a| a.first_offset);
+        AbortFilter {
+            markers: aborted.iter().map(|a| a.last_offset).collect(),
+            pending: aborted.into(),
+            active: Default::default(),
+        }
+    }
+
+    /// True when the batch goes to the user: not a control batch, not aborted.
+    fn keep(&mut self, h: &crate::format::BatchHeader) -> bool {
+        while let Some(a) = self.pending.front()
+            && a.first_offset <= h.last_offset()
+        {
+            self.active.insert(a.producer_id);
+            self.pending.pop_front();
+        }
+        if h.is_control() {
+            if self.markers.contains(&h.base_offset) {
+                self.active.remove(&h.producer_id);
+            }
+            return false;
+        }
+        !(h.is_transactional() && self.active.contains(&h.producer_id))
     }
 }
 
@@ -440,6 +480,24 @@ impl Consumer {
             .collect()
     }
 
+    /// Group, member id and generation, for offsets committed in a transaction
+    /// ([`crate::TransactionalProducer::send_offsets`]); `None` without a group.
+    pub fn group_metadata(&self) -> Option<crate::GroupMetadata> {
+        let group = self.config.group.clone()?;
+        Some(match &self.membership {
+            Some(m) => crate::GroupMetadata {
+                group,
+                member_id: m.member_id.clone(),
+                generation: m.generation,
+            },
+            None => crate::GroupMetadata {
+                group,
+                member_id: None,
+                generation: -1,
+            },
+        })
+    }
+
     /// The group generation of the current assignment (-1 outside a group).
     pub fn generation(&self) -> i32 {
         self.membership
@@ -581,26 +639,30 @@ impl Consumer {
                 .config
                 .fetch_bytes_max
                 .min(self.config.poll_bytes_max - bytes);
-            let batches = match self.log.fetch(&tp.0, tp.1, pos, want) {
-                Ok(b) => b,
-                Err(e @ Error::OffsetOutOfRange { .. }) => {
-                    let p = self.reset_position(&tp, Some(e))?;
-                    self.positions.insert(tp.clone(), p);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let fetched =
+                match self
+                    .log
+                    .fetch_isolated(&tp.0, tp.1, pos, want, self.config.isolation)
+                {
+                    Ok(f) => f,
+                    Err(e @ Error::OffsetOutOfRange { .. }) => {
+                        let p = self.reset_position(&tp, Some(e))?;
+                        self.positions.insert(tp.clone(), p);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
             let mut next = pos;
-            for b in batches {
+            let mut aborted = AbortFilter::new(fetched.aborted);
+            for b in fetched.batches {
                 let last = b.header().last_offset();
                 if last < next {
                     continue;
                 }
                 bytes += b.bytes().len();
-                let control = b.header().is_control();
                 let skip_below = next;
                 next = last + 1;
-                if !control {
+                if aborted.keep(b.header()) {
                     out.push(ConsumerBatch {
                         topic: tp.0.clone(),
                         partition: tp.1,

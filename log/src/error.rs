@@ -129,6 +129,10 @@ pub enum Error {
         /// What is wrong.
         reason: GroupErrorKind,
     },
+    /// A transactional call that does not fit the transaction's state (for example, a
+    /// transactional write to a partition not registered in the transaction).
+    #[error("transaction: {0}")]
+    Transaction(String),
     /// The log (or the client) has been closed.
     #[error("closed")]
     Closed,

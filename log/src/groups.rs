@@ -57,6 +57,8 @@ type OffsetKey = (String, String, i32);
 pub(crate) struct Groups {
     pub(crate) coordinator: GroupCoordinator,
     offsets: RwLock<BTreeMap<OffsetKey, CommittedOffset>>,
+    /// Offsets committed inside open transactions, by producer id: visible once committed.
+    pending: std::sync::Mutex<std::collections::HashMap<i64, Vec<(OffsetKey, CommittedOffset)>>>,
 }
 
 impl Groups {
@@ -76,6 +78,7 @@ impl Groups {
         let groups = Groups {
             coordinator: GroupCoordinator::new(Arc::new(SystemClock::new())),
             offsets: RwLock::new(BTreeMap::new()),
+            pending: Default::default(),
         };
         groups.reload(log)?;
         Ok(groups)
@@ -87,6 +90,8 @@ impl Groups {
             return Ok(()); // no group ever committed
         };
         let mut map = BTreeMap::new();
+        let mut in_txn: std::collections::HashMap<i64, Vec<(OffsetKey, Option<CommittedOffset>)>> =
+            Default::default();
         let mut pos = start;
         let max = log.config().decompressed_bytes_max;
         while pos < end {
@@ -96,7 +101,26 @@ impl Groups {
             }
             for b in &batches {
                 pos = b.header().last_offset() + 1;
-                if b.header().is_control() {
+                let h = *b.header();
+                if h.is_control() {
+                    let Some(r) = b.records(max)?.next().transpose()? else {
+                        continue;
+                    };
+                    let (Some(k), Some(v)) = (r.key.as_ref(), r.value.as_ref()) else {
+                        continue;
+                    };
+                    let Ok(marker) = crate::format::ControlRecord::decode(k, v) else {
+                        continue;
+                    };
+                    let entries = in_txn.remove(&h.producer_id).unwrap_or_default();
+                    if marker.kind == crate::format::ControlType::Commit {
+                        for (k, v) in entries {
+                            match v {
+                                Some(v) => map.insert(k, v),
+                                None => map.remove(&k),
+                            };
+                        }
+                    }
                     continue;
                 }
                 for r in b.records(max)? {
@@ -105,6 +129,20 @@ impl Groups {
                     let Ok(key) = serde_json::from_slice::<OffsetKey>(key) else {
                         continue;
                     };
+                    if h.is_transactional() {
+                        let value = r
+                            .value
+                            .as_ref()
+                            .and_then(|v| serde_json::from_slice::<OffsetValue>(v).ok())
+                            .map(|v| CommittedOffset {
+                                offset: v.offset,
+                                metadata: v.metadata,
+                                generation: v.generation,
+                                commit_ms: v.commit_ms,
+                            });
+                        in_txn.entry(h.producer_id).or_default().push((key, value));
+                        continue;
+                    }
                     match r
                         .value
                         .as_ref()
@@ -140,6 +178,46 @@ impl Groups {
         member: Option<(&str, i32)>,
         offsets: &[(String, i32, i64)],
     ) -> Result<()> {
+        self.commit_as(log, group, member, offsets, None)
+    }
+
+    /// Commits offsets inside producer `producer_id`'s transaction (KIP-447): fenced by the
+    /// group generation now, visible to the group only once the transaction commits.
+    pub(crate) fn commit_in_txn(
+        &self,
+        log: &Log,
+        producer_id: i64,
+        epoch: i16,
+        group: &str,
+        member: Option<(&str, i32)>,
+        offsets: &[(String, i32, i64)],
+    ) -> Result<()> {
+        self.commit_as(log, group, member, offsets, Some((producer_id, epoch)))
+    }
+
+    /// Makes a transaction's offsets visible (commit) or drops them (abort).
+    pub(crate) fn complete_txn(&self, producer_id: i64, commit: bool) {
+        let entries = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&producer_id);
+        if let (true, Some(entries)) = (commit, entries) {
+            self.offsets
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(entries);
+        }
+    }
+
+    fn commit_as(
+        &self,
+        log: &Log,
+        group: &str,
+        member: Option<(&str, i32)>,
+        offsets: &[(String, i32, i64)],
+        txn: Option<(i64, i16)>,
+    ) -> Result<()> {
         let generation = match member {
             Some((member_id, generation)) => {
                 self.coordinator
@@ -163,7 +241,15 @@ impl Groups {
             }
         };
         let now = util::now_ms();
-        let mut b = BatchBuilder::new(BatchOptions::default());
+        let mut b = BatchBuilder::new(match txn {
+            Some((producer_id, producer_epoch)) => BatchOptions {
+                producer_id,
+                producer_epoch,
+                transactional: true,
+                ..BatchOptions::default()
+            },
+            None => BatchOptions::default(),
+        });
         let mut entries = Vec::with_capacity(offsets.len());
         for (topic, partition, offset) in offsets {
             let key = (group.to_string(), topic.clone(), *partition);
@@ -187,6 +273,17 @@ impl Groups {
             ));
         }
         if entries.is_empty() {
+            return Ok(());
+        }
+        if let Some((producer_id, _)) = txn {
+            // Durable with the transaction's other writes, when the coordinator's markers are.
+            log.append(OFFSETS_TOPIC, 0, b.finish(0), Acks::Leader)?;
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(producer_id)
+                .or_default()
+                .extend(entries);
             return Ok(());
         }
         log.append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;

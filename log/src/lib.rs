@@ -14,6 +14,10 @@ mod partition;
 pub mod partitioner;
 mod producer;
 mod producer_state;
+pub mod txn;
+mod txn_state;
+pub use txn::{GroupMetadata, TransactionalConfig, TransactionalProducer};
+pub use txn_state::AbortedTxn;
 mod segment;
 mod util;
 
@@ -26,7 +30,7 @@ pub use consumer::{
 pub use error::{Error, GroupErrorKind, Result};
 pub use groups::{CommittedOffset, OFFSETS_TOPIC, PartitionLag};
 pub use log::{
-    Acks, CLEAN_SHUTDOWN_FILE, GroupInfo, Log, PartitionDescription, TopicDescription,
+    Acks, CLEAN_SHUTDOWN_FILE, Fetched, GroupInfo, Log, PartitionDescription, TopicDescription,
     validate_topic_name,
 };
 pub use partition::AppendInfo;

@@ -17,6 +17,7 @@ use crate::format::Batch;
 use crate::groups::{CommittedOffset, Groups, PartitionLag};
 use crate::partition::{AppendInfo, Partition};
 use crate::segment::Truncation;
+use crate::txn::coordinator::TxnCoordinator;
 use crate::{Error, Result, util};
 
 const LOCK_FILE: &str = ".lock";
@@ -83,6 +84,23 @@ pub struct PartitionDescription {
     pub segments: usize,
     /// Bytes on disk.
     pub size_bytes: u64,
+    /// Last stable offset: below it every transaction is decided.
+    pub last_stable_offset: i64,
+    /// Open transactions: (producer id, first offset in this partition).
+    pub open_transactions: Vec<(i64, i64)>,
+}
+
+/// What a fetch returns.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Whole batches from the asked offset on (the first may begin earlier).
+    pub batches: Vec<Batch>,
+    /// At read_committed: aborted transactions overlapping the batches, whose records to skip.
+    pub aborted: Vec<crate::txn_state::AbortedTxn>,
+    /// Next offset to be written.
+    pub high_watermark: i64,
+    /// Below it, every transaction is decided.
+    pub last_stable_offset: i64,
 }
 
 /// A topic's settings and partitions.
@@ -123,6 +141,66 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     groups: std::sync::OnceLock<Arc<Groups>>,
     cleaner: Mutex<Option<crate::cleaner::Cleaner>>,
+    txn: std::sync::OnceLock<Arc<TxnCoordinator>>,
+    txn_timer: Mutex<Option<Ticker>>,
+}
+
+/// A background thread that runs a task every interval until stopped.
+struct Ticker {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(
+        name: &str,
+        interval: Duration,
+        mut task: impl FnMut() -> bool + Send + 'static,
+    ) -> Result<Ticker> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let (lock, cv) = &*s;
+                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    stopped = cv
+                        .wait_timeout(stopped, interval)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    if *stopped {
+                        return;
+                    }
+                    drop(stopped);
+                    if !task() {
+                        return;
+                    }
+                    stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                }
+            })
+            .map_err(|e| Error::Internal(format!("spawning {name}: {e}")))?;
+        Ok(Ticker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(&mut self) {
+        *self.stop.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.stop.1.notify_all();
+        if let Some(t) = self.thread.take()
+            && t.thread().id() != std::thread::current().id()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Inner {
@@ -149,6 +227,8 @@ impl Inner {
             closed: AtomicBool::new(false),
             groups: std::sync::OnceLock::new(),
             cleaner: Mutex::new(None),
+            txn: std::sync::OnceLock::new(),
+            txn_timer: Mutex::new(None),
         }
     }
 }
@@ -249,6 +329,28 @@ impl Log {
         let log = Log {
             inner: Arc::new(inner),
         };
+        // Finish what a crash interrupted before anyone reads: prepared transactions complete,
+        // open ones abort.
+        let coordinator = Arc::new(TxnCoordinator::load(&log)?);
+        let _ = log.inner.txn.set(coordinator);
+        let weak = Arc::downgrade(&log.inner);
+        let interval = Duration::from_millis(log.inner.config.txn_check_interval_ms);
+        let timer = Ticker::start("weir-txn-timer", interval, move || {
+            let Some(inner) = weak.upgrade() else {
+                return false;
+            };
+            let log = Log { inner };
+            if let Ok(c) = log.txn_coordinator()
+                && let Err(e) = c.abort_expired(&log, util::now_ms())
+            {
+                eprintln!("weir: aborting timed-out transactions failed (will retry): {e}");
+            }
+            true
+        })?;
+        *log.inner
+            .txn_timer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(timer);
         let cleaner = crate::cleaner::Cleaner::start(&log);
         *log.inner.cleaner.lock().unwrap_or_else(|e| e.into_inner()) = Some(cleaner);
         Ok(log)
@@ -533,6 +635,8 @@ impl Log {
                 high_watermark: p.high_watermark(),
                 segments: p.segments_snapshot().len(),
                 size_bytes: p.size_bytes(),
+                last_stable_offset: p.last_stable_offset(),
+                open_transactions: p.open_transactions(),
             });
         }
         Ok(TopicDescription {
@@ -570,6 +674,21 @@ impl Log {
     ) -> Result<(AppendInfo, Option<u64>)> {
         self.check_writable("append")?;
         let part = self.partition(topic, partition)?;
+        if let Ok(h) = crate::format::BatchHeader::parse(
+            batch
+                .get(..crate::format::BATCH_HEADER_BYTES)
+                .unwrap_or(&[]),
+        ) && h.is_transactional()
+        {
+            // A transactional write is accepted only once its partition is registered, durably,
+            // in the producer's ongoing transaction at this epoch.
+            self.txn_coordinator()?.verify_write(
+                h.producer_id,
+                h.producer_epoch,
+                topic,
+                partition,
+            )?;
+        }
         let (info, seg) = part.append(batch)?;
         let flusher = self.inner.flusher.as_ref().ok_or(Error::Closed)?;
         part.schedule_roll_flushes(flusher);
@@ -649,6 +768,55 @@ impl Log {
             .read(offset, max_bytes, i64::MAX)
     }
 
+    /// Like [`Log::fetch`], at an isolation level: `ReadCommitted` stops at the last stable
+    /// offset and lists the aborted transactions whose records the reader must skip (the
+    /// [`crate::Consumer`] does this).
+    pub fn fetch_isolated(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+        isolation: crate::IsolationLevel,
+    ) -> Result<Fetched> {
+        let p = self.partition(topic, partition)?;
+        let committed = isolation == crate::IsolationLevel::ReadCommitted;
+        if !p.is_writable() && offset >= p.last_stable_offset().min(p.high_watermark()) {
+            p.refresh()?;
+        }
+        let lso = p.last_stable_offset();
+        let limit = if committed { lso } else { i64::MAX };
+        let batches = p.read(offset, max_bytes, limit)?;
+        let aborted = match (committed, batches.last()) {
+            (true, Some(last)) => p.aborted_in(offset, last.header().last_offset() + 1),
+            _ => Vec::new(),
+        };
+        Ok(Fetched {
+            batches,
+            aborted,
+            high_watermark: p.high_watermark(),
+            last_stable_offset: lso,
+        })
+    }
+
+    /// Writes a transaction marker (the coordinator's part) and returns its group-commit round.
+    pub(crate) fn append_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+        kind: crate::format::ControlType,
+    ) -> Result<u64> {
+        self.check_writable("write a transaction marker")?;
+        let part = self.partition(topic, partition)?;
+        let (_, seg) = part.append_marker(producer_id, epoch, kind, 0)?;
+        let flusher = self.inner.flusher.as_ref().ok_or(Error::Closed)?;
+        part.schedule_roll_flushes(flusher);
+        self.notify_data();
+        Ok(flusher.request(&seg))
+    }
+
     /// (log start offset, high watermark) of a partition.
     pub fn offsets(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
         let p = self.partition(topic, partition)?;
@@ -702,6 +870,15 @@ impl Log {
         if !self.inner.writable || self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        if let Some(mut t) = self
+            .inner
+            .txn_timer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            t.stop();
+        }
         // The cleaner first: it may be mid-swap, holding partition locks.
         if let Some(c) = self
             .inner
@@ -739,6 +916,59 @@ impl Log {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+        Ok(())
+    }
+
+    pub(crate) fn txn_coordinator(&self) -> Result<Arc<TxnCoordinator>> {
+        self.check_writable("use transactions")?;
+        self.inner
+            .txn
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::Internal("no transaction coordinator".into()))
+    }
+
+    /// Every transactional id the coordinator knows, with its state (writer handles only).
+    pub fn transactions(&self) -> Vec<crate::txn::TxnDescription> {
+        self.inner
+            .txn
+            .get()
+            .map(|c| c.describe())
+            .unwrap_or_default()
+    }
+
+    /// Test hook: makes the coordinator fail at a chosen point.
+    #[doc(hidden)]
+    pub fn inject_txn_fault(&self, fault: Option<crate::txn::TxnFault>) {
+        if let Some(c) = self.inner.txn.get() {
+            c.set_fault(fault);
+        }
+    }
+
+    /// Aborts every transaction open longer than its timeout, now (the background timer does
+    /// this every `txn_check_interval_ms`); returns how many.
+    pub fn abort_expired_transactions(&self) -> Result<usize> {
+        self.txn_coordinator()?.abort_expired(self, util::now_ms())
+    }
+
+    pub(crate) fn ensure_groups(&self) -> Result<()> {
+        self.groups().map(|_| ())
+    }
+
+    pub(crate) fn commit_offsets_in_txn(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        group: &str,
+        member: Option<(&str, i32)>,
+        offsets: &[(String, i32, i64)],
+    ) -> Result<()> {
+        self.groups()?
+            .commit_in_txn(self, producer_id, epoch, group, member, offsets)
+    }
+
+    pub(crate) fn complete_txn_offsets(&self, producer_id: i64, commit: bool) -> Result<()> {
+        self.groups()?.complete_txn(producer_id, commit);
         Ok(())
     }
 

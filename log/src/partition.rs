@@ -10,8 +10,10 @@ use crate::config::{LogConfig, TopicConfig};
 use crate::error::IoContext;
 use crate::flusher::Flusher;
 use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
+use crate::format::{BatchBuilder, BatchOptions, ControlRecord, ControlType};
 use crate::producer_state::{ProducerStateMap, SequenceCheck};
 use crate::segment::{Segment, SegmentSettings, Truncation, parse_log_name};
+use crate::txn_state::{self, AbortedTxn, TxnState};
 use crate::{Error, Result, util};
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
@@ -58,6 +60,10 @@ pub(crate) struct Partition {
     segments: RwLock<Vec<Arc<Segment>>>,
     write: Mutex<WriteState>,
     high_watermark: AtomicI64,
+    /// Last stable offset: below it every transaction is decided (read_committed stops here).
+    last_stable: AtomicI64,
+    /// Open and aborted transactions. Lock order: `write`, then `txn`.
+    txn: Mutex<TxnState>,
     /// Guards directory listing and segment opening by followers.
     follow: Mutex<()>,
     /// Segments closed by a roll whose fsync is still to be scheduled, with the next base offset.
@@ -168,41 +174,120 @@ impl Partition {
                 producers: ProducerStateMap::default(),
             }),
             high_watermark: AtomicI64::new(hw),
+            last_stable: AtomicI64::new(hw),
+            txn: Mutex::new(TxnState::default()),
             follow: Mutex::new(()),
             pending_roll: Mutex::new(Vec::new()),
         };
-        if writable {
-            part.rebuild_producer_state(clean)?;
-        }
+        part.rebuild_producer_state(clean)?;
         Ok((part, truncations))
     }
 
-    /// Loads the producer snapshot and replays the batch headers written after it.
+    /// Loads the producer snapshot (producers and open transactions) and replays the batches
+    /// written after it; aborted transactions come from their file, re-derived past the
+    /// snapshot. Followers do the same, read-only.
     fn rebuild_producer_state(&self, clean: bool) -> Result<()> {
         let path = self.dir.join(PRODUCER_SNAPSHOT_FILE);
-        let (mut state, from) = match ProducerStateMap::read_snapshot(&path) {
-            Some((s, off)) if off <= self.high_watermark() => (s, off),
-            _ => (ProducerStateMap::default(), i64::MIN),
+        let hw = self.high_watermark();
+        let (mut producers, ongoing, from) = match ProducerStateMap::read_snapshot(&path) {
+            Some((s, ongoing, off)) if off <= hw => (s, ongoing, off),
+            _ => (ProducerStateMap::default(), Default::default(), i64::MIN),
         };
-        if !(clean && from == self.high_watermark()) {
-            let batches_max = self.log_config.producer_batches_max;
-            // Replayed producers count as seen now: we cannot know when they last wrote.
-            let now = util::now_ms();
-            for seg in self.segments_snapshot() {
-                if seg.next_offset() <= from {
+        let mut txn = TxnState {
+            ongoing,
+            aborted: txn_state::load_aborted(&self.dir),
+        };
+        if !(clean && from == hw) {
+            txn.truncate(from);
+            self.replay(from, hw, Some(&mut producers), &mut txn)?;
+        }
+        producers.expire(util::now_ms() - self.log_config.producer_idle_ms_max);
+        if self.writable {
+            // Rewritten whole on every open: drops a torn entry and anything recovery cut off.
+            txn_state::rewrite_aborted(&self.dir, &txn.aborted)?;
+        }
+        self.last_stable.store(txn.lso(hw), Ordering::Release);
+        *self.lock_txn() = txn;
+        self.lock_write().producers = producers;
+        Ok(())
+    }
+
+    /// Applies the batches in `[from, to)` to producer and transaction state, in order. Control
+    /// batches are read to tell COMMIT from ABORT; data batches need only their headers.
+    fn replay(
+        &self,
+        from: i64,
+        to: i64,
+        mut producers: Option<&mut ProducerStateMap>,
+        txn: &mut TxnState,
+    ) -> Result<()> {
+        let batches_max = self.log_config.producer_batches_max;
+        // Replayed producers count as seen now: we cannot know when they last wrote.
+        let now = util::now_ms();
+        let max = self.log_config.decompressed_bytes_max;
+        for seg in self.segments_snapshot() {
+            if seg.next_offset() <= from || seg.base_offset >= to {
+                continue;
+            }
+            let mut events: Vec<(u64, BatchHeader)> = Vec::new();
+            seg.walk_headers(0, seg.size(), |pos, h| {
+                if h.base_offset >= to {
+                    return ControlFlow::Break(());
+                }
+                if h.base_offset >= from {
+                    events.push((pos, *h));
+                }
+                ControlFlow::Continue(())
+            })?;
+            for (pos, h) in events {
+                if !h.is_control() {
+                    if let Some(p) = producers.as_deref_mut() {
+                        p.record(&h, batches_max, now);
+                    }
+                    txn.on_data(&h);
                     continue;
                 }
-                seg.walk_headers(0, seg.size(), |_, h| {
-                    if h.base_offset >= from && !h.is_control() {
-                        state.record(h, batches_max, now);
-                    }
-                    ControlFlow::Continue(())
-                })?;
+                let batch = seg.read(pos, h.total_bytes())?;
+                let Some(b) = batch.first() else { continue };
+                let Some(r) = b.records(max)?.next().transpose()? else {
+                    continue;
+                };
+                let (Some(k), Some(v)) = (r.key.as_ref(), r.value.as_ref()) else {
+                    continue;
+                };
+                let Ok(marker) = ControlRecord::decode(k, v) else {
+                    continue;
+                };
+                if let Some(p) = producers.as_deref_mut() {
+                    p.record_marker(h.producer_id, h.producer_epoch, now);
+                }
+                txn.on_marker(h.producer_id, marker.kind, h.base_offset);
             }
         }
-        state.expire(util::now_ms() - self.log_config.producer_idle_ms_max);
-        self.lock_write().producers = state;
         Ok(())
+    }
+
+    fn lock_txn(&self) -> std::sync::MutexGuard<'_, TxnState> {
+        self.txn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Offsets below which every transaction is decided.
+    pub(crate) fn last_stable_offset(&self) -> i64 {
+        self.last_stable.load(Ordering::Acquire)
+    }
+
+    /// Aborted transactions overlapping `[from, to)`, for read_committed readers.
+    pub(crate) fn aborted_in(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        self.lock_txn().aborted_in(from, to)
+    }
+
+    /// Open transactions: (producer id, first offset).
+    pub(crate) fn open_transactions(&self) -> Vec<(i64, i64)> {
+        self.lock_txn()
+            .ongoing
+            .iter()
+            .map(|(p, o)| (*p, *o))
+            .collect()
     }
 
     fn lock_write(&self) -> std::sync::MutexGuard<'_, WriteState> {
@@ -273,6 +358,11 @@ impl Partition {
             )));
         }
         verify_crc(&buf)?;
+        if h.is_control() {
+            return Err(Error::Malformed(
+                "control batches are written by the transaction coordinator only".into(),
+            ));
+        }
         let mut w = self.lock_write();
         if let SequenceCheck::Duplicate {
             base_offset,
@@ -298,8 +388,13 @@ impl Partition {
         seg.append(&buf, &h)?;
         w.producers
             .record(&h, self.log_config.producer_batches_max, util::now_ms());
-        self.high_watermark
-            .store(h.last_offset() + 1, Ordering::Release);
+        let hw = h.last_offset() + 1;
+        {
+            let mut txn = self.lock_txn();
+            txn.on_data(&h);
+            self.last_stable.store(txn.lso(hw), Ordering::Release);
+        }
+        self.high_watermark.store(hw, Ordering::Release);
         Ok((
             AppendInfo {
                 base_offset: base,
@@ -340,8 +435,11 @@ impl Partition {
         let settings = Self::settings(&self.log_config, true);
         let seg = Arc::new(Segment::create(&self.dir, base_offset, settings, now)?);
         util::sync_dir(&self.dir)?;
-        w.producers
-            .write_snapshot(&self.dir.join(PRODUCER_SNAPSHOT_FILE), base_offset)?;
+        w.producers.write_snapshot(
+            &self.dir.join(PRODUCER_SNAPSHOT_FILE),
+            base_offset,
+            &self.lock_txn().ongoing,
+        )?;
         let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = segs.last() {
             self.pending_roll
@@ -376,16 +474,26 @@ impl Partition {
             return Ok(());
         }
         let _guard = self.follow.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(active) = self.active() else {
-            return self.open_new_segments(i64::MIN);
-        };
-        let before = active.next_offset();
-        active.refresh()?;
-        if active.next_offset() == before {
-            self.open_new_segments(active.base_offset)?;
+        let old_hw = self.high_watermark();
+        match self.active() {
+            None => self.open_new_segments(i64::MIN)?,
+            Some(active) => {
+                let before = active.next_offset();
+                active.refresh()?;
+                if active.next_offset() == before {
+                    self.open_new_segments(active.base_offset)?;
+                }
+            }
         }
         let last = self.active().map_or(0, |s| s.next_offset());
         self.high_watermark.fetch_max(last, Ordering::AcqRel);
+        let hw = self.high_watermark();
+        if hw > old_hw {
+            // Follow the writer's transactions too: open ones hold the LSO back.
+            let mut txn = self.lock_txn();
+            self.replay(old_hw, hw, None, &mut txn)?;
+            self.last_stable.store(txn.lso(hw), Ordering::Release);
+        }
         Ok(())
     }
 
@@ -494,6 +602,70 @@ impl Partition {
         Ok(None)
     }
 
+    /// Writes a COMMIT or ABORT marker for `producer_id`'s transaction. The marker carries
+    /// `epoch` (bumped by the coordinator at every transaction end), so this partition fences
+    /// older epochs from then on.
+    pub(crate) fn append_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        kind: ControlType,
+        coordinator_epoch: i32,
+    ) -> Result<(AppendInfo, Arc<Segment>)> {
+        if !self.writable {
+            return Err(Error::ReadOnly(format!(
+                "cannot append to {}-{}",
+                self.topic, self.id
+            )));
+        }
+        let mut w = self.lock_write();
+        if let Some(known) = w.producers.epoch(producer_id)
+            && epoch < known
+        {
+            return Err(Error::Fenced(format!(
+                "marker of producer {producer_id} epoch {epoch} is older than epoch {known} on {}-{}",
+                self.topic, self.id
+            )));
+        }
+        let (key, value) = ControlRecord {
+            kind,
+            coordinator_epoch,
+        }
+        .encode();
+        let mut b = BatchBuilder::new(BatchOptions {
+            producer_id,
+            producer_epoch: epoch,
+            transactional: true,
+            control: true,
+            ..BatchOptions::default()
+        });
+        let now = util::now_ms();
+        b.push(now, Some(&key), Some(&value), &[]);
+        let base = self.high_watermark();
+        let buf = b.finish(base);
+        let h = BatchHeader::parse(&buf[..BATCH_HEADER_BYTES])?;
+        let seg = self.segment_for_append(&h, buf.len(), &w)?;
+        seg.append(&buf, &h)?;
+        w.producers.record_marker(producer_id, epoch, now);
+        let hw = base + 1;
+        {
+            let mut txn = self.lock_txn();
+            if let Some(a) = txn.on_marker(producer_id, kind, base) {
+                txn_state::append_aborted(&self.dir, &a)?;
+            }
+            self.last_stable.store(txn.lso(hw), Ordering::Release);
+        }
+        self.high_watermark.store(hw, Ordering::Release);
+        Ok((
+            AppendInfo {
+                base_offset: base,
+                last_offset: base,
+                duplicate: false,
+            },
+            seg,
+        ))
+    }
+
     /// Removes every record at or after `offset` (rounded down to a batch boundary); returns the
     /// new high watermark.
     pub(crate) fn truncate_to(&self, offset: i64) -> Result<i64> {
@@ -526,8 +698,11 @@ impl Partition {
             seg.flush_all()?;
         }
         let hw = self.high_watermark();
-        w.producers
-            .write_snapshot(&self.dir.join(PRODUCER_SNAPSHOT_FILE), hw)?;
+        w.producers.write_snapshot(
+            &self.dir.join(PRODUCER_SNAPSHOT_FILE),
+            hw,
+            &self.lock_txn().ongoing,
+        )?;
         let active_base = self.active().map_or(0, |s| s.base_offset);
         util::write_atomically(
             &self.dir.join(RECOVERY_POINT_FILE),

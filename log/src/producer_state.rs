@@ -50,6 +50,9 @@ struct Snapshot {
     /// State covers every batch before this offset.
     offset: i64,
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: producer id → first offset in the partition.
+    #[serde(default)]
+    ongoing: std::collections::BTreeMap<i64, i64>,
 }
 
 impl ProducerStateMap {
@@ -60,7 +63,20 @@ impl ProducerStateMap {
         topic: &str,
         partition: i32,
     ) -> Result<SequenceCheck> {
-        if h.producer_id < 0 || h.base_sequence < 0 {
+        if h.producer_id < 0 {
+            return Ok(SequenceCheck::Append);
+        }
+        if let Some(entry) = self.producers.get(&h.producer_id)
+            && h.producer_epoch < entry.epoch
+        {
+            // Also for batches without sequences (transactional offset commits): a marker with a
+            // newer epoch ended the transaction this batch belonged to.
+            return Err(Error::Fenced(format!(
+                "producer {} epoch {} is older than the current epoch {} on {topic}-{partition}",
+                h.producer_id, h.producer_epoch, entry.epoch
+            )));
+        }
+        if h.base_sequence < 0 {
             return Ok(SequenceCheck::Append);
         }
         let out_of_order = |expected: i32| Error::OutOfOrderSequence {
@@ -142,17 +158,17 @@ impl ProducerStateMap {
         self.producers.retain(|_, e| e.last_timestamp >= horizon_ms);
     }
 
-    /// The epoch this partition knows for `producer_id`.
-    #[cfg(test)]
-    pub(crate) fn epoch_of(&self, producer_id: i64) -> Option<i16> {
-        self.producers.get(&producer_id).map(|e| e.epoch)
-    }
-
     /// Writes a snapshot valid up to `offset` (exclusive), atomically.
-    pub(crate) fn write_snapshot(&self, path: &Path, offset: i64) -> Result<()> {
+    pub(crate) fn write_snapshot(
+        &self,
+        path: &Path,
+        offset: i64,
+        ongoing: &std::collections::BTreeMap<i64, i64>,
+    ) -> Result<()> {
         let snap = Snapshot {
             offset,
             producers: self.producers.clone(),
+            ongoing: ongoing.clone(),
         };
         let bytes = serde_json::to_vec(&snap)
             .map_err(|e| Error::Internal(format!("producer snapshot: {e}")))?;
@@ -160,15 +176,41 @@ impl ProducerStateMap {
     }
 
     /// Reads a snapshot; `None` when absent or unreadable (state is then rebuilt from the log).
-    pub(crate) fn read_snapshot(path: &Path) -> Option<(ProducerStateMap, i64)> {
+    pub(crate) fn read_snapshot(
+        path: &Path,
+    ) -> Option<(ProducerStateMap, std::collections::BTreeMap<i64, i64>, i64)> {
         let bytes = std::fs::read(path).ok()?;
         let snap: Snapshot = serde_json::from_slice(&bytes).ok()?;
         Some((
             ProducerStateMap {
                 producers: snap.producers,
             },
+            snap.ongoing,
             snap.offset,
         ))
+    }
+
+    /// Records a transaction marker: it carries the producer's (possibly bumped) epoch, which
+    /// fences batches of older epochs from then on.
+    pub(crate) fn record_marker(&mut self, producer_id: i64, epoch: i16, now_ms: i64) {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::new(),
+                last_timestamp: now_ms,
+            });
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.last_timestamp = entry.last_timestamp.max(now_ms);
+    }
+
+    /// The epoch this partition knows for `producer_id`.
+    pub(crate) fn epoch(&self, producer_id: i64) -> Option<i16> {
+        self.producers.get(&producer_id).map(|e| e.epoch)
     }
 }
 
@@ -224,7 +266,7 @@ mod tests {
         let e1 = header(7, 1, 0, 1, 115);
         assert_eq!(s.check(&e1, "t", 0).unwrap(), SequenceCheck::Append);
         s.record(&e1, 5, 0);
-        assert_eq!(s.epoch_of(7), Some(1));
+        assert_eq!(s.epoch(7), Some(1));
         assert!(matches!(
             s.check(&header(7, 0, 15, 1, -1), "t", 0),
             Err(Error::Fenced(_))

@@ -12,3 +12,4 @@ mod follow;
 mod format_props;
 mod groups;
 mod model;
+mod txn;

@@ -1,0 +1,196 @@
+//! Transaction state of one partition: the open transactions (whose first offsets hold back the
+//! last stable offset, LSO) and the aborted ones (which `read_committed` readers skip). Rebuilt on
+//! open from the producer snapshot plus the batches after it; aborted transactions also live in
+//! an append-only file, `aborted-txns`, so that readers of old data need no scan.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::IoContext;
+use crate::format::{BatchHeader, ControlType};
+use crate::{Result, util};
+
+/// File of aborted transactions: 24-byte entries `producer id, first offset, last offset`
+/// (big-endian i64s), in the order their ABORT markers were written.
+pub(crate) const ABORTED_FILE: &str = "aborted-txns";
+
+/// A transaction that aborted: readers at `read_committed` skip `producer_id`'s transactional
+/// records from `first_offset` up to its ABORT marker at `last_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    /// The producer whose records to skip.
+    pub producer_id: i64,
+    /// First offset of the transaction in this partition.
+    pub first_offset: i64,
+    /// Offset of its ABORT marker.
+    pub last_offset: i64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct TxnState {
+    /// Producer id → first offset of its open transaction in this partition.
+    pub(crate) ongoing: BTreeMap<i64, i64>,
+    /// Sorted by `last_offset`.
+    pub(crate) aborted: Vec<AbortedTxn>,
+}
+
+impl TxnState {
+    /// A data batch was appended.
+    pub(crate) fn on_data(&mut self, h: &BatchHeader) {
+        if h.is_transactional() && !h.is_control() {
+            self.ongoing.entry(h.producer_id).or_insert(h.base_offset);
+        }
+    }
+
+    /// A COMMIT or ABORT marker of `producer_id` was appended at `offset`. Returns the aborted
+    /// transaction to record, if any.
+    pub(crate) fn on_marker(
+        &mut self,
+        producer_id: i64,
+        kind: ControlType,
+        offset: i64,
+    ) -> Option<AbortedTxn> {
+        let first = self.ongoing.remove(&producer_id)?;
+        if kind != ControlType::Abort {
+            return None;
+        }
+        let a = AbortedTxn {
+            producer_id,
+            first_offset: first,
+            last_offset: offset,
+        };
+        if self.aborted.last().is_none_or(|l| l.last_offset < offset) {
+            self.aborted.push(a);
+        }
+        Some(a)
+    }
+
+    /// The last stable offset: below it, every transaction is decided.
+    pub(crate) fn lso(&self, high_watermark: i64) -> i64 {
+        self.ongoing
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(high_watermark)
+            .min(high_watermark)
+    }
+
+    /// Aborted transactions that overlap `[from, to)`.
+    pub(crate) fn aborted_in(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        let start = self.aborted.partition_point(|a| a.last_offset < from);
+        self.aborted[start..]
+            .iter()
+            .filter(|a| a.first_offset < to)
+            .copied()
+            .collect()
+    }
+
+    /// Forgets everything at or past `offset` (before a replay from there).
+    pub(crate) fn truncate(&mut self, offset: i64) {
+        self.aborted.retain(|a| a.last_offset < offset);
+        self.ongoing.retain(|_, first| *first < offset);
+    }
+}
+
+pub(crate) fn load_aborted(dir: &Path) -> Vec<AbortedTxn> {
+    let Ok(bytes) = std::fs::read(dir.join(ABORTED_FILE)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<AbortedTxn> = bytes
+        .chunks_exact(24)
+        .map(|c| {
+            let i = |k: usize| i64::from_be_bytes(c[k..k + 8].try_into().unwrap_or([0; 8]));
+            AbortedTxn {
+                producer_id: i(0),
+                first_offset: i(8),
+                last_offset: i(16),
+            }
+        })
+        .collect();
+    // A torn last entry (a crash mid-write) was dropped by chunks_exact; keep the order strict.
+    out.dedup_by_key(|a| a.last_offset);
+    out.sort_by_key(|a| a.last_offset);
+    out
+}
+
+fn encode(a: &AbortedTxn) -> [u8; 24] {
+    let mut e = [0u8; 24];
+    e[..8].copy_from_slice(&a.producer_id.to_be_bytes());
+    e[8..16].copy_from_slice(&a.first_offset.to_be_bytes());
+    e[16..].copy_from_slice(&a.last_offset.to_be_bytes());
+    e
+}
+
+/// Appends one entry (the marker in the log is the truth; this file is an index of it).
+pub(crate) fn append_aborted(dir: &Path, a: &AbortedTxn) -> Result<()> {
+    let path = dir.join(ABORTED_FILE);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .at(&path)?;
+    f.write_all(&encode(a)).at(&path)
+}
+
+/// Rewrites the file with exactly `entries` (after recovery or truncation).
+pub(crate) fn rewrite_aborted(dir: &Path, entries: &[AbortedTxn]) -> Result<()> {
+    let bytes: Vec<u8> = entries.iter().flat_map(encode).collect();
+    util::write_atomically(&dir.join(ABORTED_FILE), &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lso_and_aborted_ranges() {
+        let mut t = TxnState::default();
+        assert_eq!(t.lso(10), 10);
+        t.ongoing.insert(7, 3);
+        t.ongoing.insert(8, 5);
+        assert_eq!(t.lso(10), 3);
+        assert_eq!(
+            t.on_marker(7, ControlType::Abort, 11),
+            Some(AbortedTxn {
+                producer_id: 7,
+                first_offset: 3,
+                last_offset: 11
+            })
+        );
+        assert_eq!(t.lso(12), 5);
+        assert_eq!(t.on_marker(8, ControlType::Commit, 12), None);
+        assert_eq!(t.lso(13), 13);
+        assert_eq!(t.aborted_in(0, 3), vec![]);
+        assert_eq!(t.aborted_in(0, 4).len(), 1);
+        assert_eq!(t.aborted_in(12, 20), vec![]);
+        // A marker for a producer with nothing open here changes nothing.
+        assert_eq!(t.on_marker(9, ControlType::Abort, 13), None);
+    }
+
+    #[test]
+    fn aborted_file_round_trip_ignores_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = AbortedTxn {
+            producer_id: 1,
+            first_offset: 2,
+            last_offset: 3,
+        };
+        let b = AbortedTxn {
+            producer_id: 4,
+            first_offset: 5,
+            last_offset: 6,
+        };
+        append_aborted(dir.path(), &a).unwrap();
+        append_aborted(dir.path(), &b).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(ABORTED_FILE))
+            .unwrap();
+        f.write_all(&[1, 2, 3]).unwrap();
+        assert_eq!(load_aborted(dir.path()), vec![a, b]);
+        rewrite_aborted(dir.path(), &[b]).unwrap();
+        assert_eq!(load_aborted(dir.path()), vec![b]);
+    }
+}
