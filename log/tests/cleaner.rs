@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use weir_log::format::{BatchBuilder, BatchOptions, Compression, ControlRecord, ControlType};
+use weir_log::format::{BatchBuilder, BatchOptions, Compression};
 use weir_log::{
     Acks, Cleaner, CleanerReport, Consumer, ConsumerConfig, Error, IoBudget, Log, LogConfig,
-    TopicConfig, clean_once,
+    ProducerRecord, TopicConfig, TransactionalConfig, TransactionalProducer, clean_once,
 };
 
 use crate::common::{open, read_all, seed, small_segments};
@@ -559,37 +559,6 @@ fn compaction_matches_the_model_and_survives_reopening() {
     log.close().unwrap();
 }
 
-/// A batch of `producer_id`'s transaction, or its COMMIT/ABORT marker.
-fn txn_batch(
-    producer_id: i64,
-    control: Option<ControlType>,
-    records: &[(&[u8], &[u8])],
-) -> Vec<u8> {
-    let mut b = BatchBuilder::new(BatchOptions {
-        producer_id,
-        producer_epoch: 0,
-        transactional: true,
-        control: control.is_some(),
-        ..BatchOptions::default()
-    });
-    match control {
-        Some(kind) => {
-            let (k, v) = ControlRecord {
-                kind,
-                coordinator_epoch: 0,
-            }
-            .encode();
-            b.push(NOW, Some(&k), Some(&v), &[]);
-        }
-        None => {
-            for (k, v) in records {
-                b.push(NOW, Some(k), Some(v), &[]);
-            }
-        }
-    }
-    b.finish(0)
-}
-
 #[test]
 fn compaction_counts_only_committed_transactions_and_keeps_markers() {
     let dir = tempfile::tempdir().unwrap();
@@ -597,17 +566,41 @@ fn compaction_counts_only_committed_transactions_and_keeps_markers() {
     let log = open_indexed(dir.path());
     log.create_topic(topic, compacted_topic()).unwrap();
     let pdir = partition_dir(&log, topic);
-    let put = |batch: Vec<u8>| {
-        log.append(topic, 0, batch, Acks::Leader)
-            .unwrap()
-            .base_offset
-    };
+    let hw = || log.offsets(topic, 0).unwrap().1;
     let a0 = append(&log, topic, &[(Some(b"a"), Some(b"a0"))], NOW)[0].0;
-    let a1 = put(txn_batch(7, None, &[(b"a", b"a1"), (b"b", b"b1")]));
-    let commit = put(txn_batch(7, Some(ControlType::Commit), &[]));
-    let aborted = put(txn_batch(8, None, &[(b"a", b"a2"), (b"c", b"c2")]));
-    let abort = put(txn_batch(8, Some(ControlType::Abort), &[]));
-    let open_txn = put(txn_batch(9, None, &[(b"b", b"b3")]));
+    let send = |p: &mut TransactionalProducer, k: &[u8], v: &[u8]| {
+        p.send(
+            ProducerRecord::new(topic, v)
+                .key(k)
+                .partition(0)
+                .timestamp(NOW),
+        )
+        .unwrap();
+    };
+    // Committed: a1, b1.
+    let mut t7 = TransactionalProducer::new(&log, TransactionalConfig::new("t7")).unwrap();
+    t7.begin().unwrap();
+    let a1 = hw();
+    send(&mut t7, b"a", b"a1");
+    send(&mut t7, b"b", b"b1");
+    t7.commit().unwrap();
+    let commit = hw() - 1;
+    // Aborted: a2, c2.
+    let mut t8 = TransactionalProducer::new(&log, TransactionalConfig::new("t8")).unwrap();
+    t8.begin().unwrap();
+    let aborted = hw();
+    send(&mut t8, b"a", b"a2");
+    send(&mut t8, b"c", b"c2");
+    t8.flush().unwrap();
+    t8.abort().unwrap();
+    let abort = hw() - 1;
+    // Still open: b3.
+    let mut t9 = TransactionalProducer::new(&log, TransactionalConfig::new("t9")).unwrap();
+    t9.begin().unwrap();
+    let open_txn = hw();
+    send(&mut t9, b"b", b"b3");
+    t9.flush().unwrap();
+    let (p7, p8) = (t7.producer_id().0, t8.producer_id().0);
     // Roll: plain records of one more key, superseding one another.
     let mut last_z = None;
     let mut i = 0;
@@ -645,7 +638,7 @@ fn compaction_counts_only_committed_transactions_and_keeps_markers() {
             }
         }
     }
-    assert_eq!(markers, vec![(commit, 7), (abort, 8)]);
+    assert_eq!(markers, vec![(commit, p7), (abort, p8)]);
     let expected: Vec<(i64, Vec<u8>, Vec<u8>)> = vec![
         (a1, b"a".to_vec(), b"a1".to_vec()), // committed: supersedes a0
         (a1 + 1, b"b".to_vec(), b"b1".to_vec()), // the open b3 does not supersede it
