@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use weir::log::{
-    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
+    Acks, Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord,
+    TopicConfig, TransactionalConfig, TransactionalProducer,
 };
 
 use super::{AcksArg, CompressionArg, DataDir};
@@ -81,6 +82,13 @@ pub struct ProduceBench {
     /// Producer batch size bound, bytes (uncompressed)
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..=(16 << 20)))]
     batch_bytes: u64,
+    /// Transactions instead: one producer, acks=all, records spread over every partition, in
+    /// transactions of each size of --txn-records, against plain acks=all in the same run
+    #[arg(long)]
+    transactional: bool,
+    /// Records per transaction, with --transactional (comma-separated)
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 10_000, 100_000])]
+    txn_records: Vec<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +116,7 @@ pub fn run(dir: &DataDir, cmd: BenchCommand) -> Result<()> {
     );
     report.line("data_dir", place.path.display());
     let result = match cmd {
+        BenchCommand::Produce(a) if a.transactional => bench_transactional(&place, &a, &mut report),
         BenchCommand::Produce(a) => bench_produce(&place, &a, &mut report),
         BenchCommand::Consume(a) => bench_consume(&place, &a, &mut report),
     };
@@ -380,6 +389,73 @@ fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result
             "baseline_records_per_s",
             format!("{:.0}", rate / per_record.max(1.0)),
         );
+        Ok(())
+    })
+}
+
+/// Transactions of each size against plain acks=all, one producer, records dealt round-robin over
+/// the partitions so that every transaction spans all of them.
+fn bench_transactional(place: &Place, a: &ProduceBench, report: &mut Report) -> Result<()> {
+    if a.txn_records.iter().any(|&n| n == 0) {
+        bail!("--txn-records must be positive");
+    }
+    let pool = ValuePool::new(a.value_bytes as usize);
+    report.line("records", a.records);
+    report.line("value_bytes", a.value_bytes);
+    report.line("partitions", a.partitions);
+    report.line("acks", "all");
+    report.line("compression", format!("{:?}", a.compression).to_lowercase());
+    place.run(a.partitions, |log| {
+        let log = log.as_ref().expect("open until the bench reopens it");
+        let topic = place.topic.as_str();
+        let partitions = a.partitions as u64;
+        let config = ProducerConfig {
+            acks: Acks::All,
+            compression: a.compression.into(),
+            batch_bytes_max: a.batch_bytes as usize,
+            ..ProducerConfig::default()
+        };
+        settle(&place.path.join(topic))?;
+        let producer = Producer::new(log, config)?;
+        let start = Instant::now();
+        for i in 0..a.records {
+            producer.send(ProducerRecord::new(topic, pool.get(i)).partition((i % partitions) as i32))?;
+        }
+        producer.flush()?;
+        let plain = per_s(a.records as f64, start.elapsed());
+        producer.close()?;
+        report.line("plain_records_per_s", format!("{plain:.0}"));
+        report.line("baseline_records_per_s", format!("{plain:.0}"));
+        for &size in &a.txn_records {
+            settle(&place.path.join(topic))?;
+            let mut p = TransactionalProducer::new(
+                log,
+                TransactionalConfig {
+                    batch_bytes_max: a.batch_bytes as usize,
+                    compression: a.compression.into(),
+                    ..TransactionalConfig::new(format!("{}-{size}", place.topic))
+                },
+            )?;
+            let start = Instant::now();
+            let mut sent = 0;
+            let mut txns = 0u64;
+            while sent < a.records {
+                let n = size.min(a.records - sent);
+                p.begin()?;
+                for i in sent..sent + n {
+                    p.send(ProducerRecord::new(topic, pool.get(i)).partition((i % partitions) as i32))?;
+                }
+                p.commit()?;
+                sent += n;
+                txns += 1;
+            }
+            let elapsed = start.elapsed();
+            let rate = per_s(a.records as f64, elapsed);
+            report.line(&format!("txn_{size}_records_per_s"), format!("{rate:.0}"));
+            report.line(&format!("txn_{size}_mb_per_s"), format!("{:.1}", per_s((a.records * a.value_bytes) as f64, elapsed) / MB));
+            report.line(&format!("txn_{size}_commits_per_s"), format!("{:.1}", per_s(txns as f64, elapsed)));
+            report.line(&format!("txn_{size}_vs_plain"), format!("{:.2}", rate / plain.max(1.0)));
+        }
         Ok(())
     })
 }

@@ -125,14 +125,35 @@ pub fn run(dir: &DataDir, cmd: TopicCommand) -> Result<()> {
             writeln!(out)?;
             writeln!(
                 out,
-                "{:>9}  {:>16}  {:>14}  {:>8}  {:>12}",
-                "partition", "log_start_offset", "high_watermark", "segments", "size_bytes"
+                "{:>9}  {:>16}  {:>14}  {:>18}  {:>8}  {:>12}  open_transactions",
+                "partition",
+                "log_start_offset",
+                "high_watermark",
+                "last_stable_offset",
+                "segments",
+                "size_bytes"
             )?;
             for p in &d.partitions {
+                // Each open transaction as producer_id@first_offset: it holds the LSO back.
+                let open = if p.open_transactions.is_empty() {
+                    "-".to_string()
+                } else {
+                    p.open_transactions
+                        .iter()
+                        .map(|(pid, first)| format!("{pid}@{first}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
                 writeln!(
                     out,
-                    "{:>9}  {:>16}  {:>14}  {:>8}  {:>12}",
-                    p.partition, p.log_start_offset, p.high_watermark, p.segments, p.size_bytes
+                    "{:>9}  {:>16}  {:>14}  {:>18}  {:>8}  {:>12}  {}",
+                    p.partition,
+                    p.log_start_offset,
+                    p.high_watermark,
+                    p.last_stable_offset,
+                    p.segments,
+                    p.size_bytes,
+                    open
                 )?;
             }
         }

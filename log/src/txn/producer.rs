@@ -154,24 +154,31 @@ impl TransactionalProducer {
         Ok(())
     }
 
+    /// Registers `tp`, and with it every partition holding buffered records, in one durable
+    /// coordinator write: registration costs an fsync, so it is batched like the data.
     fn register(&mut self, tp: &Tp) -> Result<()> {
         if self.registered.contains(tp) {
             return Ok(());
         }
+        let mut new: Vec<Tp> = self.open.keys().filter(|k| !self.registered.contains(*k)).cloned().collect();
+        if !new.contains(tp) {
+            new.push(tp.clone());
+        }
+        let list: Vec<(String, i32)> = new.iter().map(|(t, p)| (t.to_string(), *p)).collect();
         let r = self.log.txn_coordinator()?.add_partitions(
             &self.log,
             &self.config.transactional_id,
             self.producer_id,
             self.epoch,
-            &[(tp.0.to_string(), tp.1)],
+            &list,
         );
         self.fail(r)?;
-        self.registered.insert(tp.clone());
+        self.registered.extend(new);
         Ok(())
     }
 
-    /// Adds a record to the transaction. Its partition is registered with the coordinator first
-    /// (durably), the first time the transaction touches it.
+    /// Adds a record to the transaction. Its partition is registered with the coordinator
+    /// (durably) before the first batch for it is written.
     pub fn send(&mut self, r: ProducerRecord<'_>) -> Result<()> {
         self.require_txn()?;
         if !self.topics.contains_key(r.topic) {
@@ -201,7 +208,6 @@ impl TransactionalProducer {
             });
         }
         let tp: Tp = (name, partition);
-        self.register(&tp)?;
         let full = self.open.get(&tp).is_some_and(|b| {
             !b.is_empty() && b.estimated_bytes() + rec_bytes > self.config.batch_bytes_max
         });
@@ -231,6 +237,11 @@ impl TransactionalProducer {
     }
 
     fn write_batch(&mut self, tp: &Tp) -> Result<()> {
+        if !self.open.contains_key(tp) {
+            return Ok(());
+        }
+        // A write never precedes its partition's registration.
+        self.register(tp)?;
         let Some(b) = self.open.remove(tp) else {
             return Ok(());
         };
