@@ -281,17 +281,29 @@ fn take_lock(dir: &Path) -> Result<File> {
         .truncate(false)
         .open(&path)
         .at(&path)?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut s = String::new();
-            let _ = file.read_to_string(&mut s);
-            return Err(Error::Locked {
-                dir: dir.to_path_buf(),
-                holder: s.trim().parse().ok(),
-            });
+    // A handle of this very process may be in its last moments on a background thread (which
+    // briefly holds the log while it works): wait for it, boundedly, rather than fail.
+    let own_wait_until = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut s = String::new();
+                let _ = std::io::Seek::rewind(&mut file);
+                let _ = file.read_to_string(&mut s);
+                let holder: Option<u32> = s.trim().parse().ok();
+                if holder == Some(std::process::id()) && std::time::Instant::now() < own_wait_until
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                return Err(Error::Locked {
+                    dir: dir.to_path_buf(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
     }
     file.set_len(0).at(&path)?;
     write!(file, "{}", std::process::id()).at(&path)?;
@@ -332,7 +344,8 @@ impl Log {
         // Finish what a crash interrupted before anyone reads: prepared transactions complete,
         // open ones abort.
         let coordinator = Arc::new(TxnCoordinator::load(&log)?);
-        let _ = log.inner.txn.set(coordinator);
+        let _ = log.inner.txn.set(coordinator.clone());
+        coordinator.abort_orphans(&log)?;
         let weak = Arc::downgrade(&log.inner);
         let interval = Duration::from_millis(log.inner.config.txn_check_interval_ms);
         let timer = Ticker::start("weir-txn-timer", interval, move || {
@@ -949,6 +962,18 @@ impl Log {
     /// this every `txn_check_interval_ms`); returns how many.
     pub fn abort_expired_transactions(&self) -> Result<usize> {
         self.txn_coordinator()?.abort_expired(self, util::now_ms())
+    }
+
+    /// (topic, partition, producer id, its epoch there) of every open transaction.
+    pub(crate) fn open_transactions_everywhere(&self) -> Vec<(String, i32, i64, i16)> {
+        let mut out = Vec::new();
+        for p in self.all_partitions() {
+            for (pid, _) in p.open_transactions() {
+                let epoch = p.producer_epoch(pid).unwrap_or(0);
+                out.push((p.topic.clone(), p.id, pid, epoch));
+            }
+        }
+        out
     }
 
     pub(crate) fn ensure_groups(&self) -> Result<()> {

@@ -281,6 +281,11 @@ impl Partition {
         self.lock_txn().aborted_in(from, to)
     }
 
+    /// The epoch this partition knows for a producer.
+    pub(crate) fn producer_epoch(&self, producer_id: i64) -> Option<i16> {
+        self.lock_write().producers.epoch(producer_id)
+    }
+
     /// Open transactions: (producer id, first offset).
     pub(crate) fn open_transactions(&self) -> Vec<(i64, i64)> {
         self.lock_txn()

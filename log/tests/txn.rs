@@ -150,9 +150,16 @@ fn a_newer_instance_fences_the_zombie() {
     assert_eq!(new.producer_id().0, old.producer_id().0);
     assert!(new.producer_id().1 > old.producer_id().1);
     // The zombie's open transaction was aborted; its writes and its commit are refused.
-    let e = old.send(ProducerRecord::new("out", b"zombie-3").partition(1));
+    old.send(ProducerRecord::new("out", b"zombie-3").partition(1))
+        .unwrap(); // buffered only
+    let e = old.flush();
     assert!(matches!(e, Err(Error::Fenced(_))), "{e:?}");
     assert!(matches!(old.commit(), Err(Error::Fenced(_))));
+    assert_eq!(
+        log.offsets("out", 1).unwrap().1,
+        0,
+        "nothing of the zombie reached partition 1"
+    );
     new.begin().unwrap();
     new.send(ProducerRecord::new("out", b"new").partition(0))
         .unwrap();
@@ -597,4 +604,102 @@ fn the_copier_killed_at_random_copies_every_record_exactly_once() {
             "partition {p}: same records in the same order"
         );
     }
+}
+
+#[test]
+fn a_transaction_the_coordinator_lost_is_aborted_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+        topic(&log, "out", 2);
+        let mut p = TransactionalProducer::new(&log, TransactionalConfig::new("lost")).unwrap();
+        p.begin().unwrap();
+        p.send(ProducerRecord::new("out", b"orphan").partition(1))
+            .unwrap();
+        p.flush().unwrap();
+        // A crash that loses the coordinator's state (as an OS crash may lose its unsynced
+        // registration record): the partition holds a transaction nobody will end.
+        drop(p);
+        drop(log);
+    }
+    std::fs::remove_dir_all(dir.path().join(weir_log::txn::TXN_TOPIC)).unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let d = log.describe_topic("out").unwrap();
+    assert_eq!(
+        d.partitions[1].last_stable_offset, d.partitions[1].high_watermark,
+        "the LSO does not hang"
+    );
+    assert!(d.partitions[1].open_transactions.is_empty());
+    assert_eq!(
+        read(&log, "out", IsolationLevel::ReadCommitted),
+        vec![Vec::<String>::new(); 2]
+    );
+}
+
+#[test]
+#[ignore = "child process of a_read_only_process_sees_a_transaction_only_once_committed"]
+fn txn_child_slow_commit() {
+    let Ok(dir) = std::env::var("WEIR_TXN_FOLLOW_DIR") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let log = Log::open(&dir, LogConfig::default()).unwrap();
+    topic(&log, "out", 1);
+    let mut p = TransactionalProducer::new(&log, TransactionalConfig::new("slow")).unwrap();
+    p.begin().unwrap();
+    for i in 0..10 {
+        p.send(ProducerRecord::new("out", format!("v{i}").as_bytes()).partition(0))
+            .unwrap();
+    }
+    p.flush().unwrap();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "WRITTEN").unwrap();
+    out.flush().unwrap();
+    // Commit once the parent has looked (it creates the file).
+    while !dir.join("go").exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    p.commit().unwrap();
+    writeln!(out, "COMMITTED").unwrap();
+    out.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(120));
+}
+
+#[test]
+fn a_read_only_process_sees_a_transaction_only_once_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child(
+        "txn::txn_child_slow_commit",
+        &[("WEIR_TXN_FOLLOW_DIR", dir.path().display().to_string())],
+    );
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("child exited")
+        .unwrap()
+        .contains("WRITTEN")
+    {}
+    let ro = Log::open_read_only(dir.path()).unwrap();
+    assert_eq!(
+        read(&ro, "out", IsolationLevel::ReadCommitted),
+        vec![Vec::<String>::new()]
+    );
+    assert_eq!(
+        read(&ro, "out", IsolationLevel::ReadUncommitted)[0].len(),
+        10
+    );
+    let d = ro.describe_topic("out").unwrap();
+    assert_eq!(d.partitions[0].last_stable_offset, 0);
+    assert_eq!(d.partitions[0].open_transactions.len(), 1);
+    std::fs::write(dir.path().join("go"), b"").unwrap();
+    while !lines
+        .next()
+        .expect("child exited")
+        .unwrap()
+        .contains("COMMITTED")
+    {}
+    let want: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+    assert_eq!(read(&ro, "out", IsolationLevel::ReadCommitted), vec![want]);
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

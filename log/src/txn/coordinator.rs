@@ -305,7 +305,10 @@ impl TxnCoordinator {
             m.partitions.insert((t.clone(), *p));
         }
         if m.partitions.len() != before || before == 0 {
-            self.persist(log, txn_id, &m, Acks::All)?;
+            // Not fsynced: the Prepare record (fsynced) repeats the whole list, and after an
+            // OS crash that lost this record, open aborts any transaction a partition holds open
+            // that the coordinator does not know (`abort_orphans`).
+            self.persist(log, txn_id, &m, Acks::Leader)?;
         }
         Ok(())
     }
@@ -431,6 +434,44 @@ impl TxnCoordinator {
         // Not fsynced: were it lost, recovery would find the Prepare and write the markers again,
         // which changes nothing.
         self.persist(log, txn_id, m, Acks::Leader)
+    }
+
+    /// After recovery: aborts transactions that partitions hold open but no ongoing
+    /// transaction of the coordinator covers (their registration was lost in a crash), so that
+    /// no partition's LSO hangs forever. Returns how many markers were written.
+    pub(crate) fn abort_orphans(&self, log: &Log) -> Result<usize> {
+        let live: std::collections::HashSet<(i64, String, i32)> = lock(&self.txns)
+            .values()
+            .flat_map(|e| {
+                let m = lock(e);
+                let pid = m.producer_id;
+                let ongoing = m.status == TxnStatus::Ongoing;
+                m.partitions
+                    .iter()
+                    .filter(move |_| ongoing)
+                    .map(move |(t, p)| (pid, t.clone(), *p))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut n = 0;
+        let mut last_round = None;
+        for (topic, partition, producer_id, epoch) in log.open_transactions_everywhere() {
+            if live.contains(&(producer_id, topic.clone(), partition)) {
+                continue;
+            }
+            last_round = Some(log.append_marker(
+                &topic,
+                partition,
+                producer_id,
+                epoch,
+                ControlType::Abort,
+            )?);
+            n += 1;
+        }
+        if let Some(r) = last_round {
+            log.wait_durable(r)?;
+        }
+        Ok(n)
     }
 
     /// Aborts every transaction open longer than its timeout; returns how many.

@@ -14,7 +14,7 @@
 //! # Ok::<(), weir_log::Error>(())
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::format::{BatchBuilder, BatchOptions, Compression};
@@ -36,12 +36,14 @@ pub struct TransactionalConfig {
 }
 
 impl TransactionalConfig {
-    /// Defaults for `transactional_id`: one-minute timeout, 1 MiB batches, no compression.
+    /// Defaults for `transactional_id`: one-minute timeout, 64 KiB batches, no compression.
     pub fn new(transactional_id: impl Into<String>) -> Self {
         TransactionalConfig {
             transactional_id: transactional_id.into(),
             transaction_timeout_ms: 60_000,
-            batch_bytes_max: 1 << 20,
+            // Small enough that batches go out (and their fsyncs start) while the transaction
+            // is still being written, instead of all at commit.
+            batch_bytes_max: 64 << 10,
             compression: Compression::None,
         }
     }
@@ -59,7 +61,15 @@ pub struct GroupMetadata {
     pub generation: i32,
 }
 
-type Tp = (Arc<str>, i32);
+/// Per-partition state of one topic, indexed by partition: no hashing per record.
+struct TopicSlots {
+    name: Arc<str>,
+    partitions: i32,
+    record_bytes_max: usize,
+    open: Vec<Option<BatchBuilder>>,
+    registered: Vec<bool>,
+    sequences: Vec<i32>,
+}
 
 /// A producer whose writes become visible atomically, on commit.
 pub struct TransactionalProducer {
@@ -69,12 +79,12 @@ pub struct TransactionalProducer {
     epoch: i16,
     in_txn: bool,
     failed: Option<String>,
-    registered: HashSet<Tp>,
-    open: HashMap<Tp, BatchBuilder>,
-    sequences: HashMap<Tp, i32>,
+    topics: Vec<TopicSlots>,
+    topic_index: HashMap<String, usize>,
+    /// The topic of the last send, checked before hashing a name.
+    last_topic: usize,
     /// Group-commit rounds of this transaction's batches.
     rounds: Vec<u64>,
-    topics: HashMap<String, (Arc<str>, i32, usize)>,
 }
 
 impl std::fmt::Debug for TransactionalProducer {
@@ -106,11 +116,10 @@ impl TransactionalProducer {
             epoch,
             in_txn: false,
             failed: None,
-            registered: HashSet::new(),
-            open: HashMap::new(),
-            sequences: HashMap::new(),
+            topics: Vec::new(),
+            topic_index: HashMap::new(),
+            last_topic: 0,
             rounds: Vec::new(),
-            topics: HashMap::new(),
         })
     }
 
@@ -154,17 +163,21 @@ impl TransactionalProducer {
         Ok(())
     }
 
-    /// Registers `tp`, and with it every partition holding buffered records, in one durable
-    /// coordinator write: registration costs an fsync, so it is batched like the data.
-    fn register(&mut self, tp: &Tp) -> Result<()> {
-        if self.registered.contains(tp) {
+    /// Registers every partition holding buffered records and not yet registered, in one
+    /// coordinator call: a write never precedes its partition's registration.
+    fn register_open(&mut self) -> Result<()> {
+        let list: Vec<(String, i32)> = self
+            .topics
+            .iter()
+            .flat_map(|t| {
+                (0..t.partitions as usize)
+                    .filter(|&p| t.open[p].is_some() && !t.registered[p])
+                    .map(|p| (t.name.to_string(), p as i32))
+            })
+            .collect();
+        if list.is_empty() {
             return Ok(());
         }
-        let mut new: Vec<Tp> = self.open.keys().filter(|k| !self.registered.contains(*k)).cloned().collect();
-        if !new.contains(tp) {
-            new.push(tp.clone());
-        }
-        let list: Vec<(String, i32)> = new.iter().map(|(t, p)| (t.to_string(), *p)).collect();
         let r = self.log.txn_coordinator()?.add_partitions(
             &self.log,
             &self.config.transactional_id,
@@ -173,51 +186,82 @@ impl TransactionalProducer {
             &list,
         );
         self.fail(r)?;
-        self.registered.extend(new);
+        for t in &mut self.topics {
+            for p in 0..t.partitions as usize {
+                if t.open[p].is_some() {
+                    t.registered[p] = true;
+                }
+            }
+        }
         Ok(())
     }
 
+    fn topic_slot(&mut self, topic: &str) -> Result<usize> {
+        if self
+            .topics
+            .get(self.last_topic)
+            .is_some_and(|t| &*t.name == topic)
+        {
+            return Ok(self.last_topic);
+        }
+        let i = match self.topic_index.get(topic) {
+            Some(&i) => i,
+            None => {
+                let cfg = self.log.topic_config(topic)?;
+                let n = cfg.partitions as usize;
+                self.topics.push(TopicSlots {
+                    name: Arc::from(topic),
+                    partitions: cfg.partitions,
+                    record_bytes_max: cfg.record_bytes_max,
+                    open: (0..n).map(|_| None).collect(),
+                    registered: vec![false; n],
+                    sequences: vec![0; n],
+                });
+                self.topic_index
+                    .insert(topic.to_string(), self.topics.len() - 1);
+                self.topics.len() - 1
+            }
+        };
+        self.last_topic = i;
+        Ok(i)
+    }
+
     /// Adds a record to the transaction. Its partition is registered with the coordinator
-    /// (durably) before the first batch for it is written.
+    /// before the first batch for it is written.
     pub fn send(&mut self, r: ProducerRecord<'_>) -> Result<()> {
         self.require_txn()?;
-        if !self.topics.contains_key(r.topic) {
-            let cfg = self.log.topic_config(r.topic)?;
-            self.topics.insert(
-                r.topic.to_string(),
-                (Arc::from(r.topic), cfg.partitions, cfg.record_bytes_max),
-            );
-        }
-        let (name, partitions, record_bytes_max) = self.topics[r.topic].clone();
+        let ti = self.topic_slot(r.topic)?;
+        let t = &self.topics[ti];
         let rec_bytes = BatchBuilder::record_bytes(0, 0, r.key, r.value, r.headers);
-        if rec_bytes > record_bytes_max {
+        if rec_bytes > t.record_bytes_max {
             return Err(Error::RecordTooLarge {
                 bytes: rec_bytes,
-                max: record_bytes_max,
+                max: t.record_bytes_max,
             });
         }
         let partition = match (r.partition, r.key) {
             (Some(p), _) => p,
-            (None, Some(k)) => partition_for_key(k, partitions),
-            (None, None) => (util::now_ms() % partitions as i64) as i32,
+            (None, Some(k)) => partition_for_key(k, t.partitions),
+            (None, None) => (util::coarse_now_ms() % t.partitions as i64) as i32,
         };
-        if partition < 0 || partition >= partitions {
+        if partition < 0 || partition >= t.partitions {
             return Err(Error::UnknownPartition {
                 topic: r.topic.to_string(),
                 partition,
             });
         }
-        let tp: Tp = (name, partition);
-        let full = self.open.get(&tp).is_some_and(|b| {
+        let p = partition as usize;
+        let full = t.open[p].as_ref().is_some_and(|b| {
             !b.is_empty() && b.estimated_bytes() + rec_bytes > self.config.batch_bytes_max
         });
         if full {
-            self.write_batch(&tp)?;
+            self.write_batch(ti, p)?;
         }
         let (producer_id, epoch, compression) =
             (self.producer_id, self.epoch, self.config.compression);
-        let seq = *self.sequences.get(&tp).unwrap_or(&0);
-        let b = self.open.entry(tp).or_insert_with(|| {
+        let t = &mut self.topics[ti];
+        let seq = t.sequences[p];
+        let b = t.open[p].get_or_insert_with(|| {
             BatchBuilder::new(BatchOptions {
                 compression,
                 producer_id,
@@ -236,22 +280,25 @@ impl TransactionalProducer {
         Ok(())
     }
 
-    fn write_batch(&mut self, tp: &Tp) -> Result<()> {
-        if !self.open.contains_key(tp) {
+    fn write_batch(&mut self, ti: usize, p: usize) -> Result<()> {
+        if self.topics[ti].open[p].is_none() {
             return Ok(());
         }
-        // A write never precedes its partition's registration.
-        self.register(tp)?;
-        let Some(b) = self.open.remove(tp) else {
+        if !self.topics[ti].registered[p] {
+            self.register_open()?;
+        }
+        let t = &mut self.topics[ti];
+        let Some(b) = t.open[p].take() else {
             return Ok(());
         };
         let n = b.len() as i32;
+        let name = t.name.clone();
         let r = self
             .log
-            .append_deferred(&tp.0, tp.1, b.finish(0), Acks::All);
+            .append_deferred(&name, p as i32, b.finish(0), Acks::All);
         let (_, round) = self.fail(r)?;
-        let seq = self.sequences.entry(tp.clone()).or_insert(0);
-        *seq = seq.wrapping_add(n) & i32::MAX;
+        let t = &mut self.topics[ti];
+        t.sequences[p] = t.sequences[p].wrapping_add(n) & i32::MAX;
         if let Some(round) = round {
             self.rounds.push(round);
         }
@@ -266,9 +313,19 @@ impl TransactionalProducer {
         group: &GroupMetadata,
     ) -> Result<()> {
         self.require_txn()?;
-        let tp: Tp = (Arc::from(crate::OFFSETS_TOPIC), 0);
         self.log.ensure_groups()?;
-        self.register(&tp)?;
+        let ti = self.topic_slot(crate::OFFSETS_TOPIC)?;
+        if !self.topics[ti].registered[0] {
+            let r = self.log.txn_coordinator()?.add_partitions(
+                &self.log,
+                &self.config.transactional_id,
+                self.producer_id,
+                self.epoch,
+                &[(crate::OFFSETS_TOPIC.to_string(), 0)],
+            );
+            self.fail(r)?;
+            self.topics[ti].registered[0] = true;
+        }
         let offsets: Vec<(String, i32, i64)> = offsets
             .iter()
             .map(|(t, p, o)| (t.to_string(), *p, *o))
@@ -287,9 +344,11 @@ impl TransactionalProducer {
     /// Writes the buffered records of the open transaction to the log and waits until they are
     /// durable. They stay invisible to read_committed readers until the commit.
     pub fn flush(&mut self) -> Result<()> {
-        let open: Vec<Tp> = self.open.keys().cloned().collect();
-        for tp in open {
-            self.write_batch(&tp)?;
+        self.register_open()?;
+        for ti in 0..self.topics.len() {
+            for p in 0..self.topics[ti].partitions as usize {
+                self.write_batch(ti, p)?;
+            }
         }
         if let Some(r) = self.rounds.iter().max().copied() {
             let r = self.log.wait_durable(r);
@@ -312,8 +371,10 @@ impl TransactionalProducer {
         self.producer_id = producer_id;
         self.epoch = epoch;
         self.in_txn = false;
-        self.registered.clear();
-        self.sequences.clear();
+        for t in &mut self.topics {
+            t.registered.fill(false);
+            t.sequences.fill(0);
+        }
         Ok(())
     }
 
@@ -329,7 +390,9 @@ impl TransactionalProducer {
     /// read_committed readers.
     pub fn abort(&mut self) -> Result<()> {
         self.require_txn()?;
-        self.open.clear();
+        for t in &mut self.topics {
+            t.open.iter_mut().for_each(|b| *b = None);
+        }
         if let Some(r) = self.rounds.iter().max().copied() {
             let _ = self.log.wait_durable(r);
         }
