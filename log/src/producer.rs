@@ -388,7 +388,7 @@ impl Producer {
                 partition,
             });
         }
-        let p = partition as usize;
+        let mut p = partition as usize;
         let timestamp = r.timestamp.unwrap_or_else(util::coarse_now_ms);
         let full = t.open[p].as_ref().is_some_and(|b| {
             !b.builder.is_empty()
@@ -396,6 +396,15 @@ impl Producer {
         });
         if full {
             self.ship(t, p, None)?;
+            let sticky = r.partition.is_none()
+                && r.key.is_none()
+                && matches!(s.config.partitioner, Partitioner::Default);
+            if sticky && t.partitions > 1 {
+                // KIP-480: once the sticky partition's batch is full, keyless records move on
+                // to another partition, chosen at random.
+                t.sticky = (t.sticky + 1 + fastrand_like(t.partitions - 1)) % t.partitions;
+                p = t.sticky as usize;
+            }
         }
         let batch = t.open[p].get_or_insert_with(|| {
             let (producer_id, producer_epoch, base_sequence) = match s.producer {
@@ -418,7 +427,7 @@ impl Producer {
         if reply.is_some() {
             self.ship(t, p, reply)?;
         }
-        Ok((r.topic.to_string(), partition, index))
+        Ok((r.topic.to_string(), p as i32, index))
     }
 
     /// Finishes partition `p`'s open batch and queues it. Called under the accumulator lock, so
@@ -434,16 +443,6 @@ impl Producer {
         };
         if self.shared.producer.is_some() {
             t.sequences[p] = t.sequences[p].wrapping_add(batch.builder.len() as i32) & i32::MAX;
-        }
-        if t.open
-            .iter()
-            .enumerate()
-            .all(|(i, b)| i == p || b.is_none())
-            && t.sticky as usize == p
-            && t.partitions > 1
-        {
-            // KIP-480: move keyless records on once the sticky partition's batch is sent.
-            t.sticky = (t.sticky + 1 + fastrand_like(t.partitions - 1)) % t.partitions;
         }
         let msg = Msg::Batch(ReadyBatch {
             topic: t.name.clone(),

@@ -258,3 +258,43 @@ fn read_only_handles_refuse_writes() {
         Err(Error::ReadOnly(_))
     ));
 }
+
+#[test]
+fn keyless_records_stick_to_a_partition_until_its_batch_is_full_then_move_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    log.create_topic(
+        "s",
+        TopicConfig {
+            partitions: 4,
+            ..TopicConfig::default()
+        },
+    )
+    .unwrap();
+    let p = Producer::new(
+        &log,
+        ProducerConfig {
+            batch_bytes_max: 1024,
+            linger_ms: 60_000,
+            ..ProducerConfig::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..2000 {
+        p.send(ProducerRecord::new("s", &[7u8; 40])).unwrap();
+    }
+    p.close().unwrap();
+    let mut counts = Vec::new();
+    for part in 0..4 {
+        let batches = crate::common::read_all(&log, "s", part, 0).unwrap();
+        counts.push(batches.len());
+    }
+    assert_eq!(counts.iter().sum::<usize>(), 2000);
+    assert!(
+        counts.iter().all(|&c| c > 0),
+        "every partition gets batches: {counts:?}"
+    );
+    // Each full batch stays whole in one partition: the sticky partition changes between batches.
+    let max = *counts.iter().max().unwrap();
+    assert!(max < 2000 * 3 / 4, "records spread: {counts:?}");
+}
