@@ -267,6 +267,8 @@ pub struct Consumer {
     next_partition: usize,
     last_commit: Instant,
     listener: Option<RebalanceListener>,
+    /// Fetch buffer, reused once the batches read into it are dropped.
+    buf: bytes::BytesMut,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -291,6 +293,7 @@ impl Consumer {
             next_partition: 0,
             last_commit: Instant::now(),
             listener: None,
+            buf: bytes::BytesMut::new(),
         })
     }
 
@@ -639,19 +642,22 @@ impl Consumer {
                 .config
                 .fetch_bytes_max
                 .min(self.config.poll_bytes_max - bytes);
-            let fetched =
-                match self
-                    .log
-                    .fetch_isolated(&tp.0, tp.1, pos, want, self.config.isolation)
-                {
-                    Ok(f) => f,
-                    Err(e @ Error::OffsetOutOfRange { .. }) => {
-                        let p = self.reset_position(&tp, Some(e))?;
-                        self.positions.insert(tp.clone(), p);
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
+            let fetched = match self.log.fetch_isolated_with(
+                &tp.0,
+                tp.1,
+                pos,
+                want,
+                self.config.isolation,
+                &mut self.buf,
+            ) {
+                Ok(f) => f,
+                Err(e @ Error::OffsetOutOfRange { .. }) => {
+                    let p = self.reset_position(&tp, Some(e))?;
+                    self.positions.insert(tp.clone(), p);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let mut next = pos;
             let mut aborted = AbortFilter::new(fetched.aborted);
             for b in fetched.batches {

@@ -792,6 +792,27 @@ impl Log {
         max_bytes: usize,
         isolation: crate::IsolationLevel,
     ) -> Result<Fetched> {
+        self.fetch_isolated_with(
+            topic,
+            partition,
+            offset,
+            max_bytes,
+            isolation,
+            &mut bytes::BytesMut::new(),
+        )
+    }
+
+    /// [`Log::fetch_isolated`] reading into `buf`, whose allocation is reused once the batches
+    /// of earlier fetches are dropped (a consumer keeps one).
+    pub fn fetch_isolated_with(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+        isolation: crate::IsolationLevel,
+        buf: &mut bytes::BytesMut,
+    ) -> Result<Fetched> {
         let p = self.partition(topic, partition)?;
         let committed = isolation == crate::IsolationLevel::ReadCommitted;
         if !p.is_writable() && offset >= p.last_stable_offset().min(p.high_watermark()) {
@@ -799,7 +820,7 @@ impl Log {
         }
         let lso = p.last_stable_offset();
         let limit = if committed { lso } else { i64::MAX };
-        let batches = p.read(offset, max_bytes, limit)?;
+        let batches = p.read_with(offset, max_bytes, limit, buf)?;
         let aborted = match (committed, batches.last()) {
             (true, Some(last)) => p.aborted_in(offset, last.header().last_offset() + 1),
             _ => Vec::new(),

@@ -541,6 +541,17 @@ impl Partition {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<Vec<Batch>> {
+        self.read_with(offset, max_bytes, max_offset, &mut bytes::BytesMut::new())
+    }
+
+    /// [`Partition::read`] into a reusable buffer.
+    pub(crate) fn read_with(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        buf: &mut bytes::BytesMut,
+    ) -> Result<Vec<Batch>> {
         if !self.writable && offset >= self.high_watermark() {
             self.refresh()?;
         }
@@ -559,7 +570,7 @@ impl Partition {
             let Some(pos) = seg.find_position(offset)? else {
                 continue;
             };
-            let mut batches = seg.read(pos, max_bytes)?;
+            let mut batches = seg.read_with(pos, max_bytes, buf)?;
             batches.retain(|b| b.header().base_offset < hw);
             if !batches.is_empty() {
                 return Ok(batches);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::error::IoContext;
 use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
@@ -517,6 +517,38 @@ impl Segment {
 
     /// Whole batches from `position`, about `max_bytes` of them but at least one.
     pub(crate) fn read(&self, position: u64, max_bytes: usize) -> Result<Vec<Batch>> {
+        self.read_with(position, max_bytes, &mut BytesMut::new())
+    }
+
+    /// Reads `len` bytes at `position` (fewer at end of file) into `buf`, reusing its
+    /// allocation once the batches handed out from it earlier are dropped.
+    fn read_into(&self, position: u64, len: usize, buf: &mut BytesMut) -> Result<()> {
+        buf.clear();
+        buf.resize(len, 0);
+        let mut filled = 0;
+        while filled < len {
+            match self
+                .file
+                .read_at(&mut buf[filled..], position + filled as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(&self.log_path, e)),
+            }
+        }
+        buf.truncate(filled);
+        Ok(())
+    }
+
+    /// [`Segment::read`] into a reusable buffer: a consumer that keeps one avoids a fresh
+    /// allocation (and its page faults) per fetch.
+    pub(crate) fn read_with(
+        &self,
+        position: u64,
+        max_bytes: usize,
+        buf: &mut BytesMut,
+    ) -> Result<Vec<Batch>> {
         let size = self.size();
         if position >= size {
             return Ok(Vec::new());
@@ -524,7 +556,7 @@ impl Segment {
         let want = (max_bytes as u64)
             .min(size - position)
             .max(BATCH_HEADER_BYTES as u64 + 1) as usize;
-        let mut buf = self.read_exact_or_short(position, want.min((size - position) as usize))?;
+        self.read_into(position, want.min((size - position) as usize), buf)?;
         let first = BatchHeader::parse(buf.get(..BATCH_HEADER_BYTES).unwrap_or(&[]))
             .map_err(|e| self.corrupt(position, -1, e.to_string()))?;
         if first.total_bytes() > buf.len() {
@@ -535,9 +567,9 @@ impl Segment {
                     "batch runs past the segment end".into(),
                 ));
             }
-            buf = self.read_exact_or_short(position, first.total_bytes())?;
+            self.read_into(position, first.total_bytes(), buf)?;
         }
-        let bytes = Bytes::from(buf);
+        let bytes = buf.split().freeze();
         let mut out = Vec::new();
         let mut at = 0usize;
         while at + BATCH_HEADER_BYTES <= bytes.len() {
