@@ -222,8 +222,15 @@ impl Segment {
     /// Reads `len` bytes at `position` (fewer at end of file).
     fn read_exact_or_short(&self, position: u64, len: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
+        let filled = self.fill_at(&mut buf, position)?;
+        buf.truncate(filled);
+        Ok(buf)
+    }
+
+    /// Fills `buf` from `position`, stopping early only at end of file; returns the bytes read.
+    fn fill_at(&self, buf: &mut [u8], position: u64) -> Result<usize> {
         let mut filled = 0;
-        while filled < len {
+        while filled < buf.len() {
             match self
                 .file
                 .read_at(&mut buf[filled..], position + filled as u64)
@@ -234,8 +241,7 @@ impl Segment {
                 Err(e) => return Err(Error::io(&self.log_path, e)),
             }
         }
-        buf.truncate(filled);
-        Ok(buf)
+        Ok(filled)
     }
 
     /// Walks batch headers from `from` while whole batches fit before `to`, without checking CRCs.
@@ -525,18 +531,7 @@ impl Segment {
     fn read_into(&self, position: u64, len: usize, buf: &mut BytesMut) -> Result<()> {
         buf.clear();
         buf.resize(len, 0);
-        let mut filled = 0;
-        while filled < len {
-            match self
-                .file
-                .read_at(&mut buf[filled..], position + filled as u64)
-            {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io(&self.log_path, e)),
-            }
-        }
+        let filled = self.fill_at(buf, position)?;
         buf.truncate(filled);
         Ok(())
     }
