@@ -229,8 +229,15 @@ impl Partition {
             if seg.next_offset() <= from || seg.base_offset >= to {
                 continue;
             }
+            // Start at the batch holding `from` (through the index), not at the segment start:
+            // followers replay each new stretch as they see it.
+            let start = if from > seg.base_offset {
+                seg.find_position(from)?.unwrap_or(seg.size())
+            } else {
+                0
+            };
             let mut events: Vec<(u64, BatchHeader)> = Vec::new();
-            seg.walk_headers(0, seg.size(), |pos, h| {
+            seg.walk_headers(start, seg.size(), |pos, h| {
                 if h.base_offset >= to {
                     return ControlFlow::Break(());
                 }
