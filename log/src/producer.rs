@@ -453,7 +453,8 @@ impl Producer {
         self.shared.tx.send(msg).map_err(|_| Error::Closed)
     }
 
-    /// Sends every open batch and waits until all sent records are delivered (per `acks`).
+    /// Sends every open batch and waits until all sent records are delivered (per `acks`: with
+    /// `none`, it only hands them to the sender thread).
     pub fn flush(&self) -> Result<()> {
         {
             let mut acc = self.shared.acc.lock().unwrap_or_else(|e| e.into_inner());
@@ -463,6 +464,17 @@ impl Producer {
                 }
             }
         }
+        if self.shared.config.acks == Acks::None {
+            // Fire and forget: the batches are handed to the sender; nobody waits for them
+            // (close() still drains them before the sender stops).
+            return self.check_failed();
+        }
+        self.wait_sent()
+    }
+
+    /// Waits until the sender has appended (and, with acks=all, made durable) everything
+    /// queued so far.
+    fn wait_sent(&self) -> Result<()> {
         let (rtx, rrx) = bounded(1);
         self.shared
             .tx
@@ -474,7 +486,7 @@ impl Producer {
 
     /// Flushes and stops the sender thread.
     pub fn close(&self) -> Result<()> {
-        let flushed = self.flush();
+        let flushed = self.flush().and_then(|()| self.wait_sent());
         let _ = self.shared.tx.send(Msg::Close);
         if let Some(t) = self.sender.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = t.join();

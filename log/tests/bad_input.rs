@@ -298,3 +298,30 @@ fn keyless_records_stick_to_a_partition_until_its_batch_is_full_then_move_on() {
     let max = *counts.iter().max().unwrap();
     assert!(max < 2000 * 3 / 4, "records spread: {counts:?}");
 }
+
+#[test]
+fn acks_none_flush_does_not_wait_but_close_drains_everything() {
+    let (_d, log) = log();
+    let p = Producer::new(
+        &log,
+        ProducerConfig {
+            acks: Acks::None,
+            batch_bytes_max: 1024,
+            ..ProducerConfig::default()
+        },
+    )
+    .unwrap();
+    for i in 0..1000 {
+        p.send(ProducerRecord::new("t", format!("{i}").as_bytes()).partition(0))
+            .unwrap();
+    }
+    p.flush().unwrap();
+    p.close().unwrap();
+    let records = crate::common::read_all(&log, "t", 0, 0).unwrap();
+    let values: Vec<String> = records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap())
+        .collect();
+    let want: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    assert_eq!(values, want);
+}
