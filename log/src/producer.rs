@@ -327,10 +327,10 @@ impl Producer {
     /// call): for bulk writes, `send` then `flush`.
     pub fn send_sync(&self, record: ProducerRecord<'_>) -> Result<RecordMetadata> {
         let (rtx, rrx) = bounded(1);
-        let (topic, partition, index) = self.send_inner(record, Some(rtx))?;
+        let (partition, index) = self.send_inner(record, Some(rtx))?;
         let info = rrx.recv().map_err(|_| Error::Closed)??;
         Ok(RecordMetadata {
-            topic,
+            topic: record.topic.to_string(),
             partition,
             offset: info.base_offset + index as i64,
         })
@@ -340,7 +340,7 @@ impl Producer {
         &self,
         r: ProducerRecord<'_>,
         reply: Option<Sender<Result<AppendInfo>>>,
-    ) -> Result<(String, i32, usize)> {
+    ) -> Result<(i32, usize)> {
         self.check_failed()?;
         let s = &*self.shared;
         let mut acc = s.acc.lock().unwrap_or_else(|e| e.into_inner());
@@ -427,7 +427,7 @@ impl Producer {
         if reply.is_some() {
             self.ship(t, p, reply)?;
         }
-        Ok((r.topic.to_string(), p as i32, index))
+        Ok((p as i32, index))
     }
 
     /// Finishes partition `p`'s open batch and queues it. Called under the accumulator lock, so
