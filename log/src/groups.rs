@@ -178,7 +178,7 @@ impl Groups {
         member: Option<(&str, i32)>,
         offsets: &[(String, i32, i64)],
     ) -> Result<()> {
-        self.commit_as(log, group, member, offsets, None)
+        self.commit_as(log, group, member, offsets, None).map(|_| ())
     }
 
     /// Commits offsets inside producer `producer_id`'s transaction (KIP-447): fenced by the
@@ -191,7 +191,7 @@ impl Groups {
         group: &str,
         member: Option<(&str, i32)>,
         offsets: &[(String, i32, i64)],
-    ) -> Result<()> {
+    ) -> Result<Option<(i64, Option<u64>)>> {
         self.commit_as(log, group, member, offsets, Some((producer_id, epoch)))
     }
 
@@ -217,7 +217,7 @@ impl Groups {
         member: Option<(&str, i32)>,
         offsets: &[(String, i32, i64)],
         txn: Option<(i64, i16)>,
-    ) -> Result<()> {
+    ) -> Result<Option<(i64, Option<u64>)>> {
         let generation = match member {
             Some((member_id, generation)) => {
                 self.coordinator
@@ -273,23 +273,24 @@ impl Groups {
             ));
         }
         if entries.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         if let Some((producer_id, _)) = txn {
-            // Durable with the transaction's other writes, when the coordinator's markers are.
-            log.append(OFFSETS_TOPIC, 0, b.finish(0), Acks::Leader)?;
+            // Made durable with the transaction's data, before its Prepare counts on it: the
+            // caller gets the offset and the group-commit round.
+            let (info, round) = log.append_deferred(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
             self.pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(producer_id)
                 .or_default()
                 .extend(entries);
-            return Ok(());
+            return Ok(Some((info.last_offset, round)));
         }
         log.append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
         let mut map = self.offsets.write().unwrap_or_else(|e| e.into_inner());
         map.extend(entries);
-        Ok(())
+        Ok(None)
     }
 
     pub(crate) fn committed(

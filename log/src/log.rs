@@ -901,7 +901,15 @@ impl Log {
     /// Flushes every partition, writes producer snapshots and the clean-shutdown marker, and
     /// releases the directory. Later calls on any clone fail with [`Error::Closed`].
     pub fn close(&self) -> Result<()> {
-        if !self.inner.writable || self.inner.closed.swap(true, Ordering::AcqRel) {
+        if !self.inner.writable || self.inner.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // Record completed transactions once their markers are durable, so the next open has
+        // nothing to finish.
+        if let Some(c) = self.inner.txn.get() {
+            c.settle_all(self, true)?;
+        }
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         if let Some(mut t) = self
@@ -1008,7 +1016,7 @@ impl Log {
         group: &str,
         member: Option<(&str, i32)>,
         offsets: &[(String, i32, i64)],
-    ) -> Result<()> {
+    ) -> Result<Option<(i64, Option<u64>)>> {
         self.groups()?
             .commit_in_txn(self, producer_id, epoch, group, member, offsets)
     }

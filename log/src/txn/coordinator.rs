@@ -55,6 +55,14 @@ pub(crate) struct TxnMeta {
     pub(crate) partitions: BTreeSet<(String, i32)>,
     pub(crate) timeout_ms: i64,
     pub(crate) started_ms: i64,
+    /// With a Prepare: the last offset of the transaction's data in each partition. Recovery
+    /// commits only if every one of them survived; otherwise the transaction aborts.
+    #[serde(default)]
+    pub(crate) expected: Vec<(String, i32, i64)>,
+    /// The group-commit round of the markers last written; the next state record waits for it,
+    /// so that no record saying "done" is ever durable before the markers are.
+    #[serde(skip)]
+    pub(crate) markers_round: Option<u64>,
 }
 
 /// A transaction as `topic describe` and tests see it.
@@ -150,12 +158,18 @@ impl TxnCoordinator {
                 .ok_or_else(|| Error::Internal("transaction vanished".into()))?;
             let mut m = lock(&e);
             match m.status {
-                TxnStatus::Ongoing => c.finish(log, &id, &mut m, false)?,
+                TxnStatus::Ongoing => c.finish(log, &id, &mut m, false, Vec::new(), None)?,
                 TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
+                    if m.status == TxnStatus::PrepareCommit && !c.data_survived(log, &m) {
+                        // An OS crash lost data the Prepare counted on: abort rather than
+                        // commit part of the transaction.
+                        m.status = TxnStatus::PrepareAbort;
+                    }
                     c.write_markers_and_complete(log, &id, &mut m)?
                 }
                 _ => {}
             }
+            c.settle(log, &id, &mut m)?;
         }
         Ok(c)
     }
@@ -169,6 +183,14 @@ impl TxnCoordinator {
     }
 
     fn persist(&self, log: &Log, txn_id: &str, meta: &TxnMeta, acks: Acks) -> Result<()> {
+        if let Some(round) = self.persist_deferred(log, txn_id, meta, acks)? {
+            log.wait_durable(round)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the state record; with acks=all returns the round that makes it durable.
+    fn persist_deferred(&self, log: &Log, txn_id: &str, meta: &TxnMeta, acks: Acks) -> Result<Option<u64>> {
         if log.topic_config(TXN_TOPIC).is_err() {
             match log.create_topic(
                 TXN_TOPIC,
@@ -186,8 +208,38 @@ impl TxnCoordinator {
         let value = serde_json::to_vec(meta).map_err(|e| Error::Internal(e.to_string()))?;
         let mut b = BatchBuilder::new(BatchOptions::default());
         b.push(util::now_ms(), Some(txn_id.as_bytes()), Some(&value), &[]);
-        log.append(TXN_TOPIC, 0, b.finish(0), acks)?;
+        Ok(log.append_deferred(TXN_TOPIC, 0, b.finish(0), acks)?.1)
+    }
+
+    /// Once the last markers are durable, records that the transaction completed. Every state
+    /// change after a commit goes through here first.
+    fn settle(&self, log: &Log, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
+        if let Some(r) = m.markers_round.take() {
+            log.wait_durable(r)?;
+            self.persist(log, txn_id, m, Acks::Leader)?;
+        }
         Ok(())
+    }
+
+    /// Settles every transaction whose markers are durable by now (the timer calls this, so
+    /// idle producers' state is recorded as complete); with `wait`, all of them (on close).
+    pub(crate) fn settle_all(&self, log: &Log, wait: bool) -> Result<()> {
+        let all: Vec<(String, Entry)> = lock(&self.txns).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (id, e) in all {
+            let mut m = lock(&e);
+            if m.markers_round.is_some_and(|r| wait || log.is_durable(r)) {
+                self.settle(log, &id, &mut m)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn data_survived(&self, log: &Log, m: &TxnMeta) -> bool {
+        m.expected.iter().all(|(t, p, last)| match log.offsets(t, *p) {
+            Ok((_, hw)) => hw > *last,
+            // A topic deleted since has nothing to lose.
+            Err(_) => true,
+        })
     }
 
     /// Gives `txn_id` a producer id and a new epoch, fencing every older instance: an open
@@ -215,6 +267,8 @@ impl TxnCoordinator {
                 partitions: BTreeSet::new(),
                 timeout_ms,
                 started_ms: 0,
+                expected: Vec::new(),
+                markers_round: None,
             };
             self.persist(log, txn_id, &meta, Acks::All)?;
             let e = Arc::new(Mutex::new(meta));
@@ -224,12 +278,13 @@ impl TxnCoordinator {
         };
         let mut m = lock(&e);
         match m.status {
-            TxnStatus::Ongoing => self.finish(log, txn_id, &mut m, false)?,
+            TxnStatus::Ongoing => self.finish(log, txn_id, &mut m, false, Vec::new(), None)?,
             TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
                 self.write_markers_and_complete(log, txn_id, &mut m)?
             }
             _ => {}
         }
+        self.settle(log, txn_id, &mut m)?;
         if m.epoch >= i16::MAX - 1 {
             // Epochs exhausted: a fresh producer id (KIP-360).
             let (producer_id, _) = log.init_producer_id()?;
@@ -277,6 +332,7 @@ impl TxnCoordinator {
         if m.producer_id != producer_id || m.epoch != epoch {
             return Err(fenced(txn_id, producer_id, epoch, &m));
         }
+        self.settle(log, txn_id, &mut m)?;
         match m.status {
             TxnStatus::Ongoing => {}
             TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
@@ -355,6 +411,8 @@ impl TxnCoordinator {
         producer_id: i64,
         epoch: i16,
         commit: bool,
+        expected: Vec<(String, i32, i64)>,
+        data_round: Option<u64>,
     ) -> Result<(i64, i16)> {
         let e = self.check(txn_id, producer_id, epoch)?;
         let mut m = lock(&e);
@@ -362,36 +420,42 @@ impl TxnCoordinator {
             return Err(fenced(txn_id, producer_id, epoch, &m));
         }
         match m.status {
-            TxnStatus::Ongoing => self.finish(log, txn_id, &mut m, commit)?,
+            TxnStatus::Ongoing => self.finish(log, txn_id, &mut m, commit, expected, data_round)?,
             TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
                 // Nothing was written: only the epoch moves on.
+                self.settle(log, txn_id, &mut m)?;
                 m.epoch += 1;
-                m.status = if commit {
-                    TxnStatus::CompleteCommit
-                } else {
-                    TxnStatus::CompleteAbort
-                };
+                m.status = if commit { TxnStatus::CompleteCommit } else { TxnStatus::CompleteAbort };
                 self.persist(log, txn_id, &m, Acks::All)?;
             }
             s => {
-                return Err(Error::Transaction(format!(
-                    "'{txn_id}' is already completing ({s:?})"
-                )));
+                return Err(Error::Transaction(format!("'{txn_id}' is already completing ({s:?})")));
             }
         }
         Ok((m.producer_id, m.epoch))
     }
 
     /// Ongoing → Prepare (durable, epoch + 1) → markers (fsynced) → Complete.
-    fn finish(&self, log: &Log, txn_id: &str, m: &mut TxnMeta, commit: bool) -> Result<()> {
+    /// The decision: Prepare (epoch + 1, with the data's last offsets) made durable in the same
+    /// group-commit round as the transaction's last data (`data_round`): recovery checks the
+    /// offsets, so the Prepare never counts on data that did not survive. Then the markers.
+    fn finish(
+        &self,
+        log: &Log,
+        txn_id: &str,
+        m: &mut TxnMeta,
+        commit: bool,
+        expected: Vec<(String, i32, i64)>,
+        data_round: Option<u64>,
+    ) -> Result<()> {
         debug_assert_eq!(m.status, TxnStatus::Ongoing);
         m.epoch = m.epoch.saturating_add(1);
-        m.status = if commit {
-            TxnStatus::PrepareCommit
-        } else {
-            TxnStatus::PrepareAbort
-        };
-        self.persist(log, txn_id, m, Acks::All)?;
+        m.status = if commit { TxnStatus::PrepareCommit } else { TxnStatus::PrepareAbort };
+        m.expected = expected;
+        let prepared = self.persist_deferred(log, txn_id, m, Acks::All)?;
+        if let Some(r) = prepared.max(data_round) {
+            log.wait_durable(r)?;
+        }
         if *lock(&self.fault) == Some(TxnFault::KillAfterPrepare) {
             // SAFETY: kill(2) on our own pid with a valid signal number.
             unsafe {
@@ -401,39 +465,47 @@ impl TxnCoordinator {
         self.write_markers_and_complete(log, txn_id, m)
     }
 
+    /// Writes the markers (with the Prepare's epoch) and completes the transaction in memory.
+    /// The markers become durable in the background; the record of completion waits for them
+    /// (`settle`), and recovery writes them again from the Prepare if they were lost: a marker of
+    /// an older epoch than a partition already saw is refused there, so writing one twice never
+    /// touches a later transaction. The next transaction's epoch is one above the markers'.
     fn write_markers_and_complete(&self, log: &Log, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
         let commit = m.status == TxnStatus::PrepareCommit;
-        let kind = if commit {
-            ControlType::Commit
-        } else {
-            ControlType::Abort
-        };
-        let mut rounds = Vec::with_capacity(m.partitions.len());
+        let kind = if commit { ControlType::Commit } else { ControlType::Abort };
+        let mut last_round = None;
         for (t, p) in &m.partitions {
             match log.append_marker(t, *p, m.producer_id, m.epoch, kind) {
-                Ok(r) => rounds.push(r),
-                // A deleted topic has nothing left to mark.
-                Err(Error::UnknownTopic(_) | Error::UnknownPartition { .. }) => {}
+                Ok(r) => last_round = last_round.max(Some(r)),
+                // A deleted topic has nothing left to mark; a newer epoch there means this
+                // marker was written before (recovery writing it again).
+                Err(Error::UnknownTopic(_) | Error::UnknownPartition { .. } | Error::Fenced(_)) => {}
                 Err(e) => return Err(e),
             }
         }
-        if let Some(r) = rounds.iter().max() {
-            log.wait_durable(*r)?;
-        }
-        if m.partitions
-            .contains(&(crate::OFFSETS_TOPIC.to_string(), 0))
-        {
+        if m.partitions.contains(&(crate::OFFSETS_TOPIC.to_string(), 0)) {
             log.complete_txn_offsets(m.producer_id, commit)?;
         }
-        m.status = if commit {
-            TxnStatus::CompleteCommit
-        } else {
-            TxnStatus::CompleteAbort
-        };
+        m.status = if commit { TxnStatus::CompleteCommit } else { TxnStatus::CompleteAbort };
         m.partitions.clear();
-        // Not fsynced: were it lost, recovery would find the Prepare and write the markers again,
-        // which changes nothing.
-        self.persist(log, txn_id, m, Acks::Leader)
+        m.expected.clear();
+        if m.epoch >= i16::MAX - 2 {
+            // Epochs exhausted: the next transaction gets a fresh producer id (KIP-360).
+            let (producer_id, _) = log.init_producer_id()?;
+            let e = lock(&self.by_producer).remove(&m.producer_id);
+            if let Some(e) = e {
+                lock(&self.by_producer).insert(producer_id, e);
+            }
+            m.producer_id = producer_id;
+            m.epoch = 0;
+        } else {
+            m.epoch += 1;
+        }
+        m.markers_round = last_round;
+        if last_round.is_none() {
+            self.persist(log, txn_id, m, Acks::Leader)?;
+        }
+        Ok(())
     }
 
     /// After recovery: aborts transactions that partitions hold open but no ongoing
@@ -484,8 +556,11 @@ impl TxnCoordinator {
         for (id, e) in all {
             let mut m = lock(&e);
             if m.status == TxnStatus::Ongoing && now_ms - m.started_ms > m.timeout_ms {
-                self.finish(log, &id, &mut m, false)?;
+                self.finish(log, &id, &mut m, false, Vec::new(), None)?;
+                self.settle(log, &id, &mut m)?;
                 n += 1;
+            } else if m.markers_round.is_some_and(|r| log.is_durable(r)) {
+                self.settle(log, &id, &mut m)?;
             }
         }
         Ok(n)

@@ -85,6 +85,8 @@ pub struct TransactionalProducer {
     last_topic: usize,
     /// Group-commit rounds of this transaction's batches.
     rounds: Vec<u64>,
+    /// Last offset of this transaction's data per partition, for the Prepare record.
+    written: HashMap<(Arc<str>, i32), i64>,
 }
 
 impl std::fmt::Debug for TransactionalProducer {
@@ -120,6 +122,7 @@ impl TransactionalProducer {
             topic_index: HashMap::new(),
             last_topic: 0,
             rounds: Vec::new(),
+            written: HashMap::new(),
         })
     }
 
@@ -296,7 +299,8 @@ impl TransactionalProducer {
         let r = self
             .log
             .append_deferred(&name, p as i32, b.finish(0), Acks::All);
-        let (_, round) = self.fail(r)?;
+        let (info, round) = self.fail(r)?;
+        self.written.insert((name, p as i32), info.last_offset);
         let t = &mut self.topics[ti];
         t.sequences[p] = t.sequences[p].wrapping_add(n) & i32::MAX;
         if let Some(round) = round {
@@ -338,7 +342,11 @@ impl TransactionalProducer {
             member,
             &offsets,
         );
-        self.fail(r)
+        if let Some((last_offset, round)) = self.fail(r)? {
+            self.written.insert((self.topics[ti].name.clone(), 0), last_offset);
+            self.rounds.extend(round);
+        }
+        Ok(())
     }
 
     /// Writes the buffered records of the open transaction to the log and waits until they are
@@ -359,13 +367,23 @@ impl TransactionalProducer {
     }
 
     fn end(&mut self, commit: bool) -> Result<()> {
+        let expected: Vec<(String, i32, i64)> = if commit {
+            self.written.iter().map(|((t, p), o)| (t.to_string(), *p, *o)).collect()
+        } else {
+            Vec::new()
+        };
+        let data_round = self.rounds.iter().max().copied();
         let r = self.log.txn_coordinator()?.end(
             &self.log,
             &self.config.transactional_id,
             self.producer_id,
             self.epoch,
             commit,
+            expected,
+            data_round,
         );
+        self.rounds.clear();
+        self.written.clear();
         let (producer_id, epoch) = self.fail(r)?;
         // The epoch moved on (KIP-890): sequences start over.
         self.producer_id = producer_id;
@@ -378,11 +396,18 @@ impl TransactionalProducer {
         Ok(())
     }
 
-    /// Writes what is buffered, waits until it is durable, then commits: every record and offset
-    /// of the transaction becomes visible at once.
+    /// Writes what is buffered and commits: every record and offset of the transaction becomes
+    /// visible at once, on return. The decision (a Prepare record naming each partition's last
+    /// offset) is made durable in the same group-commit round as the last data; the markers'
+    /// own fsync then runs while the next transaction is written.
     pub fn commit(&mut self) -> Result<()> {
         self.require_txn()?;
-        self.flush()?;
+        self.register_open()?;
+        for ti in 0..self.topics.len() {
+            for p in 0..self.topics[ti].partitions as usize {
+                self.write_batch(ti, p)?;
+            }
+        }
         self.end(true)
     }
 
@@ -393,10 +418,6 @@ impl TransactionalProducer {
         for t in &mut self.topics {
             t.open.iter_mut().for_each(|b| *b = None);
         }
-        if let Some(r) = self.rounds.iter().max().copied() {
-            let _ = self.log.wait_durable(r);
-        }
-        self.rounds.clear();
         self.end(false)
     }
 }
