@@ -67,6 +67,18 @@ impl Flusher {
         st.started + 1
     }
 
+    /// Asks for all of `segments` to be fsynced in one round; returns the round to wait for.
+    pub(crate) fn request_all(&self, segments: &[Arc<Segment>]) -> u64 {
+        let mut st = self.lock();
+        for segment in segments {
+            if !st.dirty.iter().any(|s| Arc::ptr_eq(s, segment)) {
+                st.dirty.push(segment.clone());
+            }
+        }
+        self.shared.wake.notify_one();
+        st.started + 1
+    }
+
     /// True once `round` completed (successfully or not); never blocks.
     pub(crate) fn is_done(&self, round: u64) -> bool {
         self.lock().completed >= round

@@ -178,7 +178,8 @@ impl Groups {
         member: Option<(&str, i32)>,
         offsets: &[(String, i32, i64)],
     ) -> Result<()> {
-        self.commit_as(log, group, member, offsets, None).map(|_| ())
+        self.commit_as(log, group, member, offsets, None)
+            .map(|_| ())
     }
 
     /// Commits offsets inside producer `producer_id`'s transaction (KIP-447): fenced by the

@@ -717,6 +717,24 @@ impl Log {
         Ok((info, round))
     }
 
+    /// Requests one group-commit round covering the active segments of these partitions (what
+    /// was appended to them so far); returns the round to wait for.
+    pub(crate) fn request_durable(&self, partitions: &[(String, i32)]) -> Result<u64> {
+        let mut segments = Vec::with_capacity(partitions.len());
+        for (t, p) in partitions {
+            let part = self.partition(t, *p)?;
+            if let Some(seg) = part.segments_snapshot().last() {
+                segments.push(seg.clone());
+            }
+        }
+        Ok(self
+            .inner
+            .flusher
+            .as_ref()
+            .ok_or(Error::Closed)?
+            .request_all(&segments))
+    }
+
     /// Waits until a group-commit round from [`Log::append_deferred`] is durable.
     pub fn wait_durable(&self, round: u64) -> Result<()> {
         self.inner

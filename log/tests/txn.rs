@@ -509,7 +509,7 @@ fn txn_child_copier() {
         }
         // Written but not yet committed: kills here leave aborted data in the output.
         producer.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(3));
         let positions: Vec<(String, i32, i64)> = (0..COPIER_PARTITIONS)
             .filter_map(|p| {
                 consumer
@@ -525,7 +525,7 @@ fn txn_child_copier() {
         producer.commit().unwrap();
         writeln!(out, "COMMITTED").unwrap();
         // Stretch the run so that the parent's kills land in every phase of a transaction.
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(3));
         out.flush().unwrap();
     }
 }
@@ -702,4 +702,47 @@ fn a_read_only_process_sees_a_transaction_only_once_committed() {
     assert_eq!(read(&ro, "out", IsolationLevel::ReadCommitted), vec![want]);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn a_prepared_commit_whose_data_was_lost_aborts_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child(
+        "txn::txn_child_prepare_then_die",
+        &[("WEIR_TXN_DIR", dir.path().display().to_string())],
+    );
+    assert!(
+        !child.wait().unwrap().success(),
+        "the child must have been killed"
+    );
+    // As an OS crash might: partition 2 lost everything written to it, the Prepare survived.
+    let seg = dir
+        .path()
+        .join("out")
+        .join("2")
+        .join("00000000000000000000.log");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let states: HashMap<String, TxnStatus> = log
+        .transactions()
+        .into_iter()
+        .map(|t| (t.transactional_id, t.status))
+        .collect();
+    assert_eq!(
+        states["prepared"],
+        TxnStatus::CompleteAbort,
+        "a commit that lost data must not happen in part"
+    );
+    assert_eq!(
+        read(&log, "out", IsolationLevel::ReadCommitted),
+        vec![Vec::<String>::new(); 3]
+    );
+    for p in log.describe_topic("out").unwrap().partitions {
+        assert_eq!(p.last_stable_offset, p.high_watermark);
+    }
 }

@@ -190,7 +190,13 @@ impl TxnCoordinator {
     }
 
     /// Appends the state record; with acks=all returns the round that makes it durable.
-    fn persist_deferred(&self, log: &Log, txn_id: &str, meta: &TxnMeta, acks: Acks) -> Result<Option<u64>> {
+    fn persist_deferred(
+        &self,
+        log: &Log,
+        txn_id: &str,
+        meta: &TxnMeta,
+        acks: Acks,
+    ) -> Result<Option<u64>> {
         if log.topic_config(TXN_TOPIC).is_err() {
             match log.create_topic(
                 TXN_TOPIC,
@@ -224,7 +230,10 @@ impl TxnCoordinator {
     /// Settles every transaction whose markers are durable by now (the timer calls this, so
     /// idle producers' state is recorded as complete); with `wait`, all of them (on close).
     pub(crate) fn settle_all(&self, log: &Log, wait: bool) -> Result<()> {
-        let all: Vec<(String, Entry)> = lock(&self.txns).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let all: Vec<(String, Entry)> = lock(&self.txns)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for (id, e) in all {
             let mut m = lock(&e);
             if m.markers_round.is_some_and(|r| wait || log.is_durable(r)) {
@@ -235,11 +244,13 @@ impl TxnCoordinator {
     }
 
     fn data_survived(&self, log: &Log, m: &TxnMeta) -> bool {
-        m.expected.iter().all(|(t, p, last)| match log.offsets(t, *p) {
-            Ok((_, hw)) => hw > *last,
-            // A topic deleted since has nothing to lose.
-            Err(_) => true,
-        })
+        m.expected
+            .iter()
+            .all(|(t, p, last)| match log.offsets(t, *p) {
+                Ok((_, hw)) => hw > *last,
+                // A topic deleted since has nothing to lose.
+                Err(_) => true,
+            })
     }
 
     /// Gives `txn_id` a producer id and a new epoch, fencing every older instance: an open
@@ -408,8 +419,7 @@ impl TxnCoordinator {
         &self,
         log: &Log,
         txn_id: &str,
-        producer_id: i64,
-        epoch: i16,
+        (producer_id, epoch): (i64, i16),
         commit: bool,
         expected: Vec<(String, i32, i64)>,
         data_round: Option<u64>,
@@ -425,11 +435,17 @@ impl TxnCoordinator {
                 // Nothing was written: only the epoch moves on.
                 self.settle(log, txn_id, &mut m)?;
                 m.epoch += 1;
-                m.status = if commit { TxnStatus::CompleteCommit } else { TxnStatus::CompleteAbort };
+                m.status = if commit {
+                    TxnStatus::CompleteCommit
+                } else {
+                    TxnStatus::CompleteAbort
+                };
                 self.persist(log, txn_id, &m, Acks::All)?;
             }
             s => {
-                return Err(Error::Transaction(format!("'{txn_id}' is already completing ({s:?})")));
+                return Err(Error::Transaction(format!(
+                    "'{txn_id}' is already completing ({s:?})"
+                )));
             }
         }
         Ok((m.producer_id, m.epoch))
@@ -450,12 +466,20 @@ impl TxnCoordinator {
     ) -> Result<()> {
         debug_assert_eq!(m.status, TxnStatus::Ongoing);
         m.epoch = m.epoch.saturating_add(1);
-        m.status = if commit { TxnStatus::PrepareCommit } else { TxnStatus::PrepareAbort };
+        m.status = if commit {
+            TxnStatus::PrepareCommit
+        } else {
+            TxnStatus::PrepareAbort
+        };
         m.expected = expected;
-        let prepared = self.persist_deferred(log, txn_id, m, Acks::All)?;
-        if let Some(r) = prepared.max(data_round) {
-            log.wait_durable(r)?;
-        }
+        // The Prepare and the data it names become durable in one round; were the data lost
+        // anyway (an OS crash mid-round), recovery sees `expected` unmet and aborts.
+        self.persist_deferred(log, txn_id, m, Acks::Leader)?;
+        let mut durable: Vec<(String, i32)> =
+            m.expected.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+        durable.push((TXN_TOPIC.to_string(), 0));
+        let round = log.request_durable(&durable)?;
+        log.wait_durable(round.max(data_round.unwrap_or(0)))?;
         if *lock(&self.fault) == Some(TxnFault::KillAfterPrepare) {
             // SAFETY: kill(2) on our own pid with a valid signal number.
             unsafe {
@@ -472,21 +496,32 @@ impl TxnCoordinator {
     /// touches a later transaction. The next transaction's epoch is one above the markers'.
     fn write_markers_and_complete(&self, log: &Log, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
         let commit = m.status == TxnStatus::PrepareCommit;
-        let kind = if commit { ControlType::Commit } else { ControlType::Abort };
+        let kind = if commit {
+            ControlType::Commit
+        } else {
+            ControlType::Abort
+        };
         let mut last_round = None;
         for (t, p) in &m.partitions {
             match log.append_marker(t, *p, m.producer_id, m.epoch, kind) {
                 Ok(r) => last_round = last_round.max(Some(r)),
                 // A deleted topic has nothing left to mark; a newer epoch there means this
                 // marker was written before (recovery writing it again).
-                Err(Error::UnknownTopic(_) | Error::UnknownPartition { .. } | Error::Fenced(_)) => {}
+                Err(Error::UnknownTopic(_) | Error::UnknownPartition { .. } | Error::Fenced(_)) => {
+                }
                 Err(e) => return Err(e),
             }
         }
-        if m.partitions.contains(&(crate::OFFSETS_TOPIC.to_string(), 0)) {
+        if m.partitions
+            .contains(&(crate::OFFSETS_TOPIC.to_string(), 0))
+        {
             log.complete_txn_offsets(m.producer_id, commit)?;
         }
-        m.status = if commit { TxnStatus::CompleteCommit } else { TxnStatus::CompleteAbort };
+        m.status = if commit {
+            TxnStatus::CompleteCommit
+        } else {
+            TxnStatus::CompleteAbort
+        };
         m.partitions.clear();
         m.expected.clear();
         if m.epoch >= i16::MAX - 2 {

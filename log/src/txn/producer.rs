@@ -298,7 +298,7 @@ impl TransactionalProducer {
         let name = t.name.clone();
         let r = self
             .log
-            .append_deferred(&name, p as i32, b.finish(0), Acks::All);
+            .append_deferred(&name, p as i32, b.finish(0), Acks::Leader);
         let (info, round) = self.fail(r)?;
         self.written.insert((name, p as i32), info.last_offset);
         let t = &mut self.topics[ti];
@@ -343,7 +343,8 @@ impl TransactionalProducer {
             &offsets,
         );
         if let Some((last_offset, round)) = self.fail(r)? {
-            self.written.insert((self.topics[ti].name.clone(), 0), last_offset);
+            self.written
+                .insert((self.topics[ti].name.clone(), 0), last_offset);
             self.rounds.extend(round);
         }
         Ok(())
@@ -358,17 +359,27 @@ impl TransactionalProducer {
                 self.write_batch(ti, p)?;
             }
         }
-        if let Some(r) = self.rounds.iter().max().copied() {
-            let r = self.log.wait_durable(r);
-            self.fail(r)?;
-        }
+        let parts: Vec<(String, i32)> = self
+            .written
+            .keys()
+            .map(|(t, p)| (t.to_string(), *p))
+            .collect();
+        let r = self.log.request_durable(&parts);
+        let round = self
+            .fail(r)?
+            .max(self.rounds.iter().max().copied().unwrap_or(0));
+        let r = self.log.wait_durable(round);
+        self.fail(r)?;
         self.rounds.clear();
         Ok(())
     }
 
     fn end(&mut self, commit: bool) -> Result<()> {
         let expected: Vec<(String, i32, i64)> = if commit {
-            self.written.iter().map(|((t, p), o)| (t.to_string(), *p, *o)).collect()
+            self.written
+                .iter()
+                .map(|((t, p), o)| (t.to_string(), *p, *o))
+                .collect()
         } else {
             Vec::new()
         };
@@ -376,8 +387,7 @@ impl TransactionalProducer {
         let r = self.log.txn_coordinator()?.end(
             &self.log,
             &self.config.transactional_id,
-            self.producer_id,
-            self.epoch,
+            (self.producer_id, self.epoch),
             commit,
             expected,
             data_round,
