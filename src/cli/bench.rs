@@ -82,8 +82,9 @@ pub struct ProduceBench {
     /// Producer batch size bound, bytes (uncompressed)
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..=(16 << 20)))]
     batch_bytes: u64,
-    /// Transactions instead: one producer, acks=all, records spread over every partition, in
-    /// transactions of each size of --txn-records, against plain acks=all in the same run
+    /// Transactions instead: --threads producers, acks=all, records spread over every partition,
+    /// in transactions of each size of --txn-records, against plain acks=all (same threads) in the
+    /// same run
     #[arg(long)]
     transactional: bool,
     /// Records per transaction, with --transactional (comma-separated)
@@ -403,8 +404,21 @@ fn bench_transactional(place: &Place, a: &ProduceBench, report: &mut Report) -> 
     report.line("records", a.records);
     report.line("value_bytes", a.value_bytes);
     report.line("partitions", a.partitions);
+    report.line("threads", a.threads);
     report.line("acks", "all");
     report.line("compression", format!("{:?}", a.compression).to_lowercase());
+    // Each of T threads sends its share of the records, dealt round-robin over the partitions.
+    let share = |t: u64| -> (u64, u64) {
+        let per = a.records / a.threads;
+        (
+            t * per,
+            per + if t == a.threads - 1 {
+                a.records % a.threads
+            } else {
+                0
+            },
+        )
+    };
     place.run(a.partitions, |log| {
         let log = log.as_ref().expect("open until the bench reopens it");
         let topic = place.topic.as_str();
@@ -416,43 +430,86 @@ fn bench_transactional(place: &Place, a: &ProduceBench, report: &mut Report) -> 
             ..ProducerConfig::default()
         };
         settle(&place.path.join(topic))?;
-        let producer = Producer::new(log, config)?;
+        let producers = (0..a.threads)
+            .map(|_| Producer::new(log, config.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         let start = Instant::now();
-        for i in 0..a.records {
-            producer
-                .send(ProducerRecord::new(topic, pool.get(i)).partition((i % partitions) as i32))?;
-        }
-        producer.flush()?;
+        std::thread::scope(|s| -> Result<()> {
+            let handles: Vec<_> = producers
+                .iter()
+                .enumerate()
+                .map(|(t, producer)| {
+                    let pool = &pool;
+                    s.spawn(move || -> Result<()> {
+                        let (first, count) = share(t as u64);
+                        for i in first..first + count {
+                            producer.send(
+                                ProducerRecord::new(topic, pool.get(i))
+                                    .partition((i % partitions) as i32),
+                            )?;
+                        }
+                        producer.flush()?;
+                        Ok(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
+            }
+            Ok(())
+        })?;
         let plain = per_s(a.records as f64, start.elapsed());
-        producer.close()?;
+        for p in producers {
+            p.close()?;
+        }
         report.line("plain_records_per_s", format!("{plain:.0}"));
         report.line("baseline_records_per_s", format!("{plain:.0}"));
         for &size in &a.txn_records {
             settle(&place.path.join(topic))?;
-            let mut p = TransactionalProducer::new(
-                log,
-                // Its own default batch size (smaller than the plain producer's, so batches go
-                // out while the transaction is written).
-                TransactionalConfig {
-                    compression: a.compression.into(),
-                    ..TransactionalConfig::new(format!("{}-{size}", place.topic))
-                },
-            )?;
             let start = Instant::now();
-            let mut sent = 0;
-            let mut txns = 0u64;
-            while sent < a.records {
-                let n = size.min(a.records - sent);
-                p.begin()?;
-                for i in sent..sent + n {
-                    p.send(
-                        ProducerRecord::new(topic, pool.get(i)).partition((i % partitions) as i32),
-                    )?;
+            let txns = std::thread::scope(|s| -> Result<u64> {
+                let handles: Vec<_> = (0..a.threads)
+                    .map(|t| {
+                        let pool = &pool;
+                        s.spawn(move || -> Result<u64> {
+                            // Its own default batch size (smaller than the plain producer's, so
+                            // batches go out while the transaction is written).
+                            let mut p = TransactionalProducer::new(
+                                log,
+                                TransactionalConfig {
+                                    compression: a.compression.into(),
+                                    ..TransactionalConfig::new(format!("{topic}-{size}-{t}"))
+                                },
+                            )?;
+                            let (first, count) = share(t);
+                            let mut sent = 0;
+                            let mut txns = 0u64;
+                            while sent < count {
+                                let n = size.min(count - sent);
+                                p.begin()?;
+                                for i in first + sent..first + sent + n {
+                                    p.send(
+                                        ProducerRecord::new(topic, pool.get(i))
+                                            .partition((i % partitions) as i32),
+                                    )?;
+                                }
+                                p.commit()?;
+                                sent += n;
+                                txns += 1;
+                            }
+                            Ok(txns)
+                        })
+                    })
+                    .collect();
+                let mut total = 0;
+                for h in handles {
+                    total += h
+                        .join()
+                        .map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
                 }
-                p.commit()?;
-                sent += n;
-                txns += 1;
-            }
+                Ok(total)
+            })?;
             let elapsed = start.elapsed();
             let rate = per_s(a.records as f64, elapsed);
             report.line(&format!("txn_{size}_records_per_s"), format!("{rate:.0}"));
