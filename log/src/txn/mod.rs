@@ -1,5 +1,6 @@
 //! Transactions: atomic writes across partitions plus offset commits, and the coordinator that
-//! decides them. See [`coordinator`] for the protocol and [`TransactionalProducer`] for the API.
+//! decides them. The protocol is described in `txn/coordinator.rs`; the API is
+//! [`TransactionalProducer`].
 
 pub(crate) mod coordinator;
 mod producer;
