@@ -253,6 +253,25 @@ impl ValuePool {
     }
 }
 
+/// Runs `work(t)` for t in 0..threads, each on its own thread; returns the sum of the results.
+fn on_threads(threads: u64, work: impl Fn(u64) -> Result<u64> + Sync) -> Result<u64> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let work = &work;
+                s.spawn(move || work(t))
+            })
+            .collect();
+        let mut total = 0;
+        for h in handles {
+            total += h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
+        }
+        Ok(total)
+    })
+}
+
 fn per_s(amount: f64, d: Duration) -> f64 {
     amount / d.as_secs_f64().max(1e-9)
 }
@@ -312,25 +331,12 @@ fn bench_produce(place: &Place, a: &ProduceBench, report: &mut Report) -> Result
             .collect::<Result<Vec<_>, _>>()?;
         let share = a.records / a.threads;
         let start = Instant::now();
-        std::thread::scope(|s| -> Result<()> {
-            let handles: Vec<_> = producers
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let count = share + if i == 0 { a.records % a.threads } else { 0 };
-                    let pool = &pool;
-                    s.spawn(move || -> Result<()> {
-                        send_records(p, topic, pool, i as u64 * share, count)?;
-                        p.flush()?;
-                        Ok(())
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
-            }
-            Ok(())
+        on_threads(a.threads, |i| {
+            let p = &producers[i as usize];
+            let count = share + if i == 0 { a.records % a.threads } else { 0 };
+            send_records(p, topic, &pool, i * share, count)?;
+            p.flush()?;
+            Ok(count)
         })?;
         let elapsed = start.elapsed();
         for p in producers {
@@ -434,30 +440,16 @@ fn bench_transactional(place: &Place, a: &ProduceBench, report: &mut Report) -> 
             .map(|_| Producer::new(log, config.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         let start = Instant::now();
-        std::thread::scope(|s| -> Result<()> {
-            let handles: Vec<_> = producers
-                .iter()
-                .enumerate()
-                .map(|(t, producer)| {
-                    let pool = &pool;
-                    s.spawn(move || -> Result<()> {
-                        let (first, count) = share(t as u64);
-                        for i in first..first + count {
-                            producer.send(
-                                ProducerRecord::new(topic, pool.get(i))
-                                    .partition((i % partitions) as i32),
-                            )?;
-                        }
-                        producer.flush()?;
-                        Ok(())
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
+        on_threads(a.threads, |t| {
+            let producer = &producers[t as usize];
+            let (first, count) = share(t);
+            for i in first..first + count {
+                producer.send(
+                    ProducerRecord::new(topic, pool.get(i)).partition((i % partitions) as i32),
+                )?;
             }
-            Ok(())
+            producer.flush()?;
+            Ok(count)
         })?;
         let plain = per_s(a.records as f64, start.elapsed());
         for p in producers {
@@ -468,47 +460,33 @@ fn bench_transactional(place: &Place, a: &ProduceBench, report: &mut Report) -> 
         for &size in &a.txn_records {
             settle(&place.path.join(topic))?;
             let start = Instant::now();
-            let txns = std::thread::scope(|s| -> Result<u64> {
-                let handles: Vec<_> = (0..a.threads)
-                    .map(|t| {
-                        let pool = &pool;
-                        s.spawn(move || -> Result<u64> {
-                            // Its own default batch size (smaller than the plain producer's, so
-                            // batches go out while the transaction is written).
-                            let mut p = TransactionalProducer::new(
-                                log,
-                                TransactionalConfig {
-                                    compression: a.compression.into(),
-                                    ..TransactionalConfig::new(format!("{topic}-{size}-{t}"))
-                                },
-                            )?;
-                            let (first, count) = share(t);
-                            let mut sent = 0;
-                            let mut txns = 0u64;
-                            while sent < count {
-                                let n = size.min(count - sent);
-                                p.begin()?;
-                                for i in first + sent..first + sent + n {
-                                    p.send(
-                                        ProducerRecord::new(topic, pool.get(i))
-                                            .partition((i % partitions) as i32),
-                                    )?;
-                                }
-                                p.commit()?;
-                                sent += n;
-                                txns += 1;
-                            }
-                            Ok(txns)
-                        })
-                    })
-                    .collect();
-                let mut total = 0;
-                for h in handles {
-                    total += h
-                        .join()
-                        .map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
+            let txns = on_threads(a.threads, |t| {
+                // Its own default batch size (smaller than the plain producer's, so batches go
+                // out while the transaction is written).
+                let mut p = TransactionalProducer::new(
+                    log,
+                    TransactionalConfig {
+                        compression: a.compression.into(),
+                        ..TransactionalConfig::new(format!("{topic}-{size}-{t}"))
+                    },
+                )?;
+                let (first, count) = share(t);
+                let mut sent = 0;
+                let mut txns = 0u64;
+                while sent < count {
+                    let n = size.min(count - sent);
+                    p.begin()?;
+                    for i in first + sent..first + sent + n {
+                        p.send(
+                            ProducerRecord::new(topic, pool.get(i))
+                                .partition((i % partitions) as i32),
+                        )?;
+                    }
+                    p.commit()?;
+                    sent += n;
+                    txns += 1;
                 }
-                Ok(total)
+                Ok(txns)
             })?;
             let elapsed = start.elapsed();
             let rate = per_s(a.records as f64, elapsed);
