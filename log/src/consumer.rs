@@ -456,6 +456,7 @@ impl Consumer {
                         .map(|(t, p)| (Arc::from(t.as_str()), *p))
                         .collect();
                     self.positions.clear();
+                    let _ = self.log.publish_group(&m.group);
                     if let Some(l) = &mut self.listener {
                         l(&RebalanceEvent::Assigned {
                             generation: a.generation,
@@ -778,6 +779,7 @@ impl Consumer {
             && let Ok(g) = self.log.groups()
         {
             let _ = g.coordinator.leave(&m.group, id);
+            let _ = self.log.publish_group(&m.group);
         }
         if !self.assignment.is_empty() {
             self.revoke_all();

@@ -26,6 +26,16 @@ const LOCK_FILE: &str = ".lock";
 pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
 const PRODUCER_IDS_FILE: &str = "producer-ids";
 const TOPIC_META_FILE: &str = "topic.json";
+/// Where the writer publishes group membership for other processes.
+/// (`@` cannot appear in a topic name, so this directory is never taken for a topic.)
+const GROUPS_DIR: &str = "@groups";
+
+#[derive(Serialize, Deserialize)]
+struct PublishedGroup {
+    pid: u32,
+    published_ms: i64,
+    description: crate::group::GroupDescription,
+}
 /// Producer ids are handed out from blocks persisted ahead of use, so `init_producer_id` costs
 /// an fsync only once per block.
 const PRODUCER_ID_BLOCK: i64 = 1000;
@@ -65,8 +75,11 @@ impl std::str::FromStr for Acks {
 pub struct GroupInfo {
     /// Group name.
     pub name: String,
-    /// Members, generation and state, when this process's coordinator knows the group.
+    /// Members, generation and state: live from this process's coordinator, or as the writer
+    /// process last published them (see `membership_published`).
     pub membership: Option<crate::group::GroupDescription>,
+    /// When `membership` comes from the writer's published file: (its pid, ms since the epoch).
+    pub membership_published: Option<(u32, i64)>,
     /// Committed offsets and lag per partition.
     pub offsets: Vec<PartitionLag>,
 }
@@ -1107,7 +1120,14 @@ impl Log {
                 lag: (hw - c.offset).max(0),
             });
         }
-        let members = g.coordinator.describe(group);
+        let mut members = g.coordinator.describe(group);
+        let mut membership_published = None;
+        if members.is_none()
+            && let Some(p) = self.read_published_group(group)
+        {
+            membership_published = Some((p.pid, p.published_ms));
+            members = Some(p.description);
+        }
         if members.is_none() && lag.is_empty() {
             return Err(Error::Group {
                 group: group.to_string(),
@@ -1117,8 +1137,41 @@ impl Log {
         Ok(GroupInfo {
             name: group.to_string(),
             membership: members,
+            membership_published,
             offsets: lag,
         })
+    }
+
+    fn group_file(&self, group: &str) -> PathBuf {
+        // Hex, so that any group name makes a file name.
+        let name: String = group.bytes().map(|b| format!("{b:02x}")).collect();
+        self.inner.dir.join(GROUPS_DIR).join(format!("{name}.json"))
+    }
+
+    /// Writes the group's membership where other processes (`weir groups describe`) can read
+    /// it. Consumers call this when an assignment changes; the writer is the only process
+    /// with live membership.
+    pub(crate) fn publish_group(&self, group: &str) -> Result<()> {
+        if !self.inner.writable {
+            return Ok(());
+        }
+        let Some(description) = self.groups()?.coordinator.describe(group) else {
+            return Ok(());
+        };
+        let dir = self.inner.dir.join(GROUPS_DIR);
+        std::fs::create_dir_all(&dir).at(&dir)?;
+        let published = PublishedGroup {
+            pid: std::process::id(),
+            published_ms: util::now_ms(),
+            description,
+        };
+        let bytes =
+            serde_json::to_vec_pretty(&published).map_err(|e| Error::Internal(e.to_string()))?;
+        util::write_atomically(&self.group_file(group), &bytes)
+    }
+
+    fn read_published_group(&self, group: &str) -> Option<PublishedGroup> {
+        serde_json::from_slice(&std::fs::read(self.group_file(group)).ok()?).ok()
     }
 
     /// A committed offset with its metadata.

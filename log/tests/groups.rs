@@ -230,3 +230,39 @@ fn a_stale_generation_cannot_commit() {
         "{member_err}"
     );
 }
+
+#[test]
+fn another_process_sees_the_members_the_writer_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    log.create_topic(
+        TOPIC,
+        TopicConfig {
+            partitions: 4,
+            ..TopicConfig::default()
+        },
+    )
+    .unwrap();
+    let mut a = Consumer::new(&log, config("alpha")).unwrap();
+    a.subscribe(&[TOPIC]).unwrap();
+    a.poll(Duration::from_millis(200)).unwrap();
+    a.commit_sync().unwrap();
+    // A read-only handle has no live coordinator: it reads what the writer published.
+    let ro = Log::open_read_only(dir.path()).unwrap();
+    let info = ro.describe_group("g").unwrap();
+    assert_eq!(
+        info.membership_published.map(|p| p.0),
+        Some(std::process::id())
+    );
+    let m = info.membership.unwrap();
+    assert_eq!(m.members.len(), 1);
+    assert_eq!(m.members[0].client_id, "alpha");
+    assert_eq!(m.members[0].assignment.len(), 4);
+    assert_eq!(info.offsets.len(), 4);
+    a.close().unwrap();
+    let after = ro.describe_group("g").unwrap().membership.unwrap();
+    assert!(
+        after.members.is_empty(),
+        "leaving publishes the group without the member"
+    );
+}

@@ -38,9 +38,15 @@ pub fn run(dir: &DataDir, cmd: GroupsCommand) -> Result<()> {
                 Err(e) => return Err(e.into()),
             };
             writeln!(out, "group: {}", info.name)?;
+            if let Some((pid, ms)) = info.membership_published {
+                // Membership lives in the writer process; this is what it last published.
+                writeln!(
+                    out,
+                    "members as published by pid {pid} at {ms} ms since the epoch:"
+                )?;
+            }
             match &info.membership {
-                // Membership lives in the coordinator of the process running the consumers.
-                None => writeln!(out, "members: (not visible from another process)")?,
+                None => writeln!(out, "members: (none published)")?,
                 Some(m) => {
                     writeln!(out, "state: {}", m.state)?;
                     writeln!(out, "generation: {}", m.generation)?;

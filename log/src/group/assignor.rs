@@ -17,7 +17,10 @@ use crate::{Error, Result};
 ///
 /// All members of a group must use the same strategy: the coordinator computes one assignment
 /// for the whole group, so there is nothing to negotiate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum AssignmentStrategy {
     /// Kafka's `range`: per topic, contiguous blocks of partitions. Co-partitioned topics land
     /// on the same member (partition *n* of every topic goes to the same member when the

@@ -100,7 +100,7 @@ pub struct Assignment {
 /// Where a group is in its lifecycle (Kafka's states, minus `CompletingRebalance` and `Dead`:
 /// the coordinator computes assignments itself, so there is no sync phase, and groups are never
 /// deleted here because their offsets live on elsewhere).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum GroupState {
     /// No members.
     Empty,
@@ -122,7 +122,7 @@ impl fmt::Display for GroupState {
 }
 
 /// A snapshot of a group, for operators and tools.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupDescription {
     /// The group name.
     pub group: String,
@@ -138,7 +138,7 @@ pub struct GroupDescription {
 }
 
 /// One member in a [`GroupDescription`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberDescription {
     /// The id the coordinator gave it.
     pub member_id: String,
