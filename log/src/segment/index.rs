@@ -42,6 +42,8 @@ struct EntryFile<const W: usize> {
     /// Valid entries, tracked by the writer; readers recount on every lookup.
     len: usize,
     writable: bool,
+    /// Tells a valid entry from an unwritten (zero) one.
+    is_valid: fn(&[u8]) -> bool,
 }
 
 impl<const W: usize> EntryFile<W> {
@@ -85,8 +87,9 @@ impl<const W: usize> EntryFile<W> {
             map,
             len: 0,
             writable,
+            is_valid,
         };
-        f.len = f.count_valid(is_valid);
+        f.len = f.count_valid();
         Ok(f)
     }
 
@@ -99,17 +102,32 @@ impl<const W: usize> EntryFile<W> {
     }
 
     /// Valid entries form a prefix: binary search for its end.
-    fn count_valid(&self, is_valid: fn(&[u8]) -> bool) -> usize {
+    fn count_valid(&self) -> usize {
         let (mut lo, mut hi) = (0, self.capacity());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if is_valid(self.entry(mid)) {
+            if (self.is_valid)(self.entry(mid)) {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
         lo
+    }
+
+    /// Valid entries: tracked by the writer, recounted by readers (the writer may have added
+    /// some since).
+    fn valid_len(&self) -> usize {
+        if self.writable {
+            self.len
+        } else {
+            self.count_valid()
+        }
+    }
+
+    /// True when a writer has no room for another entry.
+    fn is_full(&self) -> bool {
+        self.writable && self.len >= self.capacity()
     }
 
     fn push(&mut self, entry: [u8; W]) -> bool {
@@ -190,15 +208,11 @@ impl OffsetIndex {
     }
 
     fn len(&self) -> usize {
-        if self.file.writable {
-            self.file.len
-        } else {
-            self.file.count_valid(offset_entry_valid)
-        }
+        self.file.valid_len()
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.file.writable && self.file.len >= self.file.capacity()
+        self.file.is_full()
     }
 
     /// Records that the batch starting at `offset` begins at `position`. Returns false if full.
@@ -281,15 +295,11 @@ impl TimeIndex {
     }
 
     fn len(&self) -> usize {
-        if self.file.writable {
-            self.file.len
-        } else {
-            self.file.count_valid(time_entry_valid)
-        }
+        self.file.valid_len()
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.file.writable && self.file.len >= self.file.capacity()
+        self.file.is_full()
     }
 
     fn decode(&self, i: usize) -> (i64, i64) {
