@@ -462,6 +462,14 @@ impl Log {
         Ok(topics)
     }
 
+    fn topics_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Topic>>> {
+        self.inner.topics.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn topics_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Topic>>> {
+        self.inner.topics.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
@@ -497,7 +505,7 @@ impl Log {
         self.check_writable("create a topic")?;
         validate_topic_name(name)?;
         config.validate()?;
-        let mut topics = self.inner.topics.write().unwrap_or_else(|e| e.into_inner());
+        let mut topics = self.topics_write();
         if topics.contains_key(name) {
             return Err(Error::TopicExists(name.to_string()));
         }
@@ -541,12 +549,7 @@ impl Log {
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.check_writable("delete a topic")?;
-        let removed = self
-            .inner
-            .topics
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        let removed = self.topics_write().remove(name);
         if removed.is_none() {
             return Err(Error::UnknownTopic(name.to_string()));
         }
@@ -576,22 +579,12 @@ impl Log {
             return Ok(None);
         };
         let t = Arc::new(t);
-        self.inner
-            .topics
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), t.clone());
+        self.topics_write().insert(name.to_string(), t.clone());
         Ok(Some(t))
     }
 
     pub(crate) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
-        if let Some(t) = self
-            .inner
-            .topics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-        {
+        if let Some(t) = self.topics_read().get(name) {
             return Ok(t.clone());
         }
         self.refresh_topic(name)?
@@ -617,12 +610,7 @@ impl Log {
             if let Ok(rd) = std::fs::read_dir(&self.inner.dir) {
                 for e in rd.flatten() {
                     if let Some(n) = e.file_name().to_str() {
-                        let known = self
-                            .inner
-                            .topics
-                            .read()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .contains_key(n);
+                        let known = self.topics_read().contains_key(n);
                         if !known {
                             let _ = self.refresh_topic(n);
                         }
@@ -630,13 +618,7 @@ impl Log {
                 }
             }
         }
-        self.inner
-            .topics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        self.topics_read().keys().cloned().collect()
     }
 
     /// A topic's settings.
@@ -965,14 +947,7 @@ impl Log {
         if let Some(f) = &self.inner.flusher {
             f.shutdown();
         }
-        let topics: Vec<Arc<Topic>> = self
-            .inner
-            .topics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let topics: Vec<Arc<Topic>> = self.topics_read().values().cloned().collect();
         for t in topics {
             for p in &t.partitions {
                 p.close()?;
@@ -1185,10 +1160,7 @@ impl Log {
     }
 
     pub(crate) fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.inner
-            .topics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        self.topics_read()
             .values()
             .flat_map(|t| t.partitions.iter().cloned())
             .collect()
