@@ -9,3 +9,5 @@
 #![warn(missing_docs)]
 
 pub use weir_runtime;
+
+pub mod aggregate;
