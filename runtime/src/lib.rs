@@ -1,12 +1,81 @@
 //! # weir-runtime
 //!
-//! The engine that will run weir's dataflow jobs. Not built yet: it arrives with the runtime issue.
+//! The engine that runs weir's dataflow jobs over topics of [`weir_log`].
 //!
-//! It will hold the job graph (operators, each run as N parallel tasks on threads), source tasks
-//! that own topic partitions of [`weir_log`], keyed exchanges over bounded channels (so a slow stage
-//! slows its producers instead of growing memory), event time and watermarks (the minimum over live
-//! inputs, idle inputs excluded), and the exactly-once protocol: epochs ended by aligned barriers,
-//! state snapshots, and one log transaction per epoch committing outputs, source offsets and state.
+//! A [`Job`] is a graph built from typed streams: sources read topics, chained operators
+//! (`map`, `filter`, `flat_map`, custom [`Operator`]s) run in the same task as their input, and
+//! [`Stream::key_by`] starts a keyed exchange that hashes each key to one task of the next stage
+//! over bounded channels, so a slow stage slows its producers instead of growing memory. Data
+//! moves in batches. Each stage runs as N tasks on threads.
+//!
+//! **Event time.** Sources assign timestamps and keep a watermark per partition (bounded
+//! out-of-orderness); a task's watermark is the minimum over its live inputs, and a partition
+//! with no new data for `idle_timeout_ms` stops holding it back. Every event carries the
+//! watermark of its partition when it was read, so operators can judge lateness in a way that
+//! does not depend on thread scheduling.
+//!
+//! **Exactly-once.** The job advances in epochs. The coordinator asks the sources for a barrier
+//! every `epoch_ms`; barriers flow with the data and are aligned at every exchange; each task
+//! snapshots its state; then one log transaction commits the epoch's outputs, the source offsets
+//! and the snapshots (to a compacted state topic). A restart fences the old instance, restores
+//! the last committed snapshots and seeks the sources to the committed offsets. Whatever the
+//! crash point, the committed output equals that of a run without a crash.
+//!
+//! Windows, aggregates, keyed processing and hot-key salting live in `weir-operators`, built on
+//! [`KeyedStream::process_with`].
+//!
+//! ```
+//! use weir_log::{Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+//! use weir_runtime::{Job, JobConfig, Json};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let log = Log::open(dir.path(), LogConfig::default())?;
+//! log.create_topic("numbers", TopicConfig { partitions: 2, ..TopicConfig::default() })?;
+//! log.create_topic("doubled", TopicConfig::default())?;
+//! let producer = Producer::new(&log, ProducerConfig::default())?;
+//! for n in 0..100u64 {
+//!     producer.send(ProducerRecord::new("numbers", n.to_string().as_bytes()))?;
+//! }
+//! producer.flush()?;
+//!
+//! let mut config = JobConfig::new("doubler");
+//! config.stop_when_drained = true;
+//! let job = Job::new(&log, config)?;
+//! job.source::<u64, _>("numbers", Json)
+//!     .stream()
+//!     .map(|n| n * 2)
+//!     .sink("doubled", Json, None);
+//! let metrics = job.start()?.wait()?;
+//! assert_eq!(metrics.source_records, 100);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(missing_docs)]
 
 pub use weir_log;
+
+pub mod clock;
+pub mod codec;
+mod config;
+mod emitter;
+mod error;
+mod event;
+mod exchange;
+mod handle;
+pub mod hash;
+mod job;
+mod metrics;
+mod operator;
+mod sink;
+mod source;
+pub mod state;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use codec::{Codec, CodecError, Json};
+pub use config::{Guarantee, JobConfig};
+pub use emitter::{Checkpoint, Either, Emitter};
+pub use error::{Error, Result};
+pub use event::{Event, WATERMARK_MAX, WATERMARK_MIN};
+pub use handle::JobHandle;
+pub use job::{Data, Job, Key, KeyedStream, Source, Stream, TaskContext};
+pub use metrics::{ExchangeMetrics, JobMetrics, OperatorCounters, OperatorMetrics};
+pub use operator::{Operator, Output};

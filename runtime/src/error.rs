@@ -1,0 +1,63 @@
+//! The runtime's error type.
+
+/// What went wrong while building or running a job.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The log refused an operation (unknown topic, I/O, fenced, ...).
+    #[error(transparent)]
+    Log(#[from] weir_log::Error),
+    /// A configuration value is invalid; `field` names it.
+    #[error("invalid job config `{field}`: {reason}")]
+    Config {
+        /// The offending field.
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The job graph is not valid (an unconnected required output, a missing sink, ...).
+    #[error("invalid job graph: {0}")]
+    Graph(String),
+    /// A record could not be encoded or decoded.
+    #[error("{topic}: {source}")]
+    Codec {
+        /// The topic involved.
+        topic: String,
+        /// The codec's error.
+        source: crate::codec::CodecError,
+    },
+    /// A snapshot in the state topic cannot be restored into this job.
+    #[error("cannot restore state of `{operator}`: {reason}")]
+    State {
+        /// The operator whose state is at fault.
+        operator: String,
+        /// Why.
+        reason: String,
+    },
+    /// A user function or operator failed.
+    #[error("operator `{operator}` failed: {reason}")]
+    Operator {
+        /// The operator.
+        operator: String,
+        /// Its message.
+        reason: String,
+    },
+    /// The job was stopped (by the handle, or because another task failed).
+    #[error("job stopped")]
+    Stopped,
+    /// A bug in weir: an invariant did not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The runtime's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Error {
+        Error::Config {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Operator state in the log: snapshots serialized with bincode, written in chunks to the
+//! compacted state topic, and found again through the job's manifest.
+//!
+//! Keys: `<job>/s/<state key>/<chunk>` for chunks and `<job>/manifest` for the manifest, which
+//! names, for the last committed epoch, every state key, the epoch that last wrote it and its
+//! number of chunks. Unchanged state is not rewritten; compaction keeps the newest chunk per key.
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use weir_log::{Consumer, ConsumerConfig, IsolationLevel, Log, TopicConfig};
+
+use crate::error::{Error, Result};
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+/// Serializes operator state.
+pub fn encode<S: Serialize>(state: &S) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(state, bincode_config())
+        .map_err(|e| Error::Internal(format!("state does not serialize: {e}")))
+}
+
+/// Deserializes the state of operator `uid`; bad bytes are an error naming it, never a panic.
+pub fn decode<S: DeserializeOwned>(uid: &str, bytes: &[u8]) -> Result<S> {
+    let (s, read) =
+        bincode::serde::decode_from_slice(bytes, bincode_config()).map_err(|e| Error::State {
+            operator: uid.to_string(),
+            reason: e.to_string(),
+        })?;
+    if read != bytes.len() {
+        return Err(Error::State {
+            operator: uid.to_string(),
+            reason: format!("{} trailing bytes", bytes.len() - read),
+        });
+    }
+    Ok(s)
+}
+
+/// The record naming a job's committed state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub(crate) struct Manifest {
+    pub(crate) epoch: u64,
+    /// Stage names and parallelism: restoring into a different shape is refused.
+    pub(crate) topology: String,
+    /// (state key, epoch that wrote it, chunks).
+    pub(crate) entries: Vec<(String, u64, u32)>,
+}
+
+/// One chunk of one state key.
+#[derive(Debug, Serialize, Deserialize)]
+struct Chunk {
+    epoch: u64,
+    index: u32,
+    count: u32,
+    bytes: Vec<u8>,
+}
+
+pub(crate) fn ensure_topic(log: &Log, topic: &str) -> Result<()> {
+    if log.partition_count(topic).is_ok() {
+        return Ok(());
+    }
+    let config = TopicConfig {
+        partitions: 1,
+        compacted: true,
+        record_bytes_max: 8 << 20,
+        batch_bytes_max: 16 << 20,
+        ..TopicConfig::default()
+    };
+    match log.create_topic(topic, config) {
+        Ok(()) => Ok(()),
+        // Created meanwhile by another job of this process.
+        Err(_) if log.partition_count(topic).is_ok() => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn manifest_key(job: &str) -> String {
+    format!("{job}/manifest")
+}
+
+pub(crate) fn chunk_key(job: &str, state_key: &str, index: u32) -> String {
+    format!("{job}/s/{state_key}/{index}")
+}
+
+/// Splits `bytes` into chunk records (key, value).
+pub(crate) fn chunks(
+    job: &str,
+    state_key: &str,
+    epoch: u64,
+    bytes: &[u8],
+    chunk_bytes_max: usize,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let pieces: Vec<&[u8]> = if bytes.is_empty() {
+        vec![&[][..]]
+    } else {
+        bytes.chunks(chunk_bytes_max).collect()
+    };
+    let count = pieces.len() as u32;
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let chunk = Chunk {
+                epoch,
+                index: i as u32,
+                count,
+                bytes: piece.to_vec(),
+            };
+            Ok((chunk_key(job, state_key, i as u32), encode(&chunk)?))
+        })
+        .collect()
+}
+
+pub(crate) fn encode_manifest(m: &Manifest) -> Result<Vec<u8>> {
+    encode(m)
+}
+
+/// The job's last committed manifest and the state it names.
+pub(crate) struct Restored {
+    pub(crate) manifest: Option<Manifest>,
+    pub(crate) states: HashMap<String, Vec<u8>>,
+}
+
+/// Reads the state topic (read_committed) and assembles the state of `job`'s last commit.
+pub(crate) fn restore(log: &Log, topic: &str, job: &str) -> Result<Restored> {
+    let mut consumer = Consumer::new(
+        log,
+        ConsumerConfig {
+            auto_commit: false,
+            isolation: IsolationLevel::ReadCommitted,
+            client_id: format!("{job}-restore"),
+            ..ConsumerConfig::default()
+        },
+    )?;
+    consumer.assign_topic(topic)?;
+    let partitions = log.partition_count(topic)?;
+    let ends: Vec<i64> = (0..partitions)
+        .map(|p| log.offsets(topic, p).map(|(_, end)| end))
+        .collect::<Result<_, _>>()?;
+    let prefix = format!("{job}/");
+    let mut latest: HashMap<String, Vec<u8>> = HashMap::new();
+    loop {
+        let done =
+            (0..partitions).all(|p| consumer.position(topic, p).unwrap_or(0) >= ends[p as usize]);
+        if done {
+            break;
+        }
+        let batches = consumer.poll(std::time::Duration::from_millis(50))?;
+        if batches.is_empty() {
+            // Only an open transaction of a fenced instance can hold the LSO back; it has been
+            // aborted by now, so the reader catches up on the next poll.
+            let stuck = (0..partitions).all(|p| {
+                let pos = consumer.position(topic, p).unwrap_or(0);
+                log.describe_topic(topic)
+                    .map(|d| pos >= d.partitions[p as usize].last_stable_offset)
+                    .unwrap_or(true)
+            });
+            if stuck {
+                break;
+            }
+            continue;
+        }
+        for b in batches {
+            for r in b.records() {
+                let r = r?;
+                let Some(key) = r.key.as_deref() else {
+                    continue;
+                };
+                let Ok(key) = std::str::from_utf8(key) else {
+                    continue;
+                };
+                if !key.starts_with(&prefix) {
+                    continue;
+                }
+                match &r.value {
+                    Some(v) => latest.insert(key.to_string(), v.to_vec()),
+                    None => latest.remove(key),
+                };
+            }
+        }
+    }
+    let Some(manifest_bytes) = latest.get(&manifest_key(job)) else {
+        return Ok(Restored {
+            manifest: None,
+            states: HashMap::new(),
+        });
+    };
+    let manifest: Manifest = decode("manifest", manifest_bytes)?;
+    let mut states = HashMap::new();
+    for (state_key, epoch, count) in &manifest.entries {
+        let mut bytes = Vec::new();
+        for i in 0..*count {
+            let missing = || Error::State {
+                operator: state_key.clone(),
+                reason: format!("chunk {i} of epoch {epoch} is missing from `{topic}`"),
+            };
+            let raw = latest
+                .get(&chunk_key(job, state_key, i))
+                .ok_or_else(missing)?;
+            let chunk: Chunk = decode(state_key, raw)?;
+            if chunk.epoch != *epoch || chunk.index != i || chunk.count != *count {
+                return Err(missing());
+            }
+            bytes.extend_from_slice(&chunk.bytes);
+        }
+        states.insert(state_key.clone(), bytes);
+    }
+    Ok(Restored {
+        manifest: Some(manifest),
+        states,
+    })
+}
