@@ -43,7 +43,7 @@ pub(crate) struct OutputRecord<'a> {
 }
 
 enum OutputProducer {
-    Transactional(Mutex<TransactionalProducer>),
+    Transactional(Box<Mutex<TransactionalProducer>>),
     Plain(Producer),
 }
 
@@ -246,7 +246,7 @@ pub(crate) fn start(g: Graph) -> Result<JobHandle> {
             // Fences an earlier instance of this job and aborts its open epoch.
             let mut p = TransactionalProducer::new(&log, TransactionalConfig::new(&job))?;
             p.begin()?;
-            OutputProducer::Transactional(Mutex::new(p))
+            OutputProducer::Transactional(Box::new(Mutex::new(p)))
         }
         Guarantee::AtLeastOnce => OutputProducer::Plain(Producer::new(
             &log,

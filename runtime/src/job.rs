@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::exchange;
 use crate::handle::{self, JobHandle, Shared};
 use crate::metrics::OperatorCounters;
-use crate::operator::{Operator, OperatorChain};
+use crate::operator::{BoxOperator, OperatorChain};
 use crate::sink::{ForEachSink, TopicSink};
 use crate::source::{SourceSpec, Timestamps};
 
@@ -32,6 +32,9 @@ impl<T: Clone + Send + 'static> Data for T {}
 /// What may key a stream: hashed to route records to tasks, and kept in state snapshots.
 pub trait Key: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static {}
 impl<K: Hash + Eq + Clone + Send + Sync + Serialize + DeserializeOwned + 'static> Key for K {}
+
+/// Computes a record's key bytes for a keyed sink.
+pub(crate) type KeyFn<T> = Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
 
 pub(crate) type Factory<T> = Box<dyn FnMut(&mut TaskContext<'_>) -> Result<Box<dyn Emitter<T>>>>;
 
@@ -250,13 +253,7 @@ impl<T: Data, C: Codec<T>> Source<T, C> {
                 parallelism,
                 make_task: Box::new(move |ctx| {
                     let chain = Port::build(&port, ctx)?;
-                    Ok(crate::source::task(
-                        spec.clone(),
-                        &uid,
-                        chain,
-                        partitions,
-                        ctx,
-                    )?)
+                    crate::source::task(spec.clone(), &uid, chain, partitions, ctx)
                 }),
             });
         }
@@ -382,7 +379,7 @@ impl<T: Data> Stream<T> {
     pub fn transform<U: Data>(
         &self,
         name: &str,
-        mut factory: impl FnMut(&mut TaskContext<'_>, &str) -> Result<Box<dyn Operator<T, U>>> + 'static,
+        mut factory: impl FnMut(&mut TaskContext<'_>, &str) -> Result<BoxOperator<T, U>> + 'static,
     ) -> Stream<U> {
         let uid = self.operator_uid(name);
         let name = name.to_string();
@@ -411,15 +408,24 @@ impl<T: Data> Stream<T> {
         }
     }
 
-    /// Writes each record to `topic`, encoded with `codec`, keyed by `key` (if given; else the
-    /// partitioner spreads them). Under exactly-once, records become visible when their epoch
-    /// commits.
-    pub fn sink<C: Codec<T>>(
+    /// Writes each record to `topic`, encoded with `codec`, unkeyed (the partitioner spreads
+    /// them). Under exactly-once, records become visible when their epoch commits.
+    pub fn sink<C: Codec<T>>(&self, topic: &str, codec: C) {
+        self.add_sink(topic, codec, None);
+    }
+
+    /// Like [`Stream::sink`], with each record keyed by `key(record)` (which also picks its
+    /// partition).
+    pub fn sink_keyed<C: Codec<T>>(
         &self,
         topic: &str,
         codec: C,
-        key: Option<Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>>,
+        key: impl Fn(&T) -> Vec<u8> + Send + Sync + 'static,
     ) {
+        self.add_sink(topic, codec, Some(Arc::new(key)));
+    }
+
+    fn add_sink<C: Codec<T>>(&self, topic: &str, codec: C, key: Option<KeyFn<T>>) {
         let topic = topic.to_string();
         {
             let mut g = self.g.borrow_mut();
@@ -443,7 +449,7 @@ impl<T: Data> Stream<T> {
     /// Not transactional: after a crash, `f` may see the records of an uncommitted epoch again.
     pub fn for_each(&self, f: impl Fn(&[crate::Event<T>]) + Send + Sync + 'static) {
         self.g.borrow_mut().sinks += 1;
-        let f: Arc<dyn Fn(&[crate::Event<T>]) + Send + Sync> = Arc::new(f);
+        let f: crate::sink::BatchFn<T> = Arc::new(f);
         let _: Stream<()> = self.attach(move |ctx, _down: Box<dyn Emitter<()>>| {
             Ok(Box::new(ForEachSink::new(f.clone(), ctx)))
         });
@@ -510,8 +516,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
         &self,
         name: &str,
         parallelism: Option<usize>,
-        factory: impl FnMut(&mut TaskContext<'_>, &str) -> Result<Box<dyn Operator<(K, T), U>>>
-        + 'static,
+        factory: impl FnMut(&mut TaskContext<'_>, &str) -> Result<BoxOperator<(K, T), U>> + 'static,
     ) -> Stream<U> {
         let exchanged = self.exchange(name, parallelism);
         exchanged.transform(name, factory)

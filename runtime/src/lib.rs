@@ -44,7 +44,7 @@
 //! job.source::<u64, _>("numbers", Json)
 //!     .stream()
 //!     .map(|n| n * 2)
-//!     .sink("doubled", Json, None);
+//!     .sink("doubled", Json);
 //! let metrics = job.start()?.wait()?;
 //! assert_eq!(metrics.source_records, 100);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -78,4 +78,4 @@ pub use event::{Event, WATERMARK_MAX, WATERMARK_MIN};
 pub use handle::JobHandle;
 pub use job::{Data, Job, Key, KeyedStream, Source, Stream, TaskContext};
 pub use metrics::{ExchangeMetrics, JobMetrics, OperatorCounters, OperatorMetrics};
-pub use operator::{Operator, Output};
+pub use operator::{BoxOperator, Operator, Output};

@@ -22,6 +22,9 @@ impl<T> Output<'_, T> {
     }
 }
 
+/// An operator as its factory returns it.
+pub type BoxOperator<In, Out> = Box<dyn Operator<In, Out>>;
+
 /// A stateful operator running in one task.
 ///
 /// The runtime forwards watermarks itself, after [`Operator::on_watermark`] returns, so results

@@ -11,7 +11,9 @@ use crate::handle::{OutputRecord, Shared};
 use crate::job::TaskContext;
 use crate::metrics::OperatorCounters;
 
-type KeyFn<T> = Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
+use crate::job::KeyFn;
+
+pub(crate) type BatchFn<T> = Arc<dyn Fn(&[Event<T>]) + Send + Sync>;
 
 pub(crate) struct TopicSink<T, C> {
     topic: String,
@@ -97,19 +99,14 @@ impl<T: Send, C: Codec<T>> Emitter<T> for TopicSink<T, C> {
 }
 
 pub(crate) struct ForEachSink<T> {
-    #[allow(clippy::type_complexity)]
-    f: Arc<dyn Fn(&[Event<T>]) + Send + Sync>,
+    f: BatchFn<T>,
     pending: Vec<Event<T>>,
     pending_max: usize,
     counters: Arc<OperatorCounters>,
 }
 
 impl<T> ForEachSink<T> {
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn new(
-        f: Arc<dyn Fn(&[Event<T>]) + Send + Sync>,
-        ctx: &TaskContext<'_>,
-    ) -> ForEachSink<T> {
+    pub(crate) fn new(f: BatchFn<T>, ctx: &TaskContext<'_>) -> ForEachSink<T> {
         ForEachSink {
             f,
             pending: Vec::new(),
