@@ -323,6 +323,11 @@ impl<T: Data> Stream<T> {
         }
     }
 
+    /// Records a problem found while building; [`Job::start`] reports it.
+    pub fn graph_error(&self, message: impl Into<String>) {
+        self.g.borrow_mut().errors.push(message.into());
+    }
+
     /// The number of tasks this stream runs in.
     pub fn parallelism(&self) -> usize {
         self.port.borrow().parallelism
@@ -496,6 +501,25 @@ impl<L: Data, R: Data> Stream<Either<L, R>> {
     }
 }
 
+impl<T> Clone for Stream<T> {
+    /// Another handle on the same stream: each consumer attached to either gets every record.
+    fn clone(&self) -> Self {
+        Stream {
+            g: self.g.clone(),
+            port: self.port.clone(),
+        }
+    }
+}
+
+impl<K, T> Clone for KeyedStream<K, T> {
+    fn clone(&self) -> Self {
+        KeyedStream {
+            stream: self.stream.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
 /// A stream partitioned by key. Its operators run in a new stage of tasks that each own a share
 /// of the keys.
 pub struct KeyedStream<K, T> {
@@ -507,6 +531,11 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// The stream before keying.
     pub fn unkeyed(&self) -> &Stream<T> {
         &self.stream
+    }
+
+    /// The key function.
+    pub fn key_fn(&self) -> Arc<dyn Fn(&T) -> K + Send + Sync> {
+        self.key.clone()
     }
 
     /// Runs `factory`'s operator on `parallelism` tasks (default: the job's), each receiving the

@@ -1,0 +1,635 @@
+//! Windowed aggregation of keyed streams, with late records to a side output and hot keys
+//! salted over two stages.
+//!
+//! ```text
+//! single stage:  exchange(key) ─► window + aggregate ─► results
+//!                                        └──────────────► late records
+//! two stages:    salt hot keys ─► exchange(key, salt) ─► window + pre-aggregate ─┐
+//!                 (chained in the upstream tasks)                └─► late records │
+//!                ┌────────────────────────────────────────────────────────────────┘
+//!                └► exchange(key) ─► merge partials per window ─► results
+//! ```
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use weir_runtime::{
+    BoxOperator, Data, Either, Error, Event, Key, KeyedStream, Operator, Output, Result, Stream,
+    TaskContext,
+};
+
+use crate::aggregate::Aggregate;
+use crate::hot_keys::{HotKeyConfig, HotKeyDetector};
+use crate::window::{EmitMode, Late, LateReason, Window, WindowConfig, WindowSpec, WindowState};
+
+/// One result of a window: the aggregate of `key`'s records in `[window_start, window_end)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowResult<K, O> {
+    /// The key.
+    pub key: K,
+    /// Inclusive start, ms since the epoch.
+    pub window_start: i64,
+    /// Exclusive end, ms since the epoch.
+    pub window_end: i64,
+    /// The aggregate.
+    pub value: O,
+    /// `false` for an early (updating) result; the final one follows when the window closes.
+    pub is_final: bool,
+}
+
+/// A record that missed its window, with the reason: the windowed operators' side output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LateRecord<K, T> {
+    /// The record's key.
+    pub key: K,
+    /// The record.
+    pub value: T,
+    /// Its event time.
+    pub ts: i64,
+    /// The (first) window it missed.
+    pub window_start: i64,
+    /// Its end.
+    pub window_end: i64,
+    /// How many of its windows it missed (sliding windows may take a record into several).
+    pub windows_missed: u32,
+    /// `behind_watermark` (late within its own source partition) or `window_closed` (its
+    /// window had been closed while its input was idle).
+    pub reason: String,
+    /// The watermark it was judged against.
+    pub watermark: i64,
+}
+
+/// Which keys to salt, and over how many salts.
+#[derive(Debug, Clone)]
+pub struct HotKeys<K> {
+    salts: u32,
+    detect: Option<HotKeyConfig>,
+    named: Vec<K>,
+}
+
+impl<K: Key> HotKeys<K> {
+    /// Detect hot keys on the fly (a Space-Saving sketch per upstream task).
+    pub fn detect() -> HotKeys<K> {
+        HotKeys {
+            salts: 8,
+            detect: Some(HotKeyConfig::default()),
+            named: Vec::new(),
+        }
+    }
+
+    /// Salt exactly these keys.
+    pub fn named(keys: Vec<K>) -> HotKeys<K> {
+        HotKeys {
+            salts: 8,
+            detect: None,
+            named: keys,
+        }
+    }
+
+    /// Spread each hot key over `salts` pre-aggregation keys (default 8).
+    pub fn salts(mut self, salts: u32) -> Self {
+        self.salts = salts;
+        self
+    }
+
+    /// A key is hot when its share of the records is at least `share` (detection only).
+    pub fn share(mut self, share: f64) -> Self {
+        if let Some(d) = &mut self.detect {
+            d.hot_share = share;
+        }
+        self
+    }
+
+    /// Tunes the detecting sketch.
+    pub fn config(mut self, config: HotKeyConfig) -> Self {
+        self.detect = Some(config);
+        self
+    }
+}
+
+/// What salting did: readable while the job runs.
+#[derive(Debug, Default)]
+pub struct HotKeyStats<K> {
+    inner: Mutex<Vec<HotKeyCount<K>>>,
+    salts: u32,
+}
+
+/// One hot key and how many of its records were salted, per salt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HotKeyCount<K> {
+    /// The key.
+    pub key: K,
+    /// Records of the key sent to each salt.
+    pub per_salt: Vec<u64>,
+}
+
+impl<K: Clone + PartialEq> HotKeyStats<K> {
+    /// The keys salted so far, with their records per salt, summed over the upstream tasks.
+    pub fn hot_keys(&self) -> Vec<HotKeyCount<K>> {
+        self.inner.lock().expect("hot key stats lock").clone()
+    }
+
+    /// The number of salts each hot key is spread over.
+    pub fn salts(&self) -> u32 {
+        self.salts
+    }
+
+    fn add(&self, key: &K, salt: u32, n: u64) {
+        let mut v = self.inner.lock().expect("hot key stats lock");
+        let i = match v.iter().position(|h| &h.key == key) {
+            Some(i) => i,
+            None => {
+                v.push(HotKeyCount {
+                    key: key.clone(),
+                    per_salt: vec![0; self.salts as usize],
+                });
+                v.len() - 1
+            }
+        };
+        v[i].per_salt[salt as usize] += n;
+    }
+}
+
+/// The outputs of a windowed aggregation.
+pub struct WindowOutput<K, T, O> {
+    /// The window results.
+    pub results: Stream<WindowResult<K, O>>,
+    /// Records that missed their window. Must be consumed (sent to a topic, usually): starting
+    /// the job fails otherwise, so late data is never dropped silently.
+    pub late: Stream<LateRecord<K, T>>,
+    /// With hot-key salting: which keys were salted and how.
+    pub hot_keys: Option<Arc<HotKeyStats<K>>>,
+}
+
+/// `window` on keyed streams.
+pub trait KeyedWindowExt<K, T> {
+    /// Groups each key's records into event-time windows.
+    fn window(&self, spec: WindowSpec) -> WindowedStream<K, T>;
+}
+
+impl<K: Key, T: Data> KeyedWindowExt<K, T> for KeyedStream<K, T> {
+    fn window(&self, spec: WindowSpec) -> WindowedStream<K, T> {
+        WindowedStream {
+            keyed: KeyedStream::clone(self),
+            config: WindowConfig {
+                spec,
+                allowed_lateness_ms: 0,
+                emit: EmitMode::Final,
+            },
+            parallelism: None,
+            hot_keys: None,
+            name: "window".to_string(),
+        }
+    }
+}
+
+/// A keyed stream with windows, before its aggregate is chosen.
+pub struct WindowedStream<K, T> {
+    keyed: KeyedStream<K, T>,
+    config: WindowConfig,
+    parallelism: Option<usize>,
+    hot_keys: Option<HotKeys<K>>,
+    name: String,
+}
+
+impl<K: Key, T: Data> WindowedStream<K, T> {
+    /// Keeps windows open this long after they are complete; records arriving meanwhile still
+    /// count (default 0).
+    pub fn allowed_lateness(mut self, lateness: Duration) -> Self {
+        self.config.allowed_lateness_ms = lateness.as_millis() as i64;
+        self
+    }
+
+    /// Also emits early (non-final) results each time the watermark passes a multiple of
+    /// `every` while a window is open and has changed.
+    pub fn emit_early(mut self, every: Duration) -> Self {
+        self.config.emit = EmitMode::Early {
+            every_ms: every.as_millis() as i64,
+        };
+        self
+    }
+
+    /// The number of window tasks (default: the job's parallelism).
+    pub fn parallelism(mut self, tasks: usize) -> Self {
+        self.parallelism = Some(tasks);
+        self
+    }
+
+    /// Names the operator (in metrics and state).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Salts hot keys: two-stage aggregation whose result equals the single-stage one exactly.
+    pub fn hot_keys(mut self, hot_keys: HotKeys<K>) -> Self {
+        self.hot_keys = Some(hot_keys);
+        self
+    }
+
+    /// Aggregates each window with `agg`.
+    pub fn aggregate<A>(mut self, agg: A) -> WindowOutput<K, T, A::Out>
+    where
+        A: Aggregate<T>,
+        A::Out: Data,
+        A::Acc: Data,
+    {
+        let late_message = format!(
+            "the late records of `{}` are not consumed: send `late` to a topic \
+             (e.g. `out.late.sink(\"late\", Json)`) so they are never dropped silently",
+            self.name
+        );
+        let problem = match (&self.config.validate(), &self.hot_keys, &self.config.emit) {
+            (Err(e), _, _) => Some(e.to_string()),
+            (Ok(()), Some(_), EmitMode::Early { .. }) => Some(
+                "early emission cannot be combined with hot-key salting (partial results \
+                 would be merged twice)"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            // Reported by `start`, with the graph's other problems.
+            self.keyed
+                .unkeyed()
+                .graph_error(format!("`{}`: {problem}", self.name));
+        }
+        match self.hot_keys.take() {
+            None => self.single_stage(agg, late_message),
+            Some(hot) => self.two_stage(agg, hot, late_message),
+        }
+    }
+
+    fn single_stage<A>(self, agg: A, late_message: String) -> WindowOutput<K, T, A::Out>
+    where
+        A: Aggregate<T>,
+        A::Out: Data,
+        A::Acc: Data,
+    {
+        let config = self.config.clone();
+        let both = self.keyed.process_with(
+            &self.name,
+            self.parallelism,
+            move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<BoxOperator<(K, T), _>> {
+                let state = new_state(ctx, uid, config.clone(), agg.clone())?;
+                Ok(Box::new(WindowOp {
+                    state,
+                    agg: agg.clone(),
+                    fired: Vec::new(),
+                }))
+            },
+        );
+        let (results, late) = both.split(Some(late_message));
+        WindowOutput {
+            results,
+            late,
+            hot_keys: None,
+        }
+    }
+
+    fn two_stage<A>(self, agg: A, hot: HotKeys<K>, late_message: String) -> WindowOutput<K, T, A::Out>
+    where
+        A: Aggregate<T>,
+        A::Out: Data,
+        A::Acc: Data,
+    {
+        let stats = Arc::new(HotKeyStats {
+            inner: Mutex::new(Vec::new()),
+            salts: hot.salts.max(1),
+        });
+        let key = self.keyed.key_fn();
+        let s = stats.clone();
+        let salted = self.keyed.unkeyed().transform(
+            "salt",
+            move |_ctx: &mut TaskContext<'_>, _uid: &str| -> Result<BoxOperator<T, ((K, u32), T)>> {
+                let detector = match &hot.detect {
+                    Some(c) => Some(HotKeyDetector::new(c.clone()).map_err(|e| Error::Operator {
+                        operator: "salt".into(),
+                        reason: e.to_string(),
+                    })?),
+                    None => None,
+                };
+                Ok(Box::new(Salter {
+                    key: key.clone(),
+                    detector,
+                    named: hot.named.clone(),
+                    salts: hot.salts.max(1),
+                    next_salt: 0,
+                    stats: s.clone(),
+                    pending: Vec::new(),
+                }))
+            },
+        );
+        let config = self.config.clone();
+        let a1 = agg.clone();
+        let stage_one = salted
+            .key_by(|(ks, _): &((K, u32), T)| ks.clone())
+            .process_with(
+                &format!("{}-partial", self.name),
+                self.parallelism,
+                move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<BoxOperator<((K, u32), ((K, u32), T)), _>> {
+                    let state = new_state(ctx, uid, config.clone(), a1.clone())?;
+                    Ok(Box::new(PartialOp {
+                        state,
+                        fired: Vec::new(),
+                    }))
+                },
+            );
+        let (partials, late) = stage_one.split(Some(late_message));
+        let mut merge_config = self.config.clone();
+        merge_config.allowed_lateness_ms = self.config.allowed_lateness_ms;
+        let a2 = agg.clone();
+        let results = partials
+            .key_by(|p: &Partial<K, A::Acc>| p.key.clone())
+            .process_with(
+                &format!("{}-merge", self.name),
+                self.parallelism,
+                move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<BoxOperator<(K, Partial<K, A::Acc>), _>> {
+                    let state = new_state(ctx, uid, merge_config.clone(), a2.clone())?;
+                    Ok(Box::new(MergeOp {
+                        state,
+                        agg: a2.clone(),
+                        fired: Vec::new(),
+                    }))
+                },
+            );
+        WindowOutput {
+            results,
+            late,
+            hot_keys: Some(stats),
+        }
+    }
+}
+
+fn new_state<K: Key, T, A: Aggregate<T>>(
+    ctx: &TaskContext<'_>,
+    uid: &str,
+    config: WindowConfig,
+    agg: A,
+) -> Result<WindowState<K, T, A>> {
+    let mut state = WindowState::new(config, agg).map_err(|e| Error::Operator {
+        operator: uid.to_string(),
+        reason: e.to_string(),
+    })?;
+    if let Some(bytes) = ctx.restored_state(uid) {
+        state.restore(bytes).map_err(|e| Error::State {
+            operator: uid.to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(state)
+}
+
+fn late_record<K, T>(key: K, value: T, late: Late) -> LateRecord<K, T> {
+    LateRecord {
+        key,
+        value,
+        ts: late.ts,
+        window_start: late.window.start,
+        window_end: late.window.end,
+        windows_missed: late.windows_missed,
+        reason: match late.reason {
+            LateReason::BehindWatermark => "behind_watermark",
+            LateReason::WindowClosed => "window_closed",
+        }
+        .to_string(),
+        watermark: late.watermark,
+    }
+}
+
+fn snapshot_of<K: Key, T, A: Aggregate<T>>(state: &WindowState<K, T, A>) -> Result<Option<Vec<u8>>> {
+    state.snapshot().map(Some).map_err(|e| Error::Internal(format!("window snapshot: {e}")))
+}
+
+/// Single stage: windows and final results.
+struct WindowOp<K, T, A: Aggregate<T>> {
+    state: WindowState<K, T, A>,
+    agg: A,
+    fired: Vec<(K, Window, A::Out, bool)>,
+}
+
+impl<K: Key, T: Data, A: Aggregate<T>> Operator<(K, T), Either<WindowResult<K, A::Out>, LateRecord<K, T>>>
+    for WindowOp<K, T, A>
+where
+    A::Out: Data,
+{
+    fn on_event(
+        &mut self,
+        ev: Event<(K, T)>,
+        out: &mut Output<'_, Either<WindowResult<K, A::Out>, LateRecord<K, T>>>,
+    ) -> Result<()> {
+        let Event { value: (key, value), ts, wm } = ev;
+        if let Some(late) = self.state.add(&key, &value, ts, wm) {
+            let wm_now = self.state.watermark();
+            out.emit(Event {
+                value: Either::Right(late_record(key, value, late)),
+                ts,
+                wm: wm_now.max(wm),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(
+        &mut self,
+        wm: i64,
+        out: &mut Output<'_, Either<WindowResult<K, A::Out>, LateRecord<K, T>>>,
+    ) -> Result<()> {
+        let (agg, fired) = (&self.agg, &mut self.fired);
+        self.state.advance(wm, |k, w, acc, is_final| {
+            fired.push((k.clone(), w, agg.finish(acc), is_final));
+        });
+        for (key, w, value, is_final) in self.fired.drain(..) {
+            out.emit(Event {
+                value: Either::Left(WindowResult {
+                    key,
+                    window_start: w.start,
+                    window_end: w.end,
+                    value,
+                    is_final,
+                }),
+                ts: w.end - 1,
+                wm,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        snapshot_of(&self.state)
+    }
+
+    fn state_items(&self) -> usize {
+        self.state.open_windows()
+    }
+}
+
+/// Stage one's output: a pre-aggregate of one salt of a key.
+#[derive(Debug, Clone)]
+pub struct Partial<K, Acc> {
+    key: K,
+    window: Window,
+    acc: Acc,
+}
+
+/// Salts hot keys, chained in the upstream tasks.
+struct Salter<K, T> {
+    key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+    detector: Option<HotKeyDetector<K>>,
+    named: Vec<K>,
+    salts: u32,
+    next_salt: u32,
+    stats: Arc<HotKeyStats<K>>,
+    /// Records salted since the stats were last updated: (key, salt, count).
+    pending: Vec<(K, u32, u64)>,
+}
+
+impl<K: Key, T: Data> Salter<K, T> {
+    fn flush_stats(&mut self) {
+        for (k, salt, n) in self.pending.drain(..) {
+            self.stats.add(&k, salt, n);
+        }
+    }
+}
+
+impl<K: Key, T: Data> Operator<T, ((K, u32), T)> for Salter<K, T> {
+    fn on_event(&mut self, ev: Event<T>, out: &mut Output<'_, ((K, u32), T)>) -> Result<()> {
+        let k = (self.key)(&ev.value);
+        let hot = match &mut self.detector {
+            Some(d) => d.observe(&k),
+            None => self.named.contains(&k),
+        };
+        let salt = if hot {
+            self.next_salt = (self.next_salt + 1) % self.salts;
+            match self.pending.iter_mut().find(|(pk, s, _)| *s == self.next_salt && *pk == k) {
+                Some(p) => p.2 += 1,
+                None => self.pending.push((k.clone(), self.next_salt, 1)),
+            }
+            self.next_salt
+        } else {
+            0
+        };
+        out.emit(ev.map(|v| ((k, salt), v)))
+    }
+
+    fn on_watermark(&mut self, _wm: i64, _out: &mut Output<'_, ((K, u32), T)>) -> Result<()> {
+        self.flush_stats();
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        self.flush_stats();
+        Ok(None)
+    }
+}
+
+/// Stage one: windows per (key, salt), emitting pre-aggregates when they close.
+struct PartialOp<K, T, A: Aggregate<T>> {
+    state: WindowState<(K, u32), T, A>,
+    fired: Vec<((K, u32), Window, A::Acc)>,
+}
+
+impl<K: Key, T: Data, A: Aggregate<T>>
+    Operator<((K, u32), ((K, u32), T)), Either<Partial<K, A::Acc>, LateRecord<K, T>>>
+    for PartialOp<K, T, A>
+where
+    A::Acc: Data,
+{
+    fn on_event(
+        &mut self,
+        ev: Event<((K, u32), ((K, u32), T))>,
+        out: &mut Output<'_, Either<Partial<K, A::Acc>, LateRecord<K, T>>>,
+    ) -> Result<()> {
+        let Event { value: (ks, (_, value)), ts, wm } = ev;
+        if let Some(late) = self.state.add(&ks, &value, ts, wm) {
+            let wm_now = self.state.watermark();
+            out.emit(Event {
+                value: Either::Right(late_record(ks.0, value, late)),
+                ts,
+                wm: wm_now.max(wm),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(
+        &mut self,
+        wm: i64,
+        out: &mut Output<'_, Either<Partial<K, A::Acc>, LateRecord<K, T>>>,
+    ) -> Result<()> {
+        let fired = &mut self.fired;
+        self.state.advance(wm, |k, w, acc, _is_final| {
+            fired.push((k.clone(), w, acc.clone()));
+        });
+        for ((key, _salt), window, acc) in self.fired.drain(..) {
+            out.emit(Event {
+                value: Either::Left(Partial { key, window, acc }),
+                ts: window.end - 1,
+                wm,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        snapshot_of(&self.state)
+    }
+
+    fn state_items(&self) -> usize {
+        self.state.open_windows()
+    }
+}
+
+/// Stage two: merges the partials of each key and window, and emits the result.
+struct MergeOp<K, T, A: Aggregate<T>> {
+    state: WindowState<K, T, A>,
+    agg: A,
+    fired: Vec<(K, Window, A::Out, bool)>,
+}
+
+impl<K: Key, T: Data, A: Aggregate<T>> Operator<(K, Partial<K, A::Acc>), WindowResult<K, A::Out>>
+    for MergeOp<K, T, A>
+where
+    A::Out: Data,
+    A::Acc: Data,
+{
+    fn on_event(
+        &mut self,
+        ev: Event<(K, Partial<K, A::Acc>)>,
+        _out: &mut Output<'_, WindowResult<K, A::Out>>,
+    ) -> Result<()> {
+        let (key, p) = ev.value;
+        self.state.merge_partial(key, p.window, p.acc);
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, wm: i64, out: &mut Output<'_, WindowResult<K, A::Out>>) -> Result<()> {
+        let (agg, fired) = (&self.agg, &mut self.fired);
+        self.state.advance(wm, |k, w, acc, is_final| {
+            fired.push((k.clone(), w, agg.finish(acc), is_final));
+        });
+        for (key, w, value, is_final) in self.fired.drain(..) {
+            out.emit(Event {
+                value: WindowResult {
+                    key,
+                    window_start: w.start,
+                    window_end: w.end,
+                    value,
+                    is_final,
+                },
+                ts: w.end - 1,
+                wm,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        snapshot_of(&self.state)
+    }
+
+    fn state_items(&self) -> usize {
+        self.state.open_windows()
+    }
+}

@@ -1,0 +1,394 @@
+//! Windowed jobs end to end on a real log: idle partitions, hot-key salting against the
+//! single-stage result, and exactly-once under SIGKILL.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use weir_log::{
+    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord,
+    TopicConfig,
+};
+use weir_operators::aggregate::count;
+use weir_operators::windowed::{HotKeys, KeyedWindowExt, LateRecord, WindowResult};
+use weir_operators::window::WindowSpec;
+use weir_runtime::{Job, JobConfig, Json};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+struct Click {
+    ad_id: u64,
+    user_id: u64,
+    ts: i64,
+}
+
+const MINUTE: i64 = 60_000;
+/// 2026-11-22 00:00 UTC.
+const T0: i64 = 1_795_305_600_000;
+const OUT_OF_ORDER_MS: i64 = 5_000;
+
+fn open(dir: &Path) -> Log {
+    Log::open(dir, LogConfig::default()).expect("open log")
+}
+
+fn topic(log: &Log, name: &str, partitions: i32) {
+    log.create_topic(
+        name,
+        TopicConfig {
+            partitions,
+            ..TopicConfig::default()
+        },
+    )
+    .expect("create topic");
+}
+
+/// Clicks over `minutes`, event times out of order by up to 5 s, `late_share` of them minutes
+/// late; `hot_share` of them on ad 0, the rest Zipf over `ads` ads.
+fn clicks(n: usize, ads: u64, minutes: i64, hot_share: f64, late_share: f64, seed: u64) -> Vec<Click> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let weights: Vec<f64> = (1..=ads).map(|r| 1.0 / r as f64).collect();
+    let total: f64 = weights.iter().sum();
+    let mut cdf = Vec::with_capacity(weights.len());
+    let mut acc = 0.0;
+    for w in weights {
+        acc += w / total;
+        cdf.push(acc);
+    }
+    let step = (minutes * MINUTE) / n as i64;
+    (0..n)
+        .map(|i| {
+            let ad_id = if rng.f64() < hot_share {
+                0
+            } else {
+                let u = rng.f64();
+                cdf.partition_point(|c| *c < u).min(cdf.len() - 1) as u64 + 1
+            };
+            let base = T0 + i as i64 * step;
+            let ts = if rng.f64() < late_share {
+                base - rng.i64(2 * MINUTE..4 * MINUTE)
+            } else {
+                base - rng.i64(0..OUT_OF_ORDER_MS)
+            };
+            Click {
+                ad_id,
+                user_id: rng.u64(0..100_000),
+                ts,
+            }
+        })
+        .collect()
+}
+
+fn produce(log: &Log, topic: &str, clicks: &[Click]) {
+    let p = Producer::new(log, ProducerConfig::default()).expect("producer");
+    for c in clicks {
+        let v = serde_json::to_vec(c).expect("json");
+        p.send(ProducerRecord::new(topic, &v).key(c.ad_id.to_string().as_bytes()))
+            .expect("send");
+    }
+    p.flush().expect("flush");
+}
+
+fn read_values<T: for<'de> Deserialize<'de>>(log: &Log, topic: &str) -> Vec<T> {
+    let mut c = Consumer::new(log, ConsumerConfig::default()).expect("consumer");
+    c.assign_topic(topic).expect("assign");
+    let mut out = Vec::new();
+    loop {
+        let batches = c.poll(Duration::from_millis(50)).expect("poll");
+        if batches.is_empty() {
+            return out;
+        }
+        for b in batches {
+            for r in b.records() {
+                let r = r.expect("record");
+                out.push(serde_json::from_slice(r.value.as_deref().expect("value")).expect("json"));
+            }
+        }
+    }
+}
+
+fn setup(dir: &Path, input: &[Click], partitions: i32) {
+    let log = open(dir);
+    topic(&log, "clicks", partitions);
+    topic(&log, "counts", 2);
+    topic(&log, "late", 1);
+    produce(&log, "clicks", input);
+    log.close().expect("close");
+}
+
+/// The windowed count job of these tests.
+fn count_job(log: &Log, mut config: JobConfig, hot: Option<HotKeys<u64>>) -> Job {
+    config.parallelism_default = 2;
+    let job = Job::new(log, config).expect("job");
+    let mut windowed = job
+        .source::<Click, _>("clicks", Json)
+        .timestamps(|c| c.ts, OUT_OF_ORDER_MS)
+        .key_by(|c| c.ad_id)
+        .window(WindowSpec::tumbling(Duration::from_secs(60)));
+    if let Some(hot) = hot {
+        windowed = windowed.hot_keys(hot);
+    }
+    let out = windowed.aggregate(count());
+    out.results
+        .sink_keyed("counts", Json, |r: &WindowResult<u64, u64>| r.key.to_string().into_bytes());
+    out.late.sink("late", Json);
+    job
+}
+
+type Counts = BTreeMap<(u64, i64), u64>;
+
+/// Output as (ad, window start) → count, asserting that no window appears twice.
+fn output_counts(log: &Log) -> Counts {
+    let mut m = Counts::new();
+    for r in read_values::<WindowResult<u64, u64>>(log, "counts") {
+        assert!(r.is_final);
+        assert_eq!(r.window_end - r.window_start, MINUTE);
+        let prev = m.insert((r.key, r.window_start), r.value);
+        assert!(prev.is_none(), "window {:?} emitted twice", (r.key, r.window_start));
+    }
+    m
+}
+
+fn late_counts(log: &Log) -> Counts {
+    let mut m = Counts::new();
+    for r in read_values::<LateRecord<u64, Click>>(log, "late") {
+        assert_eq!(r.value.ad_id, r.key);
+        assert_eq!(r.reason, "behind_watermark");
+        *m.entry((r.key, r.ts.div_euclid(MINUTE) * MINUTE)).or_default() += 1;
+    }
+    m
+}
+
+fn input_counts(input: &[Click]) -> Counts {
+    let mut m = Counts::new();
+    for c in input {
+        *m.entry((c.ad_id, c.ts.div_euclid(MINUTE) * MINUTE)).or_default() += 1;
+    }
+    m
+}
+
+/// For every ad and minute, output plus late equals input.
+fn assert_accounts_for_input(out: &Counts, late: &Counts, input: &[Click]) {
+    let mut sum = out.clone();
+    for (k, n) in late {
+        *sum.entry(*k).or_default() += n;
+    }
+    assert_eq!(sum, input_counts(input));
+}
+
+fn run_to_end(dir: &Path, name: &str, hot: Option<HotKeys<u64>>) -> weir_runtime::JobMetrics {
+    let log = open(dir);
+    let mut config = JobConfig::new(name);
+    config.stop_when_drained = true;
+    config.epoch_ms = 100;
+    let m = count_job(&log, config, hot).start().expect("start").wait().expect("run");
+    log.close().expect("close");
+    m
+}
+
+#[test]
+fn salted_two_stage_counts_equal_single_stage_on_a_skewed_stream() {
+    let input = clicks(120_000, 500, 20, 0.5, 0.01, 7);
+    let single = tempfile::tempdir().expect("tempdir");
+    let salted = tempfile::tempdir().expect("tempdir");
+    setup(single.path(), &input, 4);
+    setup(salted.path(), &input, 4);
+    run_to_end(single.path(), "single", None);
+    let log = open(salted.path());
+    let mut config = JobConfig::new("salted");
+    config.stop_when_drained = true;
+    config.epoch_ms = 100;
+    let job = {
+        config.parallelism_default = 2;
+        let job = Job::new(&log, config).expect("job");
+        let out = job
+            .source::<Click, _>("clicks", Json)
+            .timestamps(|c| c.ts, OUT_OF_ORDER_MS)
+            .key_by(|c| c.ad_id)
+            .window(WindowSpec::tumbling(Duration::from_secs(60)))
+            .hot_keys(HotKeys::detect().salts(4).share(0.1))
+            .aggregate(count());
+        out.results
+            .sink_keyed("counts", Json, |r: &WindowResult<u64, u64>| r.key.to_string().into_bytes());
+        out.late.sink("late", Json);
+        let stats = out.hot_keys.expect("salting stats");
+        (job, stats)
+    };
+    let (job, stats) = job;
+    job.start().expect("start").wait().expect("run");
+    let hot = stats.hot_keys();
+    let ad0 = hot.iter().find(|h| h.key == 0).expect("ad 0 detected as hot");
+    assert_eq!(ad0.per_salt.len(), 4);
+    assert!(ad0.per_salt.iter().all(|n| *n > 1_000), "{:?}", ad0.per_salt);
+    assert!(hot.iter().all(|h| h.key < 3), "only the top ads are hot: {hot:?}");
+    let salted_out = output_counts(&log);
+    let salted_late = late_counts(&log);
+    log.close().expect("close");
+    let log = open(single.path());
+    let single_out = output_counts(&log);
+    let single_late = late_counts(&log);
+    assert_eq!(salted_out, single_out);
+    assert_eq!(salted_late, single_late);
+    assert_accounts_for_input(&single_out, &single_late, &input);
+    assert!(single_late.values().sum::<u64>() > 0, "the stream has late clicks");
+}
+
+#[test]
+fn an_idle_partition_does_not_hold_windows_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(dir.path());
+    topic(&log, "clicks", 4);
+    topic(&log, "counts", 1);
+    topic(&log, "late", 1);
+    // Every partition gets minutes 0..5; then partition 3 goes quiet while 0..2 go on to 10.
+    let p = Producer::new(&log, ProducerConfig::default()).expect("producer");
+    let mut expected = Counts::new();
+    for minute in 0..10 {
+        for partition in 0..4 {
+            if partition == 3 && minute >= 5 {
+                continue;
+            }
+            for s in 0..10 {
+                let c = Click {
+                    ad_id: partition as u64,
+                    user_id: s,
+                    ts: T0 + minute * MINUTE + s as i64 * 1_000,
+                };
+                let v = serde_json::to_vec(&c).expect("json");
+                p.send(ProducerRecord::new("clicks", &v).partition(partition)).expect("send");
+                *expected.entry((c.ad_id, T0 + minute * MINUTE)).or_default() += 1;
+            }
+        }
+    }
+    p.flush().expect("flush");
+    let mut config = JobConfig::new("idle");
+    config.idle_timeout_ms = 300;
+    config.epoch_ms = 50;
+    let handle = count_job(&log, config, None).start().expect("start");
+    // Partitions 0..2 reached minute 9 + 9 s: their watermark closes minutes 0..8. Without idle
+    // detection, partition 3's watermark (minute 4) would hold minutes 5..8 open forever.
+    let want: Counts = expected
+        .iter()
+        .filter(|((_, start), _)| *start < T0 + 9 * MINUTE)
+        .map(|(k, v)| (*k, *v))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = output_counts(&log);
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "windows did not close: {} of {} results after 60 s",
+            got.len(),
+            want.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let m = handle.stop().expect("stop");
+    assert!(m.watermark.is_some_and(|w| w >= T0 + 9 * MINUTE));
+}
+
+// ---- exactly-once under SIGKILL ----------------------------------------------------------
+
+const CHILD_ENV: &str = "WEIR_EO_CHILD_DIR";
+
+/// The child: runs the count job on the data directory until drained, then prints DONE.
+#[test]
+#[ignore = "child process of exactly_once_under_sigkill"]
+fn eo_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let log = open(Path::new(&dir));
+    let mut config = JobConfig::new("eo");
+    config.stop_when_drained = true;
+    config.epoch_ms = 20;
+    count_job(&log, config, Some(HotKeys::detect().salts(3)))
+        .start()
+        .expect("start")
+        .wait()
+        .expect("run");
+    log.close().expect("close");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "DONE").expect("stdout");
+    out.flush().expect("flush");
+}
+
+fn spawn_child(dir: &Path) -> Child {
+    let exe = std::env::current_exe().expect("test binary path");
+    Command::new(exe)
+        .args(["jobs::eo_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn child")
+}
+
+fn seed() -> u64 {
+    let seed = std::env::var("WEIR_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    eprintln!("WEIR_TEST_SEED={seed}");
+    seed
+}
+
+#[test]
+fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
+    let seed = seed();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let input = clicks(150_000, 300, 30, 0.3, 0.02, seed);
+    let reference = tempfile::tempdir().expect("tempdir");
+    let crashed = tempfile::tempdir().expect("tempdir");
+    setup(reference.path(), &input, 4);
+    setup(crashed.path(), &input, 4);
+
+    let mut kills = 0;
+    let mut done = false;
+    for _round in 0..12 {
+        let mut child = spawn_child(crashed.path());
+        std::thread::sleep(Duration::from_millis(rng.u64(30..400)));
+        if child.try_wait().expect("try_wait").is_some() {
+            done = true;
+            break;
+        }
+        // SIGKILL: no destructor, no flush, no clean shutdown.
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        kills += 1;
+    }
+    if !done {
+        let out = spawn_child(crashed.path()).wait_with_output().expect("final run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && stdout.contains("DONE"), "final run failed: {stdout}");
+    }
+    eprintln!("killed {kills} times");
+
+    // The uninterrupted run, same job, same input.
+    let out = spawn_child(reference.path()).wait_with_output().expect("reference run");
+    assert!(out.status.success(), "reference run failed");
+
+    let log = open(crashed.path());
+    let crashed_out = output_counts(&log);
+    let crashed_late = late_counts(&log);
+    log.close().expect("close");
+    let log = open(reference.path());
+    let reference_out = output_counts(&log);
+    let reference_late = late_counts(&log);
+    assert_eq!(crashed_out, reference_out, "committed output differs (seed {seed})");
+    assert_eq!(crashed_late, reference_late, "late output differs (seed {seed})");
+    assert_accounts_for_input(&reference_out, &reference_late, &input);
+    let per_ad: HashMap<u64, u64> = reference_out.iter().fold(HashMap::new(), |mut m, ((ad, _), n)| {
+        *m.entry(*ad).or_default() += n;
+        m
+    });
+    assert!(per_ad[&0] > 30_000, "the hot ad carries its share");
+}
