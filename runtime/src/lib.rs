@@ -10,3 +10,5 @@
 #![warn(missing_docs)]
 
 pub use weir_log;
+
+pub mod schema;
