@@ -9,6 +9,8 @@
 //! state snapshots, and one log transaction per epoch committing outputs, source offsets and state.
 #![warn(missing_docs)]
 
+pub use codec::{Binary, Codec, CodecError, Json};
 pub use weir_log;
 
+pub mod codec;
 pub mod schema;

@@ -1,0 +1,3 @@
+//! The integration tests of weir-runtime, in one binary to keep link time down.
+
+mod codec;
