@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use weir_log::{
-    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord,
-    TopicConfig,
+    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
 };
 use weir_operators::aggregate::count;
-use weir_operators::windowed::{HotKeys, KeyedWindowExt, LateRecord, WindowResult};
 use weir_operators::window::WindowSpec;
+use weir_operators::windowed::{HotKeys, KeyedWindowExt, LateRecord, WindowResult};
 use weir_runtime::{Job, JobConfig, Json};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -45,7 +44,14 @@ fn topic(log: &Log, name: &str, partitions: i32) {
 
 /// Clicks over `minutes`, event times out of order by up to 5 s, `late_share` of them minutes
 /// late; `hot_share` of them on ad 0, the rest Zipf over `ads` ads.
-fn clicks(n: usize, ads: u64, minutes: i64, hot_share: f64, late_share: f64, seed: u64) -> Vec<Click> {
+fn clicks(
+    n: usize,
+    ads: u64,
+    minutes: i64,
+    hot_share: f64,
+    late_share: f64,
+    seed: u64,
+) -> Vec<Click> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let weights: Vec<f64> = (1..=ads).map(|r| 1.0 / r as f64).collect();
     let total: f64 = weights.iter().sum();
@@ -130,7 +136,9 @@ fn count_job(log: &Log, mut config: JobConfig, hot: Option<HotKeys<u64>>) -> Job
     }
     let out = windowed.aggregate(count());
     out.results
-        .sink_keyed("counts", Json, |r: &WindowResult<u64, u64>| r.key.to_string().into_bytes());
+        .sink_keyed("counts", Json, |r: &WindowResult<u64, u64>| {
+            r.key.to_string().into_bytes()
+        });
     out.late.sink("late", Json);
     job
 }
@@ -144,7 +152,11 @@ fn output_counts(log: &Log) -> Counts {
         assert!(r.is_final);
         assert_eq!(r.window_end - r.window_start, MINUTE);
         let prev = m.insert((r.key, r.window_start), r.value);
-        assert!(prev.is_none(), "window {:?} emitted twice", (r.key, r.window_start));
+        assert!(
+            prev.is_none(),
+            "window {:?} emitted twice",
+            (r.key, r.window_start)
+        );
     }
     m
 }
@@ -154,7 +166,8 @@ fn late_counts(log: &Log) -> Counts {
     for r in read_values::<LateRecord<u64, Click>>(log, "late") {
         assert_eq!(r.value.ad_id, r.key);
         assert_eq!(r.reason, "behind_watermark");
-        *m.entry((r.key, r.ts.div_euclid(MINUTE) * MINUTE)).or_default() += 1;
+        *m.entry((r.key, r.ts.div_euclid(MINUTE) * MINUTE))
+            .or_default() += 1;
     }
     m
 }
@@ -162,7 +175,8 @@ fn late_counts(log: &Log) -> Counts {
 fn input_counts(input: &[Click]) -> Counts {
     let mut m = Counts::new();
     for c in input {
-        *m.entry((c.ad_id, c.ts.div_euclid(MINUTE) * MINUTE)).or_default() += 1;
+        *m.entry((c.ad_id, c.ts.div_euclid(MINUTE) * MINUTE))
+            .or_default() += 1;
     }
     m
 }
@@ -181,7 +195,11 @@ fn run_to_end(dir: &Path, name: &str, hot: Option<HotKeys<u64>>) -> weir_runtime
     let mut config = JobConfig::new(name);
     config.stop_when_drained = true;
     config.epoch_ms = 100;
-    let m = count_job(&log, config, hot).start().expect("start").wait().expect("run");
+    let m = count_job(&log, config, hot)
+        .start()
+        .expect("start")
+        .wait()
+        .expect("run");
     log.close().expect("close");
     m
 }
@@ -209,7 +227,9 @@ fn salted_two_stage_counts_equal_single_stage_on_a_skewed_stream() {
             .hot_keys(HotKeys::detect().salts(4).share(0.1))
             .aggregate(count());
         out.results
-            .sink_keyed("counts", Json, |r: &WindowResult<u64, u64>| r.key.to_string().into_bytes());
+            .sink_keyed("counts", Json, |r: &WindowResult<u64, u64>| {
+                r.key.to_string().into_bytes()
+            });
         out.late.sink("late", Json);
         let stats = out.hot_keys.expect("salting stats");
         (job, stats)
@@ -217,10 +237,20 @@ fn salted_two_stage_counts_equal_single_stage_on_a_skewed_stream() {
     let (job, stats) = job;
     job.start().expect("start").wait().expect("run");
     let hot = stats.hot_keys();
-    let ad0 = hot.iter().find(|h| h.key == 0).expect("ad 0 detected as hot");
+    let ad0 = hot
+        .iter()
+        .find(|h| h.key == 0)
+        .expect("ad 0 detected as hot");
     assert_eq!(ad0.per_salt.len(), 4);
-    assert!(ad0.per_salt.iter().all(|n| *n > 1_000), "{:?}", ad0.per_salt);
-    assert!(hot.iter().all(|h| h.key < 3), "only the top ads are hot: {hot:?}");
+    assert!(
+        ad0.per_salt.iter().all(|n| *n > 1_000),
+        "{:?}",
+        ad0.per_salt
+    );
+    assert!(
+        hot.iter().all(|h| h.key < 3),
+        "only the top ads are hot: {hot:?}"
+    );
     let salted_out = output_counts(&log);
     let salted_late = late_counts(&log);
     log.close().expect("close");
@@ -230,7 +260,10 @@ fn salted_two_stage_counts_equal_single_stage_on_a_skewed_stream() {
     assert_eq!(salted_out, single_out);
     assert_eq!(salted_late, single_late);
     assert_accounts_for_input(&single_out, &single_late, &input);
-    assert!(single_late.values().sum::<u64>() > 0, "the stream has late clicks");
+    assert!(
+        single_late.values().sum::<u64>() > 0,
+        "the stream has late clicks"
+    );
 }
 
 #[test]
@@ -255,7 +288,8 @@ fn an_idle_partition_does_not_hold_windows_open() {
                     ts: T0 + minute * MINUTE + s as i64 * 1_000,
                 };
                 let v = serde_json::to_vec(&c).expect("json");
-                p.send(ProducerRecord::new("clicks", &v).partition(partition)).expect("send");
+                p.send(ProducerRecord::new("clicks", &v).partition(partition))
+                    .expect("send");
                 *expected.entry((c.ad_id, T0 + minute * MINUTE)).or_default() += 1;
             }
         }
@@ -320,7 +354,13 @@ fn eo_child() {
 fn spawn_child(dir: &Path) -> Child {
     let exe = std::env::current_exe().expect("test binary path");
     Command::new(exe)
-        .args(["jobs::eo_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "jobs::eo_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -366,14 +406,21 @@ fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
         kills += 1;
     }
     if !done {
-        let out = spawn_child(crashed.path()).wait_with_output().expect("final run");
+        let out = spawn_child(crashed.path())
+            .wait_with_output()
+            .expect("final run");
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && stdout.contains("DONE"), "final run failed: {stdout}");
+        assert!(
+            out.status.success() && stdout.contains("DONE"),
+            "final run failed: {stdout}"
+        );
     }
     eprintln!("killed {kills} times");
 
     // The uninterrupted run, same job, same input.
-    let out = spawn_child(reference.path()).wait_with_output().expect("reference run");
+    let out = spawn_child(reference.path())
+        .wait_with_output()
+        .expect("reference run");
     assert!(out.status.success(), "reference run failed");
 
     let log = open(crashed.path());
@@ -383,12 +430,21 @@ fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
     let log = open(reference.path());
     let reference_out = output_counts(&log);
     let reference_late = late_counts(&log);
-    assert_eq!(crashed_out, reference_out, "committed output differs (seed {seed})");
-    assert_eq!(crashed_late, reference_late, "late output differs (seed {seed})");
+    assert_eq!(
+        crashed_out, reference_out,
+        "committed output differs (seed {seed})"
+    );
+    assert_eq!(
+        crashed_late, reference_late,
+        "late output differs (seed {seed})"
+    );
     assert_accounts_for_input(&reference_out, &reference_late, &input);
-    let per_ad: HashMap<u64, u64> = reference_out.iter().fold(HashMap::new(), |mut m, ((ad, _), n)| {
-        *m.entry(*ad).or_default() += n;
-        m
-    });
+    let per_ad: HashMap<u64, u64> =
+        reference_out
+            .iter()
+            .fold(HashMap::new(), |mut m, ((ad, _), n)| {
+                *m.entry(*ad).or_default() += n;
+                m
+            });
     assert!(per_ad[&0] > 30_000, "the hot ad carries its share");
 }

@@ -65,12 +65,13 @@ pub mod hash;
 mod job;
 mod metrics;
 mod operator;
+pub mod schema;
 mod sink;
 mod source;
 pub mod state;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codec::{Codec, CodecError, Json};
+pub use codec::{Binary, Codec, CodecError, Json};
 pub use config::{Guarantee, JobConfig};
 pub use emitter::{Checkpoint, Either, Emitter};
 pub use error::{Error, Result};

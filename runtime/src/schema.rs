@@ -28,7 +28,7 @@
 //! bad input.
 //!
 //! ```
-//! use weir::schema::Schema;
+//! use weir_runtime::schema::Schema;
 //! let schema: Schema = "ad_id BIGINT, user VARCHAR, ok boolean".parse()?;
 //! let value = serde_json::json!({"ad_id": 42, "user": "ann", "ok": null});
 //! let row = schema.encode(&value)?;
@@ -626,15 +626,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn decode_survives_arbitrary_bytes() {
-        let s = schema(
-            "a BIGINT, b VARCHAR, c FLOAT, d BOOLEAN, e INT, f DOUBLE, g TEXT, h INT, i BIGINT",
-        );
-        let mut rng = fastrand::Rng::with_seed(7);
-        for _ in 0..20_000 {
-            let len = rng.usize(0..64);
-            let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(4096))]
+        #[test]
+        fn decode_survives_arbitrary_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let s = schema(
+                "a BIGINT, b VARCHAR, c FLOAT, d BOOLEAN, e INT, f DOUBLE, g TEXT, h INT, i BIGINT",
+            );
             let _ = s.decode(&bytes);
         }
     }
