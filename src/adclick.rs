@@ -1,0 +1,339 @@
+//! The ad-click aggregator: clicks per ad per minute, exactly once. The pieces the flagship
+//! example (`examples/ad_clicks.rs`) and `weir bench adclick` share: the record types, a
+//! deterministic click generator, and the job.
+//!
+//! Topics (a contract, see DESIGN.md): `clicks` (value `{"ad_id", "user_id", "ts"}`, key the
+//! ad id), `ad_clicks_per_minute` (value `{"ad_id", "window_start", "window_end", "clicks"}`) and
+//! `clicks_late` (the clicks that missed their window, with the reason).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use weir_log::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+use weir_operators::aggregate::count;
+use weir_operators::window::WindowSpec;
+use weir_operators::windowed::{HotKeyStats, HotKeys, KeyedWindowExt, LateRecord, WindowResult};
+use weir_runtime::{Binary, Codec, Job, JobConfig, Json};
+
+/// The input topic.
+pub const CLICKS: &str = "clicks";
+/// The output topic.
+pub const PER_MINUTE: &str = "ad_clicks_per_minute";
+/// The side output of late clicks.
+pub const LATE: &str = "clicks_late";
+/// The binary schema of `clicks` (also stored in its topic metadata).
+pub const CLICK_SCHEMA: &str = "ad_id BIGINT, user_id BIGINT, ts TIMESTAMP";
+/// One minute, the window size.
+pub const MINUTE_MS: i64 = 60_000;
+
+/// One click.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Click {
+    /// The ad clicked.
+    pub ad_id: u64,
+    /// Who clicked.
+    pub user_id: u64,
+    /// When, in ms since the Unix epoch (event time).
+    pub ts: i64,
+}
+
+/// Clicks of one ad in one minute: a record of `ad_clicks_per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdMinute {
+    /// The ad.
+    pub ad_id: u64,
+    /// Start of the minute (inclusive), ms since the epoch.
+    pub window_start: i64,
+    /// End of the minute (exclusive).
+    pub window_end: i64,
+    /// Clicks counted.
+    pub clicks: u64,
+}
+
+/// How `clicks` values are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueFormat {
+    /// JSON objects.
+    Json,
+    /// weir's binary row format (schema [`CLICK_SCHEMA`]).
+    Binary,
+}
+
+impl ValueFormat {
+    /// The name stored in topic metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueFormat::Json => "json",
+            ValueFormat::Binary => "binary",
+        }
+    }
+}
+
+/// What the generator produces.
+#[derive(Debug, Clone)]
+pub struct GeneratorConfig {
+    /// Clicks to generate.
+    pub events: u64,
+    /// Ads, with Zipf (s = 1) popularity.
+    pub ads: u64,
+    /// Share of clicks on the one viral ad.
+    pub hot_share: f64,
+    /// Share of clicks that arrive late: more than a minute behind the watermark.
+    pub late_share: f64,
+    /// Seed: the same seed gives the same clicks.
+    pub seed: u64,
+    /// Event time of the first click, ms since the epoch.
+    pub start_ms: i64,
+    /// Event time spanned by all the clicks.
+    pub span_ms: i64,
+    /// On-time clicks are out of order by less than this.
+    pub out_of_orderness_ms: i64,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        GeneratorConfig {
+            events: 1_000_000,
+            ads: 10_000,
+            hot_share: 0.3,
+            late_share: 0.001,
+            seed: 42,
+            // 2026-11-22 00:00 UTC: a fixed start keeps runs comparable.
+            start_ms: 1_795_305_600_000,
+            span_ms: 30 * MINUTE_MS,
+            out_of_orderness_ms: 5_000,
+        }
+    }
+}
+
+/// Deterministic clicks: Zipf-popular ads, one viral ad, bounded out-of-orderness, a share of
+/// late clicks.
+pub struct ClickGenerator {
+    config: GeneratorConfig,
+    rng: fastrand::Rng,
+    /// Cumulative Zipf probabilities of ads 1..=ads.
+    cdf: Vec<f64>,
+    hot_ad: u64,
+    next: u64,
+}
+
+impl ClickGenerator {
+    /// A generator; ads must be at least 1 and shares within 0..=1.
+    pub fn new(config: GeneratorConfig) -> ClickGenerator {
+        let ads = config.ads.max(1);
+        let total: f64 = (1..=ads).map(|r| 1.0 / r as f64).sum();
+        let mut acc = 0.0;
+        let cdf = (1..=ads)
+            .map(|r| {
+                acc += 1.0 / r as f64 / total;
+                acc
+            })
+            .collect();
+        let mut rng = fastrand::Rng::with_seed(config.seed);
+        let hot_ad = rng.u64(1..=ads);
+        ClickGenerator {
+            config,
+            rng,
+            cdf,
+            hot_ad,
+            next: 0,
+        }
+    }
+
+    /// The viral ad.
+    pub fn hot_ad(&self) -> u64 {
+        self.hot_ad
+    }
+}
+
+impl Iterator for ClickGenerator {
+    type Item = Click;
+
+    fn next(&mut self) -> Option<Click> {
+        let c = &self.config;
+        if self.next >= c.events {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        let ad_id = if self.rng.f64() < c.hot_share {
+            self.hot_ad
+        } else {
+            let u = self.rng.f64();
+            self.cdf.partition_point(|p| *p < u).min(self.cdf.len() - 1) as u64 + 1
+        };
+        let base = c.start_ms + (i as i128 * c.span_ms as i128 / c.events.max(1) as i128) as i64;
+        let ooo = c.out_of_orderness_ms.max(1);
+        let ts = if self.rng.f64() < c.late_share {
+            // Behind the watermark by more than a window: its minute has closed.
+            base - ooo - self.rng.i64(MINUTE_MS + 1_000..3 * MINUTE_MS)
+        } else {
+            base - self.rng.i64(0..ooo)
+        };
+        Some(Click {
+            ad_id,
+            user_id: self.rng.u64(0..1_000_000),
+            ts,
+        })
+    }
+}
+
+/// Creates the three topics (clicks with `partitions` partitions, stored as `format`).
+pub fn create_topics(log: &Log, partitions: i32, format: ValueFormat) -> weir_log::Result<()> {
+    let clicks = TopicConfig {
+        partitions,
+        schema: Some(CLICK_SCHEMA.to_string()),
+        format: format.name().to_string(),
+        ..TopicConfig::default()
+    };
+    for (name, config) in [
+        (CLICKS, clicks),
+        (
+            PER_MINUTE,
+            TopicConfig {
+                partitions,
+                ..TopicConfig::default()
+            },
+        ),
+        (LATE, TopicConfig::default()),
+    ] {
+        if log.partition_count(name).is_err() {
+            log.create_topic(name, config)?;
+        }
+    }
+    Ok(())
+}
+
+/// Produces the generator's clicks to `clicks` with an idempotent producer, keyed by ad id,
+/// calling `progress` with the count every 100,000 clicks. Returns the clicks produced.
+pub fn generate(
+    log: &Log,
+    generator: ClickGenerator,
+    format: ValueFormat,
+    mut progress: impl FnMut(u64),
+) -> weir_runtime::Result<u64> {
+    let producer = Producer::new(
+        log,
+        ProducerConfig {
+            idempotent: true,
+            linger_ms: 5,
+            ..ProducerConfig::default()
+        },
+    )?;
+    let mut value = Vec::with_capacity(64);
+    let mut key = itoa_buf();
+    let mut n = 0u64;
+    for click in generator {
+        value.clear();
+        match format {
+            ValueFormat::Json => Json.encode(&click, &mut value),
+            ValueFormat::Binary => Binary.encode(&click, &mut value),
+        }
+        .map_err(|source| weir_runtime::Error::Codec {
+            topic: CLICKS.into(),
+            source,
+        })?;
+        let k = write_u64(&mut key, click.ad_id);
+        producer.send(
+            ProducerRecord::new(CLICKS, &value)
+                .key(k)
+                .timestamp(click.ts.max(0)),
+        )?;
+        n += 1;
+        if n % 100_000 == 0 {
+            progress(n);
+        }
+    }
+    producer.flush()?;
+    producer.close()?;
+    progress(n);
+    Ok(n)
+}
+
+fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+/// The decimal digits of `n` (the key format `weir produce --key-field` uses), without
+/// allocating.
+fn write_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// How the job runs.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// How `clicks` values are stored.
+    pub format: ValueFormat,
+    /// Watermarks trail the highest event time by this much.
+    pub out_of_orderness_ms: i64,
+    /// Salt hot ads (detected on the fly) over this many salts; `None`: no salting.
+    pub salts: Option<u32>,
+    /// Window tasks (and source tasks).
+    pub parallelism: usize,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        JobOptions {
+            format: ValueFormat::Binary,
+            out_of_orderness_ms: 5_000,
+            salts: Some(8),
+            parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// The ad-click job on `log`: read `clicks`, count per ad per minute in event time, salting
+/// hot ads, results to `ad_clicks_per_minute`, late clicks to `clicks_late`. Returns the job
+/// (to start) and, with salting, what salting did.
+pub fn build_job(
+    log: &Log,
+    mut config: JobConfig,
+    options: &JobOptions,
+) -> weir_runtime::Result<(Job, Option<Arc<HotKeyStats<u64>>>)> {
+    config.parallelism_default = options.parallelism;
+    let job = Job::new(log, config)?;
+    let stats = match options.format {
+        ValueFormat::Json => wire(&job, Json, options),
+        ValueFormat::Binary => wire(&job, Binary, options),
+    };
+    Ok((job, stats))
+}
+
+fn wire<C: Codec<Click>>(
+    job: &Job,
+    codec: C,
+    options: &JobOptions,
+) -> Option<Arc<HotKeyStats<u64>>> {
+    let mut windows = job
+        .source::<Click, _>(CLICKS, codec)
+        .timestamps(|c| c.ts, options.out_of_orderness_ms)
+        .key_by(|c| c.ad_id)
+        .window(WindowSpec::tumbling(Duration::from_millis(MINUTE_MS as u64)))
+        .name("clicks-per-minute");
+    if let Some(salts) = options.salts {
+        windows = windows.hot_keys(HotKeys::detect().salts(salts));
+    }
+    let out = windows.aggregate(count());
+    out.results
+        .map(|r: WindowResult<u64, u64>| AdMinute {
+            ad_id: r.key,
+            window_start: r.window_start,
+            window_end: r.window_end,
+            clicks: r.value,
+        })
+        .sink_keyed(PER_MINUTE, Json, |m: &AdMinute| m.ad_id.to_string().into_bytes());
+    out.late
+        .sink_keyed(LATE, Json, |l: &LateRecord<u64, Click>| l.key.to_string().into_bytes());
+    out.hot_keys
+}
