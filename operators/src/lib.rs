@@ -9,5 +9,9 @@
 #![warn(missing_docs)]
 
 pub use weir_runtime;
+pub use window::{
+    EmitMode, Late, LateReason, Window, WindowConfig, WindowError, WindowSpec, WindowState,
+};
 
 pub mod aggregate;
+pub mod window;
