@@ -46,5 +46,7 @@ pub use weir_log::{
     ProducerRecord, TopicConfig,
 };
 
+pub mod adclick;
+
 // The schema module lives in the runtime, whose binary codec shares its row format.
 pub use weir_runtime::schema;

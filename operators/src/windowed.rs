@@ -247,6 +247,11 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
                  would be merged twice)"
                     .to_string(),
             ),
+            (Ok(()), Some(_), _) if matches!(self.config.spec, WindowSpec::Session { .. }) => Some(
+                "session windows cannot be salted: sessions split over salts may close apart \
+                 and not merge back (see the `window` module docs)"
+                    .to_string(),
+            ),
             _ => None,
         };
         if let Some(problem) = problem {

@@ -1,3 +1,4 @@
 //! The crate's one integration-test binary (one link instead of one per file).
 
 mod windows;
+mod jobs;

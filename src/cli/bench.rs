@@ -57,6 +57,17 @@ sequentially with 1 MiB read calls (from the page cache, like the consumer), bes
 clean close; reopen_after_crash_ms: Log::open after removing the clean-shutdown marker (recovery)."
     )]
     Consume(ConsumeBench),
+    /// The ad-click job end to end (exactly-once windowed counts) against a single-loop count
+    #[command(
+        after_help = "Each run generates N clicks into a fresh `clicks` topic (binary values, Zipf ads), \
+then times the ad-click job from start until it has drained the topic and committed its last epoch \
+(1-minute tumbling counts per ad, exactly-once, hot ads salted). Runs: uniform ads (events_per_s), a \
+viral ad taking --hot-share of the clicks with salting (hot_events_per_s) and without \
+(hot_unsalted_events_per_s), and JSON values (json_events_per_s). baseline_events_per_s: one loop \
+counting the same decoded clicks into a HashMap, the speed limit; \
+baseline_read_decode_count_events_per_s adds reading and decoding them on one thread."
+    )]
+    Adclick(super::bench_adclick::AdclickBench),
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +131,7 @@ pub fn run(dir: &DataDir, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Produce(a) if a.transactional => bench_transactional(&place, &a, &mut report),
         BenchCommand::Produce(a) => bench_produce(&place, &a, &mut report),
         BenchCommand::Consume(a) => bench_consume(&place, &a, &mut report),
+        BenchCommand::Adclick(a) => super::bench_adclick::bench(&place.path, &a, &mut report),
     };
     report.print()?;
     result
@@ -202,12 +214,12 @@ fn reopen(
 
 /// Lines printed at the end, so that a failure still shows what was measured before it.
 #[derive(Default)]
-struct Report {
+pub(super) struct Report {
     lines: Vec<(String, String)>,
 }
 
 impl Report {
-    fn line(&mut self, name: &str, value: impl std::fmt::Display) {
+    pub(super) fn line(&mut self, name: &str, value: impl std::fmt::Display) {
         self.lines.push((name.to_string(), value.to_string()));
     }
 

@@ -4,6 +4,7 @@
 //! that clap cannot see, raised as [`UsageError`]). Every error is one line on stderr.
 
 mod bench;
+mod bench_adclick;
 mod consume;
 mod groups;
 mod produce;

@@ -1,0 +1,171 @@
+//! `weir bench adclick`: the ad-click job end to end (a pre-loaded `clicks` topic, 1-minute
+//! tumbling counts per ad, exactly-once with 1 s epochs) beside the speed limit: a hand-written
+//! single loop counting the same decoded events, measured in the same run.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use weir::adclick::{self, Click, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat};
+use weir::log::{Consumer, ConsumerConfig, Log, LogConfig};
+use weir::runtime::{Binary, Codec, JobConfig};
+
+use super::bench::Report;
+
+#[derive(Debug, Args)]
+pub struct AdclickBench {
+    /// Clicks per run
+    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    events: u64,
+    /// Partitions of `clicks`
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    partitions: i32,
+    /// Ads (Zipf popularity)
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    ads: u64,
+    /// Share of clicks on the viral ad in the hot-key runs
+    #[arg(long, default_value_t = 0.5)]
+    hot_share: f64,
+    /// Epoch length of the exactly-once job
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    epoch_ms: u64,
+    /// Skip the JSON run
+    #[arg(long)]
+    no_json: bool,
+}
+
+struct Run {
+    events_per_s: f64,
+    generate_per_s: f64,
+    checkpoints: u64,
+    checkpoint_max_ms: u64,
+}
+
+fn run_one(dir: &Path, a: &AdclickBench, format: ValueFormat, hot_share: f64, salts: Option<u32>) -> Result<Run> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = Log::open(dir, LogConfig::default())?;
+    adclick::create_topics(&log, a.partitions, format)?;
+    let generator = ClickGenerator::new(GeneratorConfig {
+        events: a.events,
+        ads: a.ads,
+        hot_share,
+        ..GeneratorConfig::default()
+    });
+    let t = Instant::now();
+    let produced = adclick::generate(&log, generator, format, |_| {})?;
+    let generate_per_s = produced as f64 / t.elapsed().as_secs_f64();
+    let mut config = JobConfig::new("adclick-bench");
+    config.stop_when_drained = true;
+    config.epoch_ms = a.epoch_ms;
+    let options = JobOptions {
+        format,
+        salts,
+        ..JobOptions::default()
+    };
+    let (job, _stats) = adclick::build_job(&log, config, &options)?;
+    let t = Instant::now();
+    let m = job.start()?.wait()?;
+    let took = t.elapsed();
+    if m.source_records != produced {
+        bail!("the job read {} of {produced} clicks", m.source_records);
+    }
+    log.close()?;
+    Ok(Run {
+        events_per_s: produced as f64 / took.as_secs_f64(),
+        generate_per_s,
+        checkpoints: m.checkpoints,
+        checkpoint_max_ms: m.checkpoint_max_ms,
+    })
+}
+
+/// Reads and decodes every click of `dir`'s `clicks` topic (binary values).
+fn decoded_clicks(dir: &Path) -> Result<(Vec<Click>, Duration)> {
+    let log = Log::open_read_only(dir)?;
+    let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    consumer.assign_topic(adclick::CLICKS)?;
+    let mut clicks = Vec::new();
+    let t = Instant::now();
+    loop {
+        let batches = consumer.poll(Duration::from_millis(100))?;
+        if batches.is_empty() {
+            break;
+        }
+        for b in batches {
+            for r in b.records() {
+                let r = r?;
+                let c: Click = Binary.decode(r.value.as_deref().unwrap_or_default())?;
+                clicks.push(c);
+            }
+        }
+    }
+    Ok((clicks, t.elapsed()))
+}
+
+/// The speed limit: one loop, one map, no framework.
+fn count_loop(clicks: &[Click]) -> (usize, Duration) {
+    let t = Instant::now();
+    let mut counts: HashMap<(u64, i64), u64> = HashMap::with_capacity(1 << 16);
+    for c in clicks {
+        *counts
+            .entry((c.ad_id, c.ts.div_euclid(adclick::MINUTE_MS)))
+            .or_default() += 1;
+    }
+    let n = std::hint::black_box(counts.len());
+    (n, t.elapsed())
+}
+
+pub fn bench(place: &Path, a: &AdclickBench, report: &mut Report) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    report.line("events", a.events);
+    report.line("partitions", a.partitions);
+    report.line("ads", a.ads);
+    report.line("epoch_ms", a.epoch_ms);
+
+    let uniform_dir = place.join("adclick-uniform");
+    let uniform = run_one(&uniform_dir, a, ValueFormat::Binary, 0.0, Some(8))?;
+    report.line("generate_events_per_s", format!("{:.0}", uniform.generate_per_s));
+    report.line("events_per_s", format!("{:.0}", uniform.events_per_s));
+    report.line("events_per_s_per_core", format!("{:.0}", uniform.events_per_s / cores));
+    report.line("checkpoints", uniform.checkpoints);
+    report.line("checkpoint_max_ms", uniform.checkpoint_max_ms);
+
+    let (clicks, read_took) = decoded_clicks(&uniform_dir)?;
+    let (_, loop_took) = count_loop(&clicks);
+    let (_, loop_took_2) = count_loop(&clicks);
+    let loop_took = loop_took.min(loop_took_2);
+    let baseline = clicks.len() as f64 / loop_took.as_secs_f64();
+    report.line("baseline_events_per_s", format!("{baseline:.0}"));
+    report.line(
+        "baseline_read_decode_count_events_per_s",
+        format!(
+            "{:.0}",
+            clicks.len() as f64 / (read_took + loop_took).as_secs_f64()
+        ),
+    );
+    report.line("vs_baseline_per_core", format!("{:.3}", uniform.events_per_s / cores / baseline));
+    drop(clicks);
+    std::fs::remove_dir_all(&uniform_dir).ok();
+
+    let hot_dir = place.join("adclick-hot");
+    let hot = run_one(&hot_dir, a, ValueFormat::Binary, a.hot_share, Some(8))?;
+    std::fs::remove_dir_all(&hot_dir).ok();
+    report.line("hot_share", a.hot_share);
+    report.line("hot_events_per_s", format!("{:.0}", hot.events_per_s));
+    report.line("hot_vs_uniform", format!("{:.3}", hot.events_per_s / uniform.events_per_s));
+
+    let unsalted_dir = place.join("adclick-hot-unsalted");
+    let unsalted = run_one(&unsalted_dir, a, ValueFormat::Binary, a.hot_share, None)?;
+    std::fs::remove_dir_all(&unsalted_dir).ok();
+    report.line("hot_unsalted_events_per_s", format!("{:.0}", unsalted.events_per_s));
+
+    if !a.no_json {
+        let json_dir = place.join("adclick-json");
+        let json = run_one(&json_dir, a, ValueFormat::Json, 0.0, Some(8))?;
+        std::fs::remove_dir_all(&json_dir).ok();
+        report.line("json_events_per_s", format!("{:.0}", json.events_per_s));
+        report.line("json_events_per_s_per_core", format!("{:.0}", json.events_per_s / cores));
+    }
+    Ok(())
+}
