@@ -10,4 +10,8 @@
 
 pub use weir_runtime;
 
+pub use aggregate::Aggregate;
+pub use hot_keys::{HotKeyConfig, HotKeyDetector, SpaceSaving};
+
 pub mod aggregate;
+pub mod hot_keys;
