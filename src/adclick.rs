@@ -241,7 +241,7 @@ pub fn generate(
                 .timestamp(click.ts.max(0)),
         )?;
         n += 1;
-        if n % 100_000 == 0 {
+        if n.is_multiple_of(100_000) {
             progress(n);
         }
     }
@@ -319,7 +319,9 @@ fn wire<C: Codec<Click>>(
         .source::<Click, _>(CLICKS, codec)
         .timestamps(|c| c.ts, options.out_of_orderness_ms)
         .key_by(|c| c.ad_id)
-        .window(WindowSpec::tumbling(Duration::from_millis(MINUTE_MS as u64)))
+        .window(WindowSpec::tumbling(Duration::from_millis(
+            MINUTE_MS as u64,
+        )))
         .name("clicks-per-minute");
     if let Some(salts) = options.salts {
         windows = windows.hot_keys(HotKeys::detect().salts(salts));
@@ -332,8 +334,12 @@ fn wire<C: Codec<Click>>(
             window_end: r.window_end,
             clicks: r.value,
         })
-        .sink_keyed(PER_MINUTE, Json, |m: &AdMinute| m.ad_id.to_string().into_bytes());
+        .sink_keyed(PER_MINUTE, Json, |m: &AdMinute| {
+            m.ad_id.to_string().into_bytes()
+        });
     out.late
-        .sink_keyed(LATE, Json, |l: &LateRecord<u64, Click>| l.key.to_string().into_bytes());
+        .sink_keyed(LATE, Json, |l: &LateRecord<u64, Click>| {
+            l.key.to_string().into_bytes()
+        });
     out.hot_keys
 }

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use weir_log::{Consumer, ConsumerConfig, IsolationLevel};
-use weir_runtime::{BoxOperator, Codec, Data, Error, Event, Operator, Output, Result, Stream, TaskContext};
+use weir_runtime::{
+    BoxOperator, Codec, Data, Error, Event, Operator, Output, Result, Stream, TaskContext,
+};
 
 /// How many records pass between two looks at the table topic.
 const RECORDS_BETWEEN_REFRESHES: u32 = 1024;

@@ -49,6 +49,9 @@ pub use window::{
     EmitMode, Late, LateReason, Window, WindowConfig, WindowError, WindowSpec, WindowState,
 };
 
+pub use aggregate::Aggregate;
+pub use hot_keys::{HotKeyConfig, HotKeyDetector, SpaceSaving};
+
 pub mod aggregate;
 pub mod enrich;
 pub mod hot_keys;

@@ -229,15 +229,20 @@ impl<K: Key + Ord, T: Data, Out: Data, F: ProcessFunction<K, T, Out>> Operator<(
     }
 
     fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
-        let mut states: Vec<(K, F::State)> =
-            self.states.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
+        let mut states: Vec<(K, F::State)> = self
+            .states
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
         states.sort_by(|a, b| a.0.cmp(&b.0));
         let snap: Snapshot<K, F::State> = (
             states,
             self.timers.iter().cloned().collect(),
             self.watermark,
         );
-        weir_runtime::state::encode(&snap).map(Some).map_err(|e| Error::Internal(e.to_string()))
+        weir_runtime::state::encode(&snap)
+            .map(Some)
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     fn state_items(&self) -> usize {

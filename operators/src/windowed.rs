@@ -64,7 +64,8 @@ pub struct LateRecord<K, T> {
 #[derive(Debug, Clone)]
 pub struct HotKeys<K> {
     salts: u32,
-    detect: Option<HotKeyConfig>,
+    /// `None`: salt only the named keys.
+    detect: Option<HotKeyConfig<K>>,
     named: Vec<K>,
 }
 
@@ -101,8 +102,8 @@ impl<K: Key> HotKeys<K> {
         self
     }
 
-    /// Tunes the detecting sketch.
-    pub fn config(mut self, config: HotKeyConfig) -> Self {
+    /// Tunes the detecting sketch (its `named` keys are always salted).
+    pub fn config(mut self, config: HotKeyConfig<K>) -> Self {
         self.detect = Some(config);
         self
     }
@@ -272,12 +273,12 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
         A::Out: Data,
         A::Acc: Data,
     {
-        let config = self.config.clone();
+        let config = self.config;
         let both = self.keyed.process_with(
             &self.name,
             self.parallelism,
             move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<BoxOperator<(K, T), _>> {
-                let state = new_state(ctx, uid, config.clone(), agg.clone())?;
+                let state = new_state(ctx, uid, config, agg.clone())?;
                 Ok(Box::new(WindowOp {
                     state,
                     agg: agg.clone(),
@@ -293,7 +294,12 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
         }
     }
 
-    fn two_stage<A>(self, agg: A, hot: HotKeys<K>, late_message: String) -> WindowOutput<K, T, A::Out>
+    fn two_stage<A>(
+        self,
+        agg: A,
+        hot: HotKeys<K>,
+        late_message: String,
+    ) -> WindowOutput<K, T, A::Out>
     where
         A: Aggregate<T>,
         A::Out: Data,
@@ -307,12 +313,14 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
         let s = stats.clone();
         let salted = self.keyed.unkeyed().transform(
             "salt",
-            move |_ctx: &mut TaskContext<'_>, _uid: &str| -> Result<BoxOperator<T, ((K, u32), T)>> {
+            move |_ctx: &mut TaskContext<'_>, _uid: &str| -> Result<BoxOperator<T, Salted<K, T>>> {
                 let detector = match &hot.detect {
-                    Some(c) => Some(HotKeyDetector::new(c.clone()).map_err(|e| Error::Operator {
-                        operator: "salt".into(),
-                        reason: e.to_string(),
-                    })?),
+                    Some(c) => {
+                        Some(HotKeyDetector::new(c.clone()).map_err(|e| Error::Operator {
+                            operator: "salt".into(),
+                            reason: e.to_string(),
+                        })?)
+                    }
                     None => None,
                 };
                 Ok(Box::new(Salter {
@@ -326,15 +334,15 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
                 }))
             },
         );
-        let config = self.config.clone();
+        let config = self.config;
         let a1 = agg.clone();
         let stage_one = salted
             .key_by(|(ks, _): &((K, u32), T)| ks.clone())
             .process_with(
                 &format!("{}-partial", self.name),
                 self.parallelism,
-                move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<BoxOperator<((K, u32), ((K, u32), T)), _>> {
-                    let state = new_state(ctx, uid, config.clone(), a1.clone())?;
+                move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<StageOne<K, T, A>> {
+                    let state = new_state(ctx, uid, config, a1.clone())?;
                     Ok(Box::new(PartialOp {
                         state,
                         fired: Vec::new(),
@@ -342,7 +350,7 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
                 },
             );
         let (partials, late) = stage_one.split(Some(late_message));
-        let mut merge_config = self.config.clone();
+        let mut merge_config = self.config;
         merge_config.allowed_lateness_ms = self.config.allowed_lateness_ms;
         let a2 = agg.clone();
         let results = partials
@@ -350,8 +358,8 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
             .process_with(
                 &format!("{}-merge", self.name),
                 self.parallelism,
-                move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<BoxOperator<(K, Partial<K, A::Acc>), _>> {
-                    let state = new_state(ctx, uid, merge_config.clone(), a2.clone())?;
+                move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<StageTwo<K, T, A>> {
+                    let state = new_state(ctx, uid, merge_config, a2.clone())?;
                     Ok(Box::new(MergeOp {
                         state,
                         agg: a2.clone(),
@@ -403,8 +411,13 @@ fn late_record<K, T>(key: K, value: T, late: Late) -> LateRecord<K, T> {
     }
 }
 
-fn snapshot_of<K: Key, T, A: Aggregate<T>>(state: &WindowState<K, T, A>) -> Result<Option<Vec<u8>>> {
-    state.snapshot().map(Some).map_err(|e| Error::Internal(format!("window snapshot: {e}")))
+fn snapshot_of<K: Key, T, A: Aggregate<T>>(
+    state: &WindowState<K, T, A>,
+) -> Result<Option<Vec<u8>>> {
+    state
+        .snapshot()
+        .map(Some)
+        .map_err(|e| Error::Internal(format!("window snapshot: {e}")))
 }
 
 /// Single stage: windows and final results.
@@ -414,8 +427,8 @@ struct WindowOp<K, T, A: Aggregate<T>> {
     fired: Vec<(K, Window, A::Out, bool)>,
 }
 
-impl<K: Key, T: Data, A: Aggregate<T>> Operator<(K, T), Either<WindowResult<K, A::Out>, LateRecord<K, T>>>
-    for WindowOp<K, T, A>
+impl<K: Key, T: Data, A: Aggregate<T>>
+    Operator<(K, T), Either<WindowResult<K, A::Out>, LateRecord<K, T>>> for WindowOp<K, T, A>
 where
     A::Out: Data,
 {
@@ -424,7 +437,11 @@ where
         ev: Event<(K, T)>,
         out: &mut Output<'_, Either<WindowResult<K, A::Out>, LateRecord<K, T>>>,
     ) -> Result<()> {
-        let Event { value: (key, value), ts, wm } = ev;
+        let Event {
+            value: (key, value),
+            ts,
+            wm,
+        } = ev;
         if let Some(late) = self.state.add(&key, &value, ts, wm) {
             let wm_now = self.state.watermark();
             out.emit(Event {
@@ -470,6 +487,22 @@ where
     }
 }
 
+/// Stage one's operator as its factory returns it.
+type StageOne<K, T, A> = BoxOperator<
+    (SaltedKey<K>, Salted<K, T>),
+    Either<Partial<K, <A as Aggregate<T>>::Acc>, LateRecord<K, T>>,
+>;
+/// Stage two's operator.
+type StageTwo<K, T, A> = BoxOperator<
+    (K, Partial<K, <A as Aggregate<T>>::Acc>),
+    WindowResult<K, <A as Aggregate<T>>::Out>,
+>;
+
+/// A key and the salt that spreads it.
+type SaltedKey<K> = (K, u32);
+/// A record with its salted key.
+type Salted<K, T> = (SaltedKey<K>, T);
+
 /// Stage one's output: a pre-aggregate of one salt of a key.
 #[derive(Debug, Clone)]
 pub struct Partial<K, Acc> {
@@ -507,7 +540,11 @@ impl<K: Key, T: Data> Operator<T, ((K, u32), T)> for Salter<K, T> {
         };
         let salt = if hot {
             self.next_salt = (self.next_salt + 1) % self.salts;
-            match self.pending.iter_mut().find(|(pk, s, _)| *s == self.next_salt && *pk == k) {
+            match self
+                .pending
+                .iter_mut()
+                .find(|(pk, s, _)| *s == self.next_salt && *pk == k)
+            {
                 Some(p) => p.2 += 1,
                 None => self.pending.push((k.clone(), self.next_salt, 1)),
             }
@@ -546,7 +583,11 @@ where
         ev: Event<((K, u32), ((K, u32), T))>,
         out: &mut Output<'_, Either<Partial<K, A::Acc>, LateRecord<K, T>>>,
     ) -> Result<()> {
-        let Event { value: (ks, (_, value)), ts, wm } = ev;
+        let Event {
+            value: (ks, (_, value)),
+            ts,
+            wm,
+        } = ev;
         if let Some(late) = self.state.add(&ks, &value, ts, wm) {
             let wm_now = self.state.watermark();
             out.emit(Event {
@@ -609,7 +650,11 @@ where
         Ok(())
     }
 
-    fn on_watermark(&mut self, wm: i64, out: &mut Output<'_, WindowResult<K, A::Out>>) -> Result<()> {
+    fn on_watermark(
+        &mut self,
+        wm: i64,
+        out: &mut Output<'_, WindowResult<K, A::Out>>,
+    ) -> Result<()> {
         let (agg, fired) = (&self.agg, &mut self.fired);
         self.state.advance(wm, |k, w, acc, is_final| {
             fired.push((k.clone(), w, agg.finish(acc), is_final));

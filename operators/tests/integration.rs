@@ -1,4 +1,6 @@
-//! The crate's one integration-test binary (one link instead of one per file).
+//! The integration tests of weir-operators, in one binary (one link instead of one per file).
 
-mod windows;
+mod aggregates;
+mod hot_keys;
 mod jobs;
+mod windows;

@@ -273,43 +273,59 @@ fn an_idle_partition_does_not_hold_windows_open() {
     topic(&log, "clicks", 4);
     topic(&log, "counts", 1);
     topic(&log, "late", 1);
-    // Every partition gets minutes 0..5; then partition 3 goes quiet while 0..2 go on to 10.
+    let click = |partition: i32, ts: i64| Click {
+        ad_id: partition as u64,
+        user_id: 0,
+        ts,
+    };
+    let send = |p: &Producer, c: Click| {
+        let v = serde_json::to_vec(&c).expect("json");
+        p.send(ProducerRecord::new("clicks", &v).partition(c.ad_id as i32))
+            .expect("send");
+    };
+    // Minutes 0..2 on all four partitions, one click every 2 s of event time; then partition 3
+    // goes quiet while a producer keeps 0..2 live (2 s of event time every 10 ms).
     let p = Producer::new(&log, ProducerConfig::default()).expect("producer");
-    let mut expected = Counts::new();
-    for minute in 0..10 {
+    for step in 0..60 {
         for partition in 0..4 {
-            if partition == 3 && minute >= 5 {
-                continue;
-            }
-            for s in 0..10 {
-                let c = Click {
-                    ad_id: partition as u64,
-                    user_id: s,
-                    ts: T0 + minute * MINUTE + s as i64 * 1_000,
-                };
-                let v = serde_json::to_vec(&c).expect("json");
-                p.send(ProducerRecord::new("clicks", &v).partition(partition))
-                    .expect("send");
-                *expected.entry((c.ad_id, T0 + minute * MINUTE)).or_default() += 1;
-            }
+            send(&p, click(partition, T0 + step * 2_000));
         }
     }
     p.flush().expect("flush");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let live = {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let p = Producer::new(&log, ProducerConfig::default()).expect("producer");
+            let mut step = 60;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for partition in 0..3 {
+                    send(&p, click(partition, T0 + step * 2_000));
+                }
+                p.flush().expect("flush");
+                step += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
     let mut config = JobConfig::new("idle");
-    config.idle_timeout_ms = 300;
+    config.idle_timeout_ms = 1_000;
     config.epoch_ms = 50;
     let handle = count_job(&log, config, None).start().expect("start");
-    // Partitions 0..2 reached minute 9 + 9 s: their watermark closes minutes 0..8. Without idle
-    // detection, partition 3's watermark (minute 4) would hold minutes 5..8 open forever.
-    let want: Counts = expected
-        .iter()
-        .filter(|((_, start), _)| *start < T0 + 9 * MINUTE)
-        .map(|(k, v)| (*k, *v))
+    // Partition 3's watermark stays below minute 2: without idle detection, no window from
+    // minute 2 on could close. With it, minutes 2..5 of the live partitions close, complete.
+    let want: Counts = (0..3u64)
+        .flat_map(|ad| (0..6).map(move |m| ((ad, T0 + m * MINUTE), 30)))
+        .chain((0..2).map(|m| ((3, T0 + m * MINUTE), 30)))
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let got = output_counts(&log);
-        if got == want {
+        let got: Counts = output_counts(&log)
+            .into_iter()
+            .filter(|((_, start), _)| *start < T0 + 6 * MINUTE)
+            .collect();
+        if got.len() == want.len() {
+            assert_eq!(got, want);
             break;
         }
         assert!(
@@ -320,8 +336,11 @@ fn an_idle_partition_does_not_hold_windows_open() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    live.join().expect("producer thread");
     let m = handle.stop().expect("stop");
-    assert!(m.watermark.is_some_and(|w| w >= T0 + 9 * MINUTE));
+    assert!(m.watermark.is_some_and(|w| w >= T0 + 6 * MINUTE), "{m:?}");
+    assert!(late_counts(&log).is_empty(), "no click was late");
 }
 
 // ---- exactly-once under SIGKILL ----------------------------------------------------------
@@ -385,7 +404,7 @@ fn seed() -> u64 {
 fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
     let seed = seed();
     let mut rng = fastrand::Rng::with_seed(seed);
-    let input = clicks(150_000, 300, 30, 0.3, 0.02, seed);
+    let input = clicks(1_000_000, 300, 30, 0.3, 0.02, seed);
     let reference = tempfile::tempdir().expect("tempdir");
     let crashed = tempfile::tempdir().expect("tempdir");
     setup(reference.path(), &input, 4);
@@ -395,7 +414,7 @@ fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
     let mut done = false;
     for _round in 0..12 {
         let mut child = spawn_child(crashed.path());
-        std::thread::sleep(Duration::from_millis(rng.u64(30..400)));
+        std::thread::sleep(Duration::from_millis(rng.u64(10..200)));
         if child.try_wait().expect("try_wait").is_some() {
             done = true;
             break;
@@ -416,6 +435,10 @@ fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
         );
     }
     eprintln!("killed {kills} times");
+    assert!(
+        kills >= 3,
+        "the job finished before it could be killed often (seed {seed})"
+    );
 
     // The uninterrupted run, same job, same input.
     let out = spawn_child(reference.path())

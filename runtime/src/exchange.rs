@@ -232,8 +232,21 @@ impl<K: Key, T: Send + 'static> ReceiverTask<K, T> {
                 }
             }
             None => {
-                let all_ended = self.state.iter().all(|s| s.ended);
-                if !all_ended && !self.idle {
+                // Every input idle: advance to the highest of their watermarks (as Flink's
+                // valve does), so that the last input to go quiet does not decide alone.
+                let max = self
+                    .state
+                    .iter()
+                    .filter(|s| !s.ended)
+                    .map(|s| s.watermark)
+                    .max();
+                if let Some(wm) = max
+                    && !self.idle
+                {
+                    if wm > self.watermark {
+                        self.watermark = wm;
+                        self.chain.watermark(wm)?;
+                    }
                     self.idle = true;
                     self.chain.idle()?;
                 }

@@ -630,14 +630,17 @@ fn collect_metrics(shared: &Shared) -> JobMetrics {
         .map(|g| metrics::gauge_values(g))
         .collect();
     let (mut records, mut bytes, mut decode_errors, mut lag) = (0, 0, 0, 0);
-    let mut watermark: Option<i64> = None;
+    // What the operators see: the minimum over live sources (the maximum if all are idle).
+    let (mut live_min, mut idle_max): (Option<i64>, Option<i64>) = (None, None);
     for s in shared.sources.lock().expect("sources lock").iter() {
         records += metrics::load(&s.records);
         bytes += metrics::load(&s.bytes);
         decode_errors += metrics::load(&s.decode_errors);
         let wm = s.watermark.load(Relaxed);
-        if wm != WATERMARK_MIN {
-            watermark = Some(watermark.map_or(wm, |w| w.min(wm)));
+        if s.idle.load(Relaxed) {
+            idle_max = Some(idle_max.map_or(wm, |w| w.max(wm)));
+        } else {
+            live_min = Some(live_min.map_or(wm, |w| w.min(wm)));
         }
         for (topic, p, pos) in s.positions.lock().expect("positions lock").iter() {
             if let Ok((_, end)) = shared.log.offsets(topic, *p) {
@@ -645,6 +648,7 @@ fn collect_metrics(shared: &Shared) -> JobMetrics {
             }
         }
     }
+    let watermark = live_min.or(idle_max).filter(|w| *w != WATERMARK_MIN);
     let now = shared.config.clock.now_ms();
     let c = &shared.checkpoints;
     JobMetrics {

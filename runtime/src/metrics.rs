@@ -79,6 +79,8 @@ pub(crate) struct SourceProgress {
     pub(crate) records: AtomicU64,
     pub(crate) bytes: AtomicU64,
     pub(crate) watermark: AtomicI64,
+    /// Every partition of the task is idle (or drained): its watermark holds nothing back.
+    pub(crate) idle: std::sync::atomic::AtomicBool,
     /// (topic, partition, position) of each owned partition.
     pub(crate) positions: Mutex<Vec<(String, i32, i64)>>,
     pub(crate) decode_errors: AtomicU64,

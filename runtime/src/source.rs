@@ -315,6 +315,9 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
         match live.map(|p| p.watermark).min() {
             Some(wm) => {
                 self.idle = false;
+                self.progress
+                    .idle
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
                 if wm > self.watermark {
                     self.watermark = wm;
                     self.progress
@@ -324,7 +327,24 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
                 }
             }
             None if !self.idle && !self.drained => {
+                // All partitions idle: their highest watermark stands for the task.
+                let max = self
+                    .parts
+                    .iter()
+                    .map(|p| p.watermark)
+                    .max()
+                    .unwrap_or(WATERMARK_MIN);
+                if max > self.watermark {
+                    self.watermark = max;
+                    self.progress
+                        .watermark
+                        .store(max, std::sync::atomic::Ordering::Relaxed);
+                    self.chain.watermark(max)?;
+                }
                 self.idle = true;
+                self.progress
+                    .idle
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.chain.idle()?;
             }
             None => {}
@@ -376,6 +396,9 @@ impl<T: Data, C: Codec<T>> TaskRun for SourceTask<T, C> {
                     env.drained();
                 } else if !self.idle && !self.drained {
                     self.idle = true;
+                    self.progress
+                        .idle
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     self.chain.idle()?;
                 }
                 env.wait_for_epoch(epoch, Duration::from_millis(50));

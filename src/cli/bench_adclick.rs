@@ -43,7 +43,13 @@ struct Run {
     checkpoint_max_ms: u64,
 }
 
-fn run_one(dir: &Path, a: &AdclickBench, format: ValueFormat, hot_share: f64, salts: Option<u32>) -> Result<Run> {
+fn run_one(
+    dir: &Path,
+    a: &AdclickBench,
+    format: ValueFormat,
+    hot_share: f64,
+    salts: Option<u32>,
+) -> Result<Run> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = Log::open(dir, LogConfig::default())?;
     adclick::create_topics(&log, a.partitions, format)?;
@@ -125,9 +131,15 @@ pub fn bench(place: &Path, a: &AdclickBench, report: &mut Report) -> Result<()> 
 
     let uniform_dir = place.join("adclick-uniform");
     let uniform = run_one(&uniform_dir, a, ValueFormat::Binary, 0.0, Some(8))?;
-    report.line("generate_events_per_s", format!("{:.0}", uniform.generate_per_s));
+    report.line(
+        "generate_events_per_s",
+        format!("{:.0}", uniform.generate_per_s),
+    );
     report.line("events_per_s", format!("{:.0}", uniform.events_per_s));
-    report.line("events_per_s_per_core", format!("{:.0}", uniform.events_per_s / cores));
+    report.line(
+        "events_per_s_per_core",
+        format!("{:.0}", uniform.events_per_s / cores),
+    );
     report.line("checkpoints", uniform.checkpoints);
     report.line("checkpoint_max_ms", uniform.checkpoint_max_ms);
 
@@ -144,7 +156,10 @@ pub fn bench(place: &Path, a: &AdclickBench, report: &mut Report) -> Result<()> 
             clicks.len() as f64 / (read_took + loop_took).as_secs_f64()
         ),
     );
-    report.line("vs_baseline_per_core", format!("{:.3}", uniform.events_per_s / cores / baseline));
+    report.line(
+        "vs_baseline_per_core",
+        format!("{:.3}", uniform.events_per_s / cores / baseline),
+    );
     drop(clicks);
     std::fs::remove_dir_all(&uniform_dir).ok();
 
@@ -153,19 +168,28 @@ pub fn bench(place: &Path, a: &AdclickBench, report: &mut Report) -> Result<()> 
     std::fs::remove_dir_all(&hot_dir).ok();
     report.line("hot_share", a.hot_share);
     report.line("hot_events_per_s", format!("{:.0}", hot.events_per_s));
-    report.line("hot_vs_uniform", format!("{:.3}", hot.events_per_s / uniform.events_per_s));
+    report.line(
+        "hot_vs_uniform",
+        format!("{:.3}", hot.events_per_s / uniform.events_per_s),
+    );
 
     let unsalted_dir = place.join("adclick-hot-unsalted");
     let unsalted = run_one(&unsalted_dir, a, ValueFormat::Binary, a.hot_share, None)?;
     std::fs::remove_dir_all(&unsalted_dir).ok();
-    report.line("hot_unsalted_events_per_s", format!("{:.0}", unsalted.events_per_s));
+    report.line(
+        "hot_unsalted_events_per_s",
+        format!("{:.0}", unsalted.events_per_s),
+    );
 
     if !a.no_json {
         let json_dir = place.join("adclick-json");
         let json = run_one(&json_dir, a, ValueFormat::Json, 0.0, Some(8))?;
         std::fs::remove_dir_all(&json_dir).ok();
         report.line("json_events_per_s", format!("{:.0}", json.events_per_s));
-        report.line("json_events_per_s_per_core", format!("{:.0}", json.events_per_s / cores));
+        report.line(
+            "json_events_per_s_per_core",
+            format!("{:.0}", json.events_per_s / cores),
+        );
     }
     Ok(())
 }
