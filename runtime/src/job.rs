@@ -17,7 +17,7 @@ use weir_log::Log;
 use crate::codec::Codec;
 use crate::config::JobConfig;
 use crate::emitter::{Discard, Either, Emitter, FanOut, FilterOp, FlatMapOp, MapOp, SplitOp};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exchange;
 use crate::handle::{self, JobHandle, Shared};
 use crate::metrics::OperatorCounters;
@@ -177,9 +177,22 @@ impl Job {
     /// Checks the graph and starts every task. Restores the last committed state, if the job
     /// ran before under the same name.
     pub fn start(self) -> Result<JobHandle> {
-        let g = Rc::try_unwrap(self.g)
-            .map_err(|_| Error::Graph("streams of this job are still held".into()))?
-            .into_inner();
+        // Streams still held by the caller keep the graph's cell alive; take the graph out and
+        // leave an empty one behind (anything attached to it later goes nowhere).
+        let g = {
+            let mut cell = self.g.borrow_mut();
+            let empty = Graph {
+                config: cell.config.clone(),
+                log: cell.log.clone(),
+                stages: Vec::new(),
+                operators: 0,
+                sinks: 0,
+                checks: Vec::new(),
+                errors: vec!["this job has already been started".into()],
+                source_topics: Vec::new(),
+            };
+            std::mem::replace(&mut *cell, empty)
+        };
         handle::start(g)
     }
 }
