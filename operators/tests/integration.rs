@@ -3,4 +3,5 @@
 mod aggregates;
 mod hot_keys;
 mod jobs;
+mod keyed;
 mod windows;
