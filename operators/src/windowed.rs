@@ -310,45 +310,56 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
             salts: hot.salts.max(1),
         });
         let key = self.keyed.key_fn();
+        if let Some(c) = &hot.detect
+            && let Err(e) = HotKeyDetector::new(c.clone())
+        {
+            self.keyed
+                .unkeyed()
+                .graph_error(format!("`{}`: hot keys: {e}", self.name));
+        }
         let s = stats.clone();
-        let salted = self.keyed.unkeyed().transform(
-            "salt",
-            move |_ctx: &mut TaskContext<'_>, _uid: &str| -> Result<BoxOperator<T, Salted<K, T>>> {
-                let detector = match &hot.detect {
-                    Some(c) => {
-                        Some(HotKeyDetector::new(c.clone()).map_err(|e| Error::Operator {
-                            operator: "salt".into(),
-                            reason: e.to_string(),
-                        })?)
-                    }
-                    None => None,
-                };
-                Ok(Box::new(Salter {
+        let plain = key.clone();
+        // Salting happens in the exchange's key function, in the upstream tasks: each keeps
+        // its own detector.
+        let salted = self.keyed.unkeyed().key_by_with(
+            move |t: &T| (plain(t), 0u32),
+            move || {
+                let mut salter = SaltingKey {
                     key: key.clone(),
-                    detector,
+                    detector: hot
+                        .detect
+                        .as_ref()
+                        .and_then(|c| HotKeyDetector::new(c.clone()).ok()),
                     named: hot.named.clone(),
                     salts: hot.salts.max(1),
                     next_salt: 0,
                     stats: s.clone(),
                     pending: Vec::new(),
+                    pending_records: 0,
+                    last: 0,
+                };
+                Box::new(move |t: &T| salter.salt(t))
+            },
+        );
+        // A hot key's salts go to consecutive tasks, so S salts over P tasks split S/P each
+        // (hashing (key, salt) could put most of them on one task).
+        let step = u64::MAX / u64::from(hot.salts.max(1)) + 1;
+        let salted = salted.route_by(move |(k, salt): &(K, u32)| {
+            weir_runtime::hash::stable_hash(k).wrapping_add(u64::from(*salt).wrapping_mul(step))
+        });
+        let config = self.config;
+        let a1 = agg.clone();
+        let stage_one = salted.process_with(
+            &format!("{}-partial", self.name),
+            self.parallelism,
+            move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<StageOne<K, T, A>> {
+                let state = new_state(ctx, uid, config, a1.clone())?;
+                Ok(Box::new(PartialOp {
+                    state,
+                    fired: Vec::new(),
                 }))
             },
         );
-        let config = self.config;
-        let a1 = agg.clone();
-        let stage_one = salted
-            .key_by(|(ks, _): &((K, u32), T)| ks.clone())
-            .process_with(
-                &format!("{}-partial", self.name),
-                self.parallelism,
-                move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<StageOne<K, T, A>> {
-                    let state = new_state(ctx, uid, config, a1.clone())?;
-                    Ok(Box::new(PartialOp {
-                        state,
-                        fired: Vec::new(),
-                    }))
-                },
-            );
         let (partials, late) = stage_one.split(Some(late_message));
         let mut merge_config = self.config;
         merge_config.allowed_lateness_ms = self.config.allowed_lateness_ms;
@@ -488,10 +499,8 @@ where
 }
 
 /// Stage one's operator as its factory returns it.
-type StageOne<K, T, A> = BoxOperator<
-    (SaltedKey<K>, Salted<K, T>),
-    Either<Partial<K, <A as Aggregate<T>>::Acc>, LateRecord<K, T>>,
->;
+type StageOne<K, T, A> =
+    BoxOperator<(SaltedKey<K>, T), Either<Partial<K, <A as Aggregate<T>>::Acc>, LateRecord<K, T>>>;
 /// Stage two's operator.
 type StageTwo<K, T, A> = BoxOperator<
     (K, Partial<K, <A as Aggregate<T>>::Acc>),
@@ -500,8 +509,6 @@ type StageTwo<K, T, A> = BoxOperator<
 
 /// A key and the salt that spreads it.
 type SaltedKey<K> = (K, u32);
-/// A record with its salted key.
-type Salted<K, T> = (SaltedKey<K>, T);
 
 /// Stage one's output: a pre-aggregate of one salt of a key.
 #[derive(Debug, Clone)]
@@ -511,58 +518,80 @@ pub struct Partial<K, Acc> {
     acc: Acc,
 }
 
-/// Salts hot keys, chained in the upstream tasks.
-struct Salter<K, T> {
+/// Records salted between two updates of the shared stats.
+const SALT_STATS_RECORDS: u64 = 1 << 16;
+
+/// The key function of stage one's exchange, one per upstream task: spreads hot keys over the
+/// salts round-robin; other keys keep salt 0.
+struct SaltingKey<K: Key, T> {
     key: Arc<dyn Fn(&T) -> K + Send + Sync>,
     detector: Option<HotKeyDetector<K>>,
     named: Vec<K>,
     salts: u32,
     next_salt: u32,
     stats: Arc<HotKeyStats<K>>,
-    /// Records salted since the stats were last updated: (key, salt, count).
-    pending: Vec<(K, u32, u64)>,
+    /// Records salted since the stats were last updated: (key, records per salt).
+    pending: Vec<(K, Vec<u64>)>,
+    pending_records: u64,
+    /// The index in `pending` of the last key salted (hot keys come in runs).
+    last: usize,
 }
 
-impl<K: Key, T: Data> Salter<K, T> {
-    fn flush_stats(&mut self) {
-        for (k, salt, n) in self.pending.drain(..) {
-            self.stats.add(&k, salt, n);
-        }
-    }
-}
-
-impl<K: Key, T: Data> Operator<T, ((K, u32), T)> for Salter<K, T> {
-    fn on_event(&mut self, ev: Event<T>, out: &mut Output<'_, ((K, u32), T)>) -> Result<()> {
-        let k = (self.key)(&ev.value);
+impl<K: Key, T> SaltingKey<K, T> {
+    #[inline]
+    fn salt(&mut self, t: &T) -> (K, u32) {
+        let k = (self.key)(t);
         let hot = match &mut self.detector {
             Some(d) => d.observe(&k),
             None => self.named.contains(&k),
         };
-        let salt = if hot {
-            self.next_salt = (self.next_salt + 1) % self.salts;
-            match self
-                .pending
-                .iter_mut()
-                .find(|(pk, s, _)| *s == self.next_salt && *pk == k)
-            {
-                Some(p) => p.2 += 1,
-                None => self.pending.push((k.clone(), self.next_salt, 1)),
-            }
-            self.next_salt
-        } else {
-            0
+        if !hot {
+            return (k, 0);
+        }
+        self.next_salt += 1;
+        if self.next_salt == self.salts {
+            self.next_salt = 0;
+        }
+        let salt = self.next_salt;
+        self.count(&k, salt);
+        (k, salt)
+    }
+
+    fn count(&mut self, k: &K, salt: u32) {
+        let i = match self.pending.get(self.last) {
+            Some((pk, _)) if pk == k => self.last,
+            _ => match self.pending.iter().position(|(pk, _)| pk == k) {
+                Some(i) => i,
+                None => {
+                    self.pending.push((k.clone(), vec![0; self.salts as usize]));
+                    self.pending.len() - 1
+                }
+            },
         };
-        out.emit(ev.map(|v| ((k, salt), v)))
+        self.last = i;
+        self.pending[i].1[salt as usize] += 1;
+        self.pending_records += 1;
+        if self.pending_records >= SALT_STATS_RECORDS {
+            self.flush_stats();
+        }
     }
 
-    fn on_watermark(&mut self, _wm: i64, _out: &mut Output<'_, ((K, u32), T)>) -> Result<()> {
-        self.flush_stats();
-        Ok(())
+    fn flush_stats(&mut self) {
+        for (k, per_salt) in self.pending.drain(..) {
+            for (salt, n) in per_salt.into_iter().enumerate() {
+                if n > 0 {
+                    self.stats.add(&k, salt as u32, n);
+                }
+            }
+        }
+        self.last = 0;
+        self.pending_records = 0;
     }
+}
 
-    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+impl<K: Key, T> Drop for SaltingKey<K, T> {
+    fn drop(&mut self) {
         self.flush_stats();
-        Ok(None)
     }
 }
 
@@ -573,18 +602,17 @@ struct PartialOp<K, T, A: Aggregate<T>> {
 }
 
 impl<K: Key, T: Data, A: Aggregate<T>>
-    Operator<((K, u32), ((K, u32), T)), Either<Partial<K, A::Acc>, LateRecord<K, T>>>
-    for PartialOp<K, T, A>
+    Operator<(SaltedKey<K>, T), Either<Partial<K, A::Acc>, LateRecord<K, T>>> for PartialOp<K, T, A>
 where
     A::Acc: Data,
 {
     fn on_event(
         &mut self,
-        ev: Event<((K, u32), ((K, u32), T))>,
+        ev: Event<(SaltedKey<K>, T)>,
         out: &mut Output<'_, Either<Partial<K, A::Acc>, LateRecord<K, T>>>,
     ) -> Result<()> {
         let Event {
-            value: (ks, (_, value)),
+            value: (ks, value),
             ts,
             wm,
         } = ev;

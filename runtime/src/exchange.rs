@@ -70,7 +70,8 @@ impl<K: Key, T: Send + 'static> Channels<K, T> {
 /// The sending side, at the end of an upstream task's chain.
 pub(crate) struct Sender<K, T> {
     outs: Vec<crossbeam_channel::Sender<Msg<K, T>>>,
-    key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+    key: crate::job::TaskKeyFn<T, K>,
+    route: Option<crate::job::RouteFn<K>>,
     buffers: Vec<Vec<Event<(K, T)>>>,
     batch_records_max: usize,
     watermark: i64,
@@ -80,7 +81,8 @@ pub(crate) struct Sender<K, T> {
 impl<K: Key, T: Send + 'static> Sender<K, T> {
     pub(crate) fn new(
         outs: Vec<crossbeam_channel::Sender<Msg<K, T>>>,
-        key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+        key: crate::job::TaskKeyFn<T, K>,
+        route: Option<crate::job::RouteFn<K>>,
         batch_records_max: usize,
         gauge: Arc<ExchangeGauge>,
     ) -> Result<Sender<K, T>> {
@@ -90,6 +92,7 @@ impl<K: Key, T: Send + 'static> Sender<K, T> {
         Ok(Sender {
             outs,
             key,
+            route,
             buffers,
             batch_records_max,
             watermark: WATERMARK_MIN,
@@ -131,7 +134,11 @@ impl<K: Key, T: Send + 'static> Emitter<T> for Sender<K, T> {
         let task = if self.outs.len() == 1 {
             0
         } else {
-            task_for_hash(stable_hash(&k), self.outs.len())
+            let hash = match &self.route {
+                None => stable_hash(&k),
+                Some(route) => route(&k),
+            };
+            task_for_hash(hash, self.outs.len())
         };
         let buf = &mut self.buffers[task];
         buf.push(Event {

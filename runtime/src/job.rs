@@ -423,6 +423,23 @@ impl<T: Data> Stream<T> {
                 port: self.port.clone(),
             },
             key: Arc::new(key),
+            make_key: None,
+            route: None,
+        }
+    }
+
+    /// Like [`Stream::key_by`], with a key function per sending task that may keep state (to
+    /// salt hot keys, for example); `key` is the stateless key the operators see documented.
+    pub fn key_by_with<K: Key>(
+        &self,
+        key: impl Fn(&T) -> K + Send + Sync + 'static,
+        make_key: impl Fn() -> TaskKeyFn<T, K> + Send + Sync + 'static,
+    ) -> KeyedStream<K, T> {
+        KeyedStream {
+            stream: self.clone(),
+            key: Arc::new(key),
+            make_key: Some(Arc::new(make_key)),
+            route: None,
         }
     }
 
@@ -529,6 +546,8 @@ impl<K, T> Clone for KeyedStream<K, T> {
         KeyedStream {
             stream: self.stream.clone(),
             key: self.key.clone(),
+            make_key: self.make_key.clone(),
+            route: self.route.clone(),
         }
     }
 }
@@ -538,12 +557,32 @@ impl<K, T> Clone for KeyedStream<K, T> {
 pub struct KeyedStream<K, T> {
     stream: Stream<T>,
     key: Arc<dyn Fn(&T) -> K + Send + Sync>,
+    /// Makes each sending task its own (stateful) key function, if set; else `key` is used.
+    make_key: Option<MakeKey<T, K>>,
+    /// The hash that routes a key to a task, if not the key's stable hash.
+    route: Option<RouteFn<K>>,
 }
+
+/// Hashes a key to route it: `task = hash × tasks / 2^64`.
+pub type RouteFn<K> = Arc<dyn Fn(&K) -> u64 + Send + Sync>;
+
+/// A key function with state of its own, one per sending task.
+pub type TaskKeyFn<T, K> = Box<dyn FnMut(&T) -> K + Send>;
+
+/// Makes a sending task's key function.
+pub type MakeKey<T, K> = Arc<dyn Fn() -> TaskKeyFn<T, K> + Send + Sync>;
 
 impl<K: Key, T: Data> KeyedStream<K, T> {
     /// The stream before keying.
     pub fn unkeyed(&self) -> &Stream<T> {
         &self.stream
+    }
+
+    /// Routes keys with `route` instead of their stable hash: `task = route(key) × tasks /
+    /// 2^64`. Equal keys must route equally.
+    pub fn route_by(mut self, route: impl Fn(&K) -> u64 + Send + Sync + 'static) -> Self {
+        self.route = Some(Arc::new(route));
+        self
     }
 
     /// The key function.
@@ -588,15 +627,25 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
             gauge_capacity,
         ));
         let key = self.key.clone();
+        let make_key = self.make_key.clone();
+        let route = self.route.clone();
         {
             let channels = channels.clone();
             let gauge = gauge.clone();
             self.stream.port.borrow_mut().consumers.push(Box::new(
                 move |ctx: &mut TaskContext<'_>| {
                     ctx.shared.register_gauge(&gauge);
+                    let key: TaskKeyFn<T, K> = match &make_key {
+                        Some(make) => make(),
+                        None => {
+                            let key = key.clone();
+                            Box::new(move |t: &T| key(t))
+                        }
+                    };
                     Ok(Box::new(exchange::Sender::new(
                         channels.senders(ctx.index),
-                        key.clone(),
+                        key,
+                        route.clone(),
                         ctx.shared.config.batch_records_max,
                         gauge.clone(),
                     )?))

@@ -77,6 +77,6 @@ pub use emitter::{Checkpoint, Either, Emitter};
 pub use error::{Error, Result};
 pub use event::{Event, WATERMARK_MAX, WATERMARK_MIN};
 pub use handle::JobHandle;
-pub use job::{Data, Job, Key, KeyedStream, Source, Stream, TaskContext};
+pub use job::{Data, Job, Key, KeyedStream, MakeKey, Source, Stream, TaskContext, TaskKeyFn};
 pub use metrics::{ExchangeMetrics, JobMetrics, OperatorCounters, OperatorMetrics};
 pub use operator::{BoxOperator, Operator, Output};

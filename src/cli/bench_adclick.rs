@@ -17,7 +17,7 @@ use super::bench::Report;
 #[derive(Debug, Args)]
 pub struct AdclickBench {
     /// Clicks per run
-    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
     /// Partitions of `clicks`
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=1024))]
@@ -34,6 +34,10 @@ pub struct AdclickBench {
     /// Skip the JSON run
     #[arg(long)]
     no_json: bool,
+    /// Job runs per variant over the same generated clicks (each from scratch, under a new job
+    /// name); the median counts
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    runs: u64,
 }
 
 struct Run {
@@ -62,27 +66,35 @@ fn run_one(
     let t = Instant::now();
     let produced = adclick::generate(&log, generator, format, |_| {})?;
     let generate_per_s = produced as f64 / t.elapsed().as_secs_f64();
-    let mut config = JobConfig::new("adclick-bench");
-    config.stop_when_drained = true;
-    config.epoch_ms = a.epoch_ms;
-    let options = JobOptions {
-        format,
-        salts,
-        ..JobOptions::default()
-    };
-    let (job, _stats) = adclick::build_job(&log, config, &options)?;
-    let t = Instant::now();
-    let m = job.start()?.wait()?;
-    let took = t.elapsed();
-    if m.source_records != produced {
-        bail!("the job read {} of {produced} clicks", m.source_records);
+    let mut rates = Vec::new();
+    let (mut checkpoints, mut checkpoint_max_ms) = (0, 0);
+    for run in 0..a.runs {
+        let mut config = JobConfig::new(format!("adclick-bench-{run}"));
+        config.stop_when_drained = true;
+        config.epoch_ms = a.epoch_ms;
+        let options = JobOptions {
+            format,
+            salts,
+            ..JobOptions::default()
+        };
+        let (job, _stats) = adclick::build_job(&log, config, &options)?;
+        let t = Instant::now();
+        let m = job.start()?.wait()?;
+        let took = t.elapsed();
+        if m.source_records != produced {
+            bail!("the job read {} of {produced} clicks", m.source_records);
+        }
+        rates.push(produced as f64 / took.as_secs_f64());
+        checkpoints = m.checkpoints;
+        checkpoint_max_ms = checkpoint_max_ms.max(m.checkpoint_max_ms);
     }
+    rates.sort_by(f64::total_cmp);
     log.close()?;
     Ok(Run {
-        events_per_s: produced as f64 / took.as_secs_f64(),
+        events_per_s: rates[rates.len() / 2],
         generate_per_s,
-        checkpoints: m.checkpoints,
-        checkpoint_max_ms: m.checkpoint_max_ms,
+        checkpoints,
+        checkpoint_max_ms,
     })
 }
 
@@ -128,6 +140,7 @@ pub fn bench(place: &Path, a: &AdclickBench, report: &mut Report) -> Result<()> 
     report.line("partitions", a.partitions);
     report.line("ads", a.ads);
     report.line("epoch_ms", a.epoch_ms);
+    report.line("runs_per_variant", a.runs);
 
     let uniform_dir = place.join("adclick-uniform");
     let uniform = run_one(&uniform_dir, a, ValueFormat::Binary, 0.0, Some(8))?;
