@@ -267,6 +267,16 @@ impl<K: Key, T: Data> WindowedStream<K, T> {
         }
     }
 
+    /// Reduces each window's records with `f` (associative and commutative), as
+    /// `aggregate(reduce(f))`.
+    pub fn reduce<F>(self, f: F) -> WindowOutput<K, T, Option<T>>
+    where
+        F: Fn(&mut T, &T) + Clone + Send + Sync + 'static,
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        self.aggregate(crate::aggregate::reduce(f))
+    }
+
     fn single_stage<A>(self, agg: A, late_message: String) -> WindowOutput<K, T, A::Out>
     where
         A: Aggregate<T>,

@@ -471,3 +471,91 @@ fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
             });
     assert!(per_ad[&0] > 30_000, "the hot ad carries its share");
 }
+
+#[test]
+fn sliding_reduce_and_session_count_jobs_match_brute_force() {
+    // In order per partition, within the out-of-orderness bound: nothing is late.
+    let input = clicks(30_000, 50, 10, 0.0, 0.0, 11);
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(dir.path(), &input, 3);
+    let log = open(dir.path());
+    topic(&log, "sliding", 1);
+    topic(&log, "sessions", 1);
+    let mut config = JobConfig::new("shapes");
+    config.stop_when_drained = true;
+    config.parallelism_default = 2;
+    let job = Job::new(&log, config).expect("job");
+    let keyed = job
+        .source::<Click, _>("clicks", Json)
+        .timestamps(|c| c.ts, OUT_OF_ORDER_MS)
+        .key_by(|c| c.ad_id);
+    // Highest user id per ad in 2-minute windows sliding by 30 s.
+    let sliding = keyed
+        .window(WindowSpec::sliding(
+            Duration::from_secs(120),
+            Duration::from_secs(30),
+        ))
+        .name("sliding")
+        .reduce(|a: &mut Click, b: &Click| {
+            if b.user_id > a.user_id {
+                *a = *b;
+            }
+        });
+    sliding
+        .results
+        .map(|r| (r.key, r.window_start, r.value.map(|c| c.user_id)))
+        .sink("sliding", Json);
+    sliding.late.sink("late", Json);
+    // Clicks per ad in sessions closed by 20 s without a click.
+    let sessions = keyed
+        .window(WindowSpec::session(Duration::from_secs(20)))
+        .name("sessions")
+        .aggregate(count());
+    sessions
+        .results
+        .map(|r| (r.key, r.window_start, r.window_end, r.value))
+        .sink("sessions", Json);
+    sessions.late.sink("late", Json);
+    job.start().expect("start").wait().expect("run");
+
+    let mut want_sliding: BTreeMap<(u64, i64), u64> = BTreeMap::new();
+    for c in &input {
+        let last = c.ts.div_euclid(30_000) * 30_000;
+        let mut start = last;
+        while start > c.ts - 120_000 {
+            let e = want_sliding.entry((c.ad_id, start)).or_insert(0);
+            *e = (*e).max(c.user_id);
+            start -= 30_000;
+        }
+    }
+    let got_sliding: BTreeMap<(u64, i64), u64> =
+        read_values::<(u64, i64, Option<u64>)>(&log, "sliding")
+            .into_iter()
+            .map(|(k, s, v)| ((k, s), v.expect("a non-empty window")))
+            .collect();
+    assert_eq!(got_sliding, want_sliding);
+
+    let mut by_ad: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for c in &input {
+        by_ad.entry(c.ad_id).or_default().push(c.ts);
+    }
+    let mut want_sessions = Vec::new();
+    for (ad, mut ts) in by_ad {
+        ts.sort();
+        let (mut start, mut last, mut n) = (ts[0], ts[0], 0u64);
+        for t in ts {
+            if t > last + 20_000 {
+                want_sessions.push((ad, start, last + 20_000, n));
+                (start, n) = (t, 0);
+            }
+            last = t;
+            n += 1;
+        }
+        want_sessions.push((ad, start, last + 20_000, n));
+    }
+    let mut got_sessions: Vec<(u64, i64, i64, u64)> = read_values(&log, "sessions");
+    got_sessions.sort();
+    want_sessions.sort();
+    assert_eq!(got_sessions, want_sessions);
+    assert!(late_counts(&log).is_empty());
+}
