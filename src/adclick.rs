@@ -22,6 +22,9 @@ pub const CLICKS: &str = "clicks";
 pub const PER_MINUTE: &str = "ad_clicks_per_minute";
 /// The side output of late clicks.
 pub const LATE: &str = "clicks_late";
+/// Values of `clicks` that are not clicks (bad JSON, missing fields), with the reason in the
+/// `weir.error` header.
+pub const DEAD_LETTER: &str = "clicks_dead_letter";
 /// The binary schema of `clicks` (also stored in its topic metadata).
 pub const CLICK_SCHEMA: &str = "ad_id BIGINT, user_id BIGINT, ts TIMESTAMP";
 /// One minute, the window size.
@@ -61,6 +64,14 @@ pub enum ValueFormat {
 }
 
 impl ValueFormat {
+    /// The format of `clicks` as stored in its topic metadata.
+    pub fn of_clicks(log: &Log) -> weir_log::Result<ValueFormat> {
+        Ok(match log.topic_config(CLICKS)?.format.as_str() {
+            "binary" => ValueFormat::Binary,
+            _ => ValueFormat::Json,
+        })
+    }
+
     /// The name stored in topic metadata.
     pub fn name(self) -> &'static str {
         match self {
@@ -197,6 +208,7 @@ pub fn create_topics(log: &Log, partitions: i32, format: ValueFormat) -> weir_lo
             },
         ),
         (LATE, TopicConfig::default()),
+        (DEAD_LETTER, TopicConfig::default()),
     ] {
         if log.partition_count(name).is_err() {
             log.create_topic(name, config)?;
@@ -317,6 +329,7 @@ fn wire<C: Codec<Click>>(
 ) -> Option<Arc<HotKeyStats<u64>>> {
     let mut windows = job
         .source::<Click, _>(CLICKS, codec)
+        .dead_letter_to(DEAD_LETTER)
         .timestamps(|c| c.ts, options.out_of_orderness_ms)
         .key_by(|c| c.ad_id)
         .window(WindowSpec::tumbling(Duration::from_millis(
@@ -342,4 +355,168 @@ fn wire<C: Codec<Click>>(
             l.key.to_string().into_bytes()
         });
     out.hot_keys
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default)]
+pub struct Verification {
+    /// Clicks in `clicks` (decodable ones).
+    pub input_clicks: u64,
+    /// Values of `clicks` that are not clicks.
+    pub malformed: u64,
+    /// (ad, minute) results in the committed output.
+    pub output_windows: u64,
+    /// Clicks counted in the output.
+    pub output_clicks: u64,
+    /// Clicks in `clicks_late`.
+    pub late_clicks: u64,
+    /// Values in `clicks_dead_letter`.
+    pub dead_letters: u64,
+    /// (ad, minute) pairs that appear more than once in the output.
+    pub duplicates: Vec<(u64, i64)>,
+    /// (ad, minute, input, output, late) where output + late differs from input.
+    pub mismatches: Vec<(u64, i64, u64, u64, u64)>,
+}
+
+impl Verification {
+    /// Whether the output accounts for the input exactly.
+    pub fn passed(&self) -> bool {
+        self.duplicates.is_empty()
+            && self.mismatches.is_empty()
+            && self.dead_letters == self.malformed
+    }
+}
+
+impl std::fmt::Display for Verification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "input clicks:       {}", self.input_clicks)?;
+        writeln!(
+            f,
+            "output windows:     {} (ad, minute) results",
+            self.output_windows
+        )?;
+        writeln!(f, "output clicks:      {}", self.output_clicks)?;
+        writeln!(f, "late clicks:        {}", self.late_clicks)?;
+        writeln!(
+            f,
+            "malformed values:   {} in clicks, {} dead letters",
+            self.malformed, self.dead_letters
+        )?;
+        writeln!(f, "duplicate windows:  {}", self.duplicates.len())?;
+        writeln!(f, "mismatched windows: {}", self.mismatches.len())?;
+        for (ad, minute, input, output, late) in self.mismatches.iter().take(10) {
+            writeln!(
+                f,
+                "  ad {ad} minute {minute}: {input} clicks in, {output} counted + {late} late"
+            )?;
+        }
+        for (ad, minute) in self.duplicates.iter().take(10) {
+            writeln!(f, "  ad {ad} minute {minute}: in the output more than once")?;
+        }
+        write!(
+            f,
+            "verdict:            {}",
+            if self.passed() { "PASS" } else { "FAIL" }
+        )
+    }
+}
+
+/// Reads every committed record of `topic` (read_committed), calling `f` with each value.
+fn scan(
+    log: &Log,
+    topic: &str,
+    mut f: impl FnMut(&weir_log::format::Record),
+) -> weir_runtime::Result<()> {
+    let mut consumer = weir_log::Consumer::new(log, weir_log::ConsumerConfig::default())?;
+    consumer.assign_topic(topic)?;
+    let partitions = log.partition_count(topic)?;
+    loop {
+        let batches = consumer.poll(Duration::from_millis(100))?;
+        if batches.is_empty() {
+            // Stop at the last stable offset: nothing more is committed.
+            let description = log.describe_topic(topic)?;
+            let done = (0..partitions).all(|p| {
+                consumer.position(topic, p).unwrap_or(0)
+                    >= description.partitions[p as usize].last_stable_offset
+            });
+            if done {
+                return Ok(());
+            }
+            continue;
+        }
+        for b in batches {
+            for r in b.records() {
+                f(&r?);
+            }
+        }
+    }
+}
+
+/// Recomputes every (ad, minute) count from `clicks` with a plain loop (no windowing code of
+/// the job) and checks the committed output: each (ad, minute) once, and output clicks plus
+/// late clicks equal to the input clicks.
+pub fn verify(log: &Log) -> weir_runtime::Result<Verification> {
+    use std::collections::HashMap;
+    let format = ValueFormat::of_clicks(log)?;
+    let mut v = Verification::default();
+    let minute = |ts: i64| ts.div_euclid(MINUTE_MS) * MINUTE_MS;
+    // (ad, minute start) -> (input, output, late)
+    let mut counts: HashMap<(u64, i64), (u64, u64, u64)> = HashMap::new();
+    scan(log, CLICKS, |r| {
+        let bytes = r.value.as_deref().unwrap_or_default();
+        let click: Option<Click> = match format {
+            ValueFormat::Json => Json.decode(bytes).ok(),
+            ValueFormat::Binary => Binary.decode(bytes).ok(),
+        };
+        match click {
+            Some(c) => {
+                v.input_clicks += 1;
+                counts.entry((c.ad_id, minute(c.ts))).or_default().0 += 1;
+            }
+            None => v.malformed += 1,
+        }
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    let mut bad_output = 0u64;
+    scan(log, PER_MINUTE, |r| {
+        let Ok(m) = serde_json::from_slice::<AdMinute>(r.value.as_deref().unwrap_or_default())
+        else {
+            bad_output += 1;
+            return;
+        };
+        v.output_windows += 1;
+        v.output_clicks += m.clicks;
+        if !seen.insert((m.ad_id, m.window_start)) {
+            v.duplicates.push((m.ad_id, m.window_start));
+        }
+        counts.entry((m.ad_id, m.window_start)).or_default().1 += m.clicks;
+    })?;
+    scan(log, LATE, |r| {
+        match serde_json::from_slice::<LateRecord<u64, Click>>(
+            r.value.as_deref().unwrap_or_default(),
+        ) {
+            Ok(l) => {
+                v.late_clicks += 1;
+                counts
+                    .entry((l.value.ad_id, minute(l.value.ts)))
+                    .or_default()
+                    .2 += 1;
+            }
+            Err(_) => bad_output += 1,
+        }
+    })?;
+    if log.partition_count(DEAD_LETTER).is_ok() {
+        scan(log, DEAD_LETTER, |_| v.dead_letters += 1)?;
+    }
+    let mut mismatches: Vec<_> = counts
+        .into_iter()
+        .filter(|(_, (i, o, l))| *i != o + l)
+        .map(|((ad, m), (i, o, l))| (ad, m, i, o, l))
+        .collect();
+    mismatches.sort();
+    v.mismatches = mismatches;
+    if bad_output > 0 {
+        v.mismatches.push((u64::MAX, 0, 0, bad_output, 0));
+    }
+    Ok(v)
 }

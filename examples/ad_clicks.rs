@@ -1,0 +1,425 @@
+//! The ad-click aggregator: clicks per ad per minute, exactly once, on weir's embedded log.
+//!
+//! ```text
+//! cargo run --release --example ad_clicks              # demo: generate, aggregate, verify, summary
+//! cargo run --release --example ad_clicks -- generate --events N [--ads A] [--hot-share F]
+//!                                            [--late-share F] [--seed S]
+//! cargo run --release --example ad_clicks -- run [--until-idle]    # restartable at any moment
+//! cargo run --release --example ad_clicks -- verify    # recompute from `clicks`; exit 1 if off
+//! ```
+//! Every subcommand takes `--data-dir DIR` (default: `$WEIR_DATA_DIR`, else `./weir-data`).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use weir::adclick::{
+    self, AdMinute, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat, Verification,
+};
+use weir::log::{Consumer, ConsumerConfig, Log, LogConfig};
+use weir::operators::windowed::HotKeyStats;
+use weir::runtime::{JobConfig, JobMetrics};
+
+#[derive(Parser)]
+#[command(about = "weir's flagship example: clicks per ad per minute, exactly once")]
+struct Cli {
+    /// Data directory (default: $WEIR_DATA_DIR, else ./weir-data; the demo uses a fresh
+    /// temporary one unless this is given)
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Clicks the demo generates
+    #[arg(long, default_value_t = 5_000_000)]
+    events: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Produce clicks to `clicks` (idempotent producer, keyed by ad)
+    Generate(GenerateArgs),
+    /// Run the job: exactly-once counts into `ad_clicks_per_minute`, late clicks to `clicks_late`
+    Run(RunArgs),
+    /// Recompute every (ad, minute) from `clicks` and check the committed output
+    Verify,
+}
+
+#[derive(clap::Args, Clone)]
+struct GenerateArgs {
+    /// Clicks to produce
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Ads, with Zipf popularity
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    ads: u64,
+    /// Share of clicks on the one viral ad
+    #[arg(long, default_value_t = 0.3)]
+    hot_share: f64,
+    /// Share of clicks that arrive late (over a minute behind the watermark)
+    #[arg(long, default_value_t = 0.001)]
+    late_share: f64,
+    /// Seed: the same seed gives the same clicks
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Partitions of `clicks`, if this creates it
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    partitions: i32,
+    /// How `clicks` stores values, if this creates it
+    #[arg(long, value_enum, default_value_t = FormatArg::Json)]
+    format: FormatArg,
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// Stop once `clicks` is drained and every window has closed (and the last epoch committed)
+    #[arg(long)]
+    until_idle: bool,
+    /// Epoch length: how often results commit
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    epoch_ms: u64,
+    /// Print a metrics line this often (0: never)
+    #[arg(long, default_value_t = 1_000)]
+    metrics_ms: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Json,
+    Binary,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run_cli(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn data_dir(arg: &Option<PathBuf>) -> PathBuf {
+    arg.clone()
+        .or_else(|| std::env::var_os("WEIR_DATA_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("weir-data"))
+}
+
+fn open(dir: &Path) -> Result<Log> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    Log::open(dir, LogConfig::default()).with_context(|| format!("opening {}", dir.display()))
+}
+
+fn run_cli(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Generate(a)) => {
+            let log = open(&data_dir(&cli.data_dir))?;
+            generate(&log, &a)?;
+            log.close()?;
+        }
+        Some(Command::Run(a)) => {
+            let log = open(&data_dir(&cli.data_dir))?;
+            let stop = Arc::new(AtomicBool::new(false));
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, stop.clone())?;
+            }
+            run(&log, &a, &stop)?;
+            log.close()?;
+        }
+        Some(Command::Verify) => {
+            let log = Log::open_read_only(data_dir(&cli.data_dir))?;
+            let v = adclick::verify(&log)?;
+            println!("{v}");
+            if !v.passed() {
+                std::process::exit(1);
+            }
+        }
+        None => demo(cli.data_dir, cli.events)?,
+    }
+    Ok(())
+}
+
+fn generate(log: &Log, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
+    let format = match a.format {
+        FormatArg::Json => ValueFormat::Json,
+        FormatArg::Binary => ValueFormat::Binary,
+    };
+    for (name, share) in [("--hot-share", a.hot_share), ("--late-share", a.late_share)] {
+        if !(0.0..=1.0).contains(&share) {
+            bail!("{name} must be within 0..=1, got {share}");
+        }
+    }
+    adclick::create_topics(log, a.partitions, format)?;
+    let format = ValueFormat::of_clicks(log)?;
+    let generator = ClickGenerator::new(GeneratorConfig {
+        events: a.events,
+        ads: a.ads,
+        hot_share: a.hot_share,
+        late_share: a.late_share,
+        seed: a.seed,
+        ..GeneratorConfig::default()
+    });
+    let hot_ad = generator.hot_ad();
+    let started = Instant::now();
+    let total = a.events;
+    let n = adclick::generate(log, generator, format, |n| progress(n, total, started))?;
+    let per_s = n as f64 / started.elapsed().as_secs_f64();
+    eprintln!();
+    println!(
+        "generated {n} clicks in {:.2} s: {per_s:.0} events/s ({} values, viral ad {hot_ad})",
+        started.elapsed().as_secs_f64(),
+        format.name()
+    );
+    Ok((n, per_s, hot_ad))
+}
+
+/// A one-line progress bar on stderr.
+fn progress(n: u64, total: u64, started: Instant) {
+    let width: usize = 40;
+    let done = if total == 0 {
+        width
+    } else {
+        (n.min(total) as u128 * width as u128 / total as u128) as usize
+    };
+    let per_s = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r[{}{}] {n}/{total} clicks, {per_s:.0}/s",
+        "#".repeat(done),
+        " ".repeat(width - done)
+    );
+    let _ = err.flush();
+}
+
+struct RunResult {
+    metrics: JobMetrics,
+    hot: Option<Arc<HotKeyStats<u64>>>,
+    took: Duration,
+}
+
+fn run(log: &Log, a: &RunArgs, stop: &AtomicBool) -> Result<RunResult> {
+    if log.partition_count(adclick::CLICKS).is_err() {
+        bail!("no `clicks` topic: run `generate` first");
+    }
+    adclick::create_topics(
+        log,
+        log.partition_count(adclick::CLICKS)?,
+        ValueFormat::of_clicks(log)?,
+    )?;
+    let mut config = JobConfig::new("ad-clicks");
+    config.epoch_ms = a.epoch_ms;
+    config.stop_when_drained = a.until_idle;
+    let options = JobOptions {
+        format: ValueFormat::of_clicks(log)?,
+        ..JobOptions::default()
+    };
+    let (job, hot) = adclick::build_job(log, config, &options)?;
+    let started = Instant::now();
+    let handle = job.start()?;
+    let mut last_print = Instant::now();
+    let mut last_records = 0;
+    while !handle.is_finished() {
+        if stop.load(Ordering::Relaxed) {
+            eprintln!("stopping: the open epoch is abandoned and replayed by the next run");
+            handle.stop()?;
+            bail!("stopped by a signal");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if a.metrics_ms > 0 && last_print.elapsed() >= Duration::from_millis(a.metrics_ms) {
+            let m = handle.metrics();
+            let rate =
+                (m.source_records - last_records) as f64 / last_print.elapsed().as_secs_f64();
+            last_records = m.source_records;
+            last_print = Instant::now();
+            eprintln!("{}", metrics_line(&m, rate, hot.as_deref()));
+        }
+    }
+    let metrics = handle.wait()?;
+    let took = started.elapsed();
+    println!(
+        "processed {} clicks in {:.2} s: {:.0} events/s, {} epochs committed, last watermark {}",
+        metrics.source_records,
+        took.as_secs_f64(),
+        metrics.source_records as f64 / took.as_secs_f64(),
+        metrics.checkpoints,
+        metrics.watermark.map_or("-".into(), |w| if w == i64::MAX {
+            "end of input".into()
+        } else {
+            w.to_string()
+        }),
+    );
+    Ok(RunResult { metrics, hot, took })
+}
+
+fn metrics_line(m: &JobMetrics, rate: f64, hot: Option<&HotKeyStats<u64>>) -> String {
+    let hot_keys = hot.map(|h| h.hot_keys()).unwrap_or_default();
+    let mut hot_list: Vec<_> = hot_keys
+        .iter()
+        .map(|h| (h.per_salt.iter().sum::<u64>(), h.key))
+        .collect();
+    hot_list.sort_by(|a, b| b.cmp(a));
+    let hot_text = hot_list
+        .iter()
+        .take(3)
+        .map(|(_, k)| format!("ad {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{:>6.1}s  {:>9} clicks  {:>9.0} events/s  lag {:>8}  watermark lag {:>10}  epoch {:>4} ({} ms)  hot keys: {} [{}]",
+        m.elapsed.as_secs_f64(),
+        m.source_records,
+        rate,
+        m.source_lag,
+        m.watermark_lag_ms
+            .map_or("-".into(), |l| format!("{} s", l / 1000)),
+        m.last_epoch,
+        m.checkpoint_last_ms,
+        hot_keys.len(),
+        hot_text,
+    )
+}
+
+fn demo(dir: Option<PathBuf>, events: u64) -> Result<()> {
+    let temp;
+    let dir = match dir {
+        Some(d) => {
+            if d.exists() && std::fs::read_dir(&d)?.next().is_some() {
+                bail!(
+                    "the demo needs a fresh data directory; {} is not empty",
+                    d.display()
+                );
+            }
+            d
+        }
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("weir-ad-clicks-")
+                .tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    println!("weir ad-click demo — data directory {}\n", dir.display());
+    let log = open(&dir)?;
+    println!("1. generate: {events} clicks, 10,000 ads (Zipf), one viral ad, some late clicks");
+    let args = GenerateArgs {
+        events,
+        ads: 10_000,
+        hot_share: 0.3,
+        late_share: 0.001,
+        seed: 42,
+        partitions: 8,
+        format: FormatArg::Json,
+    };
+    let (_, generate_per_s, hot_ad) = generate(&log, &args)?;
+    println!("\n2. run: 1-minute windows in event time, exactly once, until the input is drained");
+    let never = AtomicBool::new(false);
+    let r = run(
+        &log,
+        &RunArgs {
+            until_idle: true,
+            epoch_ms: 1_000,
+            metrics_ms: 1_000,
+        },
+        &never,
+    )?;
+    println!("\n3. verify: recompute every (ad, minute) from `clicks` and compare");
+    let v = adclick::verify(&log)?;
+    summary(&log, &v, &r, generate_per_s, hot_ad)?;
+    log.close()?;
+    if !v.passed() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn summary(
+    log: &Log,
+    v: &Verification,
+    r: &RunResult,
+    generate_per_s: f64,
+    hot_ad: u64,
+) -> Result<()> {
+    // Top ads of the first minutes, from the committed output.
+    let mut per_minute: BTreeMap<i64, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut consumer = Consumer::new(log, ConsumerConfig::default())?;
+    consumer.assign_topic(adclick::PER_MINUTE)?;
+    loop {
+        let batches = consumer.poll(Duration::from_millis(100))?;
+        if batches.is_empty() {
+            break;
+        }
+        for b in batches {
+            for rec in b.records() {
+                let rec = rec?;
+                let m: AdMinute = serde_json::from_slice(rec.value.as_deref().unwrap_or_default())?;
+                per_minute
+                    .entry(m.window_start)
+                    .or_default()
+                    .push((m.clicks, m.ad_id));
+            }
+        }
+    }
+    println!("\ntop ads per minute (first 3 minutes)");
+    for (start, ads) in per_minute.iter_mut().take(3) {
+        ads.sort_by(|a, b| b.cmp(a));
+        let top = ads
+            .iter()
+            .take(3)
+            .map(|(n, ad)| format!("ad {ad}: {n}"))
+            .collect::<Vec<_>>()
+            .join("   ");
+        println!("  {}  {top}", minute_label(*start));
+    }
+    println!("\nthe viral ad: {hot_ad}");
+    if let Some(stats) = &r.hot {
+        let mut hot = stats.hot_keys();
+        hot.sort_by_key(|h| std::cmp::Reverse(h.per_salt.iter().sum::<u64>()));
+        println!(
+            "  {} ads were detected hot and salted; the busiest:",
+            hot.len()
+        );
+        for h in hot.iter().take(3) {
+            let total: u64 = h.per_salt.iter().sum();
+            println!(
+                "  ad {} detected hot: {} clicks spread over {} salts: {:?}",
+                h.key,
+                total,
+                stats.salts(),
+                h.per_salt
+            );
+        }
+    }
+    let m = &r.metrics;
+    println!("\ntotals");
+    println!("  clicks in:          {}", v.input_clicks);
+    println!("  (ad, minute) rows:  {}", v.output_windows);
+    println!("  clicks counted:     {}", v.output_clicks);
+    println!(
+        "  late clicks:        {} (in `clicks_late`, with the reason)",
+        v.late_clicks
+    );
+    println!("  generate:           {generate_per_s:.0} events/s");
+    println!(
+        "  aggregate:          {:.0} events/s ({} epochs committed, longest commit {} ms)",
+        m.source_records as f64 / r.took.as_secs_f64(),
+        m.checkpoints,
+        m.checkpoint_max_ms
+    );
+    println!("\nverification");
+    for line in v.to_string().lines() {
+        println!("  {line}");
+    }
+    Ok(())
+}
+
+fn minute_label(start_ms: i64) -> String {
+    let secs = start_ms.div_euclid(1000);
+    let (h, m) = (
+        secs.div_euclid(3600).rem_euclid(24),
+        secs.div_euclid(60).rem_euclid(60),
+    );
+    format!("{h:02}:{m:02} UTC")
+}

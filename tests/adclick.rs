@@ -1,0 +1,207 @@
+//! The ad-click example (`examples/ad_clicks.rs`) as a user runs it: generate → run → verify,
+//! SIGKILLed runs, and malformed input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use weir::log::{
+    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord,
+};
+
+/// The example binary, built next to this test binary by `cargo test`.
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
+    let path = dir.join("examples").join("ad_clicks");
+    assert!(
+        path.exists(),
+        "{} missing: `cargo test` builds the examples",
+        path.display()
+    );
+    path
+}
+
+fn ad_clicks(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(example());
+    c.args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("WEIR_DATA_DIR");
+    c
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = ad_clicks(dir, args).output().expect("run the example");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "ad_clicks {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn generate_run_verify_on_200k_clicks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = ok(
+        dir.path(),
+        &["generate", "--events", "200000", "--late-share", "0.01"],
+    );
+    assert!(out.contains("generated 200000 clicks"), "{out}");
+    let out = ok(dir.path(), &["run", "--until-idle", "--metrics-ms", "0"]);
+    assert!(out.contains("processed 200000 clicks"), "{out}");
+    let out = ok(dir.path(), &["verify"]);
+    assert!(out.contains("verdict:            PASS"), "{out}");
+    assert!(out.contains("input clicks:       200000"), "{out}");
+    // About 1% late, all accounted for.
+    let late: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("late clicks:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("late clicks line");
+    assert!((1_000..4_000).contains(&late), "{late} late clicks");
+}
+
+#[test]
+fn verify_fails_on_a_doubled_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(dir.path(), &["generate", "--events", "20000"]);
+    ok(dir.path(), &["run", "--until-idle", "--metrics-ms", "0"]);
+    // Append a copy of one committed result: the verifier must notice.
+    let log = Log::open(dir.path(), LogConfig::default()).expect("open");
+    let mut c = Consumer::new(&log, ConsumerConfig::default()).expect("consumer");
+    c.assign_topic("ad_clicks_per_minute").expect("assign");
+    let batches = c.poll(Duration::from_millis(200)).expect("poll");
+    let first = batches[0]
+        .records()
+        .next()
+        .expect("a record")
+        .expect("record");
+    let p = Producer::new(&log, ProducerConfig::default()).expect("producer");
+    p.send(ProducerRecord::new(
+        "ad_clicks_per_minute",
+        first.value.as_deref().expect("value"),
+    ))
+    .expect("send");
+    p.flush().expect("flush");
+    drop(c);
+    log.close().expect("close");
+    let out = ad_clicks(dir.path(), &["verify"]).output().expect("verify");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("verdict:            FAIL"), "{stdout}");
+    assert!(stdout.contains("duplicate windows:  1"), "{stdout}");
+}
+
+#[test]
+fn sigkilled_runs_restart_to_an_exact_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(
+        dir.path(),
+        &["generate", "--events", "1500000", "--late-share", "0.005"],
+    );
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    eprintln!("seed {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut kills = 0;
+    let mut finished = false;
+    for _ in 0..10 {
+        let mut child = ad_clicks(
+            dir.path(),
+            &[
+                "run",
+                "--until-idle",
+                "--epoch-ms",
+                "50",
+                "--metrics-ms",
+                "0",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn run");
+        std::thread::sleep(Duration::from_millis(rng.u64(50..600)));
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            assert!(status.success(), "run failed: {status}");
+            finished = true;
+            break;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        kills += 1;
+    }
+    if !finished {
+        ok(dir.path(), &["run", "--until-idle", "--metrics-ms", "0"]);
+    }
+    eprintln!("killed {kills} times");
+    assert!(
+        kills >= 2,
+        "the run finished before it could be killed (seed {seed})"
+    );
+    let out = ok(dir.path(), &["verify"]);
+    assert!(out.contains("verdict:            PASS"), "{out}");
+}
+
+#[test]
+fn malformed_clicks_go_to_the_dead_letter_topic_and_the_job_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(
+        dir.path(),
+        &["generate", "--events", "10000", "--partitions", "2"],
+    );
+    let log = Log::open(dir.path(), LogConfig::default()).expect("open");
+    let p = Producer::new(&log, ProducerConfig::default()).expect("producer");
+    for bad in [
+        &b"{not json"[..],
+        br#"{"ad_id": 5, "user_id": 1}"#,
+        br#"{"ad_id": "five", "user_id": 1, "ts": 0}"#,
+    ] {
+        p.send(ProducerRecord::new("clicks", bad).key(b"5"))
+            .expect("send");
+    }
+    p.flush().expect("flush");
+    log.close().expect("close");
+    ok(
+        dir.path(),
+        &["generate", "--events", "10000", "--seed", "7"],
+    );
+    ok(dir.path(), &["run", "--until-idle", "--metrics-ms", "0"]);
+    let out = ok(dir.path(), &["verify"]);
+    assert!(out.contains("verdict:            PASS"), "{out}");
+    assert!(out.contains("input clicks:       20000"), "{out}");
+    assert!(
+        out.contains("malformed values:   3 in clicks, 3 dead letters"),
+        "{out}"
+    );
+    let log = Log::open_read_only(dir.path()).expect("open");
+    let mut c = Consumer::new(&log, ConsumerConfig::default()).expect("consumer");
+    c.assign_topic("clicks_dead_letter").expect("assign");
+    let reasons: Vec<String> = c
+        .poll(Duration::from_millis(200))
+        .expect("poll")
+        .iter()
+        .flat_map(|b| b.records().map(|r| r.expect("record")).collect::<Vec<_>>())
+        .map(|r| {
+            let h = r
+                .headers
+                .iter()
+                .find(|h| h.key == "weir.error")
+                .expect("reason");
+            String::from_utf8_lossy(h.value.as_deref().expect("value")).to_string()
+        })
+        .collect();
+    assert_eq!(reasons.len(), 3);
+    assert!(
+        reasons[1].contains("ts"),
+        "names the missing field: {}",
+        reasons[1]
+    );
+}
