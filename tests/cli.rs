@@ -732,3 +732,14 @@ fn bench_consume_reports_measured_figures() {
         assert!(v >= 0.0, "{line}");
     }
 }
+
+#[test]
+fn the_readme_shows_first_job_exactly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let example = std::fs::read_to_string(root.join("examples/first_job.rs")).expect("example");
+    assert!(
+        readme.contains(&format!("```rust\n{example}```")),
+        "README.md's \"Write your own job\" must be examples/first_job.rs verbatim"
+    );
+}

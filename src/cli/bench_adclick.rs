@@ -149,6 +149,13 @@ pub fn bench(place: &Path, a: &AdclickBench, report: &mut Report) -> Result<()> 
         format!("{:.0}", uniform.generate_per_s),
     );
     report.line("events_per_s", format!("{:.0}", uniform.events_per_s));
+    // Generate, then aggregate: the clicks' whole trip through weir.
+    let end_to_end = 1.0 / (1.0 / uniform.generate_per_s + 1.0 / uniform.events_per_s);
+    report.line("end_to_end_events_per_s", format!("{end_to_end:.0}"));
+    report.line(
+        "end_to_end_events_per_s_per_core",
+        format!("{:.0}", end_to_end / cores),
+    );
     report.line(
         "events_per_s_per_core",
         format!("{:.0}", uniform.events_per_s / cores),
