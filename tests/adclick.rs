@@ -128,7 +128,7 @@ fn sigkilled_runs_restart_to_an_exact_result() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn run");
-        std::thread::sleep(Duration::from_millis(rng.u64(50..600)));
+        std::thread::sleep(Duration::from_millis(rng.u64(30..300)));
         if let Some(status) = child.try_wait().expect("try_wait") {
             assert!(status.success(), "run failed: {status}");
             finished = true;

@@ -564,16 +564,23 @@ fn the_copier_killed_at_random_copies_every_record_exactly_once() {
             &[("WEIR_COPIER_DIR", dir.path().display().to_string())],
         );
         let stdout = child.stdout.take().unwrap();
-        // Reads to the end (stopping early would break the child's pipe).
+        // Reads to the end (stopping early would break the child's pipe), telling the parent
+        // when the child first commits, so that every round makes progress however slowly the
+        // machine runs.
+        let (first_commit_tx, first_commit) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(|l| l.ok())
-                .filter(|l| l.contains("DONE"))
-                .count()
-                > 0
+            let mut done = false;
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if line.contains("COMMITTED") || line.contains("DONE") {
+                    let _ = first_commit_tx.send(());
+                }
+                done |= line.contains("DONE");
+            }
+            done
         });
-        std::thread::sleep(Duration::from_millis(rng.u64(20..150)));
+        // Waits for progress (a hang guard, not a timing check), then kills at a random moment.
+        let _ = first_commit.recv_timeout(Duration::from_secs(120));
+        std::thread::sleep(Duration::from_millis(rng.u64(0..100)));
         let finished = child.try_wait().unwrap().is_some();
         if !finished {
             child.kill().unwrap();

@@ -41,6 +41,11 @@ pub trait Operator<In, Out>: Send {
     fn on_finish(&mut self, _out: &mut Output<'_, Out>) -> Result<()> {
         Ok(())
     }
+    /// A barrier is about to pass: emit whatever is buffered that belongs to this epoch.
+    /// Called before [`Operator::snapshot`].
+    fn on_checkpoint(&mut self, _out: &mut Output<'_, Out>) -> Result<()> {
+        Ok(())
+    }
     /// The operator's state, to be committed with the epoch; `None` if it has none.
     fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
         Ok(None)
@@ -85,6 +90,13 @@ impl<In: Send, Out: Send> Emitter<In> for OperatorChain<In, Out> {
     }
 
     fn checkpoint(&mut self, cp: &mut Checkpoint) -> Result<()> {
+        let mut out = Output {
+            down: &mut *self.down,
+            emitted: 0,
+        };
+        self.op.on_checkpoint(&mut out)?;
+        let emitted = out.emitted;
+        self.counters.add_in_out(0, emitted);
         if let Some(bytes) = self.op.snapshot()? {
             cp.put_state(&self.state_key, bytes);
         }
