@@ -85,7 +85,17 @@ struct RunArgs {
     /// Print a metrics line this often (0: never)
     #[arg(long, default_value_t = 1_000)]
     metrics_ms: u64,
+    /// Run the same job as one continuous SQL query (`AD_CLICKS_SQL`) instead of the Rust job.
+    /// Use one or the other on a data directory: both write `ad_clicks_per_minute`.
+    #[arg(long)]
+    sql: bool,
 }
+
+/// The ad-click job as a continuous query.
+const AD_CLICKS_SQL: &str = "INSERT INTO ad_clicks_per_minute \
+    SELECT ad_id, window_start, window_end, count(*) AS clicks \
+    FROM TUMBLE(clicks, ts, INTERVAL '1' MINUTE) \
+    GROUP BY ad_id, window_start, window_end";
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FormatArg {
@@ -216,9 +226,21 @@ fn run(log: &Log, a: &RunArgs, stop: &AtomicBool) -> Result<RunResult> {
         format: ValueFormat::of_clicks(log)?,
         ..JobOptions::default()
     };
-    let (job, hot) = adclick::build_job(log, config, &options)?;
+    let (handle, hot) = if a.sql {
+        let mut sql_config = weir::sql::continuous::ContinuousConfig::new("ad-clicks-sql");
+        sql_config.job = JobConfig {
+            name: "ad-clicks-sql".into(),
+            ..config
+        };
+        sql_config.late_topic = Some(adclick::LATE.to_string());
+        println!("{AD_CLICKS_SQL}");
+        let query = weir::sql::continuous::ContinuousQuery::new(log, AD_CLICKS_SQL, sql_config)?;
+        (query.start()?, None)
+    } else {
+        let (job, hot) = adclick::build_job(log, config, &options)?;
+        (job.start()?, hot)
+    };
     let started = Instant::now();
-    let handle = job.start()?;
     let mut last_print = Instant::now();
     let mut last_records = 0;
     while !handle.is_finished() {
@@ -322,6 +344,7 @@ fn demo(dir: Option<PathBuf>, events: u64) -> Result<()> {
             until_idle: true,
             epoch_ms: 1_000,
             metrics_ms: 1_000,
+            sql: false,
         },
         &never,
     )?;
