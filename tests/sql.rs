@@ -30,7 +30,8 @@ fn clicks(dir: &Path) {
     run_with_input(dir, &["produce", "clicks", "--key-field", "ad_id"], lines).ok();
 }
 
-const QUERY: &str = "SELECT ad_id, count(*) AS n, max(user_id) AS u FROM clicks GROUP BY ad_id ORDER BY ad_id";
+const QUERY: &str =
+    "SELECT ad_id, count(*) AS n, max(user_id) AS u FROM clicks GROUP BY ad_id ORDER BY ad_id";
 
 #[test]
 fn sql_prints_a_table_csv_or_json_lines() {
@@ -47,9 +48,13 @@ fn sql_prints_a_table_csv_or_json_lines() {
          | 3     | 1 |    |\n\
          +-------+---+----+\n"
     );
-    let csv = run(dir.path(), &["sql", QUERY, "--format", "csv"]).ok().stdout;
+    let csv = run(dir.path(), &["sql", QUERY, "--format", "csv"])
+        .ok()
+        .stdout;
     assert_eq!(csv, "ad_id,n,u\n1,2,12\n2,1,11\n3,1,\n");
-    let json = run(dir.path(), &["sql", QUERY, "--format", "json"]).ok().stdout;
+    let json = run(dir.path(), &["sql", QUERY, "--format", "json"])
+        .ok()
+        .stdout;
     assert_eq!(
         json,
         "{\"ad_id\":1,\"n\":2,\"u\":12}\n{\"ad_id\":2,\"n\":1,\"u\":11}\n{\"ad_id\":3,\"n\":1}\n"
@@ -57,7 +62,12 @@ fn sql_prints_a_table_csv_or_json_lines() {
     // Metadata columns: the key as text, partitions from the producer's key hashing.
     let keys = run(
         dir.path(),
-        &["sql", "SELECT DISTINCT _key FROM clicks ORDER BY _key", "--format", "csv"],
+        &[
+            "sql",
+            "SELECT DISTINCT _key FROM clicks ORDER BY _key",
+            "--format",
+            "csv",
+        ],
     )
     .ok()
     .stdout;
@@ -72,13 +82,22 @@ fn sql_errors_and_exit_codes() {
     assert!(e.stderr.contains("nope"), "{}", e.stderr);
     let e = run(dir.path(), &["sql", "SELEC 1"]).fails(1);
     assert!(e.stderr.contains("SELEC"), "{}", e.stderr);
-    let e = run(dir.path(), &["sql", "COPY clicks TO '/tmp/weir-cli-copy.csv'"]).fails(1);
+    let e = run(
+        dir.path(),
+        &["sql", "COPY clicks TO '/tmp/weir-cli-copy.csv'"],
+    )
+    .fails(1);
     assert!(e.stderr.contains("not supported"), "{}", e.stderr);
     assert!(!Path::new("/tmp/weir-cli-copy.csv").exists());
     run(dir.path(), &["sql", QUERY, "--format", "xml"]).fails(2);
     let e = run(
         dir.path(),
-        &["sql", "--continuous", "INSERT INTO t SELECT * FROM clicks", "--until-idle"],
+        &[
+            "sql",
+            "--continuous",
+            "INSERT INTO t SELECT * FROM clicks",
+            "--until-idle",
+        ],
     )
     .fails(1);
     assert_eq!(e.stderr, "error: continuous queries: not built yet\n");

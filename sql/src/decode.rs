@@ -149,7 +149,9 @@ pub fn decode_batch(
                 .finish(),
             Source::Partition => Arc::new(Int32Array::from_value(meta.partition, rows)),
             Source::Offset => Arc::new(Int64Array::from(meta.offsets.to_vec())),
-            Source::Timestamp => Arc::new(TimestampMillisecondArray::from(meta.timestamps.to_vec())),
+            Source::Timestamp => {
+                Arc::new(TimestampMillisecondArray::from(meta.timestamps.to_vec()))
+            }
             Source::Key => {
                 let mut keys = StringBuilder::with_capacity(rows, 0);
                 for (i, key) in meta.keys.iter().enumerate() {
@@ -162,7 +164,9 @@ pub fn decode_batch(
                                     topic: meta.topic.to_string(),
                                     partition: meta.partition,
                                     offset: meta.offsets[i],
-                                    reason: format!("key is not valid UTF-8 ({e}); _key cannot show it"),
+                                    reason: format!(
+                                        "key is not valid UTF-8 ({e}); _key cannot show it"
+                                    ),
                                 });
                             }
                         },
@@ -283,9 +287,7 @@ fn decode_binary_row(
                 rest = tail;
                 match slot {
                     Some(ColumnBuilder::Int64(b)) => b.append_value(i64::from_le_bytes(*bytes)),
-                    Some(ColumnBuilder::Timestamp(b)) => {
-                        b.append_value(i64::from_le_bytes(*bytes))
-                    }
+                    Some(ColumnBuilder::Timestamp(b)) => b.append_value(i64::from_le_bytes(*bytes)),
                     _ => {}
                 }
             }
@@ -466,7 +468,8 @@ impl ValueSeed<'_> {
     fn int<E: de::Error>(self, v: i128) -> Result<(), E> {
         match self.ty {
             ColumnType::BigInt | ColumnType::Timestamp => {
-                let v = i64::try_from(v).map_err(|_| self.mismatch("an integer out of i64 range"))?;
+                let v =
+                    i64::try_from(v).map_err(|_| self.mismatch("an integer out of i64 range"))?;
                 match self.slot {
                     Some(ColumnBuilder::Int64(b)) => b.append_value(v),
                     Some(ColumnBuilder::Timestamp(b)) => b.append_value(v),
@@ -474,7 +477,8 @@ impl ValueSeed<'_> {
                 }
             }
             ColumnType::Int => {
-                let v = i32::try_from(v).map_err(|_| self.mismatch("an integer out of i32 range"))?;
+                let v =
+                    i32::try_from(v).map_err(|_| self.mismatch("an integer out of i32 range"))?;
                 if let Some(ColumnBuilder::Int32(b)) = self.slot {
                     b.append_value(v);
                 }
@@ -572,7 +576,8 @@ mod tests {
     use super::*;
     use crate::schema::table_schema;
 
-    const SCHEMA: &str = "a BIGINT, b INT, c DOUBLE, d FLOAT, e VARCHAR, f BOOLEAN, g TIMESTAMP, h TEXT, i INT";
+    const SCHEMA: &str =
+        "a BIGINT, b INT, c DOUBLE, d FLOAT, e VARCHAR, f BOOLEAN, g TIMESTAMP, h TEXT, i INT";
 
     fn decode(format: ValueFormat, values: &[&[u8]], columns: &[usize]) -> Result<String> {
         let schema: Schema = SCHEMA.parse().unwrap();
@@ -633,34 +638,68 @@ mod tests {
         let mut missing = base.clone();
         missing.as_object_mut().unwrap().remove("h");
         let cases: Vec<(String, &str)> = vec![
-            (with("a", json!("1")), "column 'a': expected BIGINT, got a string"),
-            (with("a", json!(1.5)), "column 'a': expected BIGINT, got a fractional number"),
-            (with("b", json!(1i64 << 40)), "column 'b': expected INT, got an integer out of i32 range"),
-            (with("f", json!(1)), "column 'f': expected BOOLEAN, got an integer"),
-            (with("e", json!([1])), "column 'e': expected VARCHAR, got an array"),
-            (with("x", json!(1)), "field 'x' is not in the topic's schema"),
+            (
+                with("a", json!("1")),
+                "column 'a': expected BIGINT, got a string",
+            ),
+            (
+                with("a", json!(1.5)),
+                "column 'a': expected BIGINT, got a fractional number",
+            ),
+            (
+                with("b", json!(1i64 << 40)),
+                "column 'b': expected INT, got an integer out of i32 range",
+            ),
+            (
+                with("f", json!(1)),
+                "column 'f': expected BOOLEAN, got an integer",
+            ),
+            (
+                with("e", json!([1])),
+                "column 'e': expected VARCHAR, got an array",
+            ),
+            (
+                with("x", json!(1)),
+                "field 'x' is not in the topic's schema",
+            ),
             (missing.to_string(), "column 'h': missing"),
-            ("[1]".into(), "invalid type: sequence, expected a JSON object"),
+            (
+                "[1]".into(),
+                "invalid type: sequence, expected a JSON object",
+            ),
             ("{\"a\":".into(), "invalid JSON"),
             (format!("{} x", base), "invalid JSON: trailing characters"),
         ];
+        let first = base.to_string();
         for (value, want) in cases {
             // Projecting only `i` still checks every column.
-            let err = decode(ValueFormat::Json, &[b"{}", value.as_bytes()], &[8])
-                .unwrap_err()
-                .to_string();
-            assert!(err.starts_with("topic 't' partition 3 offset 11: "), "{err}");
+            let err = decode(
+                ValueFormat::Json,
+                &[first.as_bytes(), value.as_bytes()],
+                &[8],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.starts_with("topic 't' partition 3 offset 11: "),
+                "{err}"
+            );
             assert!(err.contains(want), "{value}: got '{err}', want '{want}'");
         }
         let schema: Schema = SCHEMA.parse().unwrap();
         let good = schema.encode(&base).unwrap();
         for len in 0..good.len() {
             let err = decode(ValueFormat::Binary, &[&good, &good[..len]], &[0]).unwrap_err();
-            assert!(err.to_string().contains("offset 11: invalid binary row"), "{err}");
+            assert!(
+                err.to_string().contains("offset 11: invalid binary row"),
+                "{err}"
+            );
         }
         let mut long = good.clone();
         long.push(0);
-        let err = decode(ValueFormat::Binary, &[&long], &[0]).unwrap_err().to_string();
+        let err = decode(ValueFormat::Binary, &[&long], &[0])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("1 trailing bytes"), "{err}");
     }
 

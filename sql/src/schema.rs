@@ -31,8 +31,12 @@ pub const TIMESTAMP_COLUMN: &str = "_timestamp";
 pub const KEY_COLUMN: &str = "_key";
 
 /// The metadata columns, in the order they follow the value columns.
-pub const METADATA_COLUMNS: [&str; 4] =
-    [PARTITION_COLUMN, OFFSET_COLUMN, TIMESTAMP_COLUMN, KEY_COLUMN];
+pub const METADATA_COLUMNS: [&str; 4] = [
+    PARTITION_COLUMN,
+    OFFSET_COLUMN,
+    TIMESTAMP_COLUMN,
+    KEY_COLUMN,
+];
 
 /// The Arrow type of a weir column type.
 pub fn arrow_type(ty: ColumnType) -> DataType {

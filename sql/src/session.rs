@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::DataFusionError;
+use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::object_store::ObjectStoreRegistry;
@@ -12,7 +13,6 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::object_store::ObjectStore;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use datafusion::common::TableReference;
 use weir_log::Log;
 
 use crate::table::{ScanReport, TopicScanExec, TopicTable};
@@ -109,7 +109,8 @@ impl WeirSession {
         for topic in names {
             match TopicTable::try_new(log, &topic) {
                 Ok(Some(table)) => {
-                    context.register_table(TableReference::bare(topic.as_str()), Arc::new(table))?;
+                    context
+                        .register_table(TableReference::bare(topic.as_str()), Arc::new(table))?;
                     tables.push(topic);
                 }
                 Ok(None) => skipped.push((topic, "no schema".to_string())),
@@ -168,9 +169,20 @@ impl WeirSession {
     /// Plans one SQL statement.
     pub fn dataframe(&self, query: &str) -> Result<DataFrame> {
         let options = self.sql_options();
-        Ok(self
+        let planned = self
             .runtime
-            .block_on(self.context.sql_with_options(query, options))?)
+            .block_on(self.context.sql_with_options(query, options));
+        match planned {
+            // SQLOptions' refusals, with the reason this session gives them.
+            Err(DataFusionError::Plan(msg))
+                if !self.options.file_access && msg.contains(" not supported: ") =>
+            {
+                Err(Error::DataFusion(DataFusionError::Plan(format!(
+                    "{msg} (this session reads topics only: no files, DDL, DML or SET)"
+                ))))
+            }
+            planned => Ok(planned?),
+        }
     }
 
     /// Runs one SQL statement and returns its rows.
@@ -206,8 +218,7 @@ fn collect_scans(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<ScanReport>) {
 #[derive(Debug)]
 struct NoFileAccess;
 
-const NO_FILE_ACCESS: &str =
-    "file access is disabled in this session: SQL reads topics only (WeirSession::with_file_access)";
+const NO_FILE_ACCESS: &str = "file access is disabled in this session: SQL reads topics only (WeirSession::with_file_access)";
 
 impl ObjectStoreRegistry for NoFileAccess {
     fn register_store(
@@ -219,6 +230,8 @@ impl ObjectStoreRegistry for NoFileAccess {
     }
 
     fn get_store(&self, url: &url::Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
-        Err(DataFusionError::Plan(format!("{NO_FILE_ACCESS} (asked for {url})")))
+        Err(DataFusionError::Plan(format!(
+            "{NO_FILE_ACCESS} (asked for {url})"
+        )))
     }
 }

@@ -67,10 +67,14 @@ impl TopicTable {
             topic: topic.to_string(),
             reason: format!("{e}"),
         })?;
-        let format = ValueFormat::from_topic_format(&config.format).ok_or_else(|| Error::Schema {
-            topic: topic.to_string(),
-            reason: format!("unknown value format '{}' (expected json or binary)", config.format),
-        })?;
+        let format =
+            ValueFormat::from_topic_format(&config.format).ok_or_else(|| Error::Schema {
+                topic: topic.to_string(),
+                reason: format!(
+                    "unknown value format '{}' (expected json or binary)",
+                    config.format
+                ),
+            })?;
         Ok(Some(TopicTable {
             log: log.clone(),
             topic: Arc::from(topic),
@@ -100,7 +104,10 @@ impl TopicTable {
             let mut start = p.log_start_offset.max(bounds.offset_min);
             let end = p.last_stable_offset.min(bounds.offset_end);
             if let Some(ts) = bounds.timestamp_min {
-                match self.log.offset_for_timestamp(&self.topic, p.partition, ts)? {
+                match self
+                    .log
+                    .offset_for_timestamp(&self.topic, p.partition, ts)?
+                {
                     Some(o) => start = start.max(o),
                     None => start = end,
                 }
@@ -201,6 +208,17 @@ impl Bounds {
                 let r = self.add(right);
                 l || r
             }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Or => {
+                // `_partition IN (1, 3)` reaches here as `_partition = 1 OR _partition = 3`.
+                match (partition_values(left), partition_values(right)) {
+                    (Some(mut l), Some(r)) => {
+                        l.extend(r);
+                        self.partitions.push(PartitionPredicate::In(l));
+                        true
+                    }
+                    _ => false,
+                }
+            }
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
                 let (column, op, value) = match (column_name(left), literal_i64(right)) {
                     (Some(c), Some(v)) => (c, *op, v),
@@ -288,6 +306,33 @@ impl Bounds {
                 _ => true,
             },
         })
+    }
+}
+
+/// The partitions an equality, an IN list or an OR of them on `_partition` allows.
+fn partition_values(e: &Expr) -> Option<Vec<i64>> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::Or => {
+                let mut l = partition_values(left)?;
+                l.extend(partition_values(right)?);
+                Some(l)
+            }
+            Operator::Eq => match (column_name(left), literal_i64(right)) {
+                (Some(PARTITION_COLUMN), Some(v)) => Some(vec![v]),
+                _ => match (column_name(right), literal_i64(left)) {
+                    (Some(PARTITION_COLUMN), Some(v)) => Some(vec![v]),
+                    _ => None,
+                },
+            },
+            _ => None,
+        },
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) if column_name(expr) == Some(PARTITION_COLUMN) => list.iter().map(literal_i64).collect(),
+        _ => None,
     }
 }
 
@@ -412,7 +457,11 @@ impl TopicScanExec {
                 .iter()
                 .map(|f| f.name().clone())
                 .collect(),
-            partitions: self.ranges.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            partitions: self
+                .ranges
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 }
@@ -425,7 +474,11 @@ impl DisplayAs for TopicScanExec {
                 write!(f, "TopicScanExec: topic={}, ranges=[", report.topic)?;
                 for (i, p) in report.partitions.iter().enumerate() {
                     let sep = if i > 0 { ", " } else { "" };
-                    write!(f, "{sep}p{}:[{},{})", p.partition, p.start_offset, p.end_offset)?;
+                    write!(
+                        f,
+                        "{sep}p{}:[{},{})",
+                        p.partition, p.start_offset, p.end_offset
+                    )?;
                 }
                 write!(f, "], projection=[{}]", report.columns.join(", "))?;
                 if let Some(l) = self.limit {
@@ -506,10 +559,13 @@ impl ExecutionPlan for TopicScanExec {
         let reader = PartitionReader {
             table: self.table.clone(),
             schema: Arc::clone(&schema),
-            decode_values: schema
-                .fields()
-                .iter()
-                .any(|f| self.table.schema.columns().iter().any(|c| &c.name == f.name())),
+            decode_values: schema.fields().iter().any(|f| {
+                self.table
+                    .schema
+                    .columns()
+                    .iter()
+                    .any(|c| &c.name == f.name())
+            }),
             consumer,
             range,
             slot: partition,
@@ -567,7 +623,9 @@ impl PartitionReader {
             }
             let after = self.consumer.position(topic, self.range.partition);
             // Nothing more below the end: done (markers or aborted records may end the range).
-            if after.is_none_or(|a| a >= self.range.end_offset) || (batches.is_empty() && after == before) {
+            if after.is_none_or(|a| a >= self.range.end_offset)
+                || (batches.is_empty() && after == before)
+            {
                 self.exhausted = true;
             }
         }

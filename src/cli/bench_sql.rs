@@ -58,7 +58,9 @@ fn measure(session: &WeirSession, table: &str, a: &SqlBench) -> Result<f64> {
     let mut best = 0f64;
     for _ in 0..a.runs {
         let start = Instant::now();
-        let batches = session.sql(&query).with_context(|| format!("query over {table}"))?;
+        let batches = session
+            .sql(&query)
+            .with_context(|| format!("query over {table}"))?;
         let secs = start.elapsed().as_secs_f64();
         let total: i64 = batches
             .iter()
@@ -114,7 +116,11 @@ pub fn bench(place: &Path, a: &SqlBench, report: &mut Report) -> Result<()> {
     ]));
     let parts = a.target_partitions as usize;
     let mut memory: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
-    let mut builders = [Int64Builder::new(), Int64Builder::new(), Int64Builder::new()];
+    let mut builders = [
+        Int64Builder::new(),
+        Int64Builder::new(),
+        Int64Builder::new(),
+    ];
     let mut rows = 0usize;
     let mut flush = |builders: &mut [Int64Builder; 3], n: usize| -> Result<()> {
         let columns = builders
@@ -153,7 +159,10 @@ pub fn bench(place: &Path, a: &SqlBench, report: &mut Report) -> Result<()> {
         path,
         NdJsonReadOptions::default().schema(&schema),
     ))?;
-    ctx.register_table("clicks_memory", Arc::new(MemTable::try_new(Arc::clone(&schema), memory)?))?;
+    ctx.register_table(
+        "clicks_memory",
+        Arc::new(MemTable::try_new(Arc::clone(&schema), memory)?),
+    )?;
 
     let binary_rate = measure(&session, "clicks", a)?;
     report.line("binary_rows_per_s", format!("{binary_rate:.0}"));
@@ -164,8 +173,14 @@ pub fn bench(place: &Path, a: &SqlBench, report: &mut Report) -> Result<()> {
     report.line("jsonl_rows_per_s", format!("{jsonl_rate:.0}"));
     let memory_rate = measure(&session, "clicks_memory", a)?;
     report.line("memory_rows_per_s", format!("{memory_rate:.0}"));
-    report.line("binary_vs_jsonl", format!("{:.2}", binary_rate / jsonl_rate));
-    report.line("binary_vs_memory", format!("{:.2}", binary_rate / memory_rate));
+    report.line(
+        "binary_vs_jsonl",
+        format!("{:.2}", binary_rate / jsonl_rate),
+    );
+    report.line(
+        "binary_vs_memory",
+        format!("{:.2}", binary_rate / memory_rate),
+    );
     report.line("json_vs_jsonl", format!("{:.2}", json_rate / jsonl_rate));
 
     drop((session, json_session));

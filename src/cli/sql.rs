@@ -98,8 +98,8 @@ fn shell(session: &WeirSession, format: SqlFormat) -> Result<()> {
         .auto_add_history(false)
         .build();
     let mut editor = rustyline::DefaultEditor::with_config(config).context("starting the shell")?;
-    let history = std::env::var_os("HOME")
-        .map(|h| std::path::PathBuf::from(h).join(".weir_sql_history"));
+    let history =
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".weir_sql_history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
@@ -110,7 +110,11 @@ fn shell(session: &WeirSession, format: SqlFormat) -> Result<()> {
     );
     let mut statement = String::new();
     loop {
-        let prompt = if statement.is_empty() { "weir> " } else { "  ..> " };
+        let prompt = if statement.is_empty() {
+            "weir> "
+        } else {
+            "  ..> "
+        };
         let line = match editor.readline(prompt) {
             Ok(line) => line,
             Err(ReadlineError::Interrupted) => {
