@@ -1,11 +1,47 @@
 //! # weir-sql
 //!
-//! SQL over weir topics through Apache DataFusion. Not built yet: it arrives with the SQL issue.
+//! Ad-hoc SQL over weir topics with Apache DataFusion.
 //!
-//! It will expose every topic that has a schema as a DataFusion table (with `_partition`,
-//! `_offset`, `_timestamp` and `_key` columns, projection and offset/timestamp pushdown, reads at
-//! `read_committed`), and turn windowed `GROUP BY` queries (`TUMBLE`, `HOP`, `SESSION`) into
-//! continuous runtime jobs that write into a topic exactly once.
+//! A [`WeirSession`] opens a DataFusion session over a [`weir_log::Log`] in which every topic
+//! that has a schema is a table ([`TopicTable`]): its value columns (mapped to Arrow by
+//! [`schema::table_schema`]) followed by `_partition`, `_offset`, `_timestamp` and `_key`.
+//! Scans read at `read_committed` up to each partition's last stable offset, one DataFusion
+//! partition per topic partition, decoding only the projected columns
+//! ([`decode::decode_batch`]); filters on `_partition`, `_offset` and `_timestamp` prune
+//! partitions and seek by index. The session cannot read or write files unless the caller enables
+//! it ([`WeirSession::with_file_access`]).
+//!
+//! ```
+//! use weir_log::{Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+//! use weir_sql::WeirSession;
+//! # let dir = tempfile::tempdir().unwrap();
+//! let log = Log::open(dir.path(), LogConfig::default())?;
+//! let topic = TopicConfig { partitions: 2, schema: Some("ad_id BIGINT, campaign VARCHAR".into()), ..TopicConfig::default() };
+//! log.create_topic("ads", topic)?;
+//! let producer = Producer::new(&log, ProducerConfig::default())?;
+//! producer.send(ProducerRecord::new("ads", br#"{"ad_id": 1, "campaign": "spring"}"#).partition(1))?;
+//! producer.flush()?;
+//!
+//! let session = WeirSession::new(&log)?;
+//! let out = session.query("SELECT campaign, _partition FROM ads WHERE _partition = 1")?;
+//! let text = datafusion::arrow::util::pretty::pretty_format_batches(&out.batches)?.to_string();
+//! assert!(text.contains("| spring   | 1          |"), "{text}");
+//! assert_eq!(out.scans[0].partitions.len(), 1); // partition 0 was never read
+//! assert!(session.sql("COPY ads TO '/tmp/x.csv'").is_err()); // no file access
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Continuous (windowed `GROUP BY`) queries run by the runtime are not built yet.
 #![warn(missing_docs)]
 
-pub use weir_operators;
+pub use error::{Error, Result};
+pub use session::{QueryOutput, SessionOptions, WeirSession};
+pub use table::{PartitionScan, ScanReport, TopicScanExec, TopicTable};
+
+pub use datafusion;
+
+pub mod decode;
+mod error;
+pub mod schema;
+mod session;
+mod table;

@@ -1,0 +1,726 @@
+//! Record values → Arrow columns, straight into builders.
+//!
+//! [`decode_batch`] turns a run of records of one partition into a [`RecordBatch`] of the
+//! requested (projected) columns. Binary rows are read by a hand-written loop over the row format
+//! of [`weir_runtime::schema`]; JSON values by a serde visitor that appends each field to its
+//! column's builder (no per-record `serde_json::Value`). Both check every record completely, even
+//! the columns that are not projected: a record that does not fit the schema (missing column,
+//! extra field, wrong type, bad bytes) is an [`Error::Decode`] naming topic, partition and offset,
+//! never a silent null.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int32Array, Int32Builder, Int64Array,
+    Int64Builder, StringBuilder, TimestampMillisecondArray, TimestampMillisecondBuilder,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use weir_runtime::schema::{ColumnType, Schema};
+
+use crate::schema::{KEY_COLUMN, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN};
+use crate::{Error, Result};
+
+/// How a topic stores its values (its `format` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueFormat {
+    /// One JSON object per record, every schema column present (null allowed), no other field.
+    Json,
+    /// The binary row format of [`weir_runtime::schema`].
+    Binary,
+}
+
+impl ValueFormat {
+    /// Parses a topic's `format` setting (`json` or `binary`).
+    pub fn from_topic_format(format: &str) -> Option<ValueFormat> {
+        match format {
+            "json" => Some(ValueFormat::Json),
+            "binary" => Some(ValueFormat::Binary),
+            _ => None,
+        }
+    }
+}
+
+/// Where the records of a batch come from, and their metadata columns, one entry per record.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordMeta<'a> {
+    /// The topic (for error messages).
+    pub topic: &'a str,
+    /// The partition, the same for every record.
+    pub partition: i32,
+    /// Offsets.
+    pub offsets: &'a [i64],
+    /// Timestamps, ms since the Unix epoch.
+    pub timestamps: &'a [i64],
+    /// Keys; `None` is a null key.
+    pub keys: &'a [Option<&'a [u8]>],
+}
+
+/// Decodes `values` (one per record, described by `meta`) into a batch with exactly the columns
+/// of `arrow_schema`: any subset, in any order, of the topic's table schema
+/// ([`crate::schema::table_schema`]). When `arrow_schema` holds no value column, values are not
+/// looked at (they may be empty slices).
+///
+/// ```
+/// use std::sync::Arc;
+/// use datafusion::arrow::datatypes::Schema as ArrowSchema;
+/// use weir_sql::decode::{RecordMeta, ValueFormat, decode_batch};
+/// use weir_sql::schema::table_schema;
+///
+/// let schema: weir_runtime::schema::Schema = "ad_id BIGINT, campaign VARCHAR".parse()?;
+/// let full = table_schema(&schema);
+/// let projected = Arc::new(full.project(&[1, 3])?); // campaign, _offset
+/// let values: [&[u8]; 2] = [br#"{"ad_id": 1, "campaign": "a"}"#, br#"{"campaign": null, "ad_id": 2}"#];
+/// let meta = RecordMeta { topic: "ads", partition: 0, offsets: &[7, 8], timestamps: &[0, 0], keys: &[None, None] };
+/// let batch = decode_batch(&schema, projected, ValueFormat::Json, &values, &meta)?;
+/// assert_eq!((batch.num_rows(), batch.num_columns()), (2, 2));
+/// assert_eq!(batch.column(0).null_count(), 1);
+///
+/// let bad: [&[u8]; 1] = [br#"{"ad_id": "1", "campaign": "a"}"#];
+/// let meta = RecordMeta { offsets: &[9], timestamps: &[0], keys: &[None], ..meta };
+/// let err = decode_batch(&schema, table_schema(&schema), ValueFormat::Json, &bad, &meta).unwrap_err();
+/// assert!(err.to_string().starts_with("topic 'ads' partition 0 offset 9: column 'ad_id'"), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn decode_batch(
+    schema: &Schema,
+    arrow_schema: SchemaRef,
+    format: ValueFormat,
+    values: &[&[u8]],
+    meta: &RecordMeta<'_>,
+) -> Result<RecordBatch> {
+    let rows = meta.offsets.len();
+    if meta.timestamps.len() != rows || meta.keys.len() != rows {
+        return Err(Error::Internal(format!(
+            "decode_batch: {rows} offsets, {} timestamps, {} keys",
+            meta.timestamps.len(),
+            meta.keys.len()
+        )));
+    }
+    let columns = schema.columns();
+    // One slot per schema column: a builder if the column is projected.
+    let mut slots: Vec<Option<ColumnBuilder>> = columns.iter().map(|_| None).collect();
+    let mut sources = Vec::with_capacity(arrow_schema.fields().len());
+    for field in arrow_schema.fields() {
+        let source = match field.name().as_str() {
+            PARTITION_COLUMN => Source::Partition,
+            OFFSET_COLUMN => Source::Offset,
+            TIMESTAMP_COLUMN => Source::Timestamp,
+            KEY_COLUMN => Source::Key,
+            name => {
+                let i = columns.iter().position(|c| c.name == name).ok_or_else(|| {
+                    Error::Internal(format!("column '{name}' is not in the topic's schema"))
+                })?;
+                slots[i] = Some(ColumnBuilder::new(columns[i].ty, rows));
+                Source::Value(i)
+            }
+        };
+        sources.push(source);
+    }
+    let any_value = slots.iter().any(Option::is_some);
+    if any_value {
+        if values.len() != rows {
+            return Err(Error::Internal(format!(
+                "decode_batch: {} values for {rows} records",
+                values.len()
+            )));
+        }
+        for (i, value) in values.iter().enumerate() {
+            let fits = match format {
+                ValueFormat::Binary => decode_binary_row(schema, value, &mut slots),
+                ValueFormat::Json => decode_json_row(schema, value, &mut slots),
+            };
+            fits.map_err(|reason| Error::Decode {
+                topic: meta.topic.to_string(),
+                partition: meta.partition,
+                offset: meta.offsets[i],
+                reason,
+            })?;
+        }
+    }
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(sources.len());
+    for source in sources {
+        let array: ArrayRef = match source {
+            Source::Value(i) => slots[i]
+                .take()
+                .expect("each value column is projected once")
+                .finish(),
+            Source::Partition => Arc::new(Int32Array::from_value(meta.partition, rows)),
+            Source::Offset => Arc::new(Int64Array::from(meta.offsets.to_vec())),
+            Source::Timestamp => {
+                Arc::new(TimestampMillisecondArray::from(meta.timestamps.to_vec()))
+            }
+            Source::Key => {
+                let mut keys = StringBuilder::with_capacity(rows, 0);
+                for (i, key) in meta.keys.iter().enumerate() {
+                    match key {
+                        None => keys.append_null(),
+                        Some(bytes) => match std::str::from_utf8(bytes) {
+                            Ok(s) => keys.append_value(s),
+                            Err(e) => {
+                                return Err(Error::Decode {
+                                    topic: meta.topic.to_string(),
+                                    partition: meta.partition,
+                                    offset: meta.offsets[i],
+                                    reason: format!(
+                                        "key is not valid UTF-8 ({e}); _key cannot show it"
+                                    ),
+                                });
+                            }
+                        },
+                    }
+                }
+                Arc::new(keys.finish())
+            }
+        };
+        arrays.push(array);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        arrow_schema,
+        arrays,
+        &options,
+    )?)
+}
+
+enum Source {
+    Value(usize),
+    Partition,
+    Offset,
+    Timestamp,
+    Key,
+}
+
+/// The builder of one value column.
+enum ColumnBuilder {
+    Int64(Int64Builder),
+    Int32(Int32Builder),
+    Float64(Float64Builder),
+    Float32(Float32Builder),
+    Boolean(BooleanBuilder),
+    Utf8(StringBuilder),
+    Timestamp(TimestampMillisecondBuilder),
+}
+
+impl ColumnBuilder {
+    fn new(ty: ColumnType, rows: usize) -> ColumnBuilder {
+        match ty {
+            ColumnType::BigInt => ColumnBuilder::Int64(Int64Builder::with_capacity(rows)),
+            ColumnType::Int => ColumnBuilder::Int32(Int32Builder::with_capacity(rows)),
+            ColumnType::Double => ColumnBuilder::Float64(Float64Builder::with_capacity(rows)),
+            ColumnType::Float => ColumnBuilder::Float32(Float32Builder::with_capacity(rows)),
+            ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(rows)),
+            ColumnType::Varchar => {
+                ColumnBuilder::Utf8(StringBuilder::with_capacity(rows, rows * 16))
+            }
+            ColumnType::Timestamp => {
+                ColumnBuilder::Timestamp(TimestampMillisecondBuilder::with_capacity(rows))
+            }
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Int64(b) => b.append_null(),
+            ColumnBuilder::Int32(b) => b.append_null(),
+            ColumnBuilder::Float64(b) => b.append_null(),
+            ColumnBuilder::Float32(b) => b.append_null(),
+            ColumnBuilder::Boolean(b) => b.append_null(),
+            ColumnBuilder::Utf8(b) => b.append_null(),
+            ColumnBuilder::Timestamp(b) => b.append_null(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Int64(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Int32(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Float64(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Float32(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Boolean(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Utf8(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Timestamp(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary rows
+
+fn decode_binary_row(
+    schema: &Schema,
+    row: &[u8],
+    slots: &mut [Option<ColumnBuilder>],
+) -> Result<(), String> {
+    let columns = schema.columns();
+    let bitmap_len = columns.len().div_ceil(8);
+    let Some((bitmap, mut rest)) = row.split_at_checked(bitmap_len) else {
+        return Err(format!(
+            "invalid binary row: {} bytes, shorter than the {bitmap_len}-byte null bitmap",
+            row.len()
+        ));
+    };
+    let unused = (bitmap_len * 8 - columns.len()) as u32;
+    if unused > 0 && bitmap[bitmap_len - 1] >> (8 - unused) != 0 {
+        return Err("invalid binary row: null bitmap has bits set past the last column".into());
+    }
+    for (i, (column, slot)) in columns.iter().zip(slots.iter_mut()).enumerate() {
+        if bitmap[i / 8] & (1 << (i % 8)) != 0 {
+            if let Some(b) = slot {
+                b.append_null();
+            }
+            continue;
+        }
+        let short = || {
+            format!(
+                "invalid binary row: {} bytes, ends inside column '{}' ({})",
+                row.len(),
+                column.name,
+                column.ty
+            )
+        };
+        match column.ty {
+            ColumnType::BigInt | ColumnType::Timestamp => {
+                let (bytes, tail) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+                rest = tail;
+                match slot {
+                    Some(ColumnBuilder::Int64(b)) => b.append_value(i64::from_le_bytes(*bytes)),
+                    Some(ColumnBuilder::Timestamp(b)) => b.append_value(i64::from_le_bytes(*bytes)),
+                    _ => {}
+                }
+            }
+            ColumnType::Int => {
+                let (bytes, tail) = rest.split_first_chunk::<4>().ok_or_else(short)?;
+                rest = tail;
+                if let Some(ColumnBuilder::Int32(b)) = slot {
+                    b.append_value(i32::from_le_bytes(*bytes));
+                }
+            }
+            ColumnType::Double => {
+                let (bytes, tail) = rest.split_first_chunk::<8>().ok_or_else(short)?;
+                rest = tail;
+                if let Some(ColumnBuilder::Float64(b)) = slot {
+                    b.append_value(f64::from_le_bytes(*bytes));
+                }
+            }
+            ColumnType::Float => {
+                let (bytes, tail) = rest.split_first_chunk::<4>().ok_or_else(short)?;
+                rest = tail;
+                if let Some(ColumnBuilder::Float32(b)) = slot {
+                    b.append_value(f32::from_le_bytes(*bytes));
+                }
+            }
+            ColumnType::Boolean => {
+                let (byte, tail) = rest.split_first().ok_or_else(short)?;
+                rest = tail;
+                let v = match byte {
+                    0 => false,
+                    1 => true,
+                    b => {
+                        return Err(format!(
+                            "invalid binary row: column '{}': boolean byte {b}",
+                            column.name
+                        ));
+                    }
+                };
+                if let Some(ColumnBuilder::Boolean(b)) = slot {
+                    b.append_value(v);
+                }
+            }
+            ColumnType::Varchar => {
+                let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(short)?;
+                let (bytes, tail) = tail
+                    .split_at_checked(u32::from_le_bytes(*len) as usize)
+                    .ok_or_else(short)?;
+                rest = tail;
+                let s = std::str::from_utf8(bytes).map_err(|e| {
+                    format!(
+                        "invalid binary row: column '{}': invalid UTF-8: {e}",
+                        column.name
+                    )
+                })?;
+                if let Some(ColumnBuilder::Utf8(b)) = slot {
+                    b.append_value(s);
+                }
+            }
+        }
+    }
+    if !rest.is_empty() {
+        return Err(format!(
+            "invalid binary row: {} trailing bytes after the last column",
+            rest.len()
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON values
+
+fn decode_json_row(
+    schema: &Schema,
+    value: &[u8],
+    slots: &mut [Option<ColumnBuilder>],
+) -> Result<(), String> {
+    let columns = schema.columns();
+    let mut seen = vec![false; columns.len()];
+    let mut de = serde_json::Deserializer::from_slice(value);
+    let row = RowSeed {
+        schema,
+        slots,
+        seen: &mut seen,
+    };
+    row.deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => e.to_string(),
+            _ => format!("invalid JSON: {e}"),
+        })?;
+    if let Some(i) = seen.iter().position(|s| !s) {
+        return Err(format!(
+            "column '{}': missing (every column must be present; null is allowed)",
+            columns[i].name
+        ));
+    }
+    Ok(())
+}
+
+struct RowSeed<'a> {
+    schema: &'a Schema,
+    slots: &'a mut [Option<ColumnBuilder>],
+    seen: &'a mut [bool],
+}
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let columns = self.schema.columns();
+        while let Some(i) = map.next_key_seed(KeySeed(self.schema))? {
+            let column = &columns[i];
+            if std::mem::replace(&mut self.seen[i], true) {
+                return Err(de::Error::custom(format!(
+                    "field '{}' appears twice",
+                    column.name
+                )));
+            }
+            map.next_value_seed(ValueSeed {
+                ty: column.ty,
+                name: &column.name,
+                slot: self.slots[i].as_mut(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A field name → its column index; a name outside the schema is an error.
+struct KeySeed<'a>(&'a Schema);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = usize;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<usize, E> {
+        self.0
+            .columns()
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| E::custom(format!("field '{name}' is not in the topic's schema")))
+    }
+}
+
+/// One field's value, checked against its column's type and appended if the column is projected.
+struct ValueSeed<'a> {
+    ty: ColumnType,
+    name: &'a str,
+    slot: Option<&'a mut ColumnBuilder>,
+}
+
+impl ValueSeed<'_> {
+    fn mismatch<E: de::Error>(&self, got: &str) -> E {
+        mismatch(self.ty, self.name, got)
+    }
+
+    fn int<E: de::Error>(self, v: i128) -> Result<(), E> {
+        match self.ty {
+            ColumnType::BigInt | ColumnType::Timestamp => {
+                let v =
+                    i64::try_from(v).map_err(|_| self.mismatch("an integer out of i64 range"))?;
+                match self.slot {
+                    Some(ColumnBuilder::Int64(b)) => b.append_value(v),
+                    Some(ColumnBuilder::Timestamp(b)) => b.append_value(v),
+                    _ => {}
+                }
+            }
+            ColumnType::Int => {
+                let v =
+                    i32::try_from(v).map_err(|_| self.mismatch("an integer out of i32 range"))?;
+                if let Some(ColumnBuilder::Int32(b)) = self.slot {
+                    b.append_value(v);
+                }
+            }
+            ColumnType::Double | ColumnType::Float => return self.float(v as f64),
+            _ => return Err(self.mismatch("an integer")),
+        }
+        Ok(())
+    }
+
+    fn float<E: de::Error>(self, v: f64) -> Result<(), E> {
+        match (self.ty, self.slot) {
+            (ColumnType::Double, Some(ColumnBuilder::Float64(b))) => b.append_value(v),
+            (ColumnType::Float, Some(ColumnBuilder::Float32(b))) => b.append_value(v as f32),
+            (ColumnType::Double | ColumnType::Float, _) => {}
+            (ty, _) => return Err(mismatch(ty, self.name, "a fractional number")),
+        }
+        Ok(())
+    }
+}
+
+fn mismatch<E: de::Error>(ty: ColumnType, name: &str, got: &str) -> E {
+    E::custom(format!("column '{name}': expected {ty}, got {got}"))
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} value", self.ty)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        if let Some(b) = self.slot {
+            b.append_null();
+        }
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.int(i128::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.int(i128::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.float(v)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        match (self.ty, self.slot) {
+            (ColumnType::Boolean, Some(ColumnBuilder::Boolean(b))) => b.append_value(v),
+            (ColumnType::Boolean, _) => {}
+            (ty, _) => return Err(mismatch(ty, self.name, "a boolean")),
+        }
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        match (self.ty, self.slot) {
+            (ColumnType::Varchar, Some(ColumnBuilder::Utf8(b))) => b.append_value(v),
+            (ColumnType::Varchar, _) => {}
+            (ty, _) => return Err(mismatch(ty, self.name, "a string")),
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.mismatch("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(self.mismatch("an object"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use serde_json::json;
+
+    use super::*;
+    use crate::schema::table_schema;
+
+    const SCHEMA: &str =
+        "a BIGINT, b INT, c DOUBLE, d FLOAT, e VARCHAR, f BOOLEAN, g TIMESTAMP, h TEXT, i INT";
+
+    fn decode(format: ValueFormat, values: &[&[u8]], columns: &[usize]) -> Result<String> {
+        let schema: Schema = SCHEMA.parse().unwrap();
+        let arrow = Arc::new(table_schema(&schema).project(columns).unwrap());
+        let n = values.len();
+        let offsets: Vec<i64> = (10..10 + n as i64).collect();
+        let keys: Vec<Option<&[u8]>> = vec![Some(b"k"); n];
+        let meta = RecordMeta {
+            topic: "t",
+            partition: 3,
+            offsets: &offsets,
+            timestamps: &vec![1_000; n],
+            keys: &keys,
+        };
+        let batch = decode_batch(&schema, arrow, format, values, &meta)?;
+        Ok(pretty_format_batches(&[batch]).unwrap().to_string())
+    }
+
+    fn rows() -> Vec<serde_json::Value> {
+        vec![
+            json!({"a": -1, "b": 2, "c": 0.5, "d": 1.5, "e": "x", "f": true, "g": 1_700_000_000_000i64, "h": "", "i": null}),
+            json!({"i": 9, "h": "é", "g": null, "f": false, "e": null, "d": 2, "c": 3, "b": null, "a": null}),
+        ]
+    }
+
+    #[test]
+    fn binary_and_json_decode_alike_under_any_projection() {
+        let schema: Schema = SCHEMA.parse().unwrap();
+        let json: Vec<Vec<u8>> = rows().iter().map(|v| v.to_string().into_bytes()).collect();
+        let binary: Vec<Vec<u8>> = rows().iter().map(|v| schema.encode(v).unwrap()).collect();
+        let json: Vec<&[u8]> = json.iter().map(Vec::as_slice).collect();
+        let binary: Vec<&[u8]> = binary.iter().map(Vec::as_slice).collect();
+        for columns in [
+            (0..13).collect::<Vec<_>>(),
+            vec![8, 4, 12],
+            vec![6],
+            vec![9, 10],
+            vec![],
+        ] {
+            let b = decode(ValueFormat::Binary, &binary, &columns).unwrap();
+            let j = decode(ValueFormat::Json, &json, &columns).unwrap();
+            assert_eq!(b, j, "{columns:?}");
+        }
+        let all = decode(ValueFormat::Binary, &binary, &(0..13).collect::<Vec<_>>()).unwrap();
+        assert!(all.contains("| -1 | 2 | 0.5 | 1.5 | x | true  | 2023-11-14T22:13:20 |   |   | 3          | 10      | 1970-01-01T00:00:01 | k    |"), "{all}");
+        // Metadata only: values are not looked at at all.
+        assert!(decode(ValueFormat::Json, &[b"garbage", b""], &[10]).is_ok());
+    }
+
+    #[test]
+    fn records_that_do_not_fit_are_errors_with_their_offset() {
+        let base = rows()[0].clone();
+        let with = |k: &str, v: serde_json::Value| {
+            let mut o = base.clone();
+            o[k] = v;
+            o.to_string()
+        };
+        let mut missing = base.clone();
+        missing.as_object_mut().unwrap().remove("h");
+        let cases: Vec<(String, &str)> = vec![
+            (
+                with("a", json!("1")),
+                "column 'a': expected BIGINT, got a string",
+            ),
+            (
+                with("a", json!(1.5)),
+                "column 'a': expected BIGINT, got a fractional number",
+            ),
+            (
+                with("b", json!(1i64 << 40)),
+                "column 'b': expected INT, got an integer out of i32 range",
+            ),
+            (
+                with("f", json!(1)),
+                "column 'f': expected BOOLEAN, got an integer",
+            ),
+            (
+                with("e", json!([1])),
+                "column 'e': expected VARCHAR, got an array",
+            ),
+            (
+                with("x", json!(1)),
+                "field 'x' is not in the topic's schema",
+            ),
+            (missing.to_string(), "column 'h': missing"),
+            (
+                "[1]".into(),
+                "invalid type: sequence, expected a JSON object",
+            ),
+            ("{\"a\":".into(), "invalid JSON"),
+            (format!("{} x", base), "invalid JSON: trailing characters"),
+        ];
+        let first = base.to_string();
+        for (value, want) in cases {
+            // Projecting only `i` still checks every column.
+            let err = decode(
+                ValueFormat::Json,
+                &[first.as_bytes(), value.as_bytes()],
+                &[8],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.starts_with("topic 't' partition 3 offset 11: "),
+                "{err}"
+            );
+            assert!(err.contains(want), "{value}: got '{err}', want '{want}'");
+        }
+        let schema: Schema = SCHEMA.parse().unwrap();
+        let good = schema.encode(&base).unwrap();
+        for len in 0..good.len() {
+            let err = decode(ValueFormat::Binary, &[&good, &good[..len]], &[0]).unwrap_err();
+            assert!(
+                err.to_string().contains("offset 11: invalid binary row"),
+                "{err}"
+            );
+        }
+        let mut long = good.clone();
+        long.push(0);
+        let err = decode(ValueFormat::Binary, &[&long], &[0])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("1 trailing bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_key_that_is_not_utf8_is_an_error_only_when_read() {
+        let schema: Schema = "a BIGINT".parse().unwrap();
+        let full = table_schema(&schema);
+        let meta = RecordMeta {
+            topic: "t",
+            partition: 0,
+            offsets: &[5],
+            timestamps: &[0],
+            keys: &[Some(&[0xff, 0xfe])],
+        };
+        let value: &[u8] = br#"{"a": 1}"#;
+        let only_a = Arc::new(full.project(&[0]).unwrap());
+        assert!(decode_batch(&schema, only_a, ValueFormat::Json, &[value], &meta).is_ok());
+        let key = Arc::new(full.project(&[4]).unwrap());
+        let err = decode_batch(&schema, key, ValueFormat::Json, &[value], &meta)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("offset 5: key is not valid UTF-8"), "{err}");
+    }
+}

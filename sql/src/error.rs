@@ -1,0 +1,80 @@
+//! The crate's error type: who is at fault, and where.
+
+use datafusion::error::DataFusionError;
+
+/// What went wrong in a query over topics.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// DataFusion refused or failed the query: a syntax error, an unknown table or column, a
+    /// statement this session does not allow (file access, DDL, DML). Its message is kept as is.
+    #[error("{0}")]
+    DataFusion(DataFusionError),
+    /// The log failed (I/O, a corrupt segment, an unknown topic).
+    #[error(transparent)]
+    Log(#[from] weir_log::Error),
+    /// A topic's schema (its metadata) is not a valid weir schema.
+    #[error("topic '{topic}': {reason}")]
+    Schema {
+        /// The topic.
+        topic: String,
+        /// What is wrong with its schema.
+        reason: String,
+    },
+    /// A record does not fit its topic's schema. Never silently read as null.
+    #[error("topic '{topic}' partition {partition} offset {offset}: {reason}")]
+    Decode {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+        /// What does not fit.
+        reason: String,
+    },
+    /// A bug in weir-sql.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// `Result` with [`Error`] by default.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<DataFusionError> for Error {
+    /// DataFusion carries weir's own errors raised inside a scan as `External`; they come back
+    /// out as themselves, so a bad record reads as a [`Error::Decode`], not as a DataFusion error.
+    fn from(e: DataFusionError) -> Error {
+        if let DataFusionError::External(inner) = e.find_root()
+            && let Some(Error::Decode {
+                topic,
+                partition,
+                offset,
+                reason,
+            }) = inner.downcast_ref::<Error>()
+        {
+            return Error::Decode {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+                reason: reason.clone(),
+            };
+        }
+        Error::DataFusion(e)
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for Error {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Error {
+        Error::DataFusion(DataFusionError::ArrowError(Box::new(e), None))
+    }
+}
+
+impl From<Error> for DataFusionError {
+    fn from(e: Error) -> DataFusionError {
+        match e {
+            Error::DataFusion(e) => e,
+            other => DataFusionError::External(Box::new(other)),
+        }
+    }
+}

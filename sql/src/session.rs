@@ -1,0 +1,237 @@
+//! [`WeirSession`]: a DataFusion session whose tables are the topics of one log.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::DataFusionError;
+use datafusion::common::TableReference;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::object_store::ObjectStore;
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use weir_log::Log;
+
+use crate::table::{ScanReport, TopicScanExec, TopicTable};
+use crate::{Error, Result};
+
+/// Settings of a [`WeirSession`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// DataFusion's parallelism (its `target_partitions`) and the session's worker threads.
+    pub target_partitions: usize,
+    /// Rows per decoded batch.
+    pub batch_rows: usize,
+    /// Allow reading and writing local files (`CREATE EXTERNAL TABLE`, `COPY`), DDL and DML.
+    /// Off by default: a session reads topics and nothing else.
+    pub file_access: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            batch_rows: 8192,
+            file_access: false,
+        }
+    }
+}
+
+/// The result of [`WeirSession::query`]: the rows, and what each topic scan read.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    /// The result rows.
+    pub batches: Vec<RecordBatch>,
+    /// One report per table scan in the plan, in plan order.
+    pub scans: Vec<ScanReport>,
+}
+
+/// A SQL session over a log: every topic with a schema is a table of the same name.
+///
+/// Table names are the topic names, registered verbatim: a name that is not a plain lower-case
+/// identifier (`my-topic`, `Clicks`, `a.b`) must be double-quoted in SQL (`"my-topic"`).
+/// The session owns a small tokio runtime, so its methods are synchronous.
+pub struct WeirSession {
+    log: Log,
+    options: SessionOptions,
+    context: SessionContext,
+    runtime: tokio::runtime::Runtime,
+    tables: Vec<String>,
+    skipped: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for WeirSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeirSession")
+            .field("options", &self.options)
+            .field("tables", &self.tables)
+            .field("skipped", &self.skipped)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WeirSession {
+    /// A session over `log` with default options: no file access.
+    pub fn new(log: &Log) -> Result<WeirSession> {
+        WeirSession::with_options(log, SessionOptions::default())
+    }
+
+    /// A session over `log` with `options`.
+    pub fn with_options(log: &Log, options: SessionOptions) -> Result<WeirSession> {
+        let threads = options.target_partitions.max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("weir-sql")
+            .build()
+            .map_err(|e| Error::Internal(format!("starting the query runtime: {e}")))?;
+        let config = SessionConfig::new()
+            .with_target_partitions(threads)
+            .with_batch_size(options.batch_rows.max(1))
+            .with_information_schema(true);
+        let mut env = RuntimeEnvBuilder::new();
+        if !options.file_access {
+            // No object store at all (DataFusion registers the local file system by default),
+            // and no spill files.
+            env = env
+                .with_object_store_registry(Arc::new(NoFileAccess))
+                .with_disk_manager_builder(
+                    DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+                );
+        }
+        let context = SessionContext::new_with_config_rt(config, env.build_arc()?);
+        let mut tables = Vec::new();
+        let mut skipped = Vec::new();
+        let mut names = log.topic_names();
+        names.sort();
+        for topic in names {
+            match TopicTable::try_new(log, &topic) {
+                Ok(Some(table)) => {
+                    context
+                        .register_table(TableReference::bare(topic.as_str()), Arc::new(table))?;
+                    tables.push(topic);
+                }
+                Ok(None) => skipped.push((topic, "no schema".to_string())),
+                Err(e) => skipped.push((topic, e.to_string())),
+            }
+        }
+        Ok(WeirSession {
+            log: log.clone(),
+            options,
+            context,
+            runtime,
+            tables,
+            skipped,
+        })
+    }
+
+    /// The same session with local file access allowed or not (off by default). With it on,
+    /// `CREATE EXTERNAL TABLE`, `COPY`, DDL and DML work as in DataFusion; only for trusted callers.
+    pub fn with_file_access(self, allow: bool) -> Result<WeirSession> {
+        let options = SessionOptions {
+            file_access: allow,
+            ..self.options.clone()
+        };
+        WeirSession::with_options(&self.log, options)
+    }
+
+    /// The topics registered as tables, sorted.
+    pub fn tables(&self) -> &[String] {
+        &self.tables
+    }
+
+    /// Topics not registered, with the reason (no schema, or a schema that does not parse).
+    pub fn skipped(&self) -> &[(String, String)] {
+        &self.skipped
+    }
+
+    /// The DataFusion context (its tables are the topics).
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    /// Runs `future` (say, on [`WeirSession::context`]) on the session's runtime. Not from inside
+    /// another tokio runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    fn sql_options(&self) -> SQLOptions {
+        let allow = self.options.file_access;
+        SQLOptions::new()
+            .with_allow_ddl(allow)
+            .with_allow_dml(allow)
+            .with_allow_statements(allow)
+    }
+
+    /// Plans one SQL statement.
+    pub fn dataframe(&self, query: &str) -> Result<DataFrame> {
+        let options = self.sql_options();
+        let planned = self
+            .runtime
+            .block_on(self.context.sql_with_options(query, options));
+        match planned {
+            // SQLOptions' refusals, with the reason this session gives them.
+            Err(DataFusionError::Plan(msg))
+                if !self.options.file_access && msg.contains(" not supported: ") =>
+            {
+                Err(Error::DataFusion(DataFusionError::Plan(format!(
+                    "{msg} (this session reads topics only: no files, DDL, DML or SET)"
+                ))))
+            }
+            planned => Ok(planned?),
+        }
+    }
+
+    /// Runs one SQL statement and returns its rows.
+    pub fn sql(&self, query: &str) -> Result<Vec<RecordBatch>> {
+        Ok(self.query(query)?.batches)
+    }
+
+    /// Runs one SQL statement and returns its rows with what each topic scan read.
+    pub fn query(&self, query: &str) -> Result<QueryOutput> {
+        let df = self.dataframe(query)?;
+        self.runtime.block_on(async {
+            let task = Arc::new(df.task_ctx());
+            let plan = df.create_physical_plan().await?;
+            let batches = collect(Arc::clone(&plan), task).await?;
+            let mut scans = Vec::new();
+            collect_scans(&plan, &mut scans);
+            Ok::<_, Error>(QueryOutput { batches, scans })
+        })
+    }
+}
+
+fn collect_scans(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<ScanReport>) {
+    let any: &dyn Any = plan.as_ref();
+    if let Some(scan) = any.downcast_ref::<TopicScanExec>() {
+        out.push(scan.report());
+    }
+    for child in plan.children() {
+        collect_scans(child, out);
+    }
+}
+
+/// An object-store registry with no store: every file or URL access fails with a clear message.
+#[derive(Debug)]
+struct NoFileAccess;
+
+const NO_FILE_ACCESS: &str = "file access is disabled in this session: SQL reads topics only (WeirSession::with_file_access)";
+
+impl ObjectStoreRegistry for NoFileAccess {
+    fn register_store(
+        &self,
+        _url: &url::Url,
+        _store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        None
+    }
+
+    fn get_store(&self, url: &url::Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        Err(DataFusionError::Plan(format!(
+            "{NO_FILE_ACCESS} (asked for {url})"
+        )))
+    }
+}

@@ -1,0 +1,707 @@
+//! [`TopicTable`]: one topic as a DataFusion table, and [`TopicScanExec`], its scan.
+//!
+//! Pushdown: only the projected columns are decoded (no value is decoded when only metadata
+//! columns are read); filters on `_partition` prune partitions, on `_offset` bound the offsets
+//! read, and a lower bound on `_timestamp` seeks through the time index
+//! ([`weir_log::Log::offset_for_timestamp`]). All three are reported to DataFusion as `Inexact`,
+//! so it re-checks every row; the pushdown only saves reading.
+//!
+//! Each topic partition is one DataFusion partition, scanned in parallel. The scan reads at
+//! `read_committed` up to each partition's last stable offset as of planning time, so a query
+//! sees one consistent snapshot even while a writer appends.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{
+    Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, expr::InList,
+};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use weir_log::format::Record;
+use weir_log::{Consumer, ConsumerConfig, IsolationLevel, Log};
+use weir_runtime::schema::Schema;
+
+use crate::decode::{RecordMeta, ValueFormat, decode_batch};
+use crate::schema::{OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, table_schema};
+use crate::{Error, Result};
+
+type DfResult<T> = std::result::Result<T, DataFusionError>;
+
+/// Largest fetch one scan asks the log for per poll.
+const POLL_BYTES_MAX: usize = 8 << 20;
+
+/// One topic with a schema, as a DataFusion table.
+#[derive(Debug, Clone)]
+pub struct TopicTable {
+    log: Log,
+    topic: Arc<str>,
+    schema: Arc<Schema>,
+    format: ValueFormat,
+    table_schema: SchemaRef,
+}
+
+impl TopicTable {
+    /// The table of `topic`, or `None` if the topic has no schema (SQL cannot read it).
+    pub fn try_new(log: &Log, topic: &str) -> Result<Option<TopicTable>> {
+        let config = log.topic_config(topic)?;
+        let Some(text) = config.schema else {
+            return Ok(None);
+        };
+        let schema: Schema = text.parse().map_err(|e| Error::Schema {
+            topic: topic.to_string(),
+            reason: format!("{e}"),
+        })?;
+        let format =
+            ValueFormat::from_topic_format(&config.format).ok_or_else(|| Error::Schema {
+                topic: topic.to_string(),
+                reason: format!(
+                    "unknown value format '{}' (expected json or binary)",
+                    config.format
+                ),
+            })?;
+        Ok(Some(TopicTable {
+            log: log.clone(),
+            topic: Arc::from(topic),
+            table_schema: table_schema(&schema),
+            schema: Arc::new(schema),
+            format,
+        }))
+    }
+
+    /// The topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The offset ranges a scan with these filters reads, one per partition left after pruning.
+    pub fn plan_ranges(&self, filters: &[Expr]) -> Result<Vec<PartitionScan>> {
+        let mut bounds = Bounds::default();
+        for f in filters {
+            bounds.add(f);
+        }
+        let description = self.log.describe_topic(&self.topic)?;
+        let mut ranges = Vec::new();
+        for p in &description.partitions {
+            if !bounds.partition_matches(p.partition) {
+                continue;
+            }
+            let mut start = p.log_start_offset.max(bounds.offset_min);
+            let end = p.last_stable_offset.min(bounds.offset_end);
+            if let Some(ts) = bounds.timestamp_min {
+                match self
+                    .log
+                    .offset_for_timestamp(&self.topic, p.partition, ts)?
+                {
+                    Some(o) => start = start.max(o),
+                    None => start = end,
+                }
+            }
+            if start < end {
+                ranges.push(PartitionScan {
+                    partition: p.partition,
+                    start_offset: start,
+                    end_offset: end,
+                    records_read: 0,
+                });
+            }
+        }
+        Ok(ranges)
+    }
+}
+
+#[async_trait]
+impl TableProvider for TopicTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.table_schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let projected = match projection {
+            Some(p) => Arc::new(self.table_schema.project(p)?),
+            None => Arc::clone(&self.table_schema),
+        };
+        let ranges = self.plan_ranges(filters)?;
+        Ok(Arc::new(TopicScanExec::new(
+            self.clone(),
+            projected,
+            ranges,
+            limit,
+        )))
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if Bounds::default().add(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+}
+
+/// What filters allow a scan to skip. Offsets are `[offset_min, offset_end)`.
+#[derive(Debug, Clone)]
+struct Bounds {
+    partitions: Vec<PartitionPredicate>,
+    offset_min: i64,
+    offset_end: i64,
+    timestamp_min: Option<i64>,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds {
+            partitions: Vec::new(),
+            offset_min: 0,
+            offset_end: i64::MAX,
+            timestamp_min: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum PartitionPredicate {
+    Compare(Operator, i64),
+    In(Vec<i64>),
+}
+
+impl Bounds {
+    /// Narrows the bounds by `filter`; false if the filter says nothing usable.
+    fn add(&mut self, filter: &Expr) -> bool {
+        match filter {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::And => {
+                // Both sides narrow; report usable if either does (the rest is re-checked).
+                let l = self.add(left);
+                let r = self.add(right);
+                l || r
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if *op == Operator::Or => {
+                // `_partition IN (1, 3)` reaches here as `_partition = 1 OR _partition = 3`.
+                match (partition_values(left), partition_values(right)) {
+                    (Some(mut l), Some(r)) => {
+                        l.extend(r);
+                        self.partitions.push(PartitionPredicate::In(l));
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (column, op, value) = match (column_name(left), literal_i64(right)) {
+                    (Some(c), Some(v)) => (c, *op, v),
+                    _ => match (column_name(right), literal_i64(left), op.swap()) {
+                        (Some(c), Some(v), Some(op)) => (c, op, v),
+                        _ => return false,
+                    },
+                };
+                self.compare(column, op, value)
+            }
+            Expr::Between(Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            }) => match (column_name(expr), literal_i64(low), literal_i64(high)) {
+                (Some(c), Some(lo), Some(hi)) => {
+                    self.compare(c, Operator::GtEq, lo) && self.compare(c, Operator::LtEq, hi)
+                }
+                _ => false,
+            },
+            Expr::InList(InList {
+                expr,
+                list,
+                negated: false,
+            }) if column_name(expr) == Some(PARTITION_COLUMN) => {
+                let values: Option<Vec<i64>> = list.iter().map(literal_i64).collect();
+                match values {
+                    Some(v) => {
+                        self.partitions.push(PartitionPredicate::In(v));
+                        true
+                    }
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    fn compare(&mut self, column: &str, op: Operator, v: i64) -> bool {
+        match column {
+            PARTITION_COLUMN => match op {
+                Operator::Eq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => {
+                    self.partitions.push(PartitionPredicate::Compare(op, v));
+                    true
+                }
+                _ => false,
+            },
+            OFFSET_COLUMN => {
+                let (min, end) = match op {
+                    Operator::Eq => (v, v.saturating_add(1)),
+                    Operator::Gt => (v.saturating_add(1), i64::MAX),
+                    Operator::GtEq => (v, i64::MAX),
+                    Operator::Lt => (0, v),
+                    Operator::LtEq => (0, v.saturating_add(1)),
+                    _ => return false,
+                };
+                self.offset_min = self.offset_min.max(min);
+                self.offset_end = self.offset_end.min(end);
+                true
+            }
+            TIMESTAMP_COLUMN => {
+                let min = match op {
+                    Operator::Eq | Operator::GtEq => v,
+                    Operator::Gt => v.saturating_add(1),
+                    _ => return false,
+                };
+                self.timestamp_min = Some(self.timestamp_min.map_or(min, |t| t.max(min)));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn partition_matches(&self, p: i32) -> bool {
+        let p = i64::from(p);
+        self.partitions.iter().all(|pred| match pred {
+            PartitionPredicate::In(list) => list.contains(&p),
+            PartitionPredicate::Compare(op, v) => match op {
+                Operator::Eq => p == *v,
+                Operator::Lt => p < *v,
+                Operator::LtEq => p <= *v,
+                Operator::Gt => p > *v,
+                Operator::GtEq => p >= *v,
+                _ => true,
+            },
+        })
+    }
+}
+
+/// The partitions an equality, an IN list or an OR of them on `_partition` allows.
+fn partition_values(e: &Expr) -> Option<Vec<i64>> {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::Or => {
+                let mut l = partition_values(left)?;
+                l.extend(partition_values(right)?);
+                Some(l)
+            }
+            Operator::Eq => match (column_name(left), literal_i64(right)) {
+                (Some(PARTITION_COLUMN), Some(v)) => Some(vec![v]),
+                _ => match (column_name(right), literal_i64(left)) {
+                    (Some(PARTITION_COLUMN), Some(v)) => Some(vec![v]),
+                    _ => None,
+                },
+            },
+            _ => None,
+        },
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) if column_name(expr) == Some(PARTITION_COLUMN) => list.iter().map(literal_i64).collect(),
+        _ => None,
+    }
+}
+
+/// The metadata column an expression names, seen through widening integer casts.
+fn column_name(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Column(c) => Some(c.name.as_str()),
+        Expr::Cast(c) if c.field.data_type().is_integer() => column_name(&c.expr),
+        _ => None,
+    }
+}
+
+/// An integer or timestamp literal as i64 (timestamps in ms, rounded down: the bound stays safe).
+fn literal_i64(e: &Expr) -> Option<i64> {
+    let Expr::Literal(v, _) = e else {
+        return None;
+    };
+    match v {
+        ScalarValue::Int8(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::Int16(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::Int32(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::Int64(Some(v)) => Some(*v),
+        ScalarValue::UInt8(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::UInt16(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::UInt32(Some(v)) => Some(i64::from(*v)),
+        ScalarValue::UInt64(Some(v)) => i64::try_from(*v).ok(),
+        ScalarValue::TimestampMillisecond(Some(v), None) => Some(*v),
+        ScalarValue::TimestampSecond(Some(v), None) => v.checked_mul(1000),
+        ScalarValue::TimestampMicrosecond(Some(v), None) => Some(v.div_euclid(1000)),
+        ScalarValue::TimestampNanosecond(Some(v), None) => Some(v.div_euclid(1_000_000)),
+        _ => None,
+    }
+}
+
+/// One partition's part of a scan: the offsets `[start_offset, end_offset)` planned, and how many
+/// records were read once it ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionScan {
+    /// The topic partition.
+    pub partition: i32,
+    /// First offset to read (after offset and timestamp pushdown).
+    pub start_offset: i64,
+    /// One past the last offset to read (the last stable offset at planning, or less).
+    pub end_offset: i64,
+    /// Records read so far (committed data records only; aborted ones and markers are skipped).
+    pub records_read: u64,
+}
+
+/// What one table scan of a query read: for tests and `EXPLAIN ANALYZE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanReport {
+    /// The topic.
+    pub topic: String,
+    /// The projected columns.
+    pub columns: Vec<String>,
+    /// The partitions read, after pruning (in partition order).
+    pub partitions: Vec<PartitionScan>,
+}
+
+impl fmt::Display for ScanReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "scan {} [{}]:", self.topic, self.columns.join(", "))?;
+        if self.partitions.is_empty() {
+            return f.write_str(" no partition");
+        }
+        for p in &self.partitions {
+            write!(
+                f,
+                " p{} [{}, {}) read {};",
+                p.partition, p.start_offset, p.end_offset, p.records_read
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The physical scan of a [`TopicTable`]: one output partition per topic partition to read.
+#[derive(Debug)]
+pub struct TopicScanExec {
+    table: TopicTable,
+    projected: SchemaRef,
+    ranges: Arc<Mutex<Vec<PartitionScan>>>,
+    partitions: usize,
+    limit: Option<usize>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl TopicScanExec {
+    fn new(
+        table: TopicTable,
+        projected: SchemaRef,
+        ranges: Vec<PartitionScan>,
+        limit: Option<usize>,
+    ) -> TopicScanExec {
+        // DataFusion expects at least one partition; with everything pruned, one empty one.
+        let partitions = ranges.len().max(1);
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&projected)),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        TopicScanExec {
+            table,
+            projected,
+            ranges: Arc::new(Mutex::new(ranges)),
+            partitions,
+            limit,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// What this scan planned to read and, once executed, how much it read.
+    pub fn report(&self) -> ScanReport {
+        ScanReport {
+            topic: self.table.topic.to_string(),
+            columns: self
+                .projected
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+            partitions: self
+                .ranges
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+}
+
+impl DisplayAs for TopicScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                let report = self.report();
+                write!(f, "TopicScanExec: topic={}, ranges=[", report.topic)?;
+                for (i, p) in report.partitions.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    write!(
+                        f,
+                        "{sep}p{}:[{},{})",
+                        p.partition, p.start_offset, p.end_offset
+                    )?;
+                }
+                write!(f, "], projection=[{}]", report.columns.join(", "))?;
+                if let Some(l) = self.limit {
+                    write!(f, ", limit={l}")?;
+                }
+                Ok(())
+            }
+            DisplayFormatType::TreeRender => write!(f, "topic={}", self.table.topic),
+        }
+    }
+}
+
+impl ExecutionPlan for TopicScanExec {
+    fn name(&self) -> &'static str {
+        "TopicScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        if partition >= self.partitions {
+            return Err(DataFusionError::Internal(format!(
+                "TopicScanExec: partition {partition} of {}",
+                self.partitions
+            )));
+        }
+        let range = self
+            .ranges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(partition)
+            .cloned();
+        let schema = Arc::clone(&self.projected);
+        let Some(range) = range else {
+            let empty = futures::stream::empty();
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, empty)));
+        };
+        let mut consumer = Consumer::new(
+            &self.table.log,
+            ConsumerConfig {
+                isolation: IsolationLevel::ReadCommitted,
+                auto_commit: false,
+                poll_bytes_max: POLL_BYTES_MAX,
+                ..ConsumerConfig::default()
+            },
+        )
+        .map_err(Error::from)?;
+        consumer
+            .assign(&[(&self.table.topic, range.partition)])
+            .map_err(Error::from)?;
+        consumer
+            .seek(&self.table.topic, range.partition, range.start_offset)
+            .map_err(Error::from)?;
+        let reader = PartitionReader {
+            table: self.table.clone(),
+            schema: Arc::clone(&schema),
+            decode_values: schema.fields().iter().any(|f| {
+                self.table
+                    .schema
+                    .columns()
+                    .iter()
+                    .any(|c| &c.name == f.name())
+            }),
+            consumer,
+            range,
+            slot: partition,
+            report: Arc::clone(&self.ranges),
+            buffer: VecDeque::new(),
+            exhausted: false,
+            batch_rows: context.session_config().batch_size().max(1),
+            rows_left: self.limit.unwrap_or(usize::MAX),
+            records_read: MetricBuilder::new(&self.metrics).counter("records_read", partition),
+            output_rows: MetricBuilder::new(&self.metrics).output_rows(partition),
+        };
+        let stream = futures::stream::iter(reader);
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// Reads one partition's range and decodes it batch by batch. The log reads are synchronous
+/// (memory-mapped segments), so this is a plain iterator driven from DataFusion's stream.
+struct PartitionReader {
+    table: TopicTable,
+    schema: SchemaRef,
+    decode_values: bool,
+    consumer: Consumer,
+    range: PartitionScan,
+    slot: usize,
+    report: Arc<Mutex<Vec<PartitionScan>>>,
+    buffer: VecDeque<Record>,
+    exhausted: bool,
+    batch_rows: usize,
+    rows_left: usize,
+    records_read: datafusion::physical_plan::metrics::Count,
+    output_rows: datafusion::physical_plan::metrics::Count,
+}
+
+impl PartitionReader {
+    /// Fills the buffer up to a batch, or to the end of the range.
+    fn fill(&mut self) -> Result<()> {
+        let topic = &self.table.topic;
+        while !self.exhausted && self.buffer.len() < self.batch_rows {
+            let before = self.consumer.position(topic, self.range.partition);
+            let batches = self.consumer.poll(Duration::ZERO)?;
+            for batch in &batches {
+                for record in batch.records() {
+                    let record = record?;
+                    if record.offset >= self.range.end_offset {
+                        self.exhausted = true;
+                        break;
+                    }
+                    self.buffer.push_back(record);
+                }
+            }
+            let after = self.consumer.position(topic, self.range.partition);
+            // Nothing more below the end: done (markers or aborted records may end the range).
+            if after.is_none_or(|a| a >= self.range.end_offset)
+                || (batches.is_empty() && after == before)
+            {
+                self.exhausted = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if self.rows_left == 0 {
+            return Ok(None);
+        }
+        self.fill()?;
+        let n = self.buffer.len().min(self.batch_rows).min(self.rows_left);
+        if n == 0 {
+            return Ok(None);
+        }
+        let records: Vec<Record> = self.buffer.drain(..n).collect();
+        let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+        let timestamps: Vec<i64> = records.iter().map(|r| r.timestamp).collect();
+        let keys: Vec<Option<&[u8]>> = records.iter().map(|r| r.key.as_deref()).collect();
+        let mut values: Vec<&[u8]> = Vec::with_capacity(if self.decode_values { n } else { 0 });
+        if self.decode_values {
+            for r in &records {
+                match r.value.as_deref() {
+                    Some(v) => values.push(v),
+                    None => {
+                        return Err(Error::Decode {
+                            topic: self.table.topic.to_string(),
+                            partition: self.range.partition,
+                            offset: r.offset,
+                            reason: "null value (a tombstone) where the schema expects a row"
+                                .into(),
+                        });
+                    }
+                }
+            }
+        }
+        let meta = RecordMeta {
+            topic: &self.table.topic,
+            partition: self.range.partition,
+            offsets: &offsets,
+            timestamps: &timestamps,
+            keys: &keys,
+        };
+        let batch = decode_batch(
+            &self.table.schema,
+            Arc::clone(&self.schema),
+            self.table.format,
+            &values,
+            &meta,
+        )?;
+        self.rows_left -= n;
+        self.records_read.add(n);
+        self.output_rows.add(n);
+        if let Some(p) = self
+            .report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(self.slot)
+        {
+            p.records_read += n as u64;
+        }
+        Ok(Some(batch))
+    }
+}
+
+impl Iterator for PartitionReader {
+    type Item = DfResult<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.next_batch() {
+            Ok(Some(batch)) => Some(Ok(batch)),
+            Ok(None) => None,
+            Err(e) => {
+                self.rows_left = 0;
+                Some(Err(e.into()))
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+SELECT sum(ad_id) FROM bad_rows

@@ -1,0 +1,1 @@
+SELECT ad_id FROM bad_clicks

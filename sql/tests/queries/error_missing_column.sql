@@ -1,0 +1,1 @@
+SELECT user_id FROM bad_clicks WHERE _offset >= 2

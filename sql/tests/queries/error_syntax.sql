@@ -1,0 +1,1 @@
+SELEC ad_id FROM clicks

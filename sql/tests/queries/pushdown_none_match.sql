@@ -1,0 +1,1 @@
+SELECT count(*) AS n FROM clicks WHERE _partition = 7

@@ -1,0 +1,1 @@
+COPY clicks TO '/tmp/weir-sql-copy.csv'
