@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod adclick;
+mod sql;
 
 /// Longest a spawned process may run before a test gives up on it (a hang, not a timing check).
 const PROCESS_WAIT_MAX: Duration = Duration::from_secs(120);

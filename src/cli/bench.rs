@@ -68,6 +68,15 @@ counting the same decoded clicks into a HashMap, the speed limit; \
 baseline_read_decode_count_events_per_s adds reading and decoding them on one thread."
     )]
     Adclick(super::bench_adclick::AdclickBench),
+    /// `SELECT ad_id, count(*) FROM clicks GROUP BY ad_id` over topics against plain DataFusion
+    #[command(
+        after_help = "Generates N clicks (Zipf ads) into a `clicks` topic with binary values and into one \
+with JSON values, and writes the same rows as a JSON-lines file and as in-memory Arrow batches. Then \
+times the query (best of --runs) over each: binary_rows_per_s and json_rows_per_s through weir-sql, \
+jsonl_rows_per_s (DataFusion's NDJSON reader) and memory_rows_per_s (a MemTable), all with \
+--target-partitions threads; and the ratios binary_vs_jsonl, binary_vs_memory, json_vs_jsonl."
+    )]
+    Sql(super::bench_sql::SqlBench),
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +141,7 @@ pub fn run(dir: &DataDir, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Produce(a) => bench_produce(&place, &a, &mut report),
         BenchCommand::Consume(a) => bench_consume(&place, &a, &mut report),
         BenchCommand::Adclick(a) => super::bench_adclick::bench(&place.path, &a, &mut report),
+        BenchCommand::Sql(a) => super::bench_sql::bench(&place.path, &a, &mut report),
     };
     report.print()?;
     result

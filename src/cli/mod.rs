@@ -5,9 +5,11 @@
 
 mod bench;
 mod bench_adclick;
+mod bench_sql;
 mod consume;
 mod groups;
 mod produce;
+mod sql;
 mod topic;
 mod values;
 
@@ -57,6 +59,8 @@ enum Command {
     /// Measure the log against the raw disk; prints one `name: value` line per figure
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run SQL over topics (no query: an interactive shell)
+    Sql(sql::SqlArgs),
 }
 
 /// An invalid argument value that clap could not check itself: exit status 2.
@@ -244,6 +248,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Consume(args) => consume::run(&dir, args),
         Command::Groups(cmd) => groups::run(&dir, cmd),
         Command::Bench(cmd) => bench::run(&dir, cmd),
+        Command::Sql(args) => sql::run(&dir, args),
     }
 }
 

@@ -1,0 +1,130 @@
+//! `weir sql`: output formats, exit codes, the refusal of file access, and the shell.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+use super::{Run, run, run_with_input, weir};
+
+/// A data directory with `clicks` (binary, 2 partitions) holding four clicks.
+fn clicks(dir: &Path) {
+    run(
+        dir,
+        &[
+            "topic",
+            "create",
+            "clicks",
+            "--partitions",
+            "2",
+            "--schema",
+            "ad_id BIGINT, user_id BIGINT, ts TIMESTAMP",
+            "--format",
+            "binary",
+        ],
+    )
+    .ok();
+    let lines = "{\"ad_id\": 1, \"user_id\": 10, \"ts\": 1000}\n\
+                 {\"ad_id\": 2, \"user_id\": 11, \"ts\": 2000}\n\
+                 {\"ad_id\": 1, \"user_id\": 12, \"ts\": 3000}\n\
+                 {\"ad_id\": 3, \"user_id\": null, \"ts\": 4000}\n";
+    run_with_input(dir, &["produce", "clicks", "--key-field", "ad_id"], lines).ok();
+}
+
+const QUERY: &str =
+    "SELECT ad_id, count(*) AS n, max(user_id) AS u FROM clicks GROUP BY ad_id ORDER BY ad_id";
+
+#[test]
+fn sql_prints_a_table_csv_or_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    clicks(dir.path());
+    let table = run(dir.path(), &["sql", QUERY]).ok().stdout;
+    assert_eq!(
+        table,
+        "+-------+---+----+\n\
+         | ad_id | n | u  |\n\
+         +-------+---+----+\n\
+         | 1     | 2 | 12 |\n\
+         | 2     | 1 | 11 |\n\
+         | 3     | 1 |    |\n\
+         +-------+---+----+\n"
+    );
+    let csv = run(dir.path(), &["sql", QUERY, "--format", "csv"])
+        .ok()
+        .stdout;
+    assert_eq!(csv, "ad_id,n,u\n1,2,12\n2,1,11\n3,1,\n");
+    let json = run(dir.path(), &["sql", QUERY, "--format", "json"])
+        .ok()
+        .stdout;
+    assert_eq!(
+        json,
+        "{\"ad_id\":1,\"n\":2,\"u\":12}\n{\"ad_id\":2,\"n\":1,\"u\":11}\n{\"ad_id\":3,\"n\":1}\n"
+    );
+    // Metadata columns: the key as text, partitions from the producer's key hashing.
+    let keys = run(
+        dir.path(),
+        &[
+            "sql",
+            "SELECT DISTINCT _key FROM clicks ORDER BY _key",
+            "--format",
+            "csv",
+        ],
+    )
+    .ok()
+    .stdout;
+    assert_eq!(keys, "_key\n1\n2\n3\n");
+}
+
+#[test]
+fn sql_errors_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    clicks(dir.path());
+    let e = run(dir.path(), &["sql", "SELECT * FROM nope"]).fails(1);
+    assert!(e.stderr.contains("nope"), "{}", e.stderr);
+    let e = run(dir.path(), &["sql", "SELEC 1"]).fails(1);
+    assert!(e.stderr.contains("SELEC"), "{}", e.stderr);
+    let e = run(
+        dir.path(),
+        &["sql", "COPY clicks TO '/tmp/weir-cli-copy.csv'"],
+    )
+    .fails(1);
+    assert!(e.stderr.contains("not supported"), "{}", e.stderr);
+    assert!(!Path::new("/tmp/weir-cli-copy.csv").exists());
+    run(dir.path(), &["sql", QUERY, "--format", "xml"]).fails(2);
+    let e = run(
+        dir.path(),
+        &[
+            "sql",
+            "--continuous",
+            "INSERT INTO t SELECT * FROM clicks",
+            "--until-idle",
+        ],
+    )
+    .fails(1);
+    assert_eq!(e.stderr, "error: continuous queries: not built yet\n");
+    let missing = dir.path().join("missing");
+    run(&missing, &["sql", "SELECT 1"]).fails(1);
+}
+
+#[test]
+fn sql_shell_runs_statements_until_quit() {
+    let dir = tempfile::tempdir().unwrap();
+    clicks(dir.path());
+    let mut child = weir(dir.path())
+        .args(["sql", "--format", "csv"])
+        .env("HOME", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT count(*) AS n\n  FROM clicks;\nSELEC oops;\nSELECT 7 AS seven;\n\\q\nSELECT 8;\n")
+        .unwrap();
+    let out = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "n\n4\nseven\n7\n");
+    assert!(out.stderr.contains("error: "), "{}", out.stderr);
+}
