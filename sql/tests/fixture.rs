@@ -41,7 +41,13 @@ pub fn build() -> Fixture {
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     topic(&log, "clicks", 4, Some(CLICK_SCHEMA), "binary");
     topic(&log, "clicks_json", 4, Some(CLICK_SCHEMA), "json");
-    topic(&log, "ads", 1, Some("ad_id BIGINT, campaign VARCHAR, budget DOUBLE"), "json");
+    topic(
+        &log,
+        "ads",
+        1,
+        Some("ad_id BIGINT, campaign VARCHAR, budget DOUBLE"),
+        "json",
+    );
     topic(&log, "bad_clicks", 2, Some(CLICK_SCHEMA), "json");
     topic(&log, "bad_rows", 1, Some(CLICK_SCHEMA), "binary");
     topic(&log, "notes", 1, None, "json");
@@ -62,7 +68,10 @@ pub fn build() -> Fixture {
         let text = json.to_string();
         let key = ad.to_string();
         let p = (i % 4) as i32;
-        for (t, value) in [("clicks", binary.as_slice()), ("clicks_json", text.as_bytes())] {
+        for (t, value) in [
+            ("clicks", binary.as_slice()),
+            ("clicks_json", text.as_bytes()),
+        ] {
             producer
                 .send(
                     ProducerRecord::new(t, value)
@@ -96,7 +105,11 @@ pub fn build() -> Fixture {
     ];
     for (p, v) in bad {
         producer
-            .send(ProducerRecord::new("bad_clicks", v.as_bytes()).partition(p).timestamp(T0))
+            .send(
+                ProducerRecord::new("bad_clicks", v.as_bytes())
+                    .partition(p)
+                    .timestamp(T0),
+            )
             .unwrap();
     }
     let good = schema

@@ -45,7 +45,11 @@ fn golden_queries() {
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "golden queries missing in {}", dir.display());
+    assert!(
+        files.len() >= 10,
+        "golden queries missing in {}",
+        dir.display()
+    );
     let mut failures = Vec::new();
     for sql in &files {
         let query = std::fs::read_to_string(sql).unwrap();

@@ -3,4 +3,3 @@
 mod fixture;
 mod golden;
 mod session;
-mod continuous;

@@ -33,7 +33,10 @@ fn a_record_that_does_not_fit_is_a_decode_error_with_its_place() {
             reason,
         } => {
             assert_eq!((topic.as_str(), partition, offset), ("bad_clicks", 1, 1));
-            assert!(reason.contains("column 'ad_id': expected BIGINT, got a string"), "{reason}");
+            assert!(
+                reason.contains("column 'ad_id': expected BIGINT, got a string"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -74,7 +77,10 @@ fn files_only_with_file_access() {
     let session = WeirSession::new(&f.log).unwrap();
     let err = session.sql(&create).unwrap_err().to_string();
     assert!(err.contains("DDL not supported"), "{err}");
-    let copy = format!("COPY (SELECT 1) TO '{}'", dir.path().join("y.csv").display());
+    let copy = format!(
+        "COPY (SELECT 1) TO '{}'",
+        dir.path().join("y.csv").display()
+    );
     let err = session.sql(&copy).unwrap_err().to_string();
     assert!(err.contains("not supported"), "{err}");
     // The DataFrame API would reach files through the object store: there is none.
@@ -91,7 +97,10 @@ fn files_only_with_file_access() {
     assert!(err.contains("file access is disabled"), "{err}");
     assert!(!dir.path().join("y.csv").exists());
 
-    let open = WeirSession::new(&f.log).unwrap().with_file_access(true).unwrap();
+    let open = WeirSession::new(&f.log)
+        .unwrap()
+        .with_file_access(true)
+        .unwrap();
     open.sql(&create).unwrap();
     let batches = open.sql("SELECT sum(a + b) AS s FROM x").unwrap();
     let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)

@@ -74,7 +74,8 @@ baseline_read_decode_count_events_per_s adds reading and decoding them on one th
 with JSON values, and writes the same rows as a JSON-lines file and as in-memory Arrow batches. Then \
 times the query (best of --runs) over each: binary_rows_per_s and json_rows_per_s through weir-sql, \
 jsonl_rows_per_s (DataFusion's NDJSON reader) and memory_rows_per_s (a MemTable), all with \
---target-partitions threads; and the ratios binary_vs_jsonl, binary_vs_memory, json_vs_jsonl."
+--target-partitions threads; and the ratios binary_vs_jsonl, binary_vs_memory, json_vs_jsonl. \
+read_only_rows_per_s: the binary topic grouped by _partition, which decodes no value (the log-read floor)."
     )]
     Sql(super::bench_sql::SqlBench),
 }
