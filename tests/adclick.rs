@@ -209,8 +209,14 @@ fn malformed_clicks_go_to_the_dead_letter_topic_and_the_job_goes_on() {
 #[test]
 fn the_sql_variant_passes_the_same_verification() {
     let dir = tempfile::tempdir().expect("tempdir");
-    ok(dir.path(), &["generate", "--events", "200000", "--late-share", "0.01"]);
-    let out = ok(dir.path(), &["run", "--sql", "--until-idle", "--metrics-ms", "0"]);
+    ok(
+        dir.path(),
+        &["generate", "--events", "200000", "--late-share", "0.01"],
+    );
+    let out = ok(
+        dir.path(),
+        &["run", "--sql", "--until-idle", "--metrics-ms", "0"],
+    );
     assert!(out.contains("processed 200000 clicks"), "{out}");
     let out = ok(dir.path(), &["verify"]);
     assert!(out.contains("verdict:            PASS"), "{out}");

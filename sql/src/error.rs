@@ -33,6 +33,12 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// A continuous query that cannot be planned: its shape, an unknown topic or column.
+    #[error("{0}")]
+    Plan(String),
+    /// The runtime refused or failed the continuous query's job.
+    #[error(transparent)]
+    Runtime(#[from] weir_runtime::Error),
     /// A bug in weir-sql.
     #[error("internal error: {0}")]
     Internal(String),

@@ -40,6 +40,7 @@ pub use table::{PartitionScan, ScanReport, TopicScanExec, TopicTable};
 
 pub use datafusion;
 
+pub mod continuous;
 pub mod decode;
 mod error;
 pub mod schema;

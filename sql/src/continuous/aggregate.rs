@@ -116,7 +116,9 @@ impl Aggregate<PreparedRow> for SqlAggregates {
                 },
                 AggKind::Min | AggKind::Max => Cell::Extreme(None),
                 AggKind::Avg => Cell::Avg(0.0, 0),
-                AggKind::ApproxDistinct => Cell::Distinct(Aggregate::<Value>::create(&self.distinct)),
+                AggKind::ApproxDistinct => {
+                    Cell::Distinct(Aggregate::<Value>::create(&self.distinct))
+                }
             })
             .collect()
     }
@@ -126,7 +128,15 @@ impl Aggregate<PreparedRow> for SqlAggregates {
             match (cell, kind) {
                 (Cell::Count(n), AggKind::Count) => *n += 1,
                 (Cell::Count(n), _) => *n += u64::from(*arg != Value::Null),
-                (Cell::Sum { int, float, is_float, seen }, _) => match arg {
+                (
+                    Cell::Sum {
+                        int,
+                        float,
+                        is_float,
+                        seen,
+                    },
+                    _,
+                ) => match arg {
                     Value::Int(i) => {
                         *int += i128::from(*i);
                         *seen = true;
@@ -175,7 +185,12 @@ impl Aggregate<PreparedRow> for SqlAggregates {
             match (cell, o) {
                 (Cell::Count(a), Cell::Count(b)) => *a += b,
                 (
-                    Cell::Sum { int, float, is_float, seen },
+                    Cell::Sum {
+                        int,
+                        float,
+                        is_float,
+                        seen,
+                    },
                     Cell::Sum {
                         int: i2,
                         float: f2,
@@ -219,7 +234,9 @@ impl Aggregate<PreparedRow> for SqlAggregates {
                     is_float: true,
                     ..
                 } => Value::Float(*int as f64 + float),
-                Cell::Sum { int, .. } => Value::Int((*int).clamp(i64::MIN as i128, i64::MAX as i128) as i64),
+                Cell::Sum { int, .. } => {
+                    Value::Int((*int).clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+                }
                 Cell::Extreme(v) => v.clone().unwrap_or(Value::Null),
                 Cell::Avg(_, 0) => Value::Null,
                 Cell::Avg(s, n) => Value::Float(s / *n as f64),

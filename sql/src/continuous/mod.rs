@@ -185,7 +185,9 @@ fn parse(log: &Log, ctx: &SessionContext, sql: &str) -> Result<(Plan, Arc<Schema
         ..
     } = &from.relation
     else {
-        return Err(unsupported("FROM must be TUMBLE(...), HOP(...) or SESSION(...)"));
+        return Err(unsupported(
+            "FROM must be TUMBLE(...), HOP(...) or SESSION(...)",
+        ));
     };
     let args: Vec<&Expr> = args
         .args
@@ -197,7 +199,9 @@ fn parse(log: &Log, ctx: &SessionContext, sql: &str) -> Result<(Plan, Arc<Schema
         .collect::<Result<_>>()?;
     let function = name.to_string().to_ascii_uppercase();
     if args.len() < 3 {
-        return Err(unsupported(format!("{function} takes (topic, ts_column, interval...)")));
+        return Err(unsupported(format!(
+            "{function} takes (topic, ts_column, interval...)"
+        )));
     }
     let source = args[0].to_string().trim_matches('"').to_string();
     let config = log
@@ -241,8 +245,13 @@ fn parse(log: &Log, ctx: &SessionContext, sql: &str) -> Result<(Plan, Arc<Schema
         GroupByExpr::Expressions(exprs, _) => exprs.iter().map(|e| e.to_string()).collect(),
         GroupByExpr::All(_) => return Err(unsupported("GROUP BY ALL")),
     };
-    let is_window_col = |s: &str| s.eq_ignore_ascii_case("window_start") || s.eq_ignore_ascii_case("window_end");
-    let group_exprs: Vec<String> = groups.iter().filter(|g| !is_window_col(g)).cloned().collect();
+    let is_window_col =
+        |s: &str| s.eq_ignore_ascii_case("window_start") || s.eq_ignore_ascii_case("window_end");
+    let group_exprs: Vec<String> = groups
+        .iter()
+        .filter(|g| !is_window_col(g))
+        .cloned()
+        .collect();
     let mut aggregates = Vec::new();
     let mut output = Vec::new();
     for item in &select.projection {
@@ -258,17 +267,24 @@ fn parse(log: &Log, ctx: &SessionContext, sql: &str) -> Result<(Plan, Arc<Schema
         } else if text.eq_ignore_ascii_case("window_end") {
             OutputColumn::WindowEnd
         } else if let Expr::Function(f) = expr {
-            let kind = AggKind::parse(&f.name.to_string())
-                .ok_or_else(|| unsupported(format!("`{text}` is not an aggregate or a GROUP BY column")))?;
+            let kind = AggKind::parse(&f.name.to_string()).ok_or_else(|| {
+                unsupported(format!("`{text}` is not an aggregate or a GROUP BY column"))
+            })?;
             let arg = match &f.args {
                 FunctionArguments::List(list) => match list.args.as_slice() {
-                    [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if kind == AggKind::Count => None,
+                    [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if kind == AggKind::Count => {
+                        None
+                    }
                     [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Some(e.to_string()),
                     _ => return Err(unsupported(format!("`{text}`: one argument expected"))),
                 },
                 _ => return Err(unsupported(format!("`{text}`: one argument expected"))),
             };
-            let kind = if kind == AggKind::Count && arg.is_some() { AggKind::CountNonNull } else { kind };
+            let kind = if kind == AggKind::Count && arg.is_some() {
+                AggKind::CountNonNull
+            } else {
+                kind
+            };
             aggregates.push((kind, arg));
             OutputColumn::Aggregate(aggregates.len() - 1)
         } else {
@@ -280,8 +296,13 @@ fn parse(log: &Log, ctx: &SessionContext, sql: &str) -> Result<(Plan, Arc<Schema
         };
         output.push((name, column));
     }
-    if !groups.iter().any(|g| g.eq_ignore_ascii_case("window_start")) {
-        return Err(unsupported("GROUP BY must include window_start (and window_end)"));
+    if !groups
+        .iter()
+        .any(|g| g.eq_ignore_ascii_case("window_start"))
+    {
+        return Err(unsupported(
+            "GROUP BY must include window_start (and window_end)",
+        ));
     }
     Ok((
         Plan {
@@ -400,7 +421,11 @@ impl ContinuousQuery {
         let prepared = Prepared {
             arrow: arrow.clone(),
             filter: plan.filter.as_deref().map(compile).transpose()?,
-            groups: plan.groups.iter().map(|g| compile(g)).collect::<Result<_>>()?,
+            groups: plan
+                .groups
+                .iter()
+                .map(|g| compile(g))
+                .collect::<Result<_>>()?,
             args: plan
                 .aggregates
                 .iter()
@@ -408,9 +433,11 @@ impl ContinuousQuery {
                 .collect::<Result<_>>()?,
         };
         let target_binary = match (target_config.format.as_str(), &target_config.schema) {
-            ("binary", Some(s)) => Some(Arc::new(Schema::parse(s).map_err(|e| {
-                Error::Plan(format!("target `{}`: {e}", plan.target))
-            })?)),
+            ("binary", Some(s)) => {
+                Some(Arc::new(Schema::parse(s).map_err(|e| {
+                    Error::Plan(format!("target `{}`: {e}", plan.target))
+                })?))
+            }
             ("binary", None) => {
                 return Err(Error::Plan(format!(
                     "target `{}` is binary but has no schema",
@@ -423,7 +450,10 @@ impl ContinuousQuery {
         let job = Job::new(log, config.job.clone())?;
         let ts_column = plan.ts_column;
         let rows = job
-            .source::<Row, _>(&plan.source, RowCodec::new(schema.clone(), &source_config.format))
+            .source::<Row, _>(
+                &plan.source,
+                RowCodec::new(schema.clone(), &source_config.format),
+            )
             .timestamps(
                 move |r: &Row| match r[ts_column] {
                     Value::Int(t) => t,
@@ -433,7 +463,10 @@ impl ContinuousQuery {
             );
         let prepared = Arc::new(prepared);
         let input = rows.transform("sql-prepare", move |ctx, _uid| {
-            Ok(Box::new(Prepare::new(prepared.clone(), ctx.config().batch_records_max)))
+            Ok(Box::new(Prepare::new(
+                prepared.clone(),
+                ctx.config().batch_records_max,
+            )))
         });
         let mut windows = input
             .key_by(|p: &prepare::PreparedRow| p.key.clone())
@@ -465,9 +498,13 @@ impl ContinuousQuery {
                 };
                 (key, serde_json::Value::Object(object))
             })
-            .sink_keyed(&plan.target, TargetCodec { binary: target_binary }, |r: &OutputRecord| {
-                r.0.clone()
-            });
+            .sink_keyed(
+                &plan.target,
+                TargetCodec {
+                    binary: target_binary,
+                },
+                |r: &OutputRecord| r.0.clone(),
+            );
         out.late
             .map(move |l: LateRecord<Vec<Value>, prepare::PreparedRow>| {
                 let object: serde_json::Map<String, serde_json::Value> = names

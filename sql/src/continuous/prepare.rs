@@ -138,7 +138,12 @@ impl Prepare {
             }
             None => None,
         };
-        let groups: Vec<ArrayRef> = self.prepared.groups.iter().map(eval).collect::<RuntimeResult<_>>()?;
+        let groups: Vec<ArrayRef> = self
+            .prepared
+            .groups
+            .iter()
+            .map(eval)
+            .collect::<RuntimeResult<_>>()?;
         let args: Vec<Option<ArrayRef>> = self
             .prepared
             .args
@@ -151,7 +156,10 @@ impl Prepare {
             {
                 continue;
             }
-            let key = groups.iter().map(|a| cell(a.as_ref(), i)).collect::<RuntimeResult<_>>()?;
+            let key = groups
+                .iter()
+                .map(|a| cell(a.as_ref(), i))
+                .collect::<RuntimeResult<_>>()?;
             let args = args
                 .iter()
                 .map(|a| a.as_ref().map_or(Ok(Value::Null), |a| cell(a.as_ref(), i)))
@@ -202,9 +210,9 @@ fn cell(array: &dyn Array, i: usize) -> RuntimeResult<Value> {
         ScalarValue::TimestampSecond(Some(v), _) => Value::Int(v * 1_000),
         ScalarValue::TimestampMicrosecond(Some(v), _) => Value::Int(v / 1_000),
         ScalarValue::TimestampNanosecond(Some(v), _) => Value::Int(v / 1_000_000),
-        ScalarValue::Utf8(Some(v)) | ScalarValue::LargeUtf8(Some(v)) | ScalarValue::Utf8View(Some(v)) => {
-            Value::Str(v)
-        }
+        ScalarValue::Utf8(Some(v))
+        | ScalarValue::LargeUtf8(Some(v))
+        | ScalarValue::Utf8View(Some(v)) => Value::Str(v),
         other => Value::Str(other.to_string()),
     })
 }

@@ -138,7 +138,8 @@ fn decode_binary(schema: &Schema, mut bytes: &[u8]) -> Result<Row, CodecError> {
                 }
             },
             ColumnType::Varchar => {
-                let len = u32::from_le_bytes(take(&mut bytes, &c.name, 4)?.try_into().expect("4 bytes"));
+                let len =
+                    u32::from_le_bytes(take(&mut bytes, &c.name, 4)?.try_into().expect("4 bytes"));
                 let s = take(&mut bytes, &c.name, len as usize)?;
                 Value::Str(
                     std::str::from_utf8(s)
@@ -176,17 +177,20 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
         let mut row: Vec<Option<Value>> = vec![None; columns.len()];
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             let Some(i) = columns.iter().position(|c| c.name == key) else {
-                return Err(de::Error::custom(format!("field '{key}' is not in the schema")));
+                return Err(de::Error::custom(format!(
+                    "field '{key}' is not in the schema"
+                )));
             };
             let name = &columns[i].name;
             let v: serde_json::Value = map.next_value()?;
             let value = match (&v, columns[i].ty) {
                 (serde_json::Value::Null, _) => Value::Null,
-                (serde_json::Value::Number(n), ColumnType::BigInt | ColumnType::Timestamp | ColumnType::Int) => {
-                    Value::Int(n.as_i64().ok_or_else(|| {
-                        de::Error::custom(format!("column '{name}': {n} is not an integer"))
-                    })?)
-                }
+                (
+                    serde_json::Value::Number(n),
+                    ColumnType::BigInt | ColumnType::Timestamp | ColumnType::Int,
+                ) => Value::Int(n.as_i64().ok_or_else(|| {
+                    de::Error::custom(format!("column '{name}': {n} is not an integer"))
+                })?),
                 (serde_json::Value::Number(n), ColumnType::Double | ColumnType::Float) => {
                     Value::Float(n.as_f64().unwrap_or(f64::NAN))
                 }
@@ -205,7 +209,9 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
         }
         row.into_iter()
             .zip(columns)
-            .map(|(v, c)| v.ok_or_else(|| de::Error::custom(format!("missing column '{}'", c.name))))
+            .map(|(v, c)| {
+                v.ok_or_else(|| de::Error::custom(format!("missing column '{}'", c.name)))
+            })
             .collect()
     }
 }
