@@ -27,6 +27,9 @@ pub const LATE: &str = "clicks_late";
 pub const DEAD_LETTER: &str = "clicks_dead_letter";
 /// The binary schema of `clicks` (also stored in its topic metadata).
 pub const CLICK_SCHEMA: &str = "ad_id BIGINT, user_id BIGINT, ts TIMESTAMP";
+/// The schema of `ad_clicks_per_minute` (JSON values), so that SQL can query it.
+pub const PER_MINUTE_SCHEMA: &str =
+    "ad_id BIGINT, window_start TIMESTAMP, window_end TIMESTAMP, clicks BIGINT";
 /// One minute, the window size.
 pub const MINUTE_MS: i64 = 60_000;
 
@@ -204,6 +207,7 @@ pub fn create_topics(log: &Log, partitions: i32, format: ValueFormat) -> weir_lo
             PER_MINUTE,
             TopicConfig {
                 partitions,
+                schema: Some(PER_MINUTE_SCHEMA.to_string()),
                 ..TopicConfig::default()
             },
         ),

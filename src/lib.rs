@@ -47,6 +47,7 @@ pub use weir_log::{
 };
 
 pub mod adclick;
+pub mod sql_bench;
 
 // The schema module lives in the runtime, whose binary codec shares its row format.
 pub use weir_runtime::schema;

@@ -1,6 +1,7 @@
 //! The ad-click example (`examples/ad_clicks.rs`) as a user runs it: generate → run → verify,
 //! SIGKILLed runs, and malformed input.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -110,42 +111,47 @@ fn sigkilled_runs_restart_to_an_exact_result() {
         .map_or(1, |d| d.as_nanos() as u64);
     eprintln!("seed {seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut kills = 0;
-    let mut finished = false;
-    for _ in 0..10 {
+    // Each round: `run` follows `clicks` (it never stops by itself) and prints a metrics line
+    // every 20 ms. Once a line shows a newer committed epoch than the last round saw (or, if it
+    // has caught up and commits nothing new, after 250 lines), it is SIGKILLed at a random
+    // moment within 150 ms.
+    let mut last_epoch = 0;
+    for round in 0..6 {
         let mut child = ad_clicks(
             dir.path(),
-            &[
-                "run",
-                "--until-idle",
-                "--epoch-ms",
-                "50",
-                "--metrics-ms",
-                "0",
-            ],
+            &["run", "--epoch-ms", "50", "--metrics-ms", "20"],
         )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn run");
-        std::thread::sleep(Duration::from_millis(rng.u64(30..300)));
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            assert!(status.success(), "run failed: {status}");
-            finished = true;
-            break;
+        // Kept open until the child is dead, so that its writes never fail.
+        let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut seen = 0;
+        for line in lines.by_ref().map_while(Result::ok) {
+            seen += 1;
+            let epoch = line
+                .split_whitespace()
+                .skip_while(|w| *w != "epoch")
+                .nth(1)
+                .and_then(|e| e.parse::<u64>().ok());
+            if epoch.is_some_and(|e| e > last_epoch) || seen >= 250 {
+                last_epoch = epoch.unwrap_or(last_epoch);
+                break;
+            }
         }
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "round {round}: run ended by itself (seed {seed})"
+        );
+        std::thread::sleep(Duration::from_millis(rng.u64(0..150)));
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
-        kills += 1;
+        drop(lines);
     }
-    if !finished {
-        ok(dir.path(), &["run", "--until-idle", "--metrics-ms", "0"]);
-    }
-    eprintln!("killed {kills} times");
-    assert!(
-        kills >= 2,
-        "the run finished before it could be killed (seed {seed})"
-    );
+    eprintln!("killed 6 times; the last run had committed epoch {last_epoch}");
+    assert!(last_epoch > 0, "no run committed anything (seed {seed})");
+    ok(dir.path(), &["run", "--until-idle", "--metrics-ms", "0"]);
     let out = ok(dir.path(), &["verify"]);
     assert!(out.contains("verdict:            PASS"), "{out}");
 }

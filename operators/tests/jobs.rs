@@ -347,32 +347,56 @@ fn an_idle_partition_does_not_hold_windows_open() {
 
 const CHILD_ENV: &str = "WEIR_EO_CHILD_DIR";
 
-/// The child: runs the count job on the data directory until drained, then prints DONE.
+/// With this set, the child follows its input (never stopping by itself) and prints a line each
+/// time an epoch commits, until it is killed.
+const CHILD_FOLLOW_ENV: &str = "WEIR_EO_CHILD_FOLLOW";
+
+/// The child: runs the count job on the data directory until drained, then prints DONE; or, with
+/// [`CHILD_FOLLOW_ENV`], until killed.
 #[test]
 #[ignore = "child process of exactly_once_under_sigkill"]
 fn eo_child() {
+    use std::io::Write;
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
+    let follow = std::env::var_os(CHILD_FOLLOW_ENV).is_some();
     let log = open(Path::new(&dir));
     let mut config = JobConfig::new("eo");
-    config.stop_when_drained = true;
+    config.stop_when_drained = !follow;
     config.epoch_ms = 20;
-    count_job(&log, config, Some(HotKeys::detect().salts(3)))
+    let handle = count_job(&log, config, Some(HotKeys::detect().salts(3)))
         .start()
-        .expect("start")
-        .wait()
-        .expect("run");
-    log.close().expect("close");
-    use std::io::Write;
+        .expect("start");
     let mut out = std::io::stdout().lock();
+    if follow {
+        let mut reported = 0;
+        loop {
+            if handle.is_finished() {
+                panic!("the job stopped: {:?}", handle.wait());
+            }
+            let epoch = handle.committed_epoch();
+            if epoch > reported {
+                reported = epoch;
+                writeln!(out, "committed {epoch}").expect("stdout");
+                out.flush().expect("flush");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    handle.wait().expect("run");
+    log.close().expect("close");
     writeln!(out, "DONE").expect("stdout");
     out.flush().expect("flush");
 }
 
-fn spawn_child(dir: &Path) -> Child {
+fn spawn_child(dir: &Path, follow: bool) -> Child {
     let exe = std::env::current_exe().expect("test binary path");
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    if follow {
+        command.env(CHILD_FOLLOW_ENV, "1");
+    }
+    command
         .args([
             "jobs::eo_child",
             "--exact",
@@ -402,6 +426,7 @@ fn seed() -> u64 {
 
 #[test]
 fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
+    use std::io::BufRead;
     let seed = seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let input = clicks(1_000_000, 300, 30, 0.3, 0.02, seed);
@@ -410,38 +435,39 @@ fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
     setup(reference.path(), &input, 4);
     setup(crashed.path(), &input, 4);
 
-    let mut kills = 0;
-    let mut done = false;
-    for _round in 0..12 {
-        let mut child = spawn_child(crashed.path());
-        std::thread::sleep(Duration::from_millis(rng.u64(10..200)));
-        if child.try_wait().expect("try_wait").is_some() {
-            done = true;
-            break;
-        }
-        // SIGKILL: no destructor, no flush, no clean shutdown.
+    // Each round: wait until the child has committed once (so every round makes progress
+    // whatever the machine's load), then SIGKILL it at a random moment: mid-epoch, mid-commit,
+    // or after it has caught up. No destructor, no flush, no clean shutdown.
+    for round in 0..8 {
+        let mut child = spawn_child(crashed.path(), true);
+        // Kept open until the child is dead, so that its writes never fail.
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        // libtest prints its own lines first; EOF before a commit means the child failed.
+        let committed = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("committed"));
+        assert!(
+            committed,
+            "round {round}: the child ended without committing (seed {seed})"
+        );
+        std::thread::sleep(Duration::from_millis(rng.u64(0..150)));
         child.kill().expect("kill");
         child.wait().expect("wait");
-        kills += 1;
+        drop(lines);
     }
-    if !done {
-        let out = spawn_child(crashed.path())
-            .wait_with_output()
-            .expect("final run");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("DONE"),
-            "final run failed: {stdout}"
-        );
-    }
-    eprintln!("killed {kills} times");
+    // Then once more to the end of the input, every window closed.
+    let out = spawn_child(crashed.path(), false)
+        .wait_with_output()
+        .expect("final run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        kills >= 3,
-        "the job finished before it could be killed often (seed {seed})"
+        out.status.success() && stdout.contains("DONE"),
+        "final run failed: {stdout}"
     );
 
     // The uninterrupted run, same job, same input.
-    let out = spawn_child(reference.path())
+    let out = spawn_child(reference.path(), false)
         .wait_with_output()
         .expect("reference run");
     assert!(out.status.success(), "reference run failed");

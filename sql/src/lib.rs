@@ -31,7 +31,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Continuous (windowed `GROUP BY`) queries run by the runtime are not built yet.
+//! Continuous queries ([`continuous::ContinuousQuery`]) run a windowed `GROUP BY` as a runtime job
+//! that writes each window's result into a topic exactly once.
 #![warn(missing_docs)]
 
 pub use error::{Error, Result};

@@ -235,17 +235,36 @@ fn bad_continuous_queries_are_clear_errors() {
 
 const CHILD_ENV: &str = "WEIR_SQL_EO_CHILD_DIR";
 
+/// The child: the continuous query following `clicks` (never stopping by itself) with 20 ms
+/// epochs, printing a line each time an epoch commits, until the parent kills it.
 #[test]
 #[ignore = "child process of a continuous query under SIGKILL"]
 fn sql_eo_child() {
+    use std::io::Write;
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    run_sql(Path::new(&dir), "sql-eo");
-    use std::io::Write;
+    let log = open(Path::new(&dir));
+    let mut config = ContinuousConfig::new("sql-eo");
+    config.job.epoch_ms = 20;
+    let handle = ContinuousQuery::new(&log, AD_CLICKS, config)
+        .expect("plan")
+        .start()
+        .expect("start");
     let mut out = std::io::stdout().lock();
-    writeln!(out, "DONE").expect("stdout");
-    out.flush().expect("flush");
+    let mut reported = 0;
+    loop {
+        if handle.is_finished() {
+            panic!("the query stopped: {:?}", handle.wait());
+        }
+        let epoch = handle.committed_epoch();
+        if epoch > reported {
+            reported = epoch;
+            writeln!(out, "committed {epoch}").expect("stdout");
+            out.flush().expect("flush");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 fn spawn(dir: &Path) -> std::process::Child {
@@ -266,6 +285,7 @@ fn spawn(dir: &Path) -> std::process::Child {
 
 #[test]
 fn a_continuous_query_killed_and_restarted_commits_what_an_uninterrupted_run_does() {
+    use std::io::BufRead;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
@@ -275,31 +295,34 @@ fn a_continuous_query_killed_and_restarted_commits_what_an_uninterrupted_run_doe
     let reference = tempfile::tempdir().expect("tempdir");
     setup(crashed.path(), 300_000, seed);
     setup(reference.path(), 300_000, seed);
-    let mut kills = 0;
-    let mut done = false;
-    for _ in 0..10 {
+    // Each round: wait until the child has committed once (so every round makes progress
+    // whatever the machine's load), then SIGKILL it at a random moment: mid-epoch, mid-commit,
+    // or after it has caught up.
+    for round in 0..6 {
         let mut child = spawn(crashed.path());
-        std::thread::sleep(Duration::from_millis(rng.u64(20..300)));
-        if child.try_wait().expect("try_wait").is_some() {
-            done = true;
-            break;
-        }
+        // Kept open until the child is dead, so that its writes never fail.
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        // libtest prints its own lines first; EOF before a commit means the child failed.
+        let committed = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("committed"));
+        assert!(
+            committed,
+            "round {round}: the child ended without committing (seed {seed})"
+        );
+        std::thread::sleep(Duration::from_millis(rng.u64(0..150)));
         child.kill().expect("kill");
         child.wait().expect("wait");
-        kills += 1;
+        drop(lines);
     }
-    if !done {
-        let out = spawn(crashed.path()).wait_with_output().expect("final run");
-        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("DONE"));
-    }
-    eprintln!("killed {kills} times");
-    assert!(
-        kills >= 2,
-        "finished before it could be killed (seed {seed})"
-    );
+    // Then once more to the end of the input, every window closed.
+    run_sql(crashed.path(), "sql-eo");
     run_sql(reference.path(), "sql-eo");
     let (a, b) = (open(crashed.path()), open(reference.path()));
-    assert_eq!(sql_counts(&a), sql_counts(&b), "seed {seed}");
+    let counts = sql_counts(&a);
+    assert!(!counts.is_empty());
+    assert_eq!(counts, sql_counts(&b), "seed {seed}");
     assert_eq!(
         read(&a, "per_minute_late").len(),
         read(&b, "per_minute_late").len()

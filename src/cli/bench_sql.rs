@@ -2,26 +2,16 @@
 //! and of JSON values, against the same query in plain DataFusion over the same rows as a
 //! JSON-lines file and as an in-memory table, all in the same run.
 
-use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use clap::Args;
-use weir::adclick::{self, ClickGenerator, GeneratorConfig, ValueFormat};
-use weir::log::{Log, LogConfig};
-use weir::sql::datafusion::arrow::array::{Array, Int64Array, Int64Builder};
-use weir::sql::datafusion::arrow::datatypes::{DataType, Field, Schema};
-use weir::sql::datafusion::arrow::record_batch::RecordBatch;
-use weir::sql::datafusion::datasource::MemTable;
-use weir::sql::datafusion::prelude::JsonReadOptions;
-use weir::sql::{SessionOptions, WeirSession};
+use weir::sql::WeirSession;
+use weir::sql::datafusion::arrow::array::Int64Array;
+use weir::sql_bench::{Fixture, FixtureConfig, QUERY};
 
 use super::bench::Report;
-
-/// Rows per in-memory batch (DataFusion's default batch size).
-const MEMORY_BATCH_ROWS: usize = 8192;
 
 #[derive(Debug, Args)]
 pub struct SqlBench {
@@ -37,25 +27,15 @@ pub struct SqlBench {
     /// DataFusion's target_partitions (and worker threads)
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
     target_partitions: u64,
-    /// Runs per variant; the best counts
+    /// Runs per variant; the median counts
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
     runs: u64,
 }
 
-const QUERY: &str = "SELECT ad_id, count(*) FROM {} GROUP BY ad_id";
-
-fn generator(a: &SqlBench) -> ClickGenerator {
-    ClickGenerator::new(GeneratorConfig {
-        events: a.events,
-        ads: a.ads,
-        ..GeneratorConfig::default()
-    })
-}
-
-/// Best rows/s of `runs` runs of the query over `table`, checking that the counts add up.
+/// Median rows/s of `runs` runs of the query over `table`, checking that the counts add up.
 fn measure(session: &WeirSession, table: &str, a: &SqlBench) -> Result<f64> {
     let query = QUERY.replace("{}", table);
-    let mut best = 0f64;
+    let mut rates = Vec::new();
     for _ in 0..a.runs {
         let start = Instant::now();
         let batches = session
@@ -76,17 +56,14 @@ fn measure(session: &WeirSession, table: &str, a: &SqlBench) -> Result<f64> {
             "{table}: counts add up to {total}, not {}",
             a.events
         );
-        best = best.max(a.events as f64 / secs);
+        rates.push(a.events as f64 / secs);
     }
-    Ok(best)
+    Ok(median(rates))
 }
 
-fn load(dir: &Path, a: &SqlBench, format: ValueFormat) -> Result<Log> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let log = Log::open(dir, LogConfig::default())?;
-    adclick::create_topics(&log, a.partitions, format)?;
-    adclick::generate(&log, generator(a), format, |_| {})?;
-    Ok(log)
+fn median(mut rates: Vec<f64>) -> f64 {
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
 }
 
 pub fn bench(place: &Path, a: &SqlBench, report: &mut Report) -> Result<()> {
@@ -96,86 +73,32 @@ pub fn bench(place: &Path, a: &SqlBench, report: &mut Report) -> Result<()> {
     report.line("ads", a.ads);
     report.line("target_partitions", a.target_partitions);
     report.line("runs_per_variant", a.runs);
-    let options = SessionOptions {
-        target_partitions: a.target_partitions as usize,
-        ..SessionOptions::default()
-    };
-
     let t = Instant::now();
-    let binary = load(&place.join("sql-binary"), a, ValueFormat::Binary)?;
-    let json = load(&place.join("sql-json"), a, ValueFormat::Json)?;
-    // The same rows as a JSON-lines file and as in-memory batches.
-    let jsonl = place.join("sql-clicks.json");
-    let mut file = BufWriter::new(
-        std::fs::File::create(&jsonl).with_context(|| format!("creating {}", jsonl.display()))?,
-    );
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("ad_id", DataType::Int64, true),
-        Field::new("user_id", DataType::Int64, true),
-        Field::new("ts", DataType::Int64, true),
-    ]));
-    let parts = a.target_partitions as usize;
-    let mut memory: Vec<Vec<RecordBatch>> = vec![Vec::new(); parts];
-    let mut builders = [
-        Int64Builder::new(),
-        Int64Builder::new(),
-        Int64Builder::new(),
-    ];
-    let mut rows = 0usize;
-    let mut flush = |builders: &mut [Int64Builder; 3], n: usize| -> Result<()> {
-        let columns = builders
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as Arc<dyn Array>)
-            .collect();
-        memory[n % parts].push(RecordBatch::try_new(Arc::clone(&schema), columns)?);
-        Ok(())
-    };
-    for c in generator(a) {
-        writeln!(
-            file,
-            "{{\"ad_id\":{},\"user_id\":{},\"ts\":{}}}",
-            c.ad_id, c.user_id, c.ts
-        )?;
-        builders[0].append_value(c.ad_id as i64);
-        builders[1].append_value(c.user_id as i64);
-        builders[2].append_value(c.ts);
-        rows += 1;
-        if rows.is_multiple_of(MEMORY_BATCH_ROWS) {
-            flush(&mut builders, rows / MEMORY_BATCH_ROWS)?;
-        }
-    }
-    if !rows.is_multiple_of(MEMORY_BATCH_ROWS) {
-        flush(&mut builders, rows / MEMORY_BATCH_ROWS + 1)?;
-    }
-    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let fixture = Fixture::load(
+        &place.join("sql"),
+        FixtureConfig {
+            events: a.events,
+            partitions: a.partitions,
+            ads: a.ads,
+            target_partitions: a.target_partitions as usize,
+        },
+    )?;
     report.line("load_s", format!("{:.1}", t.elapsed().as_secs_f64()));
 
-    // Plain DataFusion (file access on) for the baselines; the topic tables are there too.
-    let session = WeirSession::with_options(&binary, options.clone())?.with_file_access(true)?;
-    let ctx = session.context();
-    let path = jsonl.to_str().context("non-UTF-8 data directory")?;
-    session.block_on(ctx.register_json(
-        "clicks_jsonl",
-        path,
-        JsonReadOptions::default().schema(&schema),
-    ))?;
-    ctx.register_table(
-        "clicks_memory",
-        Arc::new(MemTable::try_new(Arc::clone(&schema), memory)?),
-    )?;
-
+    // Plain DataFusion for the baselines, in the session of the binary topic.
+    let session = fixture.session(&fixture.binary)?;
     let binary_rate = measure(&session, "clicks", a)?;
     report.line("binary_rows_per_s", format!("{binary_rate:.0}"));
     // The floor under both topic figures: reading the records with no value decoded.
     let query = "SELECT _partition, count(*) FROM clicks GROUP BY _partition";
-    let mut best = 0f64;
+    let mut rates = Vec::new();
     for _ in 0..a.runs {
         let start = Instant::now();
         session.sql(query)?;
-        best = best.max(a.events as f64 / start.elapsed().as_secs_f64());
+        rates.push(a.events as f64 / start.elapsed().as_secs_f64());
     }
-    report.line("read_only_rows_per_s", format!("{best:.0}"));
-    let json_session = WeirSession::with_options(&json, options)?;
+    report.line("read_only_rows_per_s", format!("{:.0}", median(rates)));
+    let json_session = fixture.session(&fixture.json)?;
     let json_rate = measure(&json_session, "clicks", a)?;
     report.line("json_rows_per_s", format!("{json_rate:.0}"));
     let jsonl_rate = measure(&session, "clicks_jsonl", a)?;
@@ -193,11 +116,5 @@ pub fn bench(place: &Path, a: &SqlBench, report: &mut Report) -> Result<()> {
     report.line("json_vs_jsonl", format!("{:.2}", json_rate / jsonl_rate));
 
     drop((session, json_session));
-    binary.close()?;
-    json.close()?;
-    std::fs::remove_file(&jsonl).ok();
-    for d in ["sql-binary", "sql-json"] {
-        std::fs::remove_dir_all(place.join(d)).ok();
-    }
-    Ok(())
+    fixture.remove()
 }

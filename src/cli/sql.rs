@@ -1,11 +1,16 @@
 //! `weir sql`: one query, printed as a table, CSV or JSON lines; without a query, an interactive
-//! shell.
+//! shell; with `--continuous`, a windowed `INSERT INTO ... SELECT` run as an exactly-once job.
 
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use weir::log::Log;
 use weir::sql::WeirSession;
+use weir::sql::continuous::{self, ContinuousConfig, ContinuousQuery};
 use weir::sql::datafusion::arrow::record_batch::RecordBatch;
 use weir::sql::datafusion::arrow::{csv, json, util::pretty};
 
@@ -40,20 +45,40 @@ pub struct SqlArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
     format: SqlFormat,
-    /// Run `INSERT INTO topic SELECT ...` continuously as a job (not built yet)
+    /// Run `INSERT INTO topic SELECT ... GROUP BY window_start, ...` continuously as an
+    /// exactly-once job
     #[arg(long)]
     continuous: bool,
-    /// With --continuous: stop once the input topics are drained
+    /// With --continuous: stop once the input topics are drained and every window has closed
     #[arg(long, requires = "continuous")]
     until_idle: bool,
+    /// With --continuous: the job's name, which keys its state and committed offsets (default
+    /// `sql-<target topic>`); run again with the same name to resume
+    #[arg(long, requires = "continuous")]
+    job: Option<String>,
+    /// With --continuous: how often results, offsets and state commit
+    #[arg(long, requires = "continuous", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    epoch_ms: u64,
+    /// With --continuous: the watermark trails the highest event time of each partition by this
+    #[arg(long, requires = "continuous", default_value_t = 5_000,
+          value_parser = clap::value_parser!(i64).range(0..=86_400_000))]
+    watermark_delay_ms: i64,
+    /// With --continuous: spread each hot group key over this many salts (0: never salt)
+    #[arg(long, requires = "continuous", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(0..=256))]
+    salts: u32,
+    /// With --continuous: print a metrics line on stderr this often (0: never)
+    #[arg(long, requires = "continuous", default_value_t = 1_000)]
+    metrics_ms: u64,
 }
 
 pub fn run(dir: &DataDir, args: SqlArgs) -> Result<()> {
     if args.continuous {
-        if args.query.is_none() {
+        let Some(query) = &args.query else {
             usage!("--continuous needs a query (INSERT INTO topic SELECT ...)");
-        }
-        bail!("continuous queries: not built yet");
+        };
+        return dir.with_writer(false, None, |log| continuous(log, query, &args));
     }
     let log = dir.open_read_only(None)?;
     let session = WeirSession::new(&log)?;
@@ -67,6 +92,64 @@ pub fn run(dir: &DataDir, args: SqlArgs) -> Result<()> {
         }
         None => shell(&session, args.format),
     }
+}
+
+/// Runs a continuous query until it drains (`--until-idle`), fails, or a signal stops it.
+fn continuous(log: &Log, query: &str, args: &SqlArgs) -> Result<()> {
+    let target = continuous::target_topic(query)?;
+    let name = args.job.clone().unwrap_or_else(|| format!("sql-{target}"));
+    let mut config = ContinuousConfig::new(&name);
+    config.job.epoch_ms = args.epoch_ms;
+    config.job.stop_when_drained = args.until_idle;
+    config.watermark_delay_ms = args.watermark_delay_ms;
+    config.salts = (args.salts > 0).then_some(args.salts);
+    let query = ContinuousQuery::new(log, query, config)?;
+    let late = query.late_topic.clone();
+    eprintln!(
+        "job `{name}`: results to `{}`, late rows to `{}`; Ctrl-C stops (the open epoch is \
+         replayed by the next run)",
+        query.target, query.late_topic
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .context("installing a signal handler")?;
+        signal_hook::flag::register(signal, stop.clone()).context("installing a signal handler")?;
+    }
+    let handle = query.start()?;
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    while !handle.is_finished() {
+        if stop.load(Ordering::Relaxed) {
+            handle.stop()?;
+            bail!("stopped by a signal; committed results stay");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if args.metrics_ms > 0 && last_print.elapsed() >= Duration::from_millis(args.metrics_ms) {
+            last_print = Instant::now();
+            eprintln!("{}", handle.metrics());
+        }
+    }
+    let m = handle.wait()?;
+    let took = started.elapsed().as_secs_f64();
+    let written = |topic: &str| {
+        let name = format!("sink:{topic}");
+        m.operators
+            .iter()
+            .filter(|o| o.operator == name)
+            .map(|o| o.records_in)
+            .sum::<u64>()
+    };
+    println!(
+        "read {} rows in {took:.2} s ({:.0} rows/s); {} results to `{target}`, {} late rows to \
+         `{late}`; {} epochs committed",
+        m.source_records,
+        m.source_records as f64 / took,
+        written(&target),
+        written(&late),
+        m.checkpoints
+    );
+    Ok(())
 }
 
 fn print(out: &mut impl Write, batches: &[RecordBatch], format: SqlFormat) -> Result<()> {

@@ -39,8 +39,8 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::Expr as DfExpr;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr,
-    Statement, TableFactor, TableObject,
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Insert, SelectItem,
+    SetExpr, Statement, TableFactor, TableObject,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -157,16 +157,28 @@ fn interval_ms(ctx: &SessionContext, e: &Expr) -> Result<i64> {
     Ok(ms)
 }
 
-fn parse(log: &Log, ctx: &SessionContext, sql: &str) -> Result<(Plan, Arc<Schema>, TopicConfig)> {
+/// The single `INSERT INTO` statement of `sql` and the topic it writes to.
+fn parse_insert(sql: &str) -> Result<(Insert, String)> {
     let statements = Parser::parse_sql(&GenericDialect {}, sql)
         .map_err(|e| Error::Plan(format!("SQL syntax: {e}")))?;
-    let [Statement::Insert(insert)] = statements.as_slice() else {
+    let mut statements = statements.into_iter();
+    let (Some(Statement::Insert(insert)), None) = (statements.next(), statements.next()) else {
         return Err(unsupported("not a single INSERT INTO statement"));
     };
     let TableObject::TableName(target) = &insert.table else {
         return Err(unsupported("INSERT INTO must name a topic"));
     };
     let target = target.to_string().trim_matches('"').to_string();
+    Ok((insert, target))
+}
+
+/// The topic a continuous query writes to (its `INSERT INTO` table), without planning the rest.
+pub fn target_topic(sql: &str) -> Result<String> {
+    parse_insert(sql).map(|(_, target)| target)
+}
+
+fn parse(log: &Log, ctx: &SessionContext, sql: &str) -> Result<(Plan, Arc<Schema>, TopicConfig)> {
+    let (insert, target) = parse_insert(sql)?;
     let Some(query) = &insert.source else {
         return Err(unsupported("INSERT INTO needs a SELECT"));
     };

@@ -1,1 +1,0 @@
-SELECT sum(ad_id) FROM bad_rows

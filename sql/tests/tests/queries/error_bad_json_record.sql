@@ -1,1 +1,0 @@
-SELECT ad_id FROM bad_clicks

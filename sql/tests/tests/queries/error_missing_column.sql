@@ -1,1 +1,0 @@
-SELECT user_id FROM bad_clicks WHERE _offset >= 2

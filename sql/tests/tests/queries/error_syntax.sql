@@ -1,1 +1,0 @@
-SELEC ad_id FROM clicks

@@ -1,1 +1,0 @@
-SELECT nope FROM clicks

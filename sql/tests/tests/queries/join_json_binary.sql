@@ -1,1 +1,0 @@
-SELECT b._partition, count(*) AS matched FROM clicks b JOIN clicks_json j ON b._partition = j._partition AND b._offset = j._offset AND b.ts = j.ts AND b.user_id = j.user_id GROUP BY b._partition ORDER BY b._partition

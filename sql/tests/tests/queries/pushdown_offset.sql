@@ -1,1 +1,0 @@
-SELECT _partition, _offset, ts FROM clicks WHERE _offset >= 8 ORDER BY _partition, _offset

@@ -1,1 +1,0 @@
-COPY clicks TO '/tmp/weir-sql-copy.csv'
