@@ -176,6 +176,24 @@ impl ConsumerBatch {
             .filter(move |r| r.as_ref().map_or(true, |r| r.offset >= skip))
     }
 
+    /// Calls `f` with each record from the consumer's position on, borrowed from the batch (no
+    /// allocation per record, see [`RecordIter::next_ref`](crate::format::RecordIter::next_ref));
+    /// stops early when `f` returns `Ok(false)`. A malformed record is an error, as in
+    /// [`ConsumerBatch::records`].
+    pub fn for_each_ref<E: From<Error>>(
+        &self,
+        mut f: impl FnMut(crate::format::RecordRef<'_>) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<(), E> {
+        let mut records = self.batch.records(self.decompressed_bytes_max)?;
+        while let Some(record) = records.next_ref() {
+            let record = record?;
+            if record.offset >= self.skip_below && !f(record)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Offset of the first record [`ConsumerBatch::records`] yields (the consumer's position when
     /// fetched, or the batch start).
     pub fn start_offset(&self) -> i64 {

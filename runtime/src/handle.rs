@@ -244,7 +244,14 @@ pub(crate) fn start(g: Graph) -> Result<JobHandle> {
     let producer = match config.guarantee {
         Guarantee::ExactlyOnce => {
             // Fences an earlier instance of this job and aborts its open epoch.
-            let mut p = TransactionalProducer::new(&log, TransactionalConfig::new(&job))?;
+            // lz4: state snapshots (sketches, sparse tables) shrink many times over.
+            let mut p = TransactionalProducer::new(
+                &log,
+                TransactionalConfig {
+                    compression: weir_log::format::Compression::Lz4,
+                    ..TransactionalConfig::new(&job)
+                },
+            )?;
             p.begin()?;
             OutputProducer::Transactional(Box::new(Mutex::new(p)))
         }

@@ -55,6 +55,7 @@ struct Chunk {
     epoch: u64,
     index: u32,
     count: u32,
+    #[serde(with = "serde_bytes")]
     bytes: Vec<u8>,
 }
 

@@ -99,90 +99,203 @@ pub fn decode_batch(
             meta.keys.len()
         )));
     }
-    let columns = schema.columns();
-    // One slot per schema column: a builder if the column is projected.
-    let mut slots: Vec<Option<ColumnBuilder>> = columns.iter().map(|_| None).collect();
-    let mut sources = Vec::with_capacity(arrow_schema.fields().len());
-    for field in arrow_schema.fields() {
-        let source = match field.name().as_str() {
-            PARTITION_COLUMN => Source::Partition,
-            OFFSET_COLUMN => Source::Offset,
-            TIMESTAMP_COLUMN => Source::Timestamp,
-            KEY_COLUMN => Source::Key,
-            name => {
-                let i = columns.iter().position(|c| c.name == name).ok_or_else(|| {
-                    Error::Internal(format!("column '{name}' is not in the topic's schema"))
-                })?;
-                slots[i] = Some(ColumnBuilder::new(columns[i].ty, rows));
-                Source::Value(i)
-            }
-        };
-        sources.push(source);
-    }
-    let any_value = slots.iter().any(Option::is_some);
-    if any_value {
-        if values.len() != rows {
-            return Err(Error::Internal(format!(
-                "decode_batch: {} values for {rows} records",
-                values.len()
-            )));
-        }
-        for (i, value) in values.iter().enumerate() {
-            let fits = match format {
-                ValueFormat::Binary => decode_binary_row(schema, value, &mut slots),
-                ValueFormat::Json => decode_json_row(schema, value, &mut slots),
-            };
-            fits.map_err(|reason| Error::Decode {
-                topic: meta.topic.to_string(),
-                partition: meta.partition,
-                offset: meta.offsets[i],
-                reason,
-            })?;
-        }
-    }
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(sources.len());
-    for source in sources {
-        let array: ArrayRef = match source {
-            Source::Value(i) => slots[i]
-                .take()
-                .expect("each value column is projected once")
-                .finish(),
-            Source::Partition => Arc::new(Int32Array::from_value(meta.partition, rows)),
-            Source::Offset => Arc::new(Int64Array::from(meta.offsets.to_vec())),
-            Source::Timestamp => {
-                Arc::new(TimestampMillisecondArray::from(meta.timestamps.to_vec()))
-            }
-            Source::Key => {
-                let mut keys = StringBuilder::with_capacity(rows, 0);
-                for (i, key) in meta.keys.iter().enumerate() {
-                    match key {
-                        None => keys.append_null(),
-                        Some(bytes) => match std::str::from_utf8(bytes) {
-                            Ok(s) => keys.append_value(s),
-                            Err(e) => {
-                                return Err(Error::Decode {
-                                    topic: meta.topic.to_string(),
-                                    partition: meta.partition,
-                                    offset: meta.offsets[i],
-                                    reason: format!(
-                                        "key is not valid UTF-8 ({e}); _key cannot show it"
-                                    ),
-                                });
-                            }
-                        },
-                    }
-                }
-                Arc::new(keys.finish())
-            }
-        };
-        arrays.push(array);
-    }
-    let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(
+    let mut decoder = BatchDecoder::new(
+        Arc::new(schema.clone()),
         arrow_schema,
-        arrays,
-        &options,
-    )?)
+        format,
+        meta.topic.into(),
+        meta.partition,
+        rows,
+    )?;
+    if decoder.decodes_values() && values.len() != rows {
+        return Err(Error::Internal(format!(
+            "decode_batch: {} values for {rows} records",
+            values.len()
+        )));
+    }
+    for i in 0..rows {
+        let value = values.get(i).copied();
+        decoder.append(meta.offsets[i], meta.timestamps[i], meta.keys[i], value)?;
+    }
+    decoder.finish()
+}
+
+/// Builds one [`RecordBatch`] record by record, straight from borrowed keys and values: the
+/// engine of [`decode_batch`] and of the topic scans.
+pub struct BatchDecoder {
+    schema: Arc<Schema>,
+    arrow_schema: SchemaRef,
+    format: ValueFormat,
+    topic: Arc<str>,
+    partition: i32,
+    /// One slot per schema column: a builder if the column is projected.
+    slots: Vec<Option<ColumnBuilder>>,
+    sources: Vec<Source>,
+    any_value: bool,
+    offsets: Option<Vec<i64>>,
+    timestamps: Option<Vec<i64>>,
+    keys: Option<StringBuilder>,
+    rows: usize,
+}
+
+impl BatchDecoder {
+    /// A decoder of records of `topic`/`partition` into batches of `arrow_schema`'s columns (any
+    /// subset, in any order, of the table schema), with room for `rows` records.
+    pub fn new(
+        schema: Arc<Schema>,
+        arrow_schema: SchemaRef,
+        format: ValueFormat,
+        topic: Arc<str>,
+        partition: i32,
+        rows: usize,
+    ) -> Result<BatchDecoder> {
+        let columns = schema.columns();
+        let mut slots: Vec<Option<ColumnBuilder>> = columns.iter().map(|_| None).collect();
+        let mut sources = Vec::with_capacity(arrow_schema.fields().len());
+        let (mut offsets, mut timestamps, mut keys) = (None, None, None);
+        for field in arrow_schema.fields() {
+            let source = match field.name().as_str() {
+                PARTITION_COLUMN => Source::Partition,
+                OFFSET_COLUMN => {
+                    offsets = Some(Vec::with_capacity(rows));
+                    Source::Offset
+                }
+                TIMESTAMP_COLUMN => {
+                    timestamps = Some(Vec::with_capacity(rows));
+                    Source::Timestamp
+                }
+                KEY_COLUMN => {
+                    keys = Some(StringBuilder::with_capacity(rows, 0));
+                    Source::Key
+                }
+                name => {
+                    let i = columns.iter().position(|c| c.name == name).ok_or_else(|| {
+                        Error::Internal(format!("column '{name}' is not in the topic's schema"))
+                    })?;
+                    slots[i] = Some(ColumnBuilder::new(columns[i].ty, rows));
+                    Source::Value(i)
+                }
+            };
+            sources.push(source);
+        }
+        let any_value = slots.iter().any(Option::is_some);
+        Ok(BatchDecoder {
+            schema,
+            arrow_schema,
+            format,
+            topic,
+            partition,
+            slots,
+            sources,
+            any_value,
+            offsets,
+            timestamps,
+            keys,
+            rows: 0,
+        })
+    }
+
+    /// Whether values are looked at (a value column is projected).
+    pub fn decodes_values(&self) -> bool {
+        self.any_value
+    }
+
+    /// Records appended since the last [`BatchDecoder::finish`].
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no record was appended since the last [`BatchDecoder::finish`].
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    fn error(&self, offset: i64, reason: String) -> Error {
+        Error::Decode {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            offset,
+            reason,
+        }
+    }
+
+    /// Appends one record. A value that does not fit the schema (or a null value, when value
+    /// columns are projected), or a key that is not UTF-8 when `_key` is, is an
+    /// [`Error::Decode`] with the record's place; the batch is then unusable.
+    pub fn append(
+        &mut self,
+        offset: i64,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<()> {
+        if self.any_value {
+            let Some(value) = value else {
+                return Err(self.error(
+                    offset,
+                    "null value (a tombstone) where the schema expects a row".into(),
+                ));
+            };
+            let fits = match self.format {
+                ValueFormat::Binary => decode_binary_row(&self.schema, value, &mut self.slots),
+                ValueFormat::Json => decode_json_row(&self.schema, value, &mut self.slots),
+            };
+            fits.map_err(|reason| self.error(offset, reason))?;
+        }
+        if let Some(offsets) = &mut self.offsets {
+            offsets.push(offset);
+        }
+        if let Some(timestamps) = &mut self.timestamps {
+            timestamps.push(timestamp);
+        }
+        if let Some(keys) = &mut self.keys {
+            match key.map(std::str::from_utf8) {
+                None => keys.append_null(),
+                Some(Ok(s)) => keys.append_value(s),
+                Some(Err(e)) => {
+                    return Err(self.error(
+                        offset,
+                        format!("key is not valid UTF-8 ({e}); _key cannot show it"),
+                    ));
+                }
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The batch of the records appended so far; the decoder starts over, empty.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let rows = std::mem::take(&mut self.rows);
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.sources.len());
+        for source in &self.sources {
+            let array: ArrayRef = match *source {
+                Source::Value(i) => self.slots[i]
+                    .as_mut()
+                    .ok_or_else(|| Error::Internal("a value column without a builder".into()))?
+                    .finish(),
+                Source::Partition => Arc::new(Int32Array::from_value(self.partition, rows)),
+                Source::Offset => Arc::new(Int64Array::from(std::mem::take(
+                    self.offsets.as_mut().unwrap_or(&mut Vec::new()),
+                ))),
+                Source::Timestamp => Arc::new(TimestampMillisecondArray::from(std::mem::take(
+                    self.timestamps.as_mut().unwrap_or(&mut Vec::new()),
+                ))),
+                Source::Key => Arc::new(
+                    self.keys
+                        .as_mut()
+                        .map_or_else(|| StringBuilder::new().finish(), StringBuilder::finish),
+                ),
+            };
+            arrays.push(array);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.arrow_schema),
+            arrays,
+            &options,
+        )?)
+    }
 }
 
 enum Source {
@@ -233,15 +346,16 @@ impl ColumnBuilder {
         }
     }
 
-    fn finish(self) -> ArrayRef {
+    /// The column so far; the builder starts over, empty.
+    fn finish(&mut self) -> ArrayRef {
         match self {
-            ColumnBuilder::Int64(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Int32(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Float64(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Float32(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Boolean(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Utf8(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Timestamp(mut b) => Arc::new(b.finish()),
+            ColumnBuilder::Int64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int32(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float32(b) => Arc::new(b.finish()),
+            ColumnBuilder::Boolean(b) => Arc::new(b.finish()),
+            ColumnBuilder::Utf8(b) => Arc::new(b.finish()),
+            ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
         }
     }
 }

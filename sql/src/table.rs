@@ -33,11 +33,10 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
-use weir_log::format::Record;
-use weir_log::{Consumer, ConsumerConfig, IsolationLevel, Log};
+use weir_log::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, Log};
 use weir_runtime::schema::Schema;
 
-use crate::decode::{RecordMeta, ValueFormat, decode_batch};
+use crate::decode::{BatchDecoder, ValueFormat};
 use crate::schema::{OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, table_schema};
 use crate::{Error, Result};
 
@@ -556,23 +555,25 @@ impl ExecutionPlan for TopicScanExec {
         consumer
             .seek(&self.table.topic, range.partition, range.start_offset)
             .map_err(Error::from)?;
+        let batch_rows = context.session_config().batch_size().max(1);
+        let decoder = BatchDecoder::new(
+            Arc::clone(&self.table.schema),
+            Arc::clone(&schema),
+            self.table.format,
+            Arc::clone(&self.table.topic),
+            range.partition,
+            batch_rows,
+        )?;
         let reader = PartitionReader {
             table: self.table.clone(),
-            schema: Arc::clone(&schema),
-            decode_values: schema.fields().iter().any(|f| {
-                self.table
-                    .schema
-                    .columns()
-                    .iter()
-                    .any(|c| &c.name == f.name())
-            }),
+            decoder,
             consumer,
             range,
             slot: partition,
             report: Arc::clone(&self.ranges),
-            buffer: VecDeque::new(),
+            pending: VecDeque::new(),
             exhausted: false,
-            batch_rows: context.session_config().batch_size().max(1),
+            batch_rows,
             rows_left: self.limit.unwrap_or(usize::MAX),
             records_read: MetricBuilder::new(&self.metrics).counter("records_read", partition),
             output_rows: MetricBuilder::new(&self.metrics).output_rows(partition),
@@ -587,16 +588,19 @@ impl ExecutionPlan for TopicScanExec {
 }
 
 /// Reads one partition's range and decodes it batch by batch. The log reads are synchronous
-/// (memory-mapped segments), so this is a plain iterator driven from DataFusion's stream.
+/// (`pread` of the segments), so this is a plain iterator driven from DataFusion's stream. Records
+/// are decoded straight from the fetched log batches (borrowed, whole log batches at a time) into
+/// the Arrow builders: an output batch holds at least `batch_rows` records, or the rest.
 struct PartitionReader {
     table: TopicTable,
-    schema: SchemaRef,
-    decode_values: bool,
+    decoder: BatchDecoder,
     consumer: Consumer,
     range: PartitionScan,
     slot: usize,
     report: Arc<Mutex<Vec<PartitionScan>>>,
-    buffer: VecDeque<Record>,
+    /// Log batches fetched and not yet decoded.
+    pending: VecDeque<ConsumerBatch>,
+    /// Nothing more to fetch below the end of the range.
     exhausted: bool,
     batch_rows: usize,
     rows_left: usize,
@@ -605,78 +609,53 @@ struct PartitionReader {
 }
 
 impl PartitionReader {
-    /// Fills the buffer up to a batch, or to the end of the range.
-    fn fill(&mut self) -> Result<()> {
+    /// Fetches the next log batches of the range.
+    fn fetch(&mut self) -> Result<()> {
         let topic = &self.table.topic;
-        while !self.exhausted && self.buffer.len() < self.batch_rows {
-            let before = self.consumer.position(topic, self.range.partition);
-            let batches = self.consumer.poll(Duration::ZERO)?;
-            for batch in &batches {
-                for record in batch.records() {
-                    let record = record?;
-                    if record.offset >= self.range.end_offset {
-                        self.exhausted = true;
-                        break;
-                    }
-                    self.buffer.push_back(record);
-                }
-            }
-            let after = self.consumer.position(topic, self.range.partition);
-            // Nothing more below the end: done (markers or aborted records may end the range).
-            if after.is_none_or(|a| a >= self.range.end_offset)
-                || (batches.is_empty() && after == before)
-            {
-                self.exhausted = true;
-            }
+        let before = self.consumer.position(topic, self.range.partition);
+        let batches = self.consumer.poll(Duration::ZERO)?;
+        let after = self.consumer.position(topic, self.range.partition);
+        // Nothing more below the end: done (markers or aborted records may end the range).
+        if after.is_none_or(|a| a >= self.range.end_offset)
+            || (batches.is_empty() && after == before)
+        {
+            self.exhausted = true;
         }
+        self.pending.extend(batches);
         Ok(())
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        if self.rows_left == 0 {
-            return Ok(None);
+        let end = self.range.end_offset;
+        while self.rows_left > 0 && self.decoder.len() < self.batch_rows {
+            let Some(batch) = self.pending.pop_front() else {
+                if self.exhausted {
+                    break;
+                }
+                self.fetch()?;
+                continue;
+            };
+            let (decoder, rows_left) = (&mut self.decoder, &mut self.rows_left);
+            let mut past_end = false;
+            batch.for_each_ref(|r| -> Result<bool> {
+                if r.offset >= end {
+                    past_end = true;
+                    return Ok(false);
+                }
+                decoder.append(r.offset, r.timestamp, r.key, r.value)?;
+                *rows_left -= 1;
+                Ok(*rows_left > 0)
+            })?;
+            if past_end {
+                self.exhausted = true;
+                self.pending.clear();
+            }
         }
-        self.fill()?;
-        let n = self.buffer.len().min(self.batch_rows).min(self.rows_left);
+        let n = self.decoder.len();
         if n == 0 {
             return Ok(None);
         }
-        let records: Vec<Record> = self.buffer.drain(..n).collect();
-        let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
-        let timestamps: Vec<i64> = records.iter().map(|r| r.timestamp).collect();
-        let keys: Vec<Option<&[u8]>> = records.iter().map(|r| r.key.as_deref()).collect();
-        let mut values: Vec<&[u8]> = Vec::with_capacity(if self.decode_values { n } else { 0 });
-        if self.decode_values {
-            for r in &records {
-                match r.value.as_deref() {
-                    Some(v) => values.push(v),
-                    None => {
-                        return Err(Error::Decode {
-                            topic: self.table.topic.to_string(),
-                            partition: self.range.partition,
-                            offset: r.offset,
-                            reason: "null value (a tombstone) where the schema expects a row"
-                                .into(),
-                        });
-                    }
-                }
-            }
-        }
-        let meta = RecordMeta {
-            topic: &self.table.topic,
-            partition: self.range.partition,
-            offsets: &offsets,
-            timestamps: &timestamps,
-            keys: &keys,
-        };
-        let batch = decode_batch(
-            &self.table.schema,
-            Arc::clone(&self.schema),
-            self.table.format,
-            &values,
-            &meta,
-        )?;
-        self.rows_left -= n;
+        let batch = self.decoder.finish()?;
         self.records_read.add(n);
         self.output_rows.add(n);
         if let Some(p) = self

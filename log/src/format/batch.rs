@@ -276,6 +276,72 @@ impl Iterator for RecordIter {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let mut headers = Vec::new();
+        let fields = match self.step(Some(&mut headers))? {
+            Ok(fields) => fields,
+            Err(e) => return Some(Err(e)),
+        };
+        let slice = |span: Option<(usize, usize)>| span.map(|(s, e)| self.buf.slice(s..e));
+        Some(Ok(Record {
+            offset: fields.offset,
+            timestamp: fields.timestamp,
+            key: slice(fields.key),
+            value: slice(fields.value),
+            headers,
+        }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        // Plus one for a possible trailing error.
+        let left = usize::try_from(self.records_left).unwrap_or(0);
+        (0, Some(left + 1))
+    }
+}
+
+/// A record borrowed from its batch, as [`RecordIter::next_ref`] yields it: no allocation and no
+/// reference counting per record. Its headers are checked but not returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Absolute offset in the partition.
+    pub offset: i64,
+    /// Absolute timestamp, ms since the Unix epoch.
+    pub timestamp: i64,
+    /// Key, `None` for null.
+    pub key: Option<&'a [u8]>,
+    /// Value, `None` for null.
+    pub value: Option<&'a [u8]>,
+}
+
+/// The fields of one decoded record, as spans of the records block.
+struct Fields {
+    offset: i64,
+    timestamp: i64,
+    key: Option<(usize, usize)>,
+    value: Option<(usize, usize)>,
+}
+
+impl RecordIter {
+    /// The next record, borrowed from the batch (a lending iterator: the record lives until the
+    /// next call). The same records, checks and errors as [`Iterator::next`], for readers that
+    /// copy what they need out of each record, such as columnar decoders.
+    pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>>> {
+        let fields = match self.step(None)? {
+            Ok(fields) => fields,
+            Err(e) => return Some(Err(e)),
+        };
+        let slice = |span: Option<(usize, usize)>| span.map(|(s, e)| &self.buf[s..e]);
+        Some(Ok(RecordRef {
+            offset: fields.offset,
+            timestamp: fields.timestamp,
+            key: slice(fields.key),
+            value: slice(fields.value),
+        }))
+    }
+
+    /// Decodes the next record (collecting its headers into `headers` if given), keeping count:
+    /// `None` at the end, an error (which ends the iteration) for a malformed record or bytes
+    /// left over.
+    fn step(&mut self, headers: Option<&mut Vec<Header>>) -> Option<Result<Fields>> {
         if self.records_left == 0 {
             let leftover_bytes = self.buf.len().saturating_sub(self.pos);
             if leftover_bytes == 0 {
@@ -287,10 +353,10 @@ impl Iterator for RecordIter {
                 self.records_count, self.base_offset
             ))));
         }
-        match self.decode() {
-            Ok(record) => {
+        match self.decode(headers) {
+            Ok(fields) => {
                 self.records_left -= 1;
-                Some(Ok(record))
+                Some(Ok(fields))
             }
             Err(reason) => {
                 // One error ends the iteration: nothing after a bad record can be trusted.
@@ -304,19 +370,13 @@ impl Iterator for RecordIter {
             }
         }
     }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        // Plus one for a possible trailing error.
-        let left = usize::try_from(self.records_left).unwrap_or(0);
-        (0, Some(left + 1))
-    }
 }
 
 /// Why a record failed to decode; wrapped with its position by `RecordIter::next`.
 type DecodeResult<T> = std::result::Result<T, String>;
 
 impl RecordIter {
-    fn decode(&mut self) -> DecodeResult<Record> {
+    fn decode(&mut self, headers: Option<&mut Vec<Header>>) -> DecodeResult<Fields> {
         let all: &[u8] = &self.buf;
         let mut pos = self.pos;
         if pos >= all.len() {
@@ -346,15 +406,15 @@ impl RecordIter {
             get_varlong(rec, &mut pos).ok_or("truncated or over-long timestamp delta")?;
         let offset_delta =
             get_varint(rec, &mut pos).ok_or("truncated or over-long offset delta")?;
-        let key = self.nullable_bytes(rec, &mut pos, "key")?;
-        let value = self.nullable_bytes(rec, &mut pos, "value")?;
+        let key = nullable_span(rec, &mut pos, "key")?;
+        let value = nullable_span(rec, &mut pos, "value")?;
         let header_count =
             get_varint(rec, &mut pos).ok_or("truncated or over-long header count")?;
-        let headers = match header_count {
-            0 => Vec::new(),
+        match header_count {
+            0 => {}
             n if n < 0 => return Err(format!("negative header count {n}")),
-            n => self.headers(rec, &mut pos, n)?,
-        };
+            n => self.headers(rec, &mut pos, n, headers)?,
+        }
         if pos != end {
             return Err(format!(
                 "record length {length} but its fields end {} bytes early",
@@ -362,54 +422,61 @@ impl RecordIter {
             ));
         }
         self.pos = end;
-        Ok(Record {
+        Ok(Fields {
             offset: self.base_offset.wrapping_add(i64::from(offset_delta)),
             timestamp: self
                 .log_append_timestamp
                 .unwrap_or_else(|| self.base_timestamp.wrapping_add(timestamp_delta)),
             key,
             value,
-            headers,
         })
     }
 
-    /// A varint length (-1 for null) and that many bytes, sliced without copying.
-    #[inline]
-    fn nullable_bytes(
+    /// Checks `count` headers at `pos`, appending them to `out` if given.
+    fn headers(
         &self,
         rec: &[u8],
         pos: &mut usize,
-        what: &str,
-    ) -> DecodeResult<Option<Bytes>> {
-        let length =
-            get_varint(rec, pos).ok_or_else(|| format!("truncated or over-long {what} length"))?;
-        if length == -1 {
-            return Ok(None);
+        count: i32,
+        mut out: Option<&mut Vec<Header>>,
+    ) -> DecodeResult<()> {
+        if let Some(out) = out.as_deref_mut() {
+            // A header takes at least two bytes (two empty lengths): a hostile count cannot make
+            // this allocate beyond the record's own size.
+            let fit = rec.len().saturating_sub(*pos) / 2;
+            out.reserve(usize::try_from(count).unwrap_or(0).min(fit));
         }
-        let (start, end) = span(rec, *pos, length).map_err(|e| format!("{what}: {e}"))?;
-        *pos = end;
-        Ok(Some(self.buf.slice(start..end)))
-    }
-
-    fn headers(&self, rec: &[u8], pos: &mut usize, count: i32) -> DecodeResult<Vec<Header>> {
-        // A header takes at least two bytes (two empty lengths): a hostile count cannot make
-        // this allocate beyond the record's own size.
-        let fit = rec.len().saturating_sub(*pos) / 2;
-        let mut headers = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(fit));
         for i in 0..count {
             let key_length = get_varint(rec, pos)
                 .ok_or_else(|| format!("truncated or over-long header {i} key length"))?;
             let (start, end) =
                 span(rec, *pos, key_length).map_err(|e| format!("header {i} key: {e}"))?;
             let key = std::str::from_utf8(&rec[start..end])
-                .map_err(|e| format!("header {i} key is not UTF-8: {e}"))?
-                .to_owned();
+                .map_err(|e| format!("header {i} key is not UTF-8: {e}"))?;
             *pos = end;
-            let value = self.nullable_bytes(rec, pos, "header value")?;
-            headers.push(Header { key, value });
+            let value = nullable_span(rec, pos, "header value")?;
+            if let Some(out) = out.as_deref_mut() {
+                out.push(Header {
+                    key: key.to_owned(),
+                    value: value.map(|(s, e)| self.buf.slice(s..e)),
+                });
+            }
         }
-        Ok(headers)
+        Ok(())
     }
+}
+
+/// A varint length (-1 for null) and the span of that many bytes after it.
+#[inline]
+fn nullable_span(rec: &[u8], pos: &mut usize, what: &str) -> DecodeResult<Option<(usize, usize)>> {
+    let length =
+        get_varint(rec, pos).ok_or_else(|| format!("truncated or over-long {what} length"))?;
+    if length == -1 {
+        return Ok(None);
+    }
+    let (start, end) = span(rec, *pos, length).map_err(|e| format!("{what}: {e}"))?;
+    *pos = end;
+    Ok(Some((start, end)))
 }
 
 /// The range of `length` bytes at `start`, checked against `rec`.
@@ -737,6 +804,71 @@ mod tests {
             let reason = records_error(&hex(records), 1);
             assert!(reason.contains(expected), "{records}: {reason}");
         }
+    }
+
+    /// What `next_ref` yields, as owned records (headers left out) or the error's text.
+    fn collect_refs(
+        batch: &Batch,
+    ) -> Vec<std::result::Result<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>), String>> {
+        let mut out = Vec::new();
+        let mut iter = batch.records(1 << 20).unwrap();
+        while let Some(r) = iter.next_ref() {
+            out.push(
+                r.map(|r| {
+                    (
+                        r.offset,
+                        r.timestamp,
+                        r.key.map(<[u8]>::to_vec),
+                        r.value.map(<[u8]>::to_vec),
+                    )
+                })
+                .map_err(|e| e.to_string()),
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn borrowed_records_are_the_owned_records() {
+        let owned = |batch: &Batch| -> Vec<
+            std::result::Result<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>), String>,
+        > {
+            batch
+                .records(1 << 20)
+                .unwrap()
+                .map(|r| {
+                    r.map(|r| {
+                        (
+                            r.offset,
+                            r.timestamp,
+                            r.key.map(|k| k.to_vec()),
+                            r.value.map(|v| v.to_vec()),
+                        )
+                    })
+                    .map_err(|e| e.to_string())
+                })
+                .collect()
+        };
+        let golden = Batch::parse(Bytes::from(hex(GOLDEN))).unwrap();
+        let refs = collect_refs(&golden);
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs, owned(&golden));
+        // Malformed records and truncations: the same records, then the same error, then the end.
+        let records = &hex(GOLDEN)[BATCH_HEADER_BYTES..];
+        for len in 0..records.len() {
+            let batch = reframe(&records[..len], 2, 0);
+            let refs = collect_refs(&batch);
+            assert!(refs.last().is_some_and(|r| r.is_err()), "{len}");
+            assert_eq!(refs, owned(&batch), "{len}");
+        }
+        let bad = reframe(&hex("12 00 00 00 01 01 02 02 ff 01"), 1, 0);
+        assert_eq!(collect_refs(&bad), owned(&bad));
+        assert!(
+            collect_refs(&bad)[0]
+                .as_ref()
+                .unwrap_err()
+                .contains("not UTF-8")
+        );
     }
 
     #[test]

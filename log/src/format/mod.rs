@@ -27,7 +27,7 @@ mod compression;
 mod control;
 pub mod varint;
 
-pub use batch::{Batch, BatchHeader, RecordIter};
+pub use batch::{Batch, BatchHeader, RecordIter, RecordRef};
 pub use builder::{BatchBuilder, BatchOptions};
 pub use compression::Compression;
 pub use control::{ControlRecord, ControlType};

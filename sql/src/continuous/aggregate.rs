@@ -61,7 +61,7 @@ pub enum Cell {
     /// An average.
     Avg(f64, u64),
     /// HyperLogLog registers.
-    Distinct(Vec<u8>),
+    Distinct(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 type DistinctOfValue = Distinct<fn(&Value) -> Value>;
