@@ -441,6 +441,34 @@ fn snapshot_of<K: Key, T, A: Aggregate<T>>(
         .map_err(|e| Error::Internal(format!("window snapshot: {e}")))
 }
 
+/// Advances `state` to `wm` and hands each fired window's result to `emit`, timed at the
+/// window's last millisecond. `fired` is a reused buffer.
+fn fire<K: Key, T, A: Aggregate<T>>(
+    state: &mut WindowState<K, T, A>,
+    agg: &A,
+    fired: &mut Vec<(K, Window, A::Out, bool)>,
+    wm: i64,
+    mut emit: impl FnMut(Event<WindowResult<K, A::Out>>) -> Result<()>,
+) -> Result<()> {
+    state.advance(wm, |k, w, acc, is_final| {
+        fired.push((k.clone(), w, agg.finish(acc), is_final));
+    });
+    for (key, w, value, is_final) in fired.drain(..) {
+        emit(Event {
+            value: WindowResult {
+                key,
+                window_start: w.start,
+                window_end: w.end,
+                value,
+                is_final,
+            },
+            ts: w.end - 1,
+            wm,
+        })?;
+    }
+    Ok(())
+}
+
 /// Single stage: windows and final results.
 struct WindowOp<K, T, A: Aggregate<T>> {
     state: WindowState<K, T, A>,
@@ -479,24 +507,9 @@ where
         wm: i64,
         out: &mut Output<'_, Either<WindowResult<K, A::Out>, LateRecord<K, T>>>,
     ) -> Result<()> {
-        let (agg, fired) = (&self.agg, &mut self.fired);
-        self.state.advance(wm, |k, w, acc, is_final| {
-            fired.push((k.clone(), w, agg.finish(acc), is_final));
-        });
-        for (key, w, value, is_final) in self.fired.drain(..) {
-            out.emit(Event {
-                value: Either::Left(WindowResult {
-                    key,
-                    window_start: w.start,
-                    window_end: w.end,
-                    value,
-                    is_final,
-                }),
-                ts: w.end - 1,
-                wm,
-            })?;
-        }
-        Ok(())
+        fire(&mut self.state, &self.agg, &mut self.fired, wm, |r| {
+            out.emit(r.map(Either::Left))
+        })
     }
 
     fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
@@ -693,24 +706,9 @@ where
         wm: i64,
         out: &mut Output<'_, WindowResult<K, A::Out>>,
     ) -> Result<()> {
-        let (agg, fired) = (&self.agg, &mut self.fired);
-        self.state.advance(wm, |k, w, acc, is_final| {
-            fired.push((k.clone(), w, agg.finish(acc), is_final));
-        });
-        for (key, w, value, is_final) in self.fired.drain(..) {
-            out.emit(Event {
-                value: WindowResult {
-                    key,
-                    window_start: w.start,
-                    window_end: w.end,
-                    value,
-                    is_final,
-                },
-                ts: w.end - 1,
-                wm,
-            })?;
-        }
-        Ok(())
+        fire(&mut self.state, &self.agg, &mut self.fired, wm, |r| {
+            out.emit(r)
+        })
     }
 
     fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
