@@ -806,10 +806,11 @@ mod tests {
         }
     }
 
+    /// A record's offset, timestamp, key and value, or an error's text.
+    type Seen = std::result::Result<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>), String>;
+
     /// What `next_ref` yields, as owned records (headers left out) or the error's text.
-    fn collect_refs(
-        batch: &Batch,
-    ) -> Vec<std::result::Result<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>), String>> {
+    fn collect_refs(batch: &Batch) -> Vec<Seen> {
         let mut out = Vec::new();
         let mut iter = batch.records(1 << 20).unwrap();
         while let Some(r) = iter.next_ref() {
@@ -830,9 +831,7 @@ mod tests {
 
     #[test]
     fn borrowed_records_are_the_owned_records() {
-        let owned = |batch: &Batch| -> Vec<
-            std::result::Result<(i64, i64, Option<Vec<u8>>, Option<Vec<u8>>), String>,
-        > {
+        let owned = |batch: &Batch| -> Vec<Seen> {
             batch
                 .records(1 << 20)
                 .unwrap()
