@@ -34,7 +34,7 @@ pub mod row;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{Field, Schema as ArrowSchema, SchemaRef};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::Expr as DfExpr;
 use datafusion::prelude::SessionContext;
@@ -118,18 +118,7 @@ fn arrow_schema(schema: &Schema) -> SchemaRef {
     let fields: Vec<Field> = schema
         .columns()
         .iter()
-        .map(|c| {
-            let ty = match c.ty {
-                ColumnType::BigInt => DataType::Int64,
-                ColumnType::Int => DataType::Int32,
-                ColumnType::Double => DataType::Float64,
-                ColumnType::Float => DataType::Float32,
-                ColumnType::Boolean => DataType::Boolean,
-                ColumnType::Varchar => DataType::Utf8,
-                ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, None),
-            };
-            Field::new(&c.name, ty, true)
-        })
+        .map(|c| Field::new(&c.name, crate::schema::arrow_type(c.ty), true))
         .collect();
     Arc::new(ArrowSchema::new(fields))
 }
