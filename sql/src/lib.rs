@@ -7,7 +7,7 @@
 //! [`schema::table_schema`]) followed by `_partition`, `_offset`, `_timestamp` and `_key`.
 //! Scans read at `read_committed` up to each partition's last stable offset, one DataFusion
 //! partition per topic partition, decoding only the projected columns
-//! ([`decode::decode_batch`]); filters on `_partition`, `_offset` and `_timestamp` prune
+//! ([`decode::BatchDecoder`], straight from the borrowed log records); filters on `_partition`, `_offset` and `_timestamp` prune
 //! partitions and seek by index. The session cannot read or write files unless the caller enables
 //! it ([`WeirSession::with_file_access`]).
 //!
