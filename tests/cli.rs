@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod adclick;
+mod closed_stdout;
 mod sql;
 
 /// Longest a spawned process may run before a test gives up on it (a hang, not a timing check).
@@ -90,12 +91,15 @@ fn run_with_input(dir: &Path, args: &[&str], input: &str) -> Run {
     Run::from(out)
 }
 
-/// Waits for a child, killing it (and failing) if it runs past `PROCESS_WAIT_MAX`.
+/// Waits for a child, killing it (and failing) if it runs past `PROCESS_WAIT_MAX`. Its stdout
+/// is read to the end unless the caller took it.
 fn wait_with_output(mut child: Child) -> Run {
-    let mut stdout = child.stdout.take().expect("piped stdout");
+    let stdout = child.stdout.take();
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
-        stdout.read_to_string(&mut s).expect("read stdout");
+        if let Some(mut stdout) = stdout {
+            stdout.read_to_string(&mut s).expect("read stdout");
+        }
         s
     });
     let start = Instant::now();

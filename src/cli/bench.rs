@@ -14,6 +14,7 @@ use weir::log::{
     TopicConfig, TransactionalConfig, TransactionalProducer,
 };
 
+use super::stdout::Stdout;
 use super::{AcksArg, CompressionArg, DataDir};
 
 const MB: f64 = 1e6;
@@ -33,8 +34,6 @@ const BASELINE_RUNS: u32 = 3;
 const BASELINE_FSYNC_BYTES: u64 = 64 << 20;
 /// A consumer that sees nothing new for this long has lost records: the bench fails.
 const CONSUME_STALL_MAX: Duration = Duration::from_secs(30);
-/// The marker `Log::close` leaves; without it, the next open recovers.
-const CLEAN_SHUTDOWN_MARKER: &str = ".clean-shutdown";
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -144,8 +143,11 @@ pub fn run(dir: &DataDir, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Adclick(a) => super::bench_adclick::bench(&place.path, &a, &mut report),
         BenchCommand::Sql(a) => super::bench_sql::bench(&place.path, &a, &mut report),
     };
-    report.print()?;
-    result
+    // What was measured is printed even when the bench failed; then the failure is the error
+    // (a closed stdout must not hide it).
+    let printed = report.print();
+    result?;
+    Ok(printed?)
 }
 
 /// Where a bench runs: the user's data directory, or a temporary one.
@@ -235,7 +237,7 @@ impl Report {
     }
 
     fn print(&self) -> io::Result<()> {
-        let mut out = io::stdout().lock();
+        let mut out = Stdout::lock();
         for (name, value) in &self.lines {
             writeln!(out, "{name}: {value}")?;
         }
@@ -667,7 +669,7 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
         // Reopening: after a clean close, then as after a crash (no clean-shutdown marker).
         let took = reopen(slot, &place.path, || Ok(()))?;
         report.line("reopen_ms", format!("{:.1}", took.as_secs_f64() * 1e3));
-        let marker = place.path.join(CLEAN_SHUTDOWN_MARKER);
+        let marker = place.path.join(weir_log::CLEAN_SHUTDOWN_FILE);
         let took = reopen(slot, &place.path, || {
             std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))
         })?;

@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use weir::log::{Consumer, ConsumerBatch, ConsumerConfig, Log, OffsetReset};
 
+use super::stdout::Stdout;
 use super::values::{OutValue, ValueFormat};
 use super::{DataDir, IsolationArg, topic_name, usage};
 
@@ -130,7 +131,7 @@ fn follow(
     format: &ValueFormat,
     stop: &AtomicBool,
 ) -> Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut out = BufWriter::with_capacity(1 << 16, Stdout::lock());
     let mut printed = 0u64;
     let mut last_record = Instant::now();
     let idle_exit = args.idle_exit_ms.map(Duration::from_millis);
@@ -203,7 +204,9 @@ fn print_batches(
                         key: r.key.as_deref().map(String::from_utf8_lossy),
                         value,
                     };
-                    serde_json::to_writer(&mut *out, &rec)?;
+                    // Back to the io error, which keeps the mark of a closed standard output
+                    // (serde_json's own error hides it from `source()`).
+                    serde_json::to_writer(&mut *out, &rec).map_err(io::Error::from)?;
                     out.write_all(b"\n")?;
                 }
                 OutputFormat::Text => {

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use weir::log::{Error as LogError, GroupErrorKind};
 
 use super::DataDir;
+use super::stdout::Stdout;
 
 #[derive(Debug, Subcommand)]
 pub enum GroupsCommand {
@@ -20,7 +21,7 @@ pub enum GroupsCommand {
 }
 
 pub fn run(dir: &DataDir, cmd: GroupsCommand) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = Stdout::lock();
     let log = dir.open_read_only(None)?;
     match cmd {
         GroupsCommand::List => {

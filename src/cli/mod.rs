@@ -10,6 +10,7 @@ mod consume;
 mod groups;
 mod produce;
 mod sql;
+mod stdout;
 mod topic;
 mod values;
 
@@ -288,10 +289,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A reader that went away (`weir consume t | head`) is not an error.
-            if e.chain().any(|c| {
-                c.downcast_ref::<io::Error>()
-                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            }) {
+            if stdout::is_stdout_closed(&e) {
                 return ExitCode::SUCCESS;
             }
             let msg = format!("{e:#}").replace('\n', " ");

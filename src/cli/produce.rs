@@ -7,6 +7,7 @@ use clap::Args;
 use serde_json::Value;
 use weir::log::{Error as LogError, Log, Producer, ProducerConfig, ProducerRecord};
 
+use super::stdout::Stdout;
 use super::values::ValueFormat;
 use super::{AcksArg, DataDir, topic_name};
 
@@ -42,15 +43,16 @@ pub fn run(dir: &DataDir, args: ProduceArgs) -> Result<()> {
             records,
             error: None,
         } => {
-            writeln!(io::stdout(), "produced {records} {}", plural(records))?;
+            writeln!(Stdout::lock(), "produced {records} {}", plural(records))?;
             Ok(())
         }
         Outcome {
             records,
             error: Some(e),
         } => {
-            // What was kept goes to stdout even when a line failed, before the error itself.
-            let _ = writeln!(io::stdout(), "produced {records} {}", plural(records));
+            // What was kept goes to stdout even when a line failed, before the error itself;
+            // a closed stdout must not hide that error.
+            let _ = writeln!(Stdout::lock(), "produced {records} {}", plural(records));
             Err(e)
         }
     }

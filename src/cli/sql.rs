@@ -1,7 +1,7 @@
 //! `weir sql`: one query, printed as a table, CSV or JSON lines; without a query, an interactive
 //! shell; with `--continuous`, a windowed `INSERT INTO ... SELECT` run as an exactly-once job.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use weir::sql::continuous::{self, ContinuousConfig, ContinuousQuery};
 use weir::sql::datafusion::arrow::record_batch::RecordBatch;
 use weir::sql::datafusion::arrow::{csv, json, util::pretty};
 
+use super::stdout::Stdout;
 use super::{DataDir, usage};
 
 /// Most history lines the shell keeps.
@@ -85,7 +86,7 @@ pub fn run(dir: &DataDir, args: SqlArgs) -> Result<()> {
     match args.query {
         Some(query) => {
             let batches = session.sql(&query)?;
-            let mut out = io::stdout().lock();
+            let mut out = Stdout::lock();
             print(&mut out, &batches, args.format)?;
             out.flush()?;
             Ok(())
@@ -131,6 +132,7 @@ fn continuous(log: &Log, query: &str, args: &SqlArgs) -> Result<()> {
         }
     }
     let m = handle.wait()?;
+    let mut out = Stdout::lock();
     let took = started.elapsed().as_secs_f64();
     let written = |topic: &str| {
         let name = format!("sink:{topic}");
@@ -140,7 +142,8 @@ fn continuous(log: &Log, query: &str, args: &SqlArgs) -> Result<()> {
             .map(|o| o.records_in)
             .sum::<u64>()
     };
-    println!(
+    writeln!(
+        out,
         "read {} rows in {took:.2} s ({:.0} rows/s); {} results to `{target}`, {} late rows to \
          `{late}`; {} epochs committed",
         m.source_records,
@@ -148,7 +151,7 @@ fn continuous(log: &Log, query: &str, args: &SqlArgs) -> Result<()> {
         written(&target),
         written(&late),
         m.checkpoints
-    );
+    )?;
     Ok(())
 }
 
@@ -156,9 +159,14 @@ fn print(out: &mut impl Write, batches: &[RecordBatch], format: SqlFormat) -> Re
     match format {
         SqlFormat::Table => writeln!(out, "{}", pretty::pretty_format_batches(batches)?)?,
         SqlFormat::Csv => {
-            let mut writer = csv::WriterBuilder::new().with_header(true).build(&mut *out);
-            for b in batches {
+            // Into a buffer, one batch at a time: Arrow's CSV writer keeps only the message of an
+            // io error, which would lose the mark of a closed standard output.
+            for (i, b) in batches.iter().enumerate() {
+                let mut writer = csv::WriterBuilder::new()
+                    .with_header(i == 0)
+                    .build(Vec::new());
                 writer.write(b)?;
+                out.write_all(&writer.into_inner())?;
             }
         }
         SqlFormat::Json => {
@@ -225,11 +233,16 @@ fn shell(session: &WeirSession, format: SqlFormat) -> Result<()> {
         match session.sql(query.trim().trim_end_matches(';')) {
             Ok(batches) => {
                 let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                let mut out = io::stdout().lock();
-                if let Err(e) = print(&mut out, &batches, format) {
+                let mut out = Stdout::lock();
+                let printed = print(&mut out, &batches, format)
+                    .and_then(|()| out.flush().map_err(anyhow::Error::from));
+                if let Err(e) = printed {
+                    if super::stdout::is_stdout_closed(&e) {
+                        // Nobody reads the results any more: the shell is over.
+                        break;
+                    }
                     eprintln!("error: {e}");
                 }
-                let _ = out.flush();
                 eprintln!("{rows} row(s) in {:.3} s", started.elapsed().as_secs_f64());
             }
             Err(e) => eprintln!("error: {}", super::one_line(&e.to_string())),

@@ -7,6 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use weir::log::TopicConfig;
 use weir::schema::Schema;
 
+use super::stdout::Stdout;
 use super::{DataDir, topic_name, usage};
 
 #[derive(Debug, Subcommand)]
@@ -78,7 +79,7 @@ fn parse_schema(s: &str) -> Result<Schema, String> {
 }
 
 pub fn run(dir: &DataDir, cmd: TopicCommand) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = Stdout::lock();
     match cmd {
         TopicCommand::Create(args) => {
             let config = topic_config(&args)?;
