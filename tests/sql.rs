@@ -188,3 +188,23 @@ fn sql_shell_runs_statements_until_quit() {
     assert_eq!(out.stdout, "n\n4\nseven\n7\n");
     assert!(out.stderr.contains("error: "), "{}", out.stderr);
 }
+
+#[test]
+fn a_topic_without_schema_says_why_it_is_not_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    clicks(d);
+    run(d, &["topic", "create", "notes", "--partitions", "1"]).ok();
+    let out = run(d, &["sql", "SELECT * FROM notes"]).fails(1);
+    assert!(
+        out.stderr
+            .contains("topic 'notes' has no schema: create it with a schema")
+            && out.stderr.contains("--schema"),
+        "{}",
+        out.stderr
+    );
+    // An unknown name is still not found, and the topics with a schema still read.
+    let out = run(d, &["sql", "SELECT * FROM nope"]).fails(1);
+    assert!(out.stderr.contains("not found"), "{}", out.stderr);
+    run(d, &["sql", "SELECT count(*) FROM clicks"]).ok();
+}

@@ -33,6 +33,15 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// The query names a topic that has no schema, so it is not a table.
+    #[error(
+        "topic '{topic}' has no schema: create it with a schema (weir topic create --schema \
+         'col TYPE, ...') to query it with SQL"
+    )]
+    NoSchema {
+        /// The topic.
+        topic: String,
+    },
     /// A continuous query that cannot be planned: its shape, an unknown topic or column.
     #[error("{0}")]
     Plan(String),
@@ -48,23 +57,33 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<DataFusionError> for Error {
-    /// DataFusion carries weir's own errors raised inside a scan as `External`; they come back
-    /// out as themselves, so a bad record reads as a [`Error::Decode`], not as a DataFusion error.
+    /// DataFusion carries weir's own errors raised inside a scan or a table lookup as
+    /// `External`; they come back out as themselves, so a bad record reads as a
+    /// [`Error::Decode`] and a topic without a schema as [`Error::NoSchema`], not as DataFusion
+    /// errors.
     fn from(e: DataFusionError) -> Error {
-        if let DataFusionError::External(inner) = e.find_root()
-            && let Some(Error::Decode {
-                topic,
-                partition,
-                offset,
-                reason,
-            }) = inner.downcast_ref::<Error>()
-        {
-            return Error::Decode {
-                topic: topic.clone(),
-                partition: *partition,
-                offset: *offset,
-                reason: reason.clone(),
-            };
+        if let DataFusionError::External(inner) = e.find_root() {
+            match inner.downcast_ref::<Error>() {
+                Some(Error::Decode {
+                    topic,
+                    partition,
+                    offset,
+                    reason,
+                }) => {
+                    return Error::Decode {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        offset: *offset,
+                        reason: reason.clone(),
+                    };
+                }
+                Some(Error::NoSchema { topic }) => {
+                    return Error::NoSchema {
+                        topic: topic.clone(),
+                    };
+                }
+                _ => {}
+            }
         }
         Error::DataFusion(e)
     }

@@ -1,9 +1,11 @@
 //! [`WeirSession`]: a DataFusion session whose tables are the topics of one log.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::common::DataFusionError;
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
@@ -63,6 +65,14 @@ pub struct WeirSession {
     skipped: Vec<(String, String)>,
 }
 
+/// Why a topic is not a table.
+#[derive(Debug, Clone)]
+enum NotATable {
+    NoSchema,
+    /// Its schema or format does not parse: the error's text.
+    Invalid(String),
+}
+
 impl std::fmt::Debug for WeirSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WeirSession")
@@ -101,21 +111,45 @@ impl WeirSession {
                     DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
                 );
         }
+        let catalog_name = config.options().catalog.default_catalog.clone();
+        let schema_name = config.options().catalog.default_schema.clone();
         let context = SessionContext::new_with_config_rt(config, env.build_arc()?);
         let mut tables = Vec::new();
         let mut skipped = Vec::new();
+        let mut not_tables = HashMap::new();
         let mut names = log.topic_names();
         names.sort();
+        let mut found = Vec::new();
         for topic in names {
             match TopicTable::try_new(log, &topic) {
-                Ok(Some(table)) => {
-                    context
-                        .register_table(TableReference::bare(topic.as_str()), Arc::new(table))?;
-                    tables.push(topic);
+                Ok(Some(table)) => found.push((topic, table)),
+                Ok(None) => {
+                    not_tables.insert(topic.clone(), NotATable::NoSchema);
+                    skipped.push((topic, "no schema".to_string()));
                 }
-                Ok(None) => skipped.push((topic, "no schema".to_string())),
-                Err(e) => skipped.push((topic, e.to_string())),
+                Err(e) => {
+                    not_tables.insert(topic.clone(), NotATable::Invalid(e.to_string()));
+                    skipped.push((topic, e.to_string()));
+                }
             }
+        }
+        // The default schema knows the topics that are not tables, so that a query naming one
+        // says why instead of "table not found".
+        let catalog = context.catalog(&catalog_name).ok_or_else(|| {
+            Error::Internal(format!(
+                "the session has no default catalog '{catalog_name}'"
+            ))
+        })?;
+        catalog.register_schema(
+            &schema_name,
+            Arc::new(TopicSchema {
+                tables: MemorySchemaProvider::new(),
+                not_tables,
+            }),
+        )?;
+        for (topic, table) in found {
+            context.register_table(TableReference::bare(topic.as_str()), Arc::new(table))?;
+            tables.push(topic);
         }
         Ok(WeirSession {
             log: log.clone(),
@@ -201,6 +235,57 @@ impl WeirSession {
             collect_scans(&plan, &mut scans);
             Ok::<_, Error>(QueryOutput { batches, scans })
         })
+    }
+}
+
+/// The session's default schema: the topics that are tables, and why the others are not.
+#[derive(Debug)]
+struct TopicSchema {
+    /// The tables (topics, and with file access whatever DDL registers).
+    tables: MemorySchemaProvider,
+    not_tables: HashMap<String, NotATable>,
+}
+
+#[async_trait::async_trait]
+impl SchemaProvider for TopicSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.table_names()
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(table) = self.tables.table(name).await? {
+            return Ok(Some(table));
+        }
+        match self.not_tables.get(name) {
+            None => Ok(None),
+            Some(NotATable::NoSchema) => {
+                Err(DataFusionError::External(Box::new(Error::NoSchema {
+                    topic: name.to_string(),
+                })))
+            }
+            Some(NotATable::Invalid(reason)) => Err(DataFusionError::Plan(format!(
+                "{reason}: so it is not a table"
+            ))),
+        }
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        self.tables.register_table(name, table)
+    }
+
+    fn deregister_table(
+        &self,
+        name: &str,
+    ) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        self.tables.deregister_table(name)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.table_exist(name)
     }
 }
 

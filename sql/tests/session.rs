@@ -108,3 +108,16 @@ fn files_only_with_file_access() {
         .to_string();
     assert!(text.contains("| 10 |"), "{text}");
 }
+
+#[test]
+fn a_topic_without_schema_is_a_typed_error_naming_it() {
+    let f = fixture::build();
+    let session = WeirSession::new(&f.log).unwrap();
+    match session.sql("SELECT count(*) FROM notes").unwrap_err() {
+        Error::NoSchema { topic } => assert_eq!(topic, "notes"),
+        other => panic!("{other:?}"),
+    }
+    // Names that are no topic at all are still DataFusion's "not found".
+    let err = session.sql("SELECT * FROM nope").unwrap_err().to_string();
+    assert!(err.contains("not found"), "{err}");
+}
