@@ -190,6 +190,88 @@ fn sql_shell_runs_statements_until_quit() {
 }
 
 #[test]
+fn a_query_past_its_memory_limit_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    clicks(d);
+    let lines: String = (0..2_000)
+        .map(|i| format!("{{\"ad_id\": {}, \"user_id\": {i}, \"ts\": {i}}}\n", i % 7))
+        .collect();
+    run_with_input(d, &["produce", "clicks"], &lines).ok();
+    // 2,004 x 2,004 rows to sort: tens of MB, against a 4 MB limit.
+    let cross = "SELECT a.user_id, b.user_id FROM clicks a, clicks b ORDER BY a.ts, b.ts";
+    let out = run(d, &["sql", cross, "--memory-bytes-max", "4000000"]).fails(1);
+    assert!(
+        out.stderr.starts_with("error: resources exhausted: ")
+            && out.stderr.contains("--memory-bytes-max 4000000"),
+        "{}",
+        out.stderr
+    );
+    // A result bigger than the limit counts too.
+    let all = "SELECT a.user_id, b.user_id FROM clicks a, clicks b";
+    let out = run(d, &["sql", all, "--memory-bytes-max", "4000000"]).fails(1);
+    assert!(
+        out.stderr.starts_with("error: resources exhausted: "),
+        "{}",
+        out.stderr
+    );
+    // Under the default limit, the same data and an ordinary query are fine.
+    let out = run(
+        d,
+        &[
+            "sql",
+            "SELECT count(*) AS n, max(user_id) AS u FROM clicks",
+            "--format",
+            "csv",
+        ],
+    )
+    .ok();
+    assert_eq!(out.stdout, "n,u\n2004,1999\n");
+    let out = run(d, &["sql", "SELECT 1", "--memory-bytes-max", "0"]).fails(2);
+    assert!(out.stderr.contains("--memory-bytes-max"), "{}", out.stderr);
+
+    // A million groups in 8 MB: only with spilling, which writes to a private temporary
+    // directory (under $TMPDIR) and removes it afterwards.
+    let pairs = "SELECT count(*) AS n FROM (SELECT DISTINCT a.user_id AS u, b.user_id AS v \
+                 FROM clicks a, clicks b WHERE a.user_id < 1000 AND b.user_id < 1000)";
+    let tmp = d.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let sql = |extra: &[&str]| {
+        let mut c = weir(d);
+        c.args([
+            "sql",
+            pairs,
+            "--format",
+            "csv",
+            "--memory-bytes-max",
+            "8000000",
+        ])
+        .args(extra)
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::null());
+        Run::from(c.output().unwrap())
+    };
+    let out = sql(&[]).fails(1);
+    assert!(
+        out.stderr.starts_with("error: resources exhausted: ")
+            && out.stderr.contains("no spilling"),
+        "{}",
+        out.stderr
+    );
+    let out = sql(&["--spill-bytes-max", "1000000000"]).ok();
+    assert_eq!(out.stdout, "n\n1000000\n");
+    let out = sql(&["--spill-bytes-max", "100000"]).fails(1);
+    assert!(
+        out.stderr.starts_with("error: resources exhausted: ")
+            && out.stderr.contains("--spill-bytes-max 100000"),
+        "{}",
+        out.stderr
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "spill files left: {left:?}");
+}
+
+#[test]
 fn a_topic_without_schema_says_why_it_is_not_a_table() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

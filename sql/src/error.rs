@@ -42,6 +42,33 @@ pub enum Error {
         /// The topic.
         topic: String,
     },
+    /// The query needed more memory than [`SessionOptions::memory_bytes_max`] and could not
+    /// spill (spilling is off, the operator cannot spill, or the spill files reached
+    /// [`SessionOptions::spill_bytes_max`]).
+    ///
+    /// [`SessionOptions::memory_bytes_max`]: crate::SessionOptions::memory_bytes_max
+    /// [`SessionOptions::spill_bytes_max`]: crate::SessionOptions::spill_bytes_max
+    #[error(
+        "resources exhausted: the query needs more than its memory limit (memory_bytes_max = \
+         {memory_bytes_max} bytes, {}): {reason}",
+        spill_text(*spill_bytes_max)
+    )]
+    ResourcesExhausted {
+        /// The session's memory limit.
+        memory_bytes_max: usize,
+        /// The session's spill limit (0: no spilling).
+        spill_bytes_max: u64,
+        /// DataFusion's account: who asked for how much, and the largest consumers.
+        reason: String,
+    },
+    /// Invalid session options.
+    #[error("invalid {field}: {reason}")]
+    Config {
+        /// The option.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A continuous query that cannot be planned: its shape, an unknown topic or column.
     #[error("{0}")]
     Plan(String),
@@ -51,6 +78,14 @@ pub enum Error {
     /// A bug in weir-sql.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn spill_text(spill_bytes_max: u64) -> String {
+    if spill_bytes_max == 0 {
+        "no spilling: spill_bytes_max = 0".to_string()
+    } else {
+        format!("spill_bytes_max = {spill_bytes_max} bytes")
+    }
 }
 
 /// `Result` with [`Error`] by default.

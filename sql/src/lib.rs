@@ -9,7 +9,10 @@
 //! partition per topic partition, decoding only the projected columns
 //! ([`decode::BatchDecoder`], straight from the borrowed log records); filters on `_partition`, `_offset` and `_timestamp` prune
 //! partitions and seek by index. The session cannot read or write files unless the caller enables
-//! it ([`WeirSession::with_file_access`]).
+//! it ([`WeirSession::with_file_access`]), or allows spilling ([`SessionOptions::spill_bytes_max`]:
+//! scratch files in a private temporary directory). A query holds at most
+//! [`SessionOptions::memory_bytes_max`] bytes (1 GiB by default); past that it fails with
+//! [`Error::ResourcesExhausted`].
 //!
 //! ```
 //! use weir_log::{Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig};
@@ -36,7 +39,7 @@
 #![warn(missing_docs)]
 
 pub use error::{Error, Result};
-pub use session::{QueryOutput, SessionOptions, WeirSession};
+pub use session::{MEMORY_BYTES_MAX_DEFAULT, QueryOutput, SessionOptions, WeirSession};
 pub use table::{PartitionScan, ScanReport, TopicScanExec, TopicTable};
 
 pub use datafusion;

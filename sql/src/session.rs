@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
@@ -10,15 +11,32 @@ use datafusion::common::DataFusionError;
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{
+    FairSpillPool, GreedyMemoryPool, MemoryConsumer, MemoryPool, TrackConsumersPool,
+};
 use datafusion::execution::object_store::ObjectStoreRegistry;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::object_store::ObjectStore;
-use datafusion::physical_plan::{ExecutionPlan, collect};
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
 use weir_log::Log;
 
 use crate::table::{ScanReport, TopicScanExec, TopicTable};
 use crate::{Error, Result};
+
+/// The default [`SessionOptions::memory_bytes_max`]: 1 GiB.
+///
+/// A fixed figure rather than a share of the machine's RAM, so that a query that runs on one
+/// machine runs on another, and so that `weir sql` next to a job or `weir serve` cannot take
+/// the memory they need. Ad-hoc aggregations and sorts over topics of millions of rows fit
+/// with room to spare (a `GROUP BY` over 10M clicks holds a few MB); a runaway query (a cross
+/// join, an `ORDER BY` over a huge join) fails within seconds instead of growing until the
+/// kernel kills something.
+pub const MEMORY_BYTES_MAX_DEFAULT: usize = 1 << 30;
+
+/// Memory consumers a resources-exhausted error lists, largest first.
+const MEMORY_CONSUMERS_REPORTED: NonZeroUsize = NonZeroUsize::new(3).expect("3 is not zero");
 
 /// Settings of a [`WeirSession`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +48,18 @@ pub struct SessionOptions {
     /// Allow reading and writing local files (`CREATE EXTERNAL TABLE`, `COPY`), DDL and DML.
     /// Off by default: a session reads topics and nothing else.
     pub file_access: bool,
+    /// Most memory, in bytes, that one query's sorts, joins, aggregations and result rows may
+    /// hold together ([`MEMORY_BYTES_MAX_DEFAULT`], 1 GiB, by default). A query that needs
+    /// more spills to disk if `spill_bytes_max` allows it, and otherwise fails with
+    /// [`Error::ResourcesExhausted`]. Batches in flight between operators are not counted, so
+    /// the process may hold a few batches per thread more.
+    pub memory_bytes_max: usize,
+    /// Most bytes of spill files a query may write when it outgrows `memory_bytes_max` (sorts,
+    /// aggregations and joins that can spill write their state to a private temporary
+    /// directory, removed when the query ends). 0, the default: no spill files, a query that
+    /// needs more memory fails, since a session writes no files unless its caller asks. With
+    /// `file_access` on and this 0, spilling is as in DataFusion (up to its 100 GiB default).
+    pub spill_bytes_max: u64,
 }
 
 impl Default for SessionOptions {
@@ -38,6 +68,80 @@ impl Default for SessionOptions {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             batch_rows: 8192,
             file_access: false,
+            memory_bytes_max: MEMORY_BYTES_MAX_DEFAULT,
+            spill_bytes_max: 0,
+        }
+    }
+}
+
+impl SessionOptions {
+    /// Checks the options, naming the bad field.
+    pub fn validate(&self) -> Result<()> {
+        if self.memory_bytes_max == 0 {
+            return Err(Error::Config {
+                field: "memory_bytes_max",
+                reason: "must be at least 1 byte".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The DataFusion runtime of these options: the memory bound, spilling, and (without file
+    /// access) no object store.
+    pub(crate) fn runtime_env(&self) -> Result<Arc<RuntimeEnv>> {
+        let spill = self.spill_bytes_max > 0;
+        // Without spilling, the first operator to ask gets the memory (greedy): a query fails
+        // only when the whole bound is used. With spilling, operators that can spill share the
+        // bound fairly, so that one of them cannot push the others into spilling early.
+        let pool: Arc<dyn MemoryPool> = if spill {
+            Arc::new(TrackConsumersPool::new(
+                FairSpillPool::new(self.memory_bytes_max),
+                MEMORY_CONSUMERS_REPORTED,
+            ))
+        } else {
+            Arc::new(TrackConsumersPool::new(
+                GreedyMemoryPool::new(self.memory_bytes_max),
+                MEMORY_CONSUMERS_REPORTED,
+            ))
+        };
+        let mut env = RuntimeEnvBuilder::new().with_memory_pool(pool);
+        if spill {
+            // A fresh temporary directory of the OS's, created on the first spill and removed
+            // with the session: internal scratch, which no SQL statement can name or read.
+            env = env.with_disk_manager_builder(
+                DiskManagerBuilder::default()
+                    .with_mode(DiskManagerMode::OsTmpDirectory)
+                    .with_max_temp_directory_size(self.spill_bytes_max),
+            );
+        } else if !self.file_access {
+            env = env.with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            );
+        }
+        if !self.file_access {
+            // No object store at all (DataFusion registers the local file system by default).
+            env = env.with_object_store_registry(Arc::new(NoFileAccess));
+        }
+        Ok(env.build_arc()?)
+    }
+
+    /// `e` as [`Error::ResourcesExhausted`] if it is DataFusion running out of memory or of
+    /// spill space; otherwise `e`.
+    fn exhausted(&self, e: Error) -> Error {
+        let Error::DataFusion(df) = &e else {
+            return e;
+        };
+        let reason = match df.find_root() {
+            DataFusionError::ResourcesExhausted(msg) => msg.clone(),
+            // The spill limit surfaces as an io error with this text (DataFusion 55's
+            // disk_manager.rs); without the match its message names DataFusion's own setting.
+            root if root.to_string().contains("spilling process has exceeded") => root.to_string(),
+            _ => return e,
+        };
+        Error::ResourcesExhausted {
+            memory_bytes_max: self.memory_bytes_max,
+            spill_bytes_max: self.spill_bytes_max,
+            reason,
         }
     }
 }
@@ -91,6 +195,7 @@ impl WeirSession {
 
     /// A session over `log` with `options`.
     pub fn with_options(log: &Log, options: SessionOptions) -> Result<WeirSession> {
+        options.validate()?;
         let threads = options.target_partitions.max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -101,19 +206,9 @@ impl WeirSession {
             .with_target_partitions(threads)
             .with_batch_size(options.batch_rows.max(1))
             .with_information_schema(true);
-        let mut env = RuntimeEnvBuilder::new();
-        if !options.file_access {
-            // No object store at all (DataFusion registers the local file system by default),
-            // and no spill files.
-            env = env
-                .with_object_store_registry(Arc::new(NoFileAccess))
-                .with_disk_manager_builder(
-                    DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
-                );
-        }
         let catalog_name = config.options().catalog.default_catalog.clone();
         let schema_name = config.options().catalog.default_schema.clone();
-        let context = SessionContext::new_with_config_rt(config, env.build_arc()?);
+        let context = SessionContext::new_with_config_rt(config, options.runtime_env()?);
         let mut tables = Vec::new();
         let mut skipped = Vec::new();
         let mut not_tables = HashMap::new();
@@ -225,16 +320,29 @@ impl WeirSession {
     }
 
     /// Runs one SQL statement and returns its rows with what each topic scan read.
+    ///
+    /// The query, its result included, holds at most [`SessionOptions::memory_bytes_max`]
+    /// bytes; past that it fails with [`Error::ResourcesExhausted`].
     pub fn query(&self, query: &str) -> Result<QueryOutput> {
         let df = self.dataframe(query)?;
-        self.runtime.block_on(async {
+        let output = self.runtime.block_on(async {
             let task = Arc::new(df.task_ctx());
             let plan = df.create_physical_plan().await?;
-            let batches = collect(Arc::clone(&plan), task).await?;
+            // The result counts against the same bound as the operators: without it, a
+            // `SELECT *` of a big topic would collect it all outside the bound.
+            let reservation = MemoryConsumer::new("query result").register(task.memory_pool());
+            let mut stream = execute_stream(Arc::clone(&plan), task)?;
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                reservation.try_grow(batch.get_array_memory_size())?;
+                batches.push(batch);
+            }
             let mut scans = Vec::new();
             collect_scans(&plan, &mut scans);
             Ok::<_, Error>(QueryOutput { batches, scans })
-        })
+        });
+        output.map_err(|e| self.options.exhausted(e))
     }
 }
 

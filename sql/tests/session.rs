@@ -1,6 +1,6 @@
 //! WeirSession beyond the golden files: which topics become tables, typed errors, file access.
 
-use weir_sql::{Error, WeirSession};
+use weir_sql::{Error, SessionOptions, WeirSession};
 
 use crate::fixture;
 
@@ -120,4 +120,50 @@ fn a_topic_without_schema_is_a_typed_error_naming_it() {
     // Names that are no topic at all are still DataFusion's "not found".
     let err = session.sql("SELECT * FROM nope").unwrap_err().to_string();
     assert!(err.contains("not found"), "{err}");
+}
+
+#[test]
+fn memory_bytes_max_bounds_the_operators_and_the_result() {
+    let f = fixture::build();
+    let options = |memory_bytes_max| SessionOptions {
+        memory_bytes_max,
+        ..SessionOptions::default()
+    };
+    let err = WeirSession::with_options(&f.log, options(0)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Config {
+                field: "memory_bytes_max",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // 40^3 rows: a few MB to sort, and as many to hold as the result.
+    let cube = "SELECT a.ts, b.ts, c.ts FROM clicks a, clicks b, clicks c";
+    let small = WeirSession::with_options(&f.log, options(256 << 10)).unwrap();
+    for query in [format!("{cube} ORDER BY 1, 2, 3"), cube.to_string()] {
+        match small.sql(&query).unwrap_err() {
+            Error::ResourcesExhausted {
+                memory_bytes_max,
+                spill_bytes_max,
+                reason,
+            } => {
+                assert_eq!((memory_bytes_max, spill_bytes_max), (256 << 10, 0));
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+    let text = small.sql("SELECT count(*) FROM clicks").unwrap();
+    assert_eq!(text[0].num_rows(), 1);
+    let default = WeirSession::new(&f.log).unwrap();
+    let rows: usize = default
+        .sql(&format!("{cube} ORDER BY 1, 2, 3"))
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 40 * 40 * 40);
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, ValueEnum};
 use weir::log::Log;
-use weir::sql::WeirSession;
 use weir::sql::continuous::{self, ContinuousConfig, ContinuousQuery};
 use weir::sql::datafusion::arrow::record_batch::RecordBatch;
 use weir::sql::datafusion::arrow::{csv, json, util::pretty};
+use weir::sql::{Error as SqlError, MEMORY_BYTES_MAX_DEFAULT, SessionOptions, WeirSession};
 
 use super::stdout::Stdout;
 use super::{DataDir, usage};
@@ -37,6 +37,9 @@ lower-case identifiers: \"my-topic\"), with its schema's columns plus _partition
 and _key. Reads are read_committed, as of the start of the query; the data directory is opened \
 read-only, so a writer may run meanwhile. Filters on _partition, _offset and _timestamp skip \
 partitions and seek by index. SQL cannot read or write files, create tables or insert.\n\n\
+Memory: a query's sorts, joins, aggregations and result hold at most --memory-bytes-max bytes \
+(1 GiB); past that it fails with `resources exhausted`, unless --spill-bytes-max lets it spill to \
+a private temporary directory (removed when the query ends).\n\n\
 Without QUERY: an interactive shell; statements end with ';', \\q quits, errors are printed and the \
 shell goes on."
 )]
@@ -46,6 +49,19 @@ pub struct SqlArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
     format: SqlFormat,
+    /// Most memory one query may hold, in bytes (sorts, joins, aggregations, the result)
+    #[arg(long, value_name = "BYTES", default_value_t = MEMORY_BYTES_MAX_DEFAULT as u64,
+          value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "continuous")]
+    memory_bytes_max: u64,
+    /// Most bytes of spill files one query may write to a temporary directory when it outgrows
+    /// --memory-bytes-max (0: never spill)
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 0,
+        conflicts_with = "continuous"
+    )]
+    spill_bytes_max: u64,
     /// Run `INSERT INTO topic SELECT ... GROUP BY window_start, ...` continuously as an
     /// exactly-once job
     #[arg(long)]
@@ -82,16 +98,49 @@ pub fn run(dir: &DataDir, args: SqlArgs) -> Result<()> {
         return dir.with_writer(false, None, |log| continuous(log, query, &args));
     }
     let log = dir.open_read_only(None)?;
-    let session = WeirSession::new(&log)?;
+    let Ok(memory_bytes_max) = usize::try_from(args.memory_bytes_max) else {
+        usage!(
+            "--memory-bytes-max {} is more than this machine can address",
+            args.memory_bytes_max
+        );
+    };
+    let options = SessionOptions {
+        memory_bytes_max,
+        spill_bytes_max: args.spill_bytes_max,
+        ..SessionOptions::default()
+    };
+    let session = WeirSession::with_options(&log, options)?;
     match args.query {
         Some(query) => {
-            let batches = session.sql(&query)?;
+            let batches = session.sql(&query).map_err(explain)?;
             let mut out = Stdout::lock();
             print(&mut out, &batches, args.format)?;
             out.flush()?;
             Ok(())
         }
         None => shell(&session, args.format),
+    }
+}
+
+/// A query's error in the command line's terms: the memory limits by their flags.
+fn explain(e: SqlError) -> anyhow::Error {
+    match e {
+        SqlError::ResourcesExhausted {
+            memory_bytes_max,
+            spill_bytes_max,
+            reason,
+        } => {
+            let spill = if spill_bytes_max == 0 {
+                "no spilling without --spill-bytes-max".to_string()
+            } else {
+                format!("--spill-bytes-max {spill_bytes_max}")
+            };
+            anyhow!(
+                "resources exhausted: the query needs more than its memory limit \
+                 (--memory-bytes-max {memory_bytes_max}; {spill}): {reason}"
+            )
+        }
+        e => e.into(),
     }
 }
 
@@ -245,7 +294,7 @@ fn shell(session: &WeirSession, format: SqlFormat) -> Result<()> {
                 }
                 eprintln!("{rows} row(s) in {:.3} s", started.elapsed().as_secs_f64());
             }
-            Err(e) => eprintln!("error: {}", super::one_line(&e.to_string())),
+            Err(e) => eprintln!("error: {}", super::one_line(&explain(e).to_string())),
         }
     }
     if let Some(h) = &history {

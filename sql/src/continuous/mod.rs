@@ -37,7 +37,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Field, Schema as ArrowSchema, SchemaRef};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::Expr as DfExpr;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Insert, SelectItem,
     SetExpr, Statement, TableFactor, TableObject,
@@ -56,7 +56,7 @@ pub use aggregate::{AggKind, SqlAggregates};
 use prepare::{Prepare, Prepared};
 use row::{Row, RowCodec, Value};
 
-use crate::{Error, Result};
+use crate::{Error, Result, SessionOptions};
 
 /// How a continuous query runs.
 #[derive(Debug, Clone)]
@@ -400,7 +400,14 @@ impl ContinuousQuery {
     /// unsupported shapes, DataFusion's messages for bad expressions) come here, before
     /// anything runs.
     pub fn new(log: &Log, sql: &str, config: ContinuousConfig) -> Result<ContinuousQuery> {
-        let ctx = SessionContext::new();
+        // DataFusion only plans and evaluates expressions here, a batch of at most
+        // `batch_records_max` rows at a time (windows and aggregates run in the runtime), and
+        // accounts no memory for that; the context still gets an ad-hoc session's runtime
+        // (memory bound, no files) so that nothing DataFusion runs for a query is unbounded.
+        let ctx = SessionContext::new_with_config_rt(
+            SessionConfig::new(),
+            SessionOptions::default().runtime_env()?,
+        );
         let (plan, schema, source_config) = parse(log, &ctx, sql)?;
         let target_config = log
             .topic_config(&plan.target)
