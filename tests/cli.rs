@@ -748,3 +748,75 @@ fn the_readme_shows_first_job_exactly() {
         "README.md's \"Write your own job\" must be examples/first_job.rs verbatim"
     );
 }
+
+#[test]
+fn integers_beyond_64_bits_are_refused_never_rounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run(d, &["topic", "create", "t", "--partitions", "1"]).ok();
+    let input = "{\"id\": 1}\n\
+                 {\"u\": 18446744073709551615, \"i\": -9223372036854775808, \"f\": 0.5}\n\
+                 {\"id\": 123456789012345678901234567890, \"f\": 0.5}\n\
+                 {\"id\": 4}\n";
+    let out = run_with_input(d, &["produce", "t"], input).fails(1);
+    assert!(
+        out.stderr.contains("line 3")
+            && out.stderr.contains("123456789012345678901234567890")
+            && out.stderr.contains("64 bits"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout.trim(), "produced 2 records");
+    // What was kept is exact: 64-bit extremes print digit for digit.
+    let out = run(
+        d,
+        &[
+            "consume",
+            "t",
+            "--from-beginning",
+            "--max",
+            "2",
+            "--format",
+            "text",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        out.stdout,
+        "{\"id\":1}\n{\"f\":0.5,\"i\":-9223372036854775808,\"u\":18446744073709551615}\n"
+    );
+
+    // A schema's integer columns refuse what is out of their range, with the line and column.
+    run(
+        d,
+        &[
+            "topic",
+            "create",
+            "rows",
+            "--partitions",
+            "1",
+            "--format",
+            "binary",
+            "--schema",
+            "b BIGINT, i INT",
+        ],
+    )
+    .ok();
+    for (line, want) in [
+        ("{\"b\": 9223372036854775808, \"i\": 1}", "column 'b'"),
+        ("{\"b\": 1, \"i\": 2147483648}", "column 'i'"),
+        ("{\"b\": 1, \"i\": -2147483649}", "column 'i'"),
+        (
+            "{\"b\": 123456789012345678901234567890, \"i\": 1}",
+            "64 bits",
+        ),
+    ] {
+        let out = run_with_input(d, &["produce", "rows"], &format!("{line}\n")).fails(1);
+        assert!(
+            out.stderr.contains("line 1") && out.stderr.contains(want),
+            "{line}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stdout.trim(), "produced 0 records", "{line}");
+    }
+}

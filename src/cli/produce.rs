@@ -15,10 +15,10 @@ use super::{AcksArg, DataDir, topic_name};
 #[command(
     after_help = "Input: one record per line, each line a JSON value; empty lines are skipped. \
 A line longer than the topic's record_bytes_max (1 MiB by default) is an error.\n\n\
-On a bad line (invalid JSON, a missing key field, a value that does not fit a binary topic's \
-schema, an oversized record), the valid lines before it are produced and flushed (kept), nothing \
-after it is read, `produced N records` tells how many were kept, and weir exits with status 1 and \
-`error: line N: ...`.\n\n\
+On a bad line (invalid JSON, an integer beyond 64 bits, a missing key field, a value that does \
+not fit a binary topic's schema, an oversized record), the valid lines before it are produced and \
+flushed (kept), nothing after it is read, `produced N records` tells how many were kept, and weir \
+exits with status 1 and `error: line N: ...`.\n\n\
 Values are stored as the line's JSON re-serialized compactly (json topics) or as a binary row of \
 the topic's schema (binary topics)."
 )]
@@ -129,6 +129,16 @@ fn send_lines(
         }
         let value: Value = serde_json::from_slice(line)
             .map_err(|e| anyhow!("line {line_no}: invalid JSON: {e}"))?;
+        // serde_json reads an integer beyond 64 bits as the nearest f64, so such an integer
+        // has become a float by now: only lines with a float can hold one.
+        if has_float(&value)
+            && let Some(n) = integer_beyond_64_bits(line)
+        {
+            return Err(anyhow!(
+                "line {line_no}: integer {n} does not fit in 64 bits (JSON integers are kept as \
+                 i64 or u64, never rounded; quote it as a string to keep every digit)"
+            ));
+        }
         let key = match key_field {
             None => None,
             Some(field) => Some(match value.get(field) {
@@ -153,6 +163,48 @@ fn send_lines(
         })?;
         *sent += 1;
     }
+}
+
+fn has_float(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(fields) => fields.values().any(has_float),
+        Value::Null | Value::Bool(_) | Value::String(_) => false,
+    }
+}
+
+/// The first integer literal (no fraction, no exponent) in `json`, a valid JSON text, that fits
+/// neither i64 nor u64.
+fn integer_beyond_64_bits(json: &[u8]) -> Option<&str> {
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                // Skip the string; the text is valid JSON, so it ends.
+                i += 1;
+                while i < json.len() && json[i] != b'"' {
+                    i += if json[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < json.len()
+                    && matches!(json[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                let token = std::str::from_utf8(&json[start..i]).expect("number tokens are ASCII");
+                let integer = !token.contains(['.', 'e', 'E']);
+                if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
+                    return Some(token);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 enum Line<'a> {
@@ -208,6 +260,42 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn finds_integers_beyond_64_bits_outside_strings() {
+        fn find(s: &str) -> Option<&str> {
+            integer_beyond_64_bits(s.as_bytes())
+        }
+        assert_eq!(
+            find("123456789012345678901234567890"),
+            Some("123456789012345678901234567890")
+        );
+        assert_eq!(
+            find(r#"{"a": [1, -9223372036854775809], "b": 2}"#),
+            Some("-9223372036854775809")
+        );
+        assert_eq!(
+            find(r#"{"u": 18446744073709551615, "i": -9223372036854775808}"#),
+            None
+        );
+        assert_eq!(
+            find(r#"{"f": 1.5e300, "g": 123456789012345678901234567890.0}"#),
+            None
+        );
+        assert_eq!(
+            find(r#"{"s": "123456789012345678901234567890 \" 99999999999999999999"}"#),
+            None
+        );
+        assert_eq!(
+            find(r#"["\\", 99999999999999999999]"#),
+            Some("99999999999999999999")
+        );
+        let v: Value = serde_json::from_str(r#"{"a": [1, {"b": 2.5}]}"#).unwrap();
+        assert!(has_float(&v));
+        assert!(!has_float(
+            &serde_json::json!({"a": [1, "x", null, u64::MAX]})
+        ));
     }
 
     #[test]

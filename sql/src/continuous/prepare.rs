@@ -73,7 +73,11 @@ impl Prepare {
                 }
                 DataType::Int32 => {
                     let mut b = Int32Builder::with_capacity(n);
-                    values.for_each(|v| b.append_option(as_i64(v).map(|x| x as i32)));
+                    values.for_each(|v| {
+                        b.append_option(as_i64(v).map(|x| {
+                            i32::try_from(x).expect("RowCodec checks that INT values fit i32")
+                        }))
+                    });
                     Arc::new(b.finish())
                 }
                 DataType::Timestamp(_, _) => {

@@ -187,10 +187,20 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
                 (serde_json::Value::Null, _) => Value::Null,
                 (
                     serde_json::Value::Number(n),
-                    ColumnType::BigInt | ColumnType::Timestamp | ColumnType::Int,
-                ) => Value::Int(n.as_i64().ok_or_else(|| {
-                    de::Error::custom(format!("column '{name}': {n} is not an integer"))
-                })?),
+                    ty @ (ColumnType::BigInt | ColumnType::Timestamp | ColumnType::Int),
+                ) => {
+                    // Out of the column's range is an error, never a wrapped value (an INT
+                    // column becomes an Int32 array).
+                    let fits = n
+                        .as_i64()
+                        .filter(|v| ty != ColumnType::Int || i32::try_from(*v).is_ok());
+                    Value::Int(fits.ok_or_else(|| {
+                        de::Error::custom(format!(
+                            "column '{name}': {n} is not an integer in {} range",
+                            ty.name()
+                        ))
+                    })?)
+                }
                 (serde_json::Value::Number(n), ColumnType::Double | ColumnType::Float) => {
                     Value::Float(n.as_f64().unwrap_or(f64::NAN))
                 }
@@ -256,5 +266,32 @@ impl Codec<Row> for RowCodec {
 
     fn name(&self) -> &'static str {
         if self.binary { "binary" } else { "json" }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_integers_out_of_their_column_range_are_errors_not_wrapped() {
+        let schema: Arc<Schema> = Arc::new("b BIGINT, i INT".parse().expect("schema"));
+        let codec = RowCodec::new(schema, "json");
+        let row = codec
+            .decode(br#"{"b": -9223372036854775808, "i": 2147483647}"#)
+            .expect("in range");
+        assert_eq!(row, [Value::Int(i64::MIN), Value::Int(i64::from(i32::MAX))]);
+        for (json, column) in [
+            (&br#"{"b": 1, "i": 2147483648}"#[..], "column 'i'"),
+            (br#"{"b": 1, "i": -2147483649}"#, "column 'i'"),
+            (br#"{"b": 9223372036854775808, "i": 1}"#, "column 'b'"),
+            (
+                br#"{"b": 123456789012345678901234567890, "i": 1}"#,
+                "column 'b'",
+            ),
+        ] {
+            let err = codec.decode(json).expect_err("out of range").to_string();
+            assert!(err.contains(column) && err.contains("range"), "{err}");
+        }
     }
 }
