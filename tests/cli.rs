@@ -820,3 +820,45 @@ fn integers_beyond_64_bits_are_refused_never_rounded() {
         assert_eq!(out.stdout.trim(), "produced 0 records", "{line}");
     }
 }
+
+#[test]
+fn a_tombstone_and_a_json_null_print_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run(d, &["topic", "create", "t", "--partitions", "1"]).ok();
+    // Offset 0: the JSON value null; offset 1: a tombstone (no value), which `produce` cannot
+    // write (every line is a JSON value), so the library does.
+    run_with_input(d, &["produce", "t"], "null\n").ok();
+    {
+        use weir::log::{Log, LogConfig, Producer, ProducerConfig, ProducerRecord};
+        let log = Log::open(d, LogConfig::default()).unwrap();
+        let producer = Producer::new(&log, ProducerConfig::default()).unwrap();
+        producer.send(ProducerRecord::tombstone("t", b"k")).unwrap();
+        producer.flush().unwrap();
+        producer.close().unwrap();
+        log.close().unwrap();
+    }
+    let out = run(d, &["consume", "t", "--from-beginning", "--max", "2"]).ok();
+    let records = json_lines(&out.stdout);
+    assert_eq!(records.len(), 2, "{}", out.stdout);
+    // The JSON null is an ordinary record: the contract's six fields.
+    by_partition(&records[..1], "t");
+    assert_eq!(records[0]["value"], Value::Null);
+    assert_eq!(records[1]["value"], Value::Null);
+    assert_eq!(records[1]["tombstone"], true, "{}", out.stdout);
+    assert_eq!(records[1]["key"], "k");
+    let out = run(
+        d,
+        &[
+            "consume",
+            "t",
+            "--from-beginning",
+            "--max",
+            "2",
+            "--format",
+            "text",
+        ],
+    )
+    .ok();
+    assert_eq!(out.stdout, "null\nNULL\n");
+}

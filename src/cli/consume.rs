@@ -20,9 +20,10 @@ const POLL_WAIT_MS: u64 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
-    /// One JSON object per record: {"topic","partition","offset","timestamp","key","value"}
+    /// One JSON object per record: {"topic","partition","offset","timestamp","key","value"},
+    /// plus "tombstone":true for a record without a value
     Json,
-    /// The value only, as text, one per line
+    /// The value only, as text, one per line (NULL for a tombstone)
     Text,
 }
 
@@ -34,8 +35,10 @@ from the group's committed offsets and commits after printing each poll's record
 Start: the group's committed offset (with --group); otherwise the end of each partition (only new records), \
 or its beginning with --from-beginning. Without --max, consume follows until interrupted (Ctrl-C).\n\n\
 json output: the value is printed as JSON whatever the topic's storage format: JSON values as stored, binary \
-rows decoded to objects, other bytes as a JSON string of their (lossy) UTF-8, null for a tombstone; the key \
-is a string (lossy UTF-8) or null."
+rows decoded to objects, other bytes as a JSON string of their (lossy) UTF-8; the key is a string (lossy \
+UTF-8) or null. A tombstone (a record without a value, which deletes its key in a compacted topic) prints \
+\"value\":null,\"tombstone\":true, so that it differs from a stored JSON null (\"value\":null alone); \
+text output prints NULL for a tombstone and null for a JSON null."
 )]
 pub struct ConsumeArgs {
     /// Topic name
@@ -69,6 +72,9 @@ struct OutRecord<'a> {
     timestamp: i64,
     key: Option<std::borrow::Cow<'a, str>>,
     value: OutValue<'a>,
+    /// Only on tombstones: their value prints as `null`, as a stored JSON `null` does.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tombstone: bool,
 }
 
 pub fn run(dir: &DataDir, args: ConsumeArgs) -> Result<()> {
@@ -202,6 +208,7 @@ fn print_batches(
                         offset: r.offset,
                         timestamp: r.timestamp,
                         key: r.key.as_deref().map(String::from_utf8_lossy),
+                        tombstone: value.is_tombstone(),
                         value,
                     };
                     // Back to the io error, which keeps the mark of a closed standard output

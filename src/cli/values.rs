@@ -47,10 +47,10 @@ impl ValueFormat {
     }
 
     /// A stored value as JSON: JSON text as it is; other bytes as a JSON string of their lossy
-    /// UTF-8; a binary row decoded to an object; `null` for a tombstone.
+    /// UTF-8; a binary row decoded to an object; [`OutValue::Tombstone`] for no value.
     pub fn decode<'a>(&'a self, bytes: Option<&'a [u8]>) -> Result<OutValue<'a>, SchemaError> {
         let Some(bytes) = bytes else {
-            return Ok(OutValue::Null);
+            return Ok(OutValue::Tombstone);
         };
         match self {
             ValueFormat::Json => Ok(match serde_json::from_slice::<&RawValue>(bytes) {
@@ -71,8 +71,9 @@ impl ValueFormat {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum OutValue<'a> {
-    /// A tombstone.
-    Null,
+    /// A tombstone (a record without a value): serializes as `null`, like a stored JSON `null`,
+    /// so `consume` marks it apart (see [`OutValue::is_tombstone`]).
+    Tombstone,
     /// Valid JSON, printed as stored.
     Json(&'a RawValue),
     /// Valid JSON stored with line breaks, re-serialized on one line.
@@ -83,11 +84,20 @@ pub enum OutValue<'a> {
     Row(DecodedRow<'a>),
 }
 
+/// How `--format text` prints a tombstone: kcat's spelling (`-Z`), apart from a JSON `null`
+/// value, which prints as its text `null`.
+pub const TOMBSTONE_TEXT: &str = "NULL";
+
 impl OutValue<'_> {
+    /// Whether this is a tombstone rather than a value (a stored JSON `null` is a value).
+    pub fn is_tombstone(&self) -> bool {
+        matches!(self, OutValue::Tombstone)
+    }
+
     /// The value as plain text (`--format text`).
     pub fn to_text(&self) -> Cow<'_, str> {
         match self {
-            OutValue::Null => Cow::Borrowed("null"),
+            OutValue::Tombstone => Cow::Borrowed(TOMBSTONE_TEXT),
             OutValue::Json(raw) => Cow::Borrowed(raw.get()),
             OutValue::Text(s) => Cow::Borrowed(s),
             OutValue::Compacted(v) => Cow::Owned(v.to_string()),
@@ -119,6 +129,12 @@ mod tests {
         assert_eq!(v.to_text(), "not json \u{fffd}");
         let v = f.decode(None).unwrap();
         assert_eq!(serde_json::to_string(&v).unwrap(), "null");
+        assert!(v.is_tombstone());
+        assert_eq!(v.to_text(), "NULL");
+        let v = f.decode(Some(b"null")).unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), "null");
+        assert!(!v.is_tombstone());
+        assert_eq!(v.to_text(), "null");
     }
 
     #[test]
