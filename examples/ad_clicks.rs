@@ -8,6 +8,9 @@
 //! cargo run --release --example ad_clicks -- verify    # recompute from `clicks`; exit 1 if off
 //! ```
 //! Every subcommand takes `--data-dir DIR` (default: `$WEIR_DATA_DIR`, else `./weir-data`).
+//! Exit status: 0 on success, 1 on a runtime error (or a failed verification), 2 on a usage
+//! error; errors are one line on stderr. `run` and `verify` need a data directory with `clicks`
+//! (from `generate`) and create nothing otherwise.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -33,7 +36,7 @@ struct Cli {
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Clicks the demo generates
-    #[arg(long, default_value_t = 5_000_000)]
+    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
     #[command(subcommand)]
     command: Option<Command>,
@@ -52,16 +55,16 @@ enum Command {
 #[derive(clap::Args, Clone)]
 struct GenerateArgs {
     /// Clicks to produce
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
     /// Ads, with Zipf popularity
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     ads: u64,
-    /// Share of clicks on the one viral ad
-    #[arg(long, default_value_t = 0.3)]
+    /// Share of clicks on the one viral ad, 0 to 1
+    #[arg(long, default_value_t = 0.3, value_parser = share)]
     hot_share: f64,
-    /// Share of clicks that arrive late (over a minute behind the watermark)
-    #[arg(long, default_value_t = 0.001)]
+    /// Share of clicks that arrive late (over a minute behind the watermark), 0 to 1
+    #[arg(long, default_value_t = 0.001, value_parser = share)]
     late_share: f64,
     /// Seed: the same seed gives the same clicks
     #[arg(long, default_value_t = 42)]
@@ -103,10 +106,40 @@ enum FormatArg {
     Binary,
 }
 
+/// clap value parser for a share: a number within 0..=1.
+fn share(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|e| format!("'{s}' is not a number: {e}"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("{v} is not within 0..=1"));
+    }
+    Ok(v)
+}
+
 fn main() {
-    let cli = Cli::parse();
+    // Every flag is checked here, before anything touches the disk; a usage error exits 2 with
+    // clap's message on one line.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            let rendered = e.render().to_string();
+            let line: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{}", line.join(" "));
+            std::process::exit(2);
+        }
+    };
     if let Err(e) = run_cli(cli) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
         std::process::exit(1);
     }
 }
@@ -122,6 +155,27 @@ fn open(dir: &Path) -> Result<Log> {
     Log::open(dir, LogConfig::default()).with_context(|| format!("opening {}", dir.display()))
 }
 
+/// Fails, creating nothing, unless `dir` is a data directory with a `clicks` topic: `run` and
+/// `verify` have nothing to do elsewhere, and a typo in `--data-dir` must not leave a new
+/// directory behind.
+fn require_clicks(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "data directory {} does not exist: run `generate` first",
+            dir.display()
+        );
+    }
+    // Read-only: opening for writing would create the log's files.
+    let log = Log::open_read_only(dir).with_context(|| format!("opening {}", dir.display()))?;
+    if log.partition_count(adclick::CLICKS).is_err() {
+        bail!(
+            "no `clicks` topic in {}: run `generate` first",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 fn run_cli(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Generate(a)) => {
@@ -130,7 +184,10 @@ fn run_cli(cli: Cli) -> Result<()> {
             log.close()?;
         }
         Some(Command::Run(a)) => {
-            let log = open(&data_dir(&cli.data_dir))?;
+            let dir = data_dir(&cli.data_dir);
+            require_clicks(&dir)?;
+            let log = Log::open(&dir, LogConfig::default())
+                .with_context(|| format!("opening {}", dir.display()))?;
             let stop = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 signal_hook::flag::register(signal, stop.clone())?;
@@ -139,7 +196,9 @@ fn run_cli(cli: Cli) -> Result<()> {
             log.close()?;
         }
         Some(Command::Verify) => {
-            let log = Log::open_read_only(data_dir(&cli.data_dir))?;
+            let dir = data_dir(&cli.data_dir);
+            require_clicks(&dir)?;
+            let log = Log::open_read_only(&dir)?;
             let v = adclick::verify(&log)?;
             println!("{v}");
             if !v.passed() {
@@ -156,11 +215,6 @@ fn generate(log: &Log, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
         FormatArg::Json => ValueFormat::Json,
         FormatArg::Binary => ValueFormat::Binary,
     };
-    for (name, share) in [("--hot-share", a.hot_share), ("--late-share", a.late_share)] {
-        if !(0.0..=1.0).contains(&share) {
-            bail!("{name} must be within 0..=1, got {share}");
-        }
-    }
     adclick::create_topics(log, a.partitions, format)?;
     let format = ValueFormat::of_clicks(log)?;
     let generator = ClickGenerator::new(GeneratorConfig {

@@ -227,3 +227,60 @@ fn the_sql_variant_passes_the_same_verification() {
     let out = ok(dir.path(), &["verify"]);
     assert!(out.contains("verdict:            PASS"), "{out}");
 }
+
+/// Runs the example; returns its exit code and stderr.
+fn fails(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = ad_clicks(dir, args).output().expect("run the example");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{args:?}: one error line: {stderr:?}"
+    );
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr:?}");
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn bad_flags_are_usage_errors_before_anything_touches_the_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing");
+    for (args, flag) in [
+        (&["generate", "--hot-share", "2"][..], "--hot-share"),
+        (&["generate", "--hot-share", "NaN"], "--hot-share"),
+        (&["generate", "--late-share=-0.1"], "--late-share"),
+        (&["generate", "--late-share", "x"], "--late-share"),
+        (&["generate", "--events", "0"], "--events"),
+        (&["generate", "--ads", "0"], "--ads"),
+        (&["generate", "--partitions", "0"], "--partitions"),
+        (&["run", "--epoch-ms", "0"], "--epoch-ms"),
+        (&["--events", "0"], "--events"),
+    ] {
+        let (code, stderr) = fails(&missing, args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+}
+
+#[test]
+fn run_and_verify_need_clicks_and_create_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing");
+    for args in [&["run", "--until-idle"][..], &["verify"]] {
+        let (code, stderr) = fails(&missing, args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("does not exist"), "{args:?}: {stderr}");
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+    // A directory without `clicks` (a typo, another program's directory) is left as it was.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    for args in [&["run", "--until-idle"][..], &["verify"]] {
+        let (code, stderr) = fails(&empty, args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("no `clicks` topic"), "{args:?}: {stderr}");
+        let left: Vec<_> = std::fs::read_dir(&empty).expect("read_dir").collect();
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+    }
+}
