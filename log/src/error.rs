@@ -21,7 +21,7 @@ pub enum Error {
     },
     /// Bytes on disk that fail a check (CRC, framing, offsets): `position` is the byte position
     /// within `segment`, `offset` the log offset where known.
-    #[error("corrupt data in {} at byte {position} (offset {offset}): {reason}", segment.display())]
+    #[error("corrupt data in {} at byte {position}{}: {reason}", segment.display(), offset_note(*offset))]
     Corrupt {
         /// The segment file.
         segment: PathBuf,
@@ -93,6 +93,25 @@ pub enum Error {
         /// The sequence the batch carried.
         got: i32,
     },
+    /// A batch carries the sequences of a batch already in the log but other content: not a
+    /// retry, so not a duplicate to acknowledge (for example, a producer id handed out twice).
+    #[error(
+        "producer {producer_id} on {topic}-{partition}: sequences {first_sequence}..={last_sequence} are already in the log at offset {offset} with other content; refusing the batch"
+    )]
+    SequenceConflict {
+        /// The producer.
+        producer_id: i64,
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// First sequence of the batch.
+        first_sequence: i32,
+        /// Last sequence of the batch.
+        last_sequence: i32,
+        /// Where the batch holding those sequences begins.
+        offset: i64,
+    },
     /// A producer id the partition does not know (for example, its state expired).
     #[error("unknown producer id {0}")]
     UnknownProducer(i64),
@@ -142,6 +161,15 @@ pub enum Error {
     /// A bug in weir: an invariant did not hold.
     #[error("internal error (a bug in weir): {0}")]
     Internal(String),
+}
+
+/// ` (offset N)` where the offset is known.
+fn offset_note(offset: i64) -> String {
+    if offset >= 0 {
+        format!(" (offset {offset})")
+    } else {
+        String::new()
+    }
 }
 
 /// Why a consumer-group call was refused.

@@ -294,6 +294,36 @@ impl Groups {
         Ok(None)
     }
 
+    /// Deletes every group's committed offsets for `topic` (tombstones in the offsets topic,
+    /// durable before this returns), and those pending in open transactions: a topic created
+    /// again under the same name starts with no committed offsets, as in Kafka.
+    pub(crate) fn forget_topic(&self, log: &Log, topic: &str) -> Result<()> {
+        for entries in self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values_mut()
+        {
+            entries.retain(|(k, _)| k.1 != topic);
+        }
+        let mut map = self.offsets.write().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<OffsetKey> = map.keys().filter(|k| k.1 == topic).cloned().collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let now = util::now_ms();
+        let mut b = BatchBuilder::new(BatchOptions::default());
+        for key in &keys {
+            let k = serde_json::to_vec(key).map_err(|e| Error::Internal(e.to_string()))?;
+            b.push(now, Some(&k), None, &[]);
+        }
+        log.append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
+        for key in &keys {
+            map.remove(key);
+        }
+        Ok(())
+    }
+
     pub(crate) fn committed(
         &self,
         group: &str,

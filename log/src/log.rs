@@ -15,16 +15,37 @@ use crate::error::IoContext;
 use crate::flusher::Flusher;
 use crate::format::Batch;
 use crate::groups::{CommittedOffset, Groups, PartitionLag};
-use crate::partition::{AppendInfo, Partition};
+use crate::partition::{AppendInfo, OpenMode, Partition};
 use crate::segment::Truncation;
 use crate::txn::coordinator::TxnCoordinator;
 use crate::{Error, Result, util};
 
-const LOCK_FILE: &str = ".lock";
+// The log's own files are named with `@`, which no topic name may hold: topics and these never
+// share a name (a topic called `producer-ids` once broke every writer).
+const LOCK_FILE: &str = "@lock";
 /// The marker file a clean shutdown leaves in the data directory; without it, the next open
 /// recovers (re-reads every partition's tail).
-pub const CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
-const PRODUCER_IDS_FILE: &str = "producer-ids";
+pub const CLEAN_SHUTDOWN_FILE: &str = "@clean-shutdown";
+const PRODUCER_IDS_FILE: &str = "@producer-ids";
+/// Names these files had before they took the `@`: read (when they are files) and removed by the
+/// next writer. A directory of such a name is a topic.
+const LEGACY_CLEAN_SHUTDOWN_FILE: &str = ".clean-shutdown";
+const LEGACY_PRODUCER_IDS_FILE: &str = "producer-ids";
+const LEGACY_LOCK_FILE: &str = ".lock";
+
+/// True when the last writer closed the directory cleanly.
+fn clean_marker_present(dir: &Path) -> bool {
+    dir.join(CLEAN_SHUTDOWN_FILE).is_file() || dir.join(LEGACY_CLEAN_SHUTDOWN_FILE).is_file()
+}
+
+/// Removes `name` from `dir` if it is a file left by an older build.
+fn remove_legacy_file(dir: &Path, name: &str) -> Result<()> {
+    let path = dir.join(name);
+    if path.is_file() {
+        std::fs::remove_file(&path).at(&path)?;
+    }
+    Ok(())
+}
 const TOPIC_META_FILE: &str = "topic.json";
 /// Where the writer publishes group membership for other processes.
 /// (`@` cannot appear in a topic name, so this directory is never taken for a topic.)
@@ -178,8 +199,11 @@ impl Ticker {
                 let (lock, cv) = &*s;
                 let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                 loop {
+                    // With the flag checked under the lock first: a stop that came before this
+                    // thread first waited would otherwise cost a whole interval (a `close` right
+                    // after `open` took a second).
                     stopped = cv
-                        .wait_timeout(stopped, interval)
+                        .wait_timeout_while(stopped, interval, |stopped| !*stopped)
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
                     if *stopped {
@@ -332,19 +356,40 @@ impl Log {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).at(&dir)?;
         let lock = take_lock(&dir)?;
-        let marker = dir.join(CLEAN_SHUTDOWN_FILE);
-        let clean = marker.exists();
+        let clean = clean_marker_present(&dir);
         let config = Arc::new(config);
         let mut truncations = Vec::new();
         let topics = Self::load_topics(&dir, &config, true, clean, &mut truncations)?;
         if clean {
-            std::fs::remove_file(&marker).at(&marker)?;
+            remove_legacy_file(&dir, CLEAN_SHUTDOWN_FILE)?;
+            remove_legacy_file(&dir, LEGACY_CLEAN_SHUTDOWN_FILE)?;
             util::sync_dir(&dir)?;
         }
-        let next_pid = std::fs::read_to_string(dir.join(PRODUCER_IDS_FILE))
-            .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
+        // The allocator's file says where the next block starts. It may be lost or stale: ids are
+        // never handed out twice, so start past every id the partitions have seen too (a reused
+        // id would make the new producer's batches look like retries of the old one's).
+        let persisted = [PRODUCER_IDS_FILE, LEGACY_PRODUCER_IDS_FILE]
+            .iter()
+            .filter(|name| dir.join(name).is_file())
+            .filter_map(|name| std::fs::read_to_string(dir.join(name)).ok())
+            .filter_map(|s| s.trim().parse::<i64>().ok())
+            .max()
             .unwrap_or(0);
+        let seen = topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.max_producer_id())
+            .max()
+            .unwrap_or(-1);
+        let next_pid = persisted.max(seen + 1);
+        if dir.join(LEGACY_PRODUCER_IDS_FILE).is_file() {
+            util::write_atomically(
+                &dir.join(PRODUCER_IDS_FILE),
+                next_pid.to_string().as_bytes(),
+            )?;
+            remove_legacy_file(&dir, LEGACY_PRODUCER_IDS_FILE)?;
+        }
+        remove_legacy_file(&dir, LEGACY_LOCK_FILE)?;
         let mut inner = Inner::new(dir, config, topics, truncations);
         inner.writable = true;
         inner.lock = Mutex::new(Some(lock));
@@ -357,6 +402,8 @@ impl Log {
         // Finish what a crash interrupted before anyone reads: prepared transactions complete,
         // open ones abort.
         let coordinator = Arc::new(TxnCoordinator::load(&log)?);
+        // Transactional ids keep their producer id while they have written nothing yet.
+        log.raise_producer_ids_above(coordinator.max_producer_id());
         let _ = log.inner.txn.set(coordinator.clone());
         coordinator.abort_orphans(&log)?;
         let weak = Arc::downgrade(&log.inner);
@@ -419,6 +466,9 @@ impl Log {
         })?;
         let tconf = Arc::new(meta.config);
         let mut partitions = Vec::with_capacity(tconf.partitions as usize);
+        // A reader may meet a last batch mid-append while a writer runs: the writer removes the
+        // clean-shutdown marker when it opens, and leaves it when it closes.
+        let tail_may_grow = || !clean_marker_present(dir);
         for p in 0..tconf.partitions {
             let (part, mut t) = Partition::open(
                 &topic_dir.join(p.to_string()),
@@ -426,8 +476,11 @@ impl Log {
                 p,
                 tconf.clone(),
                 config.clone(),
-                writable,
-                clean,
+                OpenMode {
+                    writable,
+                    clean,
+                    tail_may_grow: &tail_may_grow,
+                },
             )?;
             truncations.append(&mut t);
             partitions.push(Arc::new(part));
@@ -524,8 +577,11 @@ impl Log {
                 p,
                 tconf.clone(),
                 self.inner.config.clone(),
-                true,
-                true,
+                OpenMode {
+                    writable: true,
+                    clean: true,
+                    tail_may_grow: &|| false,
+                },
             )?;
             partitions.push(Arc::new(part));
         }
@@ -546,9 +602,19 @@ impl Log {
         Ok(())
     }
 
-    /// Deletes a topic and its data.
+    /// Deletes a topic, its data and every group's committed offsets for it.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.check_writable("delete a topic")?;
+        if !self.topics_read().contains_key(name) {
+            return Err(Error::UnknownTopic(name.to_string()));
+        }
+        // Offsets first: a crash midway must not leave them to a topic created again later
+        // (its consumers would skip its first records).
+        if name != crate::groups::OFFSETS_TOPIC
+            && self.topic_config(crate::groups::OFFSETS_TOPIC).is_ok()
+        {
+            self.groups()?.forget_topic(self, name)?;
+        }
         let removed = self.topics_write().remove(name);
         if removed.is_none() {
             return Err(Error::UnknownTopic(name.to_string()));
@@ -909,6 +975,19 @@ impl Log {
         let id = ids.0;
         ids.0 += 1;
         Ok((id, 0))
+    }
+
+    /// Makes the allocator hand out ids above `producer_id` only.
+    fn raise_producer_ids_above(&self, producer_id: i64) {
+        let mut ids = self
+            .inner
+            .producer_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if ids.0 <= producer_id {
+            // Both ends: the next allocation persists a fresh block from here.
+            *ids = (producer_id + 1, producer_id + 1);
+        }
     }
 
     /// Flushes every partition, writes producer snapshots and the clean-shutdown marker, and

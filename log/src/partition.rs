@@ -89,13 +89,78 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>> {
     Ok(bases)
 }
 
+/// How a partition is opened.
+#[derive(Clone, Copy)]
+pub(crate) struct OpenMode<'a> {
+    /// A writer (which recovers and may cut off damage) or a reader.
+    pub writable: bool,
+    /// The last writer closed cleanly: segments are trusted (within limits: see
+    /// [`Segment::open`]) rather than re-read.
+    pub clean: bool,
+    /// For a reader: whether a writer may be appending (an incomplete last batch is then in
+    /// flight, not damage).
+    pub tail_may_grow: &'a dyn Fn() -> bool,
+}
+
+/// An index file without its log file means a segment was lost: never carry on without it as if
+/// its offsets had never existed.
+fn check_segment_files(dir: &Path, bases: &[i64]) -> Result<()> {
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let stem = name
+            .strip_suffix(".index")
+            .or_else(|| name.strip_suffix(".timeindex"));
+        let Some(base) = stem.and_then(|s| parse_log_name(&format!("{s}.log"))) else {
+            continue;
+        };
+        if bases.binary_search(&base).is_err() {
+            return Err(Error::Corrupt {
+                segment: dir.join(format!("{}.log", crate::segment::file_stem(base))),
+                position: 0,
+                offset: base,
+                reason: format!("the segment's log file is missing (its index {name} is there)"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Each segment must start where the one before ends (dense offsets), or after it (compacted).
+fn check_segments_follow_on(segments: &[Arc<Segment>], settings: SegmentSettings) -> Result<()> {
+    for pair in segments.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        if !settings.follows(before.next_offset(), after.base_offset) {
+            return Err(Error::Corrupt {
+                segment: after.log_path.clone(),
+                position: 0,
+                offset: after.base_offset,
+                reason: format!(
+                    "the segment starts at offset {}, but the one before it ends at {}",
+                    after.base_offset,
+                    before.next_offset()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Partition {
-    fn settings(log_config: &LogConfig, writable: bool) -> SegmentSettings {
+    fn settings(config: &TopicConfig, log_config: &LogConfig, writable: bool) -> SegmentSettings {
         SegmentSettings {
             index_interval_bytes: log_config.index_interval_bytes,
             index_bytes_max: log_config.index_bytes_max,
             writable,
+            dense: !config.compacted,
+            batch_bytes_max: config.batch_bytes_max,
         }
+    }
+
+    pub(crate) fn segment_settings(&self, writable: bool) -> SegmentSettings {
+        Self::settings(&self.config, &self.log_config, writable)
     }
 
     /// Opens (creating if needed, when writable) the partition in `dir`. Without `clean`, every
@@ -107,9 +172,13 @@ impl Partition {
         id: i32,
         config: Arc<TopicConfig>,
         log_config: Arc<LogConfig>,
-        writable: bool,
-        clean: bool,
+        mode: OpenMode<'_>,
     ) -> Result<(Partition, Vec<Truncation>)> {
+        let OpenMode {
+            writable,
+            clean,
+            tail_may_grow,
+        } = mode;
         let now = util::now_ms();
         if writable {
             std::fs::create_dir_all(dir).at(dir)?;
@@ -128,7 +197,7 @@ impl Partition {
                 }
             }
         }
-        let settings = Self::settings(&log_config, writable);
+        let settings = Self::settings(&config, &log_config, writable);
         let mut bases = list_segments(dir)?;
         if bases.is_empty() && writable {
             Segment::create(dir, 0, settings, now)?;
@@ -144,22 +213,39 @@ impl Partition {
         let last = bases.len().saturating_sub(1);
         for (i, &base) in bases.iter().enumerate() {
             let must_recover = writable && !clean && (base >= recovery_point || i == last);
-            let seg = if must_recover {
-                let seg = Segment::open(dir, base, settings, now)?;
-                if let Some(t) = seg.recover(
-                    config
-                        .batch_bytes_max
-                        .max(crate::format::LOG_OVERHEAD_BYTES),
-                    !config.compacted,
-                    |_| (),
-                )? {
-                    truncations.push(t);
-                }
-                seg
-            } else {
-                Segment::open(dir, base, settings, now)?
+            let (seg, damage) = Segment::open(dir, base, settings, now, tail_may_grow)?;
+            let damage = match damage {
+                Some(t) => Some(t),
+                None if must_recover => seg.recover()?,
+                None => None,
             };
+            let cut = damage.is_some();
+            truncations.extend(damage);
             segments.push(Arc::new(seg));
+            if cut && i < last {
+                // Offsets must follow on: what comes after damage cannot be kept (Kafka's
+                // recovery does the same).
+                for &later in &bases[i + 1..] {
+                    let (seg, _) = Segment::open(dir, later, settings, now, &|| false)?;
+                    truncations.push(Truncation {
+                        segment: seg.log_path.clone(),
+                        position: 0,
+                        offset: later,
+                        bytes_removed: seg.size(),
+                        reason: "follows a damaged segment".into(),
+                    });
+                    seg.delete_files()?;
+                }
+                util::sync_dir(dir)?;
+                bases.truncate(i + 1);
+                break;
+            }
+        }
+        let writer_live = !writable && tail_may_grow();
+        check_segment_files(dir, &bases)?;
+        if !writer_live {
+            // A reader racing a writer may see a closed segment short of its last batch.
+            check_segments_follow_on(&segments, settings)?;
         }
         let hw = segments.last().map_or(0, |s| s.next_offset());
         let part = Partition {
@@ -179,19 +265,54 @@ impl Partition {
             follow: Mutex::new(()),
             pending_roll: Mutex::new(Vec::new()),
         };
-        part.rebuild_producer_state(clean)?;
+        if let Some(covered) = part.rebuild_producer_state(clean)?
+            && !writer_live
+            && truncations.is_empty()
+        {
+            // The producer snapshot saw offsets up to `covered`: the log once held them.
+            let last = part
+                .active()
+                .map(|s| s.log_path.clone())
+                .unwrap_or_default();
+            let reason = format!(
+                "the partition ends at offset {hw}, but its producer snapshot covered offsets up to {covered}: records {hw}..{covered} are missing (a segment lost or cut short)"
+            );
+            if !writable {
+                return Err(Error::Corrupt {
+                    segment: last,
+                    position: 0,
+                    offset: hw,
+                    reason,
+                });
+            }
+            truncations.push(Truncation {
+                segment: last,
+                position: part.active().map_or(0, |s| s.size()),
+                offset: hw,
+                bytes_removed: 0,
+                reason,
+            });
+        }
         Ok((part, truncations))
     }
 
     /// Loads the producer snapshot (producers and open transactions) and replays the batches
     /// written after it; aborted transactions come from their file, re-derived past the
     /// snapshot. Followers do the same, read-only.
-    fn rebuild_producer_state(&self, clean: bool) -> Result<()> {
+    ///
+    /// Returns the snapshot's offset when it covers more than the log holds: records it saw are
+    /// gone (the snapshot is then not used).
+    fn rebuild_producer_state(&self, clean: bool) -> Result<Option<i64>> {
         let path = self.dir.join(PRODUCER_SNAPSHOT_FILE);
         let hw = self.high_watermark();
+        let mut beyond_log = None;
         let (mut producers, ongoing, from) = match ProducerStateMap::read_snapshot(&path) {
             Some((s, ongoing, off)) if off <= hw => (s, ongoing, off),
-            _ => (ProducerStateMap::default(), Default::default(), i64::MIN),
+            Some((_, _, off)) => {
+                beyond_log = Some(off);
+                (ProducerStateMap::default(), Default::default(), i64::MIN)
+            }
+            None => (ProducerStateMap::default(), Default::default(), i64::MIN),
         };
         let mut txn = TxnState {
             ongoing,
@@ -209,7 +330,7 @@ impl Partition {
         self.last_stable.store(txn.lso(hw), Ordering::Release);
         *self.lock_txn() = txn;
         self.lock_write().producers = producers;
-        Ok(())
+        Ok(beyond_log)
     }
 
     /// Applies the batches in `[from, to)` to producer and transaction state, in order. Control
@@ -286,6 +407,11 @@ impl Partition {
     /// Aborted transactions overlapping `[from, to)`, for read_committed readers.
     pub(crate) fn aborted_in(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
         self.lock_txn().aborted_in(from, to)
+    }
+
+    /// The largest producer id this partition has seen (in its state or its batches), or -1.
+    pub(crate) fn max_producer_id(&self) -> i64 {
+        self.lock_write().producers.max_producer_id()
     }
 
     /// The epoch this partition knows for a producer.
@@ -444,7 +570,7 @@ impl Partition {
     /// Closes the active segment and starts a new one at `base_offset`. The old segment's fsync
     /// and the recovery-point update run on the flusher thread, via `roll_tasks`.
     fn roll(&self, base_offset: i64, w: &WriteState, now: i64) -> Result<Arc<Segment>> {
-        let settings = Self::settings(&self.log_config, true);
+        let settings = self.segment_settings(true);
         let seg = Arc::new(Segment::create(&self.dir, base_offset, settings, now)?);
         util::sync_dir(&self.dir)?;
         w.producers.write_snapshot(
@@ -510,14 +636,16 @@ impl Partition {
     }
 
     fn open_new_segments(&self, after: i64) -> Result<()> {
-        let settings = Self::settings(&self.log_config, false);
+        let settings = self.segment_settings(false);
         let now = util::now_ms();
         let bases = match list_segments(&self.dir) {
             Ok(b) => b,
             Err(_) => return Ok(()), // the topic may be being deleted
         };
         for base in bases.into_iter().filter(|&b| b > after) {
-            let seg = Arc::new(Segment::open(&self.dir, base, settings, now)?);
+            // The writer is live (it just rolled): a new segment's tail may be mid-append.
+            let (seg, _) = Segment::open(&self.dir, base, settings, now, &|| true)?;
+            let seg = Arc::new(seg);
             seg.refresh()?;
             self.segments
                 .write()
@@ -707,6 +835,7 @@ impl Partition {
         self.high_watermark.store(hw, Ordering::Release);
         drop(_w);
         let _ = std::fs::remove_file(self.dir.join(PRODUCER_SNAPSHOT_FILE));
+        // The snapshot was removed above: it cannot cover more than the log.
         self.rebuild_producer_state(false)?;
         Ok(hw)
     }

@@ -17,6 +17,10 @@ pub(crate) struct BatchMeta {
     pub last_seq: i32,
     pub base_offset: i64,
     pub last_offset: i64,
+    /// The batch's CRC: a retry carries the same bytes, so the same CRC. `None` in snapshots
+    /// written before it was kept.
+    #[serde(default)]
+    pub crc: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,14 +39,31 @@ pub(crate) enum SequenceCheck {
     Duplicate { base_offset: i64, last_offset: i64 },
 }
 
+fn no_producer_id() -> i64 {
+    -1
+}
+
 /// Kafka's sequence arithmetic wraps at i32::MAX back to 0.
 fn next_seq(seq: i32) -> i32 {
     if seq == i32::MAX { 0 } else { seq + 1 }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ProducerStateMap {
     producers: HashMap<i64, ProducerEntry>,
+    /// The largest producer id this partition has seen, expired producers included: the log
+    /// never hands it out again, even if its allocator's file is lost.
+    #[serde(default = "no_producer_id")]
+    max_producer_id: i64,
+}
+
+impl Default for ProducerStateMap {
+    fn default() -> ProducerStateMap {
+        ProducerStateMap {
+            producers: HashMap::new(),
+            max_producer_id: -1,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -50,6 +71,9 @@ struct Snapshot {
     /// State covers every batch before this offset.
     offset: i64,
     producers: HashMap<i64, ProducerEntry>,
+    /// See [`ProducerStateMap::max_producer_id`]; absent in older snapshots.
+    #[serde(default = "no_producer_id")]
+    max_producer_id: i64,
     /// Open transactions: producer id → first offset in the partition.
     #[serde(default)]
     ongoing: std::collections::BTreeMap<i64, i64>,
@@ -111,6 +135,18 @@ impl ProducerStateMap {
             .iter()
             .find(|b| b.first_seq == h.base_sequence && b.last_seq == h.last_sequence())
         {
+            // Acknowledging a batch as written while dropping it is loss unless it is the very
+            // batch already in the log (a retry); anything else is refused.
+            if b.crc.is_some_and(|crc| crc != h.crc) {
+                return Err(Error::SequenceConflict {
+                    producer_id: h.producer_id,
+                    topic: topic.to_string(),
+                    partition,
+                    first_sequence: h.base_sequence,
+                    last_sequence: h.last_sequence(),
+                    offset: b.base_offset,
+                });
+            }
             return Ok(SequenceCheck::Duplicate {
                 base_offset: b.base_offset,
                 last_offset: b.last_offset,
@@ -126,6 +162,7 @@ impl ProducerStateMap {
     /// Records an appended batch (`h.base_offset` already assigned) at wall-clock `now_ms`
     /// (record timestamps are the producer's and say nothing of when it was last seen).
     pub(crate) fn record(&mut self, h: &BatchHeader, batches_max: usize, now_ms: i64) {
+        self.max_producer_id = self.max_producer_id.max(h.producer_id);
         if h.producer_id < 0 || h.base_sequence < 0 {
             return;
         }
@@ -146,6 +183,7 @@ impl ProducerStateMap {
             last_seq: h.last_sequence(),
             base_offset: h.base_offset,
             last_offset: h.last_offset(),
+            crc: Some(h.crc),
         });
         while entry.batches.len() > batches_max {
             entry.batches.pop_front();
@@ -168,6 +206,7 @@ impl ProducerStateMap {
         let snap = Snapshot {
             offset,
             producers: self.producers.clone(),
+            max_producer_id: self.max_producer_id,
             ongoing: ongoing.clone(),
         };
         let bytes = serde_json::to_vec(&snap)
@@ -181,9 +220,15 @@ impl ProducerStateMap {
     ) -> Option<(ProducerStateMap, std::collections::BTreeMap<i64, i64>, i64)> {
         let bytes = std::fs::read(path).ok()?;
         let snap: Snapshot = serde_json::from_slice(&bytes).ok()?;
+        let max_producer_id = snap
+            .producers
+            .keys()
+            .copied()
+            .fold(snap.max_producer_id, i64::max);
         Some((
             ProducerStateMap {
                 producers: snap.producers,
+                max_producer_id,
             },
             snap.ongoing,
             snap.offset,
@@ -193,6 +238,7 @@ impl ProducerStateMap {
     /// Records a transaction marker: it carries the producer's (possibly bumped) epoch, which
     /// fences batches of older epochs from then on.
     pub(crate) fn record_marker(&mut self, producer_id: i64, epoch: i16, now_ms: i64) {
+        self.max_producer_id = self.max_producer_id.max(producer_id);
         let entry = self
             .producers
             .entry(producer_id)
@@ -206,6 +252,11 @@ impl ProducerStateMap {
             entry.batches.clear();
         }
         entry.last_timestamp = entry.last_timestamp.max(now_ms);
+    }
+
+    /// The largest producer id seen here, or -1.
+    pub(crate) fn max_producer_id(&self) -> i64 {
+        self.max_producer_id
     }
 
     /// The epoch this partition knows for `producer_id`.

@@ -94,19 +94,28 @@ fn unclean_open_truncates_corrupt_batches_and_reports_them() {
     flip(&segs[1], 200);
     flip(&last, last_len - 10); // in the tail's last batch
     // Simulate a crash with no recovery point: everything is re-read.
-    std::fs::remove_file(dir.path().join(".clean-shutdown")).unwrap();
+    std::fs::remove_file(dir.path().join(weir_log::CLEAN_SHUTDOWN_FILE)).unwrap();
     std::fs::remove_file(dir.path().join(TOPIC).join("0").join("recovery-point")).unwrap();
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     let report = log.recovery_report();
-    assert_eq!(report.len(), 2, "{report:?}");
+    // The damaged batch of the second segment and everything after it go, later segments too
+    // (offsets must follow on; Kafka's recovery does the same), each one reported.
+    assert_eq!(report.len(), segs.len() - 1, "{report:?}");
     assert_eq!(report[0].segment, segs[1]);
     assert!(report[0].position > 0 && report[0].bytes_removed > 0);
-    assert_eq!(report[1].segment, last);
     assert!(
-        report[1].reason.to_lowercase().contains("crc"),
+        report[0].reason.to_lowercase().contains("crc"),
         "{}",
-        report[1].reason
+        report[0].reason
     );
+    for (t, seg) in report[1..].iter().zip(&segs[2..]) {
+        assert_eq!(&t.segment, seg);
+        assert!(
+            t.reason.contains("follows a damaged segment"),
+            "{}",
+            t.reason
+        );
+    }
     // What is intact reads back, in order, with no error.
     let records = read_all(&log, TOPIC, 0, 0).unwrap();
     let second_base: i64 = segs[1]
@@ -118,7 +127,7 @@ fn unclean_open_truncates_corrupt_batches_and_reports_them() {
         .unwrap();
     assert!(records.len() > second_base as usize);
     for w in records.windows(2) {
-        assert!(w[0].offset < w[1].offset);
+        assert_eq!(w[0].offset + 1, w[1].offset);
     }
     for r in &records {
         let v = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap();
@@ -126,12 +135,17 @@ fn unclean_open_truncates_corrupt_batches_and_reports_them() {
         assert_eq!(v, format!("value-{batch}-{}-padding-padding", r.offset % 3));
     }
     // The log takes new appends after the truncated tail.
+    let cut_at = report[0].offset;
     let hw = log.offsets(TOPIC, 0).unwrap().1;
-    assert_eq!(hw, 897, "the last batch (3 records) was cut off");
+    assert_eq!(
+        hw, cut_at,
+        "everything from the damaged batch on was cut off"
+    );
+    assert_eq!(records.len() as i64, cut_at);
     let info = log
         .append(TOPIC, 0, batch_of(&[b"after".to_vec()], 5), Acks::All)
         .unwrap();
-    assert_eq!(info.base_offset, 897);
+    assert_eq!(info.base_offset, cut_at);
 }
 
 #[test]
@@ -146,7 +160,7 @@ fn torn_tail_is_truncated_and_reported() {
         .open(&last)
         .unwrap();
     std::io::Write::write_all(&mut &f, half).unwrap();
-    std::fs::remove_file(dir.path().join(".clean-shutdown")).unwrap();
+    std::fs::remove_file(dir.path().join(weir_log::CLEAN_SHUTDOWN_FILE)).unwrap();
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     let report = log.recovery_report();
     assert_eq!(report.len(), 1);
@@ -167,20 +181,23 @@ fn garbage_segment_never_panics() {
             flip(seg, rng.u64(0..len));
         }
     }
-    // Clean open: reads return errors, never panic.
-    {
+    // Clean open: reads return errors, never panic. Damage to the framing is found (and cut off,
+    // and reported) even after a clean shutdown.
+    let reported_on_clean_open = {
         let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+        let reported = !log.recovery_report().is_empty();
         for from in [0, 100, 450, 899] {
             let _ = read_all(&log, TOPIC, 0, from);
         }
         let _ = log.offset_for_timestamp(TOPIC, 0, 1100);
         log.close().unwrap();
-    }
+        reported
+    };
     // Unclean open with full recovery: whatever survives reads without error.
-    std::fs::remove_file(dir.path().join(".clean-shutdown")).unwrap();
+    std::fs::remove_file(dir.path().join(weir_log::CLEAN_SHUTDOWN_FILE)).unwrap();
     let _ = std::fs::remove_file(dir.path().join(TOPIC).join("0").join("recovery-point"));
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
-    assert!(!log.recovery_report().is_empty());
+    assert!(reported_on_clean_open || !log.recovery_report().is_empty());
     let records = read_all(&log, TOPIC, 0, 0).unwrap();
     for r in &records {
         let v = std::str::from_utf8(r.value.as_deref().unwrap()).unwrap();

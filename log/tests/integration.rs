@@ -12,4 +12,5 @@ mod follow;
 mod format_props;
 mod groups;
 mod model;
+mod silent_loss;
 mod txn;

@@ -351,12 +351,7 @@ fn rewrite(
             }
         })
         .at(work)?;
-    let lc = p.log_config();
-    let settings = SegmentSettings {
-        index_interval_bytes: lc.index_interval_bytes,
-        index_bytes_max: lc.index_bytes_max,
-        writable: true,
-    };
+    let settings = p.segment_settings(true);
     let fresh = Segment::create(work, seg.base_offset, settings, now_ms)?;
     let mut removed = 0u64;
     let write = |b: &Batch, throttle: &mut Throttle| -> Result<()> {
@@ -446,7 +441,16 @@ fn swap_in(
     std::fs::rename(&fresh[2], &time).at(&time)?;
     std::fs::rename(&fresh[1], &index).at(&index)?;
     util::sync_dir(dir)?;
-    let new = Arc::new(Segment::open(dir, old.base_offset, settings, now_ms)?);
+    let (new, damage) = Segment::open(dir, old.base_offset, settings, now_ms, &|| false)?;
+    if let Some(t) = damage {
+        return Err(Error::Internal(format!(
+            "the segment compaction just wrote is damaged: {} at byte {}: {}",
+            t.segment.display(),
+            t.position,
+            t.reason
+        )));
+    }
+    let new = Arc::new(new);
     if p.replace_segment(old, new.clone()) {
         return Ok(true);
     }

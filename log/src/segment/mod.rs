@@ -37,12 +37,43 @@ pub(crate) fn parse_log_name(name: &str) -> Option<i64> {
         .flatten()
 }
 
-/// Index settings a segment needs.
+/// What a segment needs to know of its partition's settings.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SegmentSettings {
     pub index_interval_bytes: u32,
     pub index_bytes_max: u32,
     pub writable: bool,
+    /// Offsets are dense (no compaction): each batch starts right after the previous one ends.
+    /// Otherwise (compacted) they only increase.
+    pub dense: bool,
+    /// Largest batch a recovery scan accepts before calling the rest torn.
+    pub batch_bytes_max: usize,
+}
+
+impl SegmentSettings {
+    /// True when a batch starting at `base_offset` may follow one that ended before `expected`.
+    pub(crate) fn follows(&self, expected: i64, base_offset: i64) -> bool {
+        if self.dense {
+            base_offset == expected
+        } else {
+            base_offset >= expected
+        }
+    }
+}
+
+/// Where a header walk from a known batch boundary stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WalkEnd {
+    /// At `to`, at a header that does not parse, at a batch that runs past `to`, or where the
+    /// callback broke: the position.
+    Stopped(u64),
+    /// At a batch whose offsets do not follow on from the previous batch's: corruption (the base
+    /// offset lies outside the CRC).
+    Misplaced {
+        position: u64,
+        base_offset: i64,
+        expected: i64,
+    },
 }
 
 struct Indexes {
@@ -156,47 +187,134 @@ impl Segment {
 
     /// Opens a segment trusting its contents (after a clean shutdown, or for a closed segment below
     /// the recovery point): finds its end from the last index entry, reading at most one index
-    /// interval of headers. An incomplete tail (a reader racing the writer) is left out of `size`.
+    /// interval of headers, checking that offsets follow on from batch to batch.
+    ///
+    /// Trust has limits: when the file does not frame exactly to its end, or offsets do not
+    /// follow on, the segment is damaged. A writer then re-reads it whole ([`Segment::recover`]:
+    /// the damage is cut off and reported, never silently skipped or overwritten). A reader
+    /// leaves out an incomplete tail only while a writer may be appending to it (`tail_may_grow`);
+    /// otherwise, and for misplaced offsets, it gets a [`Error::Corrupt`] naming the position.
     pub(crate) fn open(
         dir: &Path,
         base_offset: i64,
         settings: SegmentSettings,
         now_ms: i64,
-    ) -> Result<Segment> {
+        tail_may_grow: &dyn Fn() -> bool,
+    ) -> Result<(Segment, Option<Truncation>)> {
         let (_, index_path, _) = Self::paths(dir, base_offset);
         let index_missing = !index_path.exists();
         let seg = Self::open_files(dir, base_offset, settings)?;
         seg.created_ms.store(now_ms, Ordering::Relaxed);
         if index_missing && settings.writable {
             // An interrupted compaction swap leaves no index: rebuild it by a full recovery scan.
-            seg.recover(usize::MAX, false, |_| ())?;
-            return Ok(seg);
+            let t = seg.recover()?;
+            return Ok((seg, t));
         }
         let file_len = seg.size.load(Ordering::Relaxed);
-        let (start_offset, start_pos) = {
-            let ix = seg.lock_indexes();
-            let (off, pos) = ix.offset.lookup(i64::MAX);
-            if pos <= file_len {
-                (off, pos)
-            } else {
-                (base_offset, 0)
+        let (indexed_offset, indexed_pos) = seg.lock_indexes().offset.lookup(i64::MAX);
+        if indexed_pos > 0 && indexed_pos >= file_len && (settings.writable || !tail_may_grow()) {
+            // The index names a batch past the end: the file was cut short (a writer's index
+            // never points past its data; a compaction swap replaces the index after the log).
+            let e = seg.corrupt(
+                file_len,
+                indexed_offset,
+                format!(
+                    "the file ends at byte {file_len}, but its index has a batch (offset {indexed_offset}) at byte {indexed_pos}: it was cut short"
+                ),
+            );
+            if !settings.writable {
+                return Err(e);
             }
+            let t = seg.recover()?;
+            let t = t.unwrap_or_else(|| Truncation {
+                segment: seg.log_path.clone(),
+                position: seg.size(),
+                offset: indexed_offset,
+                bytes_removed: 0,
+                reason: e.to_string(),
+            });
+            return Ok((seg, Some(t)));
+        }
+        let (start_offset, start_pos) = if indexed_pos <= file_len {
+            (indexed_offset, indexed_pos)
+        } else {
+            (base_offset, 0)
         };
-        let mut next = start_offset;
-        let mut bytes_since = 0u64;
-        let end = seg.walk_headers(start_pos, file_len, |_, h| {
-            next = h.last_offset() + 1;
-            bytes_since += h.total_bytes() as u64;
-            ControlFlow::Continue(())
-        })?;
-        seg.size.store(end, Ordering::Release);
-        seg.next_offset.store(next, Ordering::Release);
+        // (where it stopped, next offset, bytes since the last index entry, largest timestamp seen)
+        let walk = |from: u64, expected: i64| -> Result<(WalkEnd, i64, u64, i64)> {
+            let (mut next, mut bytes_since, mut ts_max) = (expected, 0u64, -1i64);
+            let end = seg.walk_chain(from, expected, file_len, |_, h| {
+                next = h.last_offset() + 1;
+                bytes_since += h.total_bytes() as u64;
+                ts_max = ts_max.max(h.max_timestamp);
+                ControlFlow::Continue(())
+            })?;
+            Ok((end, next, bytes_since, ts_max))
+        };
+        let mut walked = walk(start_pos, start_offset)?;
+        if start_pos > 0 && matches!(walked.0, WalkEnd::Misplaced { .. }) {
+            if settings.writable {
+                // The index or the data is damaged: a full scan tells which, rebuilds the
+                // indexes and cuts off (and reports) damaged data.
+                let t = seg.recover()?;
+                return Ok((seg, t));
+            }
+            // The index entry itself may be what is wrong: judge the file from its start.
+            walked = walk(0, base_offset)?;
+        }
+        let (end, next, bytes_since, walked_ts_max) = walked;
+        let damage = match end {
+            WalkEnd::Stopped(pos) if pos == file_len => None,
+            WalkEnd::Stopped(pos) if !settings.writable && tail_may_grow() => {
+                // A writer may be mid-append: its batch becomes visible once whole.
+                seg.size.store(pos, Ordering::Release);
+                None
+            }
+            WalkEnd::Stopped(pos) => Some(seg.corrupt(
+                pos,
+                next,
+                format!(
+                    "{} bytes at the end of the segment do not frame as a batch",
+                    file_len - pos
+                ),
+            )),
+            WalkEnd::Misplaced {
+                position,
+                base_offset,
+                expected,
+            } => Some(seg.corrupt(
+                position,
+                base_offset,
+                format!("batch offsets start at {base_offset}, expected {expected}"),
+            )),
+        };
+        if let Some(e) = damage {
+            if !settings.writable {
+                return Err(e);
+            }
+            let t = seg.recover()?;
+            return Ok((seg, t));
+        }
         {
             let mut ix = seg.lock_indexes();
             ix.bytes_since_entry = bytes_since;
-            ix.max_ts_so_far = ix.time.last().map_or(-1, |(ts, _)| ts);
+            // Every record before the last time entry is at most its timestamp, and the walk saw
+            // every batch after the last offset entry (both are written for the same batch): the
+            // largest timestamp so far is the larger of the two. (The last time entry alone misses
+            // the batches after it, and a segment without entries would start again from -1: a
+            // later entry would then claim older records were older than they are, and a
+            // timestamp seek would skip them.)
+            let indexed = ix.time.last().map_or(-1, |(ts, _)| ts);
+            ix.max_ts_so_far = indexed.max(walked_ts_max);
+            seg.max_timestamp.store(ix.max_ts_so_far, Ordering::Release);
         }
-        Ok(seg)
+        if let WalkEnd::Stopped(pos) = end
+            && pos == file_len
+        {
+            seg.size.store(pos, Ordering::Release);
+        }
+        seg.next_offset.store(next, Ordering::Release);
+        Ok((seg, None))
     }
 
     fn lock_indexes(&self) -> std::sync::MutexGuard<'_, Indexes> {
@@ -285,16 +403,39 @@ impl Segment {
         }
     }
 
-    /// Re-reads the whole segment, checking every batch (framing, CRC, increasing offsets; with
-    /// `dense`, each batch starting right after the previous one), and
-    /// rebuilds both indexes. A bad batch and everything after it is cut off (when writable) and
-    /// reported. `on_batch` sees each valid batch's header, for rebuilding producer state.
-    pub(crate) fn recover(
+    /// [`Segment::walk_headers`] from a batch boundary whose batch starts at offset `expected`,
+    /// checking that each batch's offsets follow on from the previous one's.
+    fn walk_chain(
         &self,
-        batch_bytes_limit: usize,
-        dense: bool,
-        mut on_batch: impl FnMut(&BatchHeader),
-    ) -> Result<Option<Truncation>> {
+        from: u64,
+        mut expected: i64,
+        to: u64,
+        mut f: impl FnMut(u64, &BatchHeader) -> ControlFlow<()>,
+    ) -> Result<WalkEnd> {
+        let mut misplaced = None;
+        let stopped = self.walk_headers(from, to, |pos, h| {
+            if !self.settings.follows(expected, h.base_offset) || h.last_offset() < h.base_offset {
+                misplaced = Some(WalkEnd::Misplaced {
+                    position: pos,
+                    base_offset: h.base_offset,
+                    expected,
+                });
+                return ControlFlow::Break(());
+            }
+            expected = h.last_offset() + 1;
+            f(pos, h)
+        })?;
+        Ok(misplaced.unwrap_or(WalkEnd::Stopped(stopped)))
+    }
+
+    /// Re-reads the whole segment, checking every batch (framing, CRC, offsets that follow on:
+    /// see [`SegmentSettings::dense`]), and rebuilds both indexes. A bad batch and everything
+    /// after it is cut off (when writable) and reported.
+    pub(crate) fn recover(&self) -> Result<Option<Truncation>> {
+        let batch_bytes_limit = self
+            .settings
+            .batch_bytes_max
+            .max(crate::format::LOG_OVERHEAD_BYTES);
         let file_len = self.file.metadata().at(&self.log_path)?.len();
         {
             let mut ix = self.lock_indexes();
@@ -361,12 +502,7 @@ impl Segment {
             }
             // baseOffset is outside the CRC: where offsets must be dense (no compaction), a batch
             // that does not start exactly where the last one ended is corrupt, not a gap.
-            let misplaced = if dense {
-                h.base_offset != expected
-            } else {
-                h.base_offset < expected
-            };
-            if misplaced
+            if !self.settings.follows(expected, h.base_offset)
                 || h.last_offset() < h.base_offset
                 || h.last_offset() - self.base_offset > i32::MAX as i64
             {
@@ -381,7 +517,6 @@ impl Segment {
                 ));
             }
             self.index_batch(pos, &h);
-            on_batch(&h);
             pos += total as u64;
             expected = h.last_offset() + 1;
             self.size.store(pos, Ordering::Release);
@@ -413,8 +548,18 @@ impl Segment {
         }
         ix.bytes_since_entry += h.total_bytes() as u64;
         ix.max_ts_so_far = ix.max_ts_so_far.max(h.max_timestamp);
-        self.max_timestamp
-            .fetch_max(h.max_timestamp, Ordering::AcqRel);
+        self.raise_max_timestamp(h.max_timestamp);
+    }
+
+    /// Takes in a batch's largest timestamp, unless the segment's is not yet computed (it then
+    /// stays unknown, to be computed over every batch: raising it from one batch would hide the
+    /// older ones from time seeks and age it early for retention).
+    fn raise_max_timestamp(&self, ts: i64) {
+        let _ = self
+            .max_timestamp
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |known| {
+                (known != UNKNOWN_TS && ts > known).then_some(ts)
+            });
     }
 
     /// True when a batch of `bytes` (last offset `last_offset`) must go to a new segment.
@@ -477,48 +622,59 @@ impl Segment {
             max_ts = max_ts.max(h.max_timestamp);
             ControlFlow::Continue(())
         })?;
-        if self.max_timestamp.load(Ordering::Acquire) != UNKNOWN_TS {
-            self.max_timestamp.fetch_max(max_ts, Ordering::AcqRel);
-        }
+        self.raise_max_timestamp(max_ts);
         self.next_offset.store(next, Ordering::Release);
         self.size.store(ok_end, Ordering::Release);
         Ok(())
     }
 
     /// Position of the first batch whose last offset is ≥ `offset`, or `None` if there is none.
+    /// The walk there checks that offsets follow on from batch to batch: a batch whose base
+    /// offset was damaged is an error, never skipped as if it held earlier offsets.
     pub(crate) fn find_position(&self, offset: i64) -> Result<Option<u64>> {
         let size = self.size();
-        let (_, mut start) = self.lock_indexes().offset.lookup(offset);
+        let (mut start_offset, mut start) = self.lock_indexes().offset.lookup(offset);
         if start >= size {
             // A follower's view may lag the writer's index: fall back to a scan.
-            start = 0;
+            (start_offset, start) = (self.base_offset, 0);
         }
-        let mut found = None;
-        let end = self.walk_headers(start, size, |pos, h| {
-            if h.last_offset() >= offset {
-                found = Some(pos);
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        })?;
-        if found.is_none() && end < size {
-            let mut stop = end;
-            if start > 0 {
-                // The index pointed at something that is not a batch boundary: scan from the start.
-                stop = self.walk_headers(0, size, |pos, h| {
-                    if h.last_offset() >= offset {
-                        found = Some(pos);
-                        return ControlFlow::Break(());
-                    }
-                    ControlFlow::Continue(())
-                })?;
-            }
-            if found.is_none() && stop < size {
+        let seek = |from: u64, expected: i64| -> Result<(Option<u64>, WalkEnd)> {
+            let mut found = None;
+            let end = self.walk_chain(from, expected, size, |pos, h| {
+                if h.last_offset() >= offset {
+                    found = Some(pos);
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            })?;
+            Ok((found, end))
+        };
+        let (mut found, mut end) = seek(start, start_offset)?;
+        if found.is_none() && start > 0 {
+            // The index entry may point at something that is not the batch it names: judge the
+            // file from its start.
+            (found, end) = seek(0, self.base_offset)?;
+        }
+        match (found, end) {
+            (
+                _,
+                WalkEnd::Misplaced {
+                    position,
+                    base_offset,
+                    expected,
+                },
+            ) => Err(self.corrupt(
+                position,
+                base_offset,
+                format!("batch offsets start at {base_offset}, expected {expected}"),
+            )),
+            (Some(pos), _) => Ok(Some(pos)),
+            (None, WalkEnd::Stopped(stop)) if stop < size => {
                 // Never skip silently past bytes we cannot frame.
-                return Err(self.corrupt(stop, -1, "unreadable batch header".into()));
+                Err(self.corrupt(stop, offset, "unreadable batch header".into()))
             }
+            (None, _) => Ok(None),
         }
-        Ok(found)
     }
 
     /// Whole batches from `position`, about `max_bytes` of them but at least one.
@@ -565,7 +721,7 @@ impl Segment {
             self.read_into(position, first.total_bytes(), buf)?;
         }
         let bytes = buf.split().freeze();
-        let mut out = Vec::new();
+        let mut out: Vec<Batch> = Vec::new();
         let mut at = 0usize;
         while at + BATCH_HEADER_BYTES <= bytes.len() {
             let h = BatchHeader::parse(&bytes[at..at + BATCH_HEADER_BYTES])
@@ -573,6 +729,19 @@ impl Segment {
             let total = h.total_bytes();
             if at + total > bytes.len() {
                 break;
+            }
+            if let Some(prev) = out.last() {
+                let expected = prev.header().last_offset() + 1;
+                if !self.settings.follows(expected, h.base_offset) {
+                    return Err(self.corrupt(
+                        position + at as u64,
+                        h.base_offset,
+                        format!(
+                            "batch offsets start at {}, expected {expected}",
+                            h.base_offset
+                        ),
+                    ));
+                }
             }
             let batch = Batch::parse(bytes.slice(at..at + total))
                 .map_err(|e| self.corrupt(position + at as u64, h.base_offset, e.to_string()))?;

@@ -109,6 +109,11 @@ fn fenced(txn_id: &str, producer_id: i64, epoch: i16, meta: &TxnMeta) -> Error {
 }
 
 impl TxnCoordinator {
+    /// The largest producer id a transactional id holds, or -1.
+    pub(crate) fn max_producer_id(&self) -> i64 {
+        lock(&self.by_producer).keys().copied().max().unwrap_or(-1)
+    }
+
     /// Loads every transaction from the state topic and finishes what a crash interrupted:
     /// prepared transactions complete as decided, ongoing ones abort.
     pub(crate) fn load(log: &Log) -> Result<TxnCoordinator> {
