@@ -56,7 +56,7 @@ pub fn clean_once(log: &Log, now_ms: i64) -> Result<CleanerReport> {
     }
     let mut throttle = Throttle::new(log.config().cleaner_io_bytes_per_s, None);
     let mut report = CleanerReport::default();
-    for p in log.all_partitions() {
+    for p in log.all_partitions()? {
         report += clean_partition(&p, now_ms, &mut throttle, None)?;
     }
     Ok(report)
@@ -332,7 +332,13 @@ fn background_round(
     signal: &StopSignal,
 ) {
     let now_ms = util::now_ms();
-    let partitions = log.all_partitions();
+    let partitions = match log.all_partitions() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("weir-cleaner: opening partitions: {e} (retrying next round)");
+            return;
+        }
+    };
     for p in &partitions {
         if signal.is_stopped() {
             return;

@@ -68,6 +68,9 @@ pub(crate) struct Partition {
     follow: Mutex<()>,
     /// Segments closed by a roll whose fsync is still to be scheduled, with the next base offset.
     pending_roll: Mutex<Vec<(Arc<Segment>, i64)>>,
+    /// Written to (or recovered, truncated, cleaned) since it was opened: `close` has work to do.
+    /// A partition only read leaves its files as the last close left them.
+    changed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Partition {
@@ -199,11 +202,8 @@ impl Partition {
         }
         let settings = Self::settings(&config, &log_config, writable);
         let mut bases = list_segments(dir)?;
-        if bases.is_empty() && writable {
-            Segment::create(dir, 0, settings, now)?;
-            util::sync_dir(dir)?;
-            bases.push(0);
-        }
+        // A partition without segments (never written) gets its first one on its first append:
+        // opening it to read costs nothing on disk.
         let recovery_point = std::fs::read_to_string(dir.join(RECOVERY_POINT_FILE))
             .ok()
             .and_then(|s| s.trim().parse::<i64>().ok())
@@ -264,6 +264,7 @@ impl Partition {
             txn: Mutex::new(TxnState::default()),
             follow: Mutex::new(()),
             pending_roll: Mutex::new(Vec::new()),
+            changed: std::sync::atomic::AtomicBool::new(!clean || !truncations.is_empty()),
         };
         if let Some(covered) = part.rebuild_producer_state(clean)?
             && !writer_live
@@ -323,8 +324,10 @@ impl Partition {
             self.replay(from, hw, Some(&mut producers), &mut txn)?;
         }
         producers.expire(util::now_ms() - self.log_config.producer_idle_ms_max);
-        if self.writable {
-            // Rewritten whole on every open: drops a torn entry and anything recovery cut off.
+        if self.writable && !clean {
+            // Rewritten whole after an unclean stop: drops a torn entry and anything recovery
+            // cut off. (After a clean one the file is whole: rewriting it cost two fsyncs per
+            // partition at every open.)
             txn_state::rewrite_aborted(&self.dir, &txn.aborted)?;
         }
         self.last_stable.store(txn.lso(hw), Ordering::Release);
@@ -551,10 +554,12 @@ impl Partition {
         bytes: usize,
         w: &WriteState,
     ) -> Result<Arc<Segment>> {
-        let active = self
-            .active()
-            .ok_or_else(|| Error::Internal("partition without segments".into()))?;
+        self.changed.store(true, Ordering::Release);
         let now = util::now_ms();
+        let Some(active) = self.active() else {
+            // The first append: the partition's first segment.
+            return self.roll(h.base_offset, w, now);
+        };
         if !active.must_roll(
             bytes,
             h.last_offset(),
@@ -821,16 +826,17 @@ impl Partition {
     /// new high watermark.
     pub(crate) fn truncate_to(&self, offset: i64) -> Result<i64> {
         let _w = self.lock_write();
+        self.changed.store(true, Ordering::Release);
         let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
         while segs.len() > 1 && segs.last().is_some_and(|s| s.base_offset >= offset) {
             if let Some(s) = segs.pop() {
                 s.delete_files()?;
             }
         }
-        let last = segs
-            .last()
-            .ok_or_else(|| Error::Internal("partition without segments".into()))?;
-        let hw = last.truncate_to(offset)?;
+        let hw = match segs.last() {
+            Some(last) => last.truncate_to(offset)?,
+            None => 0,
+        };
         drop(segs);
         self.high_watermark.store(hw, Ordering::Release);
         drop(_w);
@@ -842,7 +848,7 @@ impl Partition {
 
     /// Flushes everything and writes the producer snapshot and recovery point (clean shutdown).
     pub(crate) fn close(&self) -> Result<()> {
-        if !self.writable {
+        if !self.writable || !self.changed.load(Ordering::Acquire) {
             return Ok(());
         }
         let w = self.lock_write();
@@ -882,6 +888,7 @@ impl Partition {
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(0);
+            self.changed.store(true, Ordering::Release);
             seg.delete_files()?;
             removed.push(seg);
         }
@@ -896,6 +903,7 @@ impl Partition {
 
     /// Replaces the closed segment `old` by `new` (same base offset) in the list.
     pub(crate) fn replace_segment(&self, old: &Arc<Segment>, new: Arc<Segment>) -> bool {
+        self.changed.store(true, Ordering::Release);
         let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
         match segs.iter().position(|s| Arc::ptr_eq(s, old)) {
             Some(i) if i + 1 < segs.len() => {

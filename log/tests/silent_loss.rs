@@ -294,8 +294,10 @@ fn a_corrupt_tail_after_a_clean_shutdown_is_reported() {
         Error::Corrupt { position, .. } => assert_eq!(*position, pos, "{err}"),
         other => panic!("expected a corruption error, got {other}"),
     }
-    // A writer: the damage is cut off and reported before any offset is handed out again.
+    // A writer: the damage is cut off and reported (when the partition opens, on first use)
+    // before any offset is handed out again.
     let log = open(dir.path());
+    assert_eq!(log.offsets("t", 0).unwrap(), (0, 100));
     let report = log.recovery_report();
     assert_eq!(report.len(), 1, "{report:?}");
     assert_eq!(report[0].position, pos);
@@ -426,8 +428,9 @@ proptest! {
             prop_assert!(got == intact, "reader got {} of {} records after {:?}", got.len(), intact.len(), what);
         }
         if let Ok(log) = Log::open(dir.path(), LogConfig::default()) {
+            let got = read_everything(&log);
             let reported = !log.recovery_report().is_empty();
-            if let Ok(got) = read_everything(&log) && !reported {
+            if let Ok(got) = got && !reported {
                 prop_assert!(got == intact, "writer got {} of {} records, nothing reported, after {:?}", got.len(), intact.len(), what);
             }
             let _ = log.close();
@@ -483,10 +486,64 @@ fn topic_names_never_collide_with_the_logs_own_files() {
         assert!(pid >= 0);
         log.close().unwrap();
         // A clean close is seen as one, whatever the topics are called.
-        assert!(open(dir.path()).recovery_report().is_empty());
+        let log = open(dir.path());
+        for name in names {
+            log.offsets(name, 0).unwrap();
+        }
+        assert!(log.recovery_report().is_empty());
+        log.close().unwrap();
     }
     let log = Log::open_read_only(dir.path()).unwrap();
     for name in names {
         assert_eq!(log.offsets(name, 0).unwrap(), (0, 3), "{name}");
     }
+}
+
+/// Open file descriptors of this process.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// Defect 7: every partition of every topic was opened (a file and two index mappings per
+/// segment) by every open of the data directory, so 10,000 partitions made each command slow
+/// and heavy. Partitions now open on first use.
+#[test]
+fn opening_a_data_directory_does_not_open_every_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let partitions = 2_000;
+    let before = open_fds();
+    {
+        let log = open(dir.path());
+        log.create_topic(
+            "wide",
+            TopicConfig {
+                partitions,
+                ..TopicConfig::default()
+            },
+        )
+        .unwrap();
+        log.create_topic("narrow", TopicConfig::default()).unwrap();
+        assert!(
+            open_fds() < before + 100,
+            "creating a wide topic opened its partitions"
+        );
+        log.append("wide", 1_999, batch_of(&[b"x".to_vec()], 1), Acks::All)
+            .unwrap();
+        log.close().unwrap();
+    }
+    let log = open(dir.path());
+    log.append("narrow", 0, batch_of(&[b"y".to_vec()], 1), Acks::All)
+        .unwrap();
+    assert!(
+        open_fds() < before + 100,
+        "{} descriptors open for one append",
+        open_fds() - before
+    );
+    // What was written to the wide topic is there when asked for.
+    assert_eq!(log.offsets("wide", 1_999).unwrap(), (0, 1));
+    assert_eq!(log.offsets("wide", 0).unwrap(), (0, 0));
+    assert_eq!(log.describe_topic("wide").unwrap().partitions.len(), 2_000);
+    log.close().unwrap();
+    let log = Log::open_read_only(dir.path()).unwrap();
+    assert_eq!(log.offsets("wide", 1_999).unwrap(), (0, 1));
 }

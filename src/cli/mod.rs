@@ -221,17 +221,25 @@ impl DataDir {
             self.require(topic)?;
         }
         let log = Log::open(&self.path, LogConfig::default())?;
-        for t in log.recovery_report() {
-            eprintln!(
-                "warning: recovery truncated {} at byte {} (offset {}): {}; {} bytes removed",
-                t.segment.display(),
-                t.position,
-                t.offset,
-                t.reason,
-                t.bytes_removed
-            );
-        }
+        // What recovery cut off: at open after an unclean stop, and as partitions open on first
+        // use (damage found then is reported once the command is done).
+        let warn = |from: usize| {
+            let report = log.recovery_report();
+            for t in report.iter().skip(from) {
+                eprintln!(
+                    "warning: recovery truncated {} at byte {} (offset {}): {}; {} bytes removed",
+                    t.segment.display(),
+                    t.position,
+                    t.offset,
+                    t.reason,
+                    t.bytes_removed
+                );
+            }
+            report.len()
+        };
+        let warned = warn(0);
         let result = f(&log);
+        warn(warned);
         let closed = log.close().context("closing the log");
         match (result, closed) {
             (Ok(v), Ok(())) => Ok(v),
