@@ -38,6 +38,9 @@ pub enum Error {
     /// No topic of that name exists.
     #[error("unknown topic '{0}'")]
     UnknownTopic(String),
+    /// The topic was deleted while this handle read it.
+    #[error("topic '{0}' was deleted")]
+    TopicDeleted(String),
     /// The topic exists but has no such partition.
     #[error("topic '{topic}' has no partition {partition}")]
     UnknownPartition {
@@ -111,6 +114,17 @@ pub enum Error {
         last_sequence: i32,
         /// Where the batch holding those sequences begins.
         offset: i64,
+    },
+    /// A producer stopped at an earlier failure (`cause`); what it had delivered before stays
+    /// written, what it was sent since is refused.
+    #[error(
+        "the producer stopped after an earlier failure ({cause}); {delivered_records} records were delivered before it"
+    )]
+    ProducerStopped {
+        /// The first failure.
+        cause: String,
+        /// Records delivered (appended, durable with acks=all) before the producer stopped.
+        delivered_records: u64,
     },
     /// A producer id the partition does not know (for example, its state expired).
     #[error("unknown producer id {0}")]

@@ -50,6 +50,8 @@ const TOPIC_META_FILE: &str = "topic.json";
 /// Where the writer publishes group membership for other processes.
 /// (`@` cannot appear in a topic name, so this directory is never taken for a topic.)
 const GROUPS_DIR: &str = "@groups";
+/// Longest hex-encoded group name used whole as a file name (with `.json`, under 255 bytes).
+const GROUP_FILE_HEX_MAX: usize = 240;
 
 #[derive(Serialize, Deserialize)]
 struct PublishedGroup {
@@ -1299,8 +1301,20 @@ impl Log {
     }
 
     fn group_file(&self, group: &str) -> PathBuf {
-        // Hex, so that any group name makes a file name.
-        let name: String = group.bytes().map(|b| format!("{b:02x}")).collect();
+        // Hex, so that any group name makes a file name. A file name holds at most 255 bytes: a
+        // longer name goes by its start and a checksum of the whole (the file names the group
+        // inside, and a reader checks it), or it could never be published.
+        let hex: String = group.bytes().map(|b| format!("{b:02x}")).collect();
+        let name = if hex.len() <= GROUP_FILE_HEX_MAX {
+            hex
+        } else {
+            format!(
+                "{}-{:08x}-{}",
+                &hex[..64],
+                crc32c::crc32c(group.as_bytes()),
+                group.len()
+            )
+        };
         self.inner.dir.join(GROUPS_DIR).join(format!("{name}.json"))
     }
 
@@ -1327,7 +1341,9 @@ impl Log {
     }
 
     fn read_published_group(&self, group: &str) -> Option<PublishedGroup> {
-        serde_json::from_slice(&std::fs::read(self.group_file(group)).ok()?).ok()
+        let p: PublishedGroup =
+            serde_json::from_slice(&std::fs::read(self.group_file(group)).ok()?).ok()?;
+        (p.description.group == group).then_some(p)
     }
 
     /// A committed offset with its metadata.

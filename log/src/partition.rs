@@ -645,7 +645,10 @@ impl Partition {
         let now = util::now_ms();
         let bases = match list_segments(&self.dir) {
             Ok(b) => b,
-            Err(_) => return Ok(()), // the topic may be being deleted
+            // The writer deleted the topic: a follower must hear of it, not wait for records
+            // that will never come.
+            Err(_) if !self.dir.exists() => return Err(Error::TopicDeleted(self.topic.clone())),
+            Err(e) => return Err(e),
         };
         for base in bases.into_iter().filter(|&b| b > after) {
             // The writer is live (it just rolled): a new segment's tail may be mid-append.

@@ -232,7 +232,24 @@ struct Shared {
     tx: Sender<Msg>,
     failed: AtomicBool,
     error: Mutex<Option<String>>,
+    /// Records delivered (per `acks`) so far: what a failure leaves written.
+    delivered_records: std::sync::atomic::AtomicU64,
     on_delivery: Option<DeliveryCallback>,
+}
+
+impl Shared {
+    /// The error of a producer that stopped at an earlier failure.
+    fn stopped(&self) -> Error {
+        Error::ProducerStopped {
+            cause: self
+                .error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .unwrap_or_default(),
+            delivered_records: self.delivered_records.load(Ordering::Acquire),
+        }
+    }
 }
 
 /// A producer writing into an embedded [`Log`]. `send` takes `&self`: share it between threads
@@ -283,6 +300,7 @@ impl Producer {
             tx,
             failed: AtomicBool::new(false),
             error: Mutex::new(None),
+            delivered_records: std::sync::atomic::AtomicU64::new(0),
             on_delivery,
         });
         let s = shared.clone();
@@ -303,18 +321,14 @@ impl Producer {
 
     fn check_failed(&self) -> Result<()> {
         if self.shared.failed.load(Ordering::Acquire) {
-            let why = self
-                .shared
-                .error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .unwrap_or_default();
-            return Err(Error::Fenced(format!(
-                "the producer failed earlier and stopped: {why}"
-            )));
+            return Err(self.shared.stopped());
         }
         Ok(())
+    }
+
+    /// Records delivered so far (appended, and with acks=all durable).
+    pub fn delivered_records(&self) -> u64 {
+        self.shared.delivered_records.load(Ordering::Acquire)
     }
 
     /// Adds a record to its partition's batch; a full batch goes to the sender, blocking when
@@ -528,15 +542,7 @@ fn sender_loop(s: &Shared, rx: &Receiver<Msg>) {
             Ok(Msg::Flush(reply)) => {
                 complete(s, &mut in_flight, true);
                 let r = if s.failed.load(Ordering::Acquire) {
-                    let why = s
-                        .error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .clone()
-                        .unwrap_or_default();
-                    Err(Error::Fenced(format!(
-                        "the producer failed and stopped: {why}"
-                    )))
+                    Err(s.stopped())
                 } else {
                     Ok(())
                 };
@@ -611,9 +617,7 @@ fn fail(s: &Shared, e: &Error) {
 fn append(s: &Shared, b: ReadyBatch, in_flight: &mut VecDeque<InFlight>) {
     if s.failed.load(Ordering::Acquire) {
         if let Some(r) = b.reply {
-            let _ = r.send(Err(Error::Fenced(
-                "the producer failed earlier and stopped".into(),
-            )));
+            let _ = r.send(Err(s.stopped()));
         }
         return;
     }
@@ -651,6 +655,12 @@ fn append(s: &Shared, b: ReadyBatch, in_flight: &mut VecDeque<InFlight>) {
 }
 
 fn deliver(s: &Shared, d: &Delivery, reply: Option<Sender<Result<AppendInfo>>>) {
+    if !d.info.duplicate {
+        s.delivered_records.fetch_add(
+            (d.info.last_offset - d.info.base_offset + 1) as u64,
+            Ordering::AcqRel,
+        );
+    }
     if let Some(cb) = &s.on_delivery {
         cb(d);
     }

@@ -11,17 +11,22 @@ use crate::error::IoContext;
 /// temporary file, fsync it, rename it over, fsync the directory.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .at(&tmp)?;
-        f.write_all(bytes).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
+    let written = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // A full disk (or any failure) leaves the old file as it was and no half-written
+        // temporary beside it.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(crate::Error::io(path, e));
     }
-    std::fs::rename(&tmp, path).at(path)?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
     }

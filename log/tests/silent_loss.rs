@@ -547,3 +547,157 @@ fn opening_a_data_directory_does_not_open_every_partition() {
     let log = Log::open_read_only(dir.path()).unwrap();
     assert_eq!(log.offsets("wide", 1_999).unwrap(), (0, 1));
 }
+
+/// Defect 9: a reader following a topic that the writer deleted waited forever.
+#[test]
+fn a_follower_hears_that_its_topic_was_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = open(dir.path());
+    writer.create_topic("t", TopicConfig::default()).unwrap();
+    writer
+        .append("t", 0, batch_of(&[b"x".to_vec()], 1), Acks::All)
+        .unwrap();
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    let mut consumer =
+        weir_log::Consumer::new(&reader, weir_log::ConsumerConfig::default()).unwrap();
+    consumer.assign(&[("t", 0)]).unwrap();
+    let mut seen = 0;
+    while seen < 1 {
+        seen += consumer
+            .poll(std::time::Duration::from_millis(50))
+            .unwrap()
+            .iter()
+            .map(|b| b.records().count())
+            .sum::<usize>();
+    }
+    writer.delete_topic("t").unwrap();
+    // A bounded number of polls, not a timed assertion: the first poll after the deletion
+    // already sees it; a few more allow for a writer midway through removing the files.
+    let err = (0..100)
+        .find_map(|_| consumer.poll(std::time::Duration::from_millis(10)).err())
+        .expect("the consumer never heard of the deletion");
+    assert!(
+        matches!(err, Error::TopicDeleted(ref t) if t == "t"),
+        "{err}"
+    );
+    writer.close().unwrap();
+}
+
+/// Defect 9: a long group name made a file name longer than the file system allows, so the
+/// group's membership was never published (and nobody was told).
+#[test]
+fn a_long_group_name_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.create_topic("t", TopicConfig::default()).unwrap();
+    let group = "g".repeat(5_000);
+    let mut consumer = weir_log::Consumer::new(
+        &log,
+        weir_log::ConsumerConfig {
+            group: Some(group.clone()),
+            ..weir_log::ConsumerConfig::default()
+        },
+    )
+    .unwrap();
+    consumer.subscribe(&["t"]).unwrap();
+    let _ = consumer
+        .poll(std::time::Duration::from_millis(100))
+        .unwrap();
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    let info = reader.describe_group(&group).unwrap();
+    let published = info.membership.expect("membership published");
+    assert_eq!(published.group, group);
+    assert_eq!(published.members.len(), 1);
+    // Another long name with the same start is another group.
+    assert!(reader.describe_group(&format!("{group}h")).is_err());
+    drop(consumer);
+    log.close().unwrap();
+}
+
+/// Defect 9: `partitions: 0` written into a topic's metadata made its data vanish without an
+/// error.
+#[test]
+fn impossible_topic_metadata_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    two_batches_of_100(dir.path());
+    let meta = dir.path().join("t").join("topic.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    assert!(text.contains("\"partitions\": 1"), "{text}");
+    std::fs::write(
+        &meta,
+        text.replace("\"partitions\": 1", "\"partitions\": 0"),
+    )
+    .unwrap();
+    for err in [
+        Log::open_read_only(dir.path()).unwrap_err(),
+        Log::open(dir.path(), LogConfig::default()).unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("partitions"), "{err}");
+    }
+}
+
+/// Defect 9: a failed write left an empty temporary file beside the one it was to replace, and a
+/// producer that stopped at a failure called it "fenced" and said nothing of what it had kept.
+#[test]
+fn a_producer_that_stopped_says_what_it_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.create_topic(
+        "t",
+        TopicConfig {
+            batch_bytes_max: 4096,
+            record_bytes_max: 4096,
+            ..TopicConfig::default()
+        },
+    )
+    .unwrap();
+    let p = Producer::new(
+        &log,
+        ProducerConfig {
+            acks: Acks::All,
+            batch_bytes_max: 1 << 20,
+            ..ProducerConfig::default()
+        },
+    )
+    .unwrap();
+    p.send_sync(ProducerRecord::new("t", b"kept").partition(0))
+        .unwrap();
+    // Two records that fit the topic's record limit, in one batch that does not fit its batch
+    // limit: the log refuses the batch, and the producer stops.
+    let big = vec![b'x'; 3000];
+    p.send(ProducerRecord::new("t", &big).partition(0)).unwrap();
+    p.send(ProducerRecord::new("t", &big).partition(0)).unwrap();
+    assert!(p.flush().is_err());
+    let err = p
+        .send_sync(ProducerRecord::new("t", b"after").partition(0))
+        .unwrap_err();
+    match &err {
+        Error::ProducerStopped {
+            delivered_records, ..
+        } => assert_eq!(*delivered_records, 1, "{err}"),
+        other => panic!("expected ProducerStopped, got {other}"),
+    }
+    assert!(!err.to_string().contains("fenced"), "{err}");
+    assert_eq!(p.delivered_records(), 1);
+    let _ = p.close();
+    log.close().unwrap();
+    let leftovers: Vec<PathBuf> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
