@@ -3,4 +3,5 @@
 mod continuous;
 mod fixture;
 mod golden;
+mod pushdown;
 mod session;

@@ -300,7 +300,7 @@ pub fn main() -> ExitCode {
             if stdout::is_stdout_closed(&e) {
                 return ExitCode::SUCCESS;
             }
-            let msg = format!("{e:#}").replace('\n', " ");
+            let msg = error_line(&e);
             let _ = writeln!(io::stderr(), "error: {msg}");
             if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
@@ -309,6 +309,24 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: an error that shows its source in its
+/// own text and also returns it as `source()` (as `std::io::Error`'s wrappers often do) would
+/// otherwise print it twice (`Is a directory (os error 21): Is a directory (os error 21)`).
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
 }
 
 #[cfg(test)]
@@ -320,6 +338,18 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_error_line_names_each_cause_once() {
+        let io = std::io::Error::from_raw_os_error(21);
+        let e = anyhow::Error::new(weir_log::Error::io("/data/t", io)).context("opening the log");
+        let line = error_line(&e);
+        assert_eq!(line.matches("os error 21").count(), 1, "{line}");
+        assert!(
+            line.starts_with("opening the log: I/O error on /data/t: "),
+            "{line}"
+        );
     }
 
     #[test]
