@@ -537,7 +537,7 @@ fn second_writer_is_refused_with_the_holders_pid() {
     // The lock file names the holder once it holds the lock.
     let pid = holder.id().to_string();
     let start = Instant::now();
-    while std::fs::read_to_string(d.join(".lock")).ok().as_deref() != Some(pid.as_str()) {
+    while std::fs::read_to_string(d.join("@lock")).ok().as_deref() != Some(pid.as_str()) {
         assert!(
             start.elapsed() < PROCESS_WAIT_MAX,
             "the consumer never took the lock"
@@ -861,4 +861,39 @@ fn a_tombstone_and_a_json_null_print_apart() {
     )
     .ok();
     assert_eq!(out.stdout, "null\nNULL\n");
+}
+
+/// The DESIGN contract's `--until-end`: stop at the end each partition had at the start, without
+/// `--max`; with a group, commit that end.
+#[test]
+fn consume_until_end_stops_at_the_start_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run(d, &["topic", "create", "t", "--partitions", "3"]).ok();
+    // Nothing yet: done at once.
+    let out = run(d, &["consume", "t", "--from-beginning", "--until-end"]).ok();
+    assert_eq!(out.stdout, "");
+    let text: String = (0..30).map(|i| format!("{{\"k\":{i}}}\n")).collect();
+    run_with_input(d, &["produce", "t", "--key-field", "k"], &text).ok();
+    let out = run(d, &["consume", "t", "--from-beginning", "--until-end"]).ok();
+    assert_eq!(out.stdout.lines().count(), 30, "{}", out.stdout);
+    // Without --from-beginning it starts at the end, so it prints nothing.
+    let out = run(d, &["consume", "t", "--until-end"]).ok();
+    assert_eq!(out.stdout, "");
+    // A group commits where it stopped: a second run has nothing left.
+    let out = run(
+        d,
+        &[
+            "consume",
+            "t",
+            "--group",
+            "g",
+            "--from-beginning",
+            "--until-end",
+        ],
+    )
+    .ok();
+    assert_eq!(out.stdout.lines().count(), 30, "{}", out.stdout);
+    let out = run(d, &["consume", "t", "--group", "g", "--until-end"]).ok();
+    assert_eq!(out.stdout, "");
 }

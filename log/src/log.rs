@@ -38,8 +38,8 @@ fn clean_marker_present(dir: &Path) -> bool {
     dir.join(CLEAN_SHUTDOWN_FILE).is_file() || dir.join(LEGACY_CLEAN_SHUTDOWN_FILE).is_file()
 }
 
-/// Removes `name` from `dir` if it is a file left by an older build.
-fn remove_legacy_file(dir: &Path, name: &str) -> Result<()> {
+/// Removes the file `name` from `dir` if there is one (a directory of that name is a topic).
+fn remove_file_if_present(dir: &Path, name: &str) -> Result<()> {
     let path = dir.join(name);
     if path.is_file() {
         std::fs::remove_file(&path).at(&path)?;
@@ -431,17 +431,16 @@ impl Log {
         let config = Arc::new(config);
         let truncations = Arc::new(Mutex::new(Vec::new()));
         let topics = Self::load_topics(&dir, &config, true, clean, &truncations)?;
-        if !clean {
+        if clean {
+            remove_file_if_present(&dir, CLEAN_SHUTDOWN_FILE)?;
+            remove_file_if_present(&dir, LEGACY_CLEAN_SHUTDOWN_FILE)?;
+            util::sync_dir(&dir)?;
+        } else {
             // After an unclean stop every partition is checked now, before anything is
             // appended or the next clean shutdown vouches for files nobody re-read.
             for t in topics.values() {
                 t.open_all()?;
             }
-        }
-        if clean {
-            remove_legacy_file(&dir, CLEAN_SHUTDOWN_FILE)?;
-            remove_legacy_file(&dir, LEGACY_CLEAN_SHUTDOWN_FILE)?;
-            util::sync_dir(&dir)?;
         }
         // The allocator's file says where the next block starts. It may be lost or stale: ids are
         // never handed out twice, so start past every id the partitions have seen too (a reused
@@ -471,9 +470,9 @@ impl Log {
                 &dir.join(PRODUCER_IDS_FILE),
                 next_pid.to_string().as_bytes(),
             )?;
-            remove_legacy_file(&dir, LEGACY_PRODUCER_IDS_FILE)?;
+            remove_file_if_present(&dir, LEGACY_PRODUCER_IDS_FILE)?;
         }
-        remove_legacy_file(&dir, LEGACY_LOCK_FILE)?;
+        remove_file_if_present(&dir, LEGACY_LOCK_FILE)?;
         let mut inner = Inner::new(dir, config, topics, truncations);
         inner.writable = true;
         inner.lock = Mutex::new(Some(lock));

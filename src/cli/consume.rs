@@ -33,7 +33,8 @@ pub enum OutputFormat {
 another process writes to it. With --group, this process joins the group (and takes the writer lock), starts \
 from the group's committed offsets and commits after printing each poll's records.\n\n\
 Start: the group's committed offset (with --group); otherwise the end of each partition (only new records), \
-or its beginning with --from-beginning. Without --max, consume follows until interrupted (Ctrl-C).\n\n\
+or its beginning with --from-beginning. Without --max or --until-end, consume follows until interrupted \
+(Ctrl-C); --until-end stops at the end each partition had when the command started.\n\n\
 json output: the value is printed as JSON whatever the topic's storage format: JSON values as stored, binary \
 rows decoded to objects, other bytes as a JSON string of their (lossy) UTF-8; the key is a string (lossy \
 UTF-8) or null. A tombstone (a record without a value, which deletes its key in a compacted topic) prints \
@@ -53,6 +54,10 @@ pub struct ConsumeArgs {
     /// Stop after this many records
     #[arg(long, value_name = "N")]
     max: Option<u64>,
+    /// Stop at the end each partition had when the command started (its last stable offset
+    /// with read_committed, its high watermark with read_uncommitted)
+    #[arg(long)]
+    until_end: bool,
     /// Which transactional records to show
     #[arg(long, value_enum, default_value_t = IsolationArg::ReadCommitted)]
     isolation: IsolationArg,
@@ -126,7 +131,27 @@ fn consume(log: &Log, args: &ConsumeArgs, stop: &AtomicBool) -> Result<()> {
             consumer.seek_to_end()?;
         }
     }
-    let result = follow(&mut consumer, args, &format, stop);
+    // Where --until-end stops: each partition's end as the command starts.
+    let ends: Option<HashMap<i32, i64>> = if args.until_end {
+        let committed = args.isolation == IsolationArg::ReadCommitted;
+        Some(
+            log.describe_topic(topic)?
+                .partitions
+                .iter()
+                .map(|p| {
+                    let end = if committed {
+                        p.last_stable_offset
+                    } else {
+                        p.high_watermark
+                    };
+                    (p.partition, end)
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let result = follow(&mut consumer, args, &format, ends.as_ref(), stop);
     let closed = consumer.close().context("closing the consumer");
     result.and(closed)
 }
@@ -135,6 +160,7 @@ fn follow(
     consumer: &mut Consumer,
     args: &ConsumeArgs,
     format: &ValueFormat,
+    ends: Option<&HashMap<i32, i64>>,
     stop: &AtomicBool,
 ) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, Stdout::lock());
@@ -147,6 +173,14 @@ fn follow(
             .into_iter()
             .map(|(t, p)| (p, consumer.position(&t, p)))
             .collect();
+        if let Some(ends) = ends
+            && !before.is_empty()
+            && before
+                .iter()
+                .all(|(p, pos)| pos.is_some_and(|pos| pos >= ends.get(p).copied().unwrap_or(0)))
+        {
+            break;
+        }
         let batches = consumer.poll(Duration::from_millis(POLL_WAIT_MS))?;
         if batches.is_empty() {
             if idle_exit.is_some_and(|d| last_record.elapsed() >= d) {
@@ -156,7 +190,7 @@ fn follow(
         }
         last_record = Instant::now();
         let left = args.max.map_or(u64::MAX, |m| m - printed);
-        let (count, next) = print_batches(&mut out, &batches, format, args.format, left)?;
+        let (count, next) = print_batches(&mut out, &batches, format, args.format, left, ends)?;
         printed += count;
         match out.flush() {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
@@ -167,6 +201,16 @@ fn follow(
             r => r.context("writing to standard output")?,
         }
         if args.group.is_some() {
+            if let Some(ends) = ends {
+                // Records at or past a partition's end were fetched but not printed: commit
+                // the end, not the position.
+                for (t, p) in consumer.assignment() {
+                    let end = ends.get(&p).copied().unwrap_or(0);
+                    if consumer.position(&t, p).is_some_and(|pos| pos > end) {
+                        consumer.seek(&t, p, end)?;
+                    }
+                }
+            }
             if args.max.is_some_and(|m| printed >= m) {
                 // Maybe stopped inside this poll: commit what was printed, not the position.
                 rewind(consumer, &args.topic, &batches, &before, &next)?;
@@ -185,15 +229,21 @@ fn print_batches(
     format: &ValueFormat,
     output: OutputFormat,
     mut left: u64,
+    ends: Option<&HashMap<i32, i64>>,
 ) -> Result<(u64, HashMap<i32, i64>)> {
     let mut count = 0;
     let mut next = HashMap::new();
     'batches: for b in batches {
+        let end = ends.map_or(i64::MAX, |e| e.get(&b.partition).copied().unwrap_or(0));
         for r in b.records() {
             if left == 0 {
                 break 'batches;
             }
             let r = r.with_context(|| format!("reading {}-{}", b.topic, b.partition))?;
+            if r.offset >= end {
+                // Past where --until-end stops.
+                break;
+            }
             let value = format.decode(r.value.as_deref()).with_context(|| {
                 format!(
                     "topic '{}' partition {} offset {}",
