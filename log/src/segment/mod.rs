@@ -650,7 +650,8 @@ impl Segment {
             Ok((found, end))
         };
         let (mut found, mut end) = seek(start, start_offset)?;
-        if found.is_none() && start > 0 {
+        let walked_to_the_end = end == WalkEnd::Stopped(size);
+        if found.is_none() && start > 0 && !walked_to_the_end {
             // The index entry may point at something that is not the batch it names: judge the
             // file from its start.
             (found, end) = seek(0, self.base_offset)?;
