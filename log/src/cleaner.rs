@@ -332,13 +332,17 @@ fn background_round(
     signal: &StopSignal,
 ) {
     let now_ms = util::now_ms();
-    let partitions = match log.all_partitions() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("weir-cleaner: opening partitions: {e} (retrying next round)");
-            return;
+    // One partition that fails to open (damage a reader would report) must not stop the
+    // cleaning of the others.
+    let mut partitions = Vec::new();
+    for topic in log.topic_names() {
+        for id in 0..log.partition_count(&topic).unwrap_or(0) {
+            match log.partition(&topic, id) {
+                Ok(p) => partitions.push(p),
+                Err(e) => eprintln!("weir-cleaner: {topic}-{id}: {e} (retrying next round)"),
+            }
         }
-    };
+    }
     for p in &partitions {
         if signal.is_stopped() {
             return;
