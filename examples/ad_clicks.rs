@@ -28,6 +28,20 @@ use weir::log::{Consumer, ConsumerConfig, Log, LogConfig};
 use weir::operators::windowed::HotKeyStats;
 use weir::runtime::{JobConfig, JobMetrics};
 
+/// `println!` that ends the program quietly (exit 0) once standard output is closed
+/// (`ad_clicks verify | head -1`), where `println!` would panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            panic!("writing to standard output: {e}");
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(about = "weir's flagship example: clicks per ad per minute, exactly once")]
 struct Cli {
@@ -200,7 +214,7 @@ fn run_cli(cli: Cli) -> Result<()> {
             require_clicks(&dir)?;
             let log = Log::open_read_only(&dir)?;
             let v = adclick::verify(&log)?;
-            println!("{v}");
+            say!("{v}");
             if !v.passed() {
                 std::process::exit(1);
             }
@@ -231,7 +245,7 @@ fn generate(log: &Log, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
     let n = adclick::generate(log, generator, format, |n| progress(n, total, started))?;
     let per_s = n as f64 / started.elapsed().as_secs_f64();
     eprintln!();
-    println!(
+    say!(
         "generated {n} clicks in {:.2} s: {per_s:.0} events/s ({} values, viral ad {hot_ad})",
         started.elapsed().as_secs_f64(),
         format.name()
@@ -287,7 +301,7 @@ fn run(log: &Log, a: &RunArgs, stop: &AtomicBool) -> Result<RunResult> {
             ..config
         };
         sql_config.late_topic = Some(adclick::LATE.to_string());
-        println!("{AD_CLICKS_SQL}");
+        say!("{AD_CLICKS_SQL}");
         let query = weir::sql::continuous::ContinuousQuery::new(log, AD_CLICKS_SQL, sql_config)?;
         (query.start()?, None)
     } else {
@@ -315,7 +329,7 @@ fn run(log: &Log, a: &RunArgs, stop: &AtomicBool) -> Result<RunResult> {
     }
     let metrics = handle.wait()?;
     let took = started.elapsed();
-    println!(
+    say!(
         "processed {} clicks in {:.2} s: {:.0} events/s, {} epochs committed, last watermark {}",
         metrics.source_records,
         took.as_secs_f64(),
@@ -377,9 +391,9 @@ fn demo(dir: Option<PathBuf>, events: u64) -> Result<()> {
             temp.path().to_path_buf()
         }
     };
-    println!("weir ad-click demo — data directory {}\n", dir.display());
+    say!("weir ad-click demo — data directory {}\n", dir.display());
     let log = open(&dir)?;
-    println!("1. generate: {events} clicks, 10,000 ads (Zipf), one viral ad, some late clicks");
+    say!("1. generate: {events} clicks, 10,000 ads (Zipf), one viral ad, some late clicks");
     let args = GenerateArgs {
         events,
         ads: 10_000,
@@ -390,7 +404,7 @@ fn demo(dir: Option<PathBuf>, events: u64) -> Result<()> {
         format: FormatArg::Json,
     };
     let (_, generate_per_s, hot_ad) = generate(&log, &args)?;
-    println!("\n2. run: 1-minute windows in event time, exactly once, until the input is drained");
+    say!("\n2. run: 1-minute windows in event time, exactly once, until the input is drained");
     let never = AtomicBool::new(false);
     let r = run(
         &log,
@@ -402,7 +416,7 @@ fn demo(dir: Option<PathBuf>, events: u64) -> Result<()> {
         },
         &never,
     )?;
-    println!("\n3. verify: recompute every (ad, minute) from `clicks` and compare");
+    say!("\n3. verify: recompute every (ad, minute) from `clicks` and compare");
     let v = adclick::verify(&log)?;
     summary(&log, &v, &r, generate_per_s, hot_ad)?;
     log.close()?;
@@ -439,7 +453,7 @@ fn summary(
             }
         }
     }
-    println!("\ntop ads per minute (first 3 minutes)");
+    say!("\ntop ads per minute (first 3 minutes)");
     for (start, ads) in per_minute.iter_mut().take(3) {
         ads.sort_by(|a, b| b.cmp(a));
         let top = ads
@@ -448,19 +462,19 @@ fn summary(
             .map(|(n, ad)| format!("ad {ad}: {n}"))
             .collect::<Vec<_>>()
             .join("   ");
-        println!("  {}  {top}", minute_label(*start));
+        say!("  {}  {top}", minute_label(*start));
     }
-    println!("\nthe viral ad: {hot_ad}");
+    say!("\nthe viral ad: {hot_ad}");
     if let Some(stats) = &r.hot {
         let mut hot = stats.hot_keys();
         hot.sort_by_key(|h| std::cmp::Reverse(h.per_salt.iter().sum::<u64>()));
-        println!(
+        say!(
             "  {} ads were detected hot and salted; the busiest:",
             hot.len()
         );
         for h in hot.iter().take(3) {
             let total: u64 = h.per_salt.iter().sum();
-            println!(
+            say!(
                 "  ad {} detected hot: {} clicks spread over {} salts: {:?}",
                 h.key,
                 total,
@@ -470,24 +484,24 @@ fn summary(
         }
     }
     let m = &r.metrics;
-    println!("\ntotals");
-    println!("  clicks in:          {}", v.input_clicks);
-    println!("  (ad, minute) rows:  {}", v.output_windows);
-    println!("  clicks counted:     {}", v.output_clicks);
-    println!(
+    say!("\ntotals");
+    say!("  clicks in:          {}", v.input_clicks);
+    say!("  (ad, minute) rows:  {}", v.output_windows);
+    say!("  clicks counted:     {}", v.output_clicks);
+    say!(
         "  late clicks:        {} (in `clicks_late`, with the reason)",
         v.late_clicks
     );
-    println!("  generate:           {generate_per_s:.0} events/s");
-    println!(
+    say!("  generate:           {generate_per_s:.0} events/s");
+    say!(
         "  aggregate:          {:.0} events/s ({} epochs committed, longest commit {} ms)",
         m.source_records as f64 / r.took.as_secs_f64(),
         m.checkpoints,
         m.checkpoint_max_ms
     );
-    println!("\nverification");
+    say!("\nverification");
     for line in v.to_string().lines() {
-        println!("  {line}");
+        say!("  {line}");
     }
     Ok(())
 }
