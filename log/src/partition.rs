@@ -226,15 +226,16 @@ impl Partition {
                 // Offsets must follow on: what comes after damage cannot be kept (Kafka's
                 // recovery does the same).
                 for &later in &bases[i + 1..] {
-                    let (seg, _) = Segment::open(dir, later, settings, now, &|| false)?;
+                    let log_path = dir.join(format!("{}.log", crate::segment::file_stem(later)));
+                    let bytes_removed = std::fs::metadata(&log_path).at(&log_path)?.len();
                     truncations.push(Truncation {
-                        segment: seg.log_path.clone(),
+                        segment: log_path,
                         position: 0,
                         offset: later,
-                        bytes_removed: seg.size(),
+                        bytes_removed,
                         reason: "follows a damaged segment".into(),
                     });
-                    seg.delete_files()?;
+                    Segment::delete_files_of(dir, later)?;
                 }
                 util::sync_dir(dir)?;
                 bases.truncate(i + 1);

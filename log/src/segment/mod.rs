@@ -308,11 +308,6 @@ impl Segment {
             ix.max_ts_so_far = indexed.max(walked_ts_max);
             seg.max_timestamp.store(ix.max_ts_so_far, Ordering::Release);
         }
-        if let WalkEnd::Stopped(pos) = end
-            && pos == file_len
-        {
-            seg.size.store(pos, Ordering::Release);
-        }
         seg.next_offset.store(next, Ordering::Release);
         Ok((seg, None))
     }
@@ -823,7 +818,12 @@ impl Segment {
 
     /// Deletes the segment's files. Open handles (readers) keep working on the unlinked inode.
     pub(crate) fn delete_files(&self) -> Result<()> {
-        let (log, index, time) = Self::paths(&self.dir, self.base_offset);
+        Self::delete_files_of(&self.dir, self.base_offset)
+    }
+
+    /// Deletes the files of the segment at `base_offset` in `dir`, without opening it.
+    pub(crate) fn delete_files_of(dir: &Path, base_offset: i64) -> Result<()> {
+        let (log, index, time) = Self::paths(dir, base_offset);
         for p in [log, index, time] {
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
