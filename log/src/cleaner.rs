@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub use budget::IoBudget;
 
-use crate::group::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::log::{Inner, Log};
 use crate::partition::Partition;
 use crate::segment::Segment;
@@ -230,7 +230,7 @@ impl Throttle {
     fn new(bytes_per_s: u64, stop: Option<Arc<StopSignal>>) -> Throttle {
         let clock = SystemClock::new();
         Throttle {
-            budget: IoBudget::new(bytes_per_s, clock.now_ms()),
+            budget: IoBudget::new(bytes_per_s, clock.monotonic_ms()),
             clock,
             stop,
         }
@@ -238,7 +238,7 @@ impl Throttle {
 
     /// Call before reading or writing `bytes`.
     pub(crate) fn charge(&mut self, bytes: u64) -> Result<()> {
-        let wait = self.budget.charge(bytes, self.clock.now_ms());
+        let wait = self.budget.charge(bytes, self.clock.monotonic_ms());
         match &self.stop {
             _ if wait.is_zero() => Ok(()),
             Some(stop) if stop.wait(wait) => Err(Error::Closed),

@@ -7,9 +7,10 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::SystemClock;
 use crate::config::TopicConfig;
 use crate::format::{BatchBuilder, BatchOptions};
-use crate::group::{GroupCoordinator, SystemClock};
+use crate::group::GroupCoordinator;
 use crate::log::{Acks, Log};
 use crate::{Error, Result, util};
 

@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod cleaner;
+pub mod clock;
 mod config;
 mod consumer;
 mod error;
@@ -57,6 +58,7 @@ mod segment;
 mod util;
 
 pub use cleaner::{Cleaner, CleanerReport, IoBudget, clean_once};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig};
 pub use consumer::{
     Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset, RebalanceEvent,

@@ -40,9 +40,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    crate::clock::wall_clock_ms()
 }
 
 /// Milliseconds since the Unix epoch from the kernel's coarse clock: a few ns instead of a

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use weir_log::clock::{Clock, SystemClock};
 
 /// What a job promises about its output after a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,7 +67,7 @@ impl JobConfig {
             state_topic: "__weir_state".to_string(),
             state_chunk_bytes_max: 512 << 10,
             metrics_print_interval_ms: None,
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(SystemClock::new()),
         }
     }
 

@@ -53,7 +53,8 @@
 
 pub use weir_log;
 
-pub mod clock;
+/// Time behind a trait (one [`Clock`] for every crate of weir; it lives in `weir-log`).
+pub use weir_log::clock;
 pub mod codec;
 mod config;
 mod emitter;
@@ -70,7 +71,6 @@ mod sink;
 mod source;
 pub mod state;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{Binary, Codec, CodecError, Json};
 pub use config::{Guarantee, JobConfig};
 pub use emitter::{Checkpoint, Either, Emitter};
@@ -80,3 +80,4 @@ pub use handle::JobHandle;
 pub use job::{Data, Job, Key, KeyedStream, MakeKey, Source, Stream, TaskContext, TaskKeyFn};
 pub use metrics::{ExchangeMetrics, JobMetrics, OperatorCounters, OperatorMetrics};
 pub use operator::{BoxOperator, Operator, Output};
+pub use weir_log::clock::{Clock, ManualClock, SystemClock};

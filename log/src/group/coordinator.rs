@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::assignor::{AssignmentStrategy, assign};
-use super::clock::Clock;
+use crate::clock::Clock;
 use crate::{Error, GroupErrorKind, Result};
 
 /// What a member asks for when it joins.
@@ -455,7 +455,7 @@ impl GroupCoordinator {
         let topics = config.normalized_topics();
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let now = self.clock.now_ms();
+        let now = self.clock.monotonic_ms();
         if let Some(id) = member_id
             && !inner.groups.contains_key(group)
         {
@@ -570,7 +570,7 @@ impl GroupCoordinator {
         let give_up = Instant::now().checked_add(wait);
         let mut guard = self.lock();
         loop {
-            let now = self.clock.now_ms();
+            let now = self.clock.monotonic_ms();
             let Some(g) = self.group(&mut guard, group, now) else {
                 return Err(unknown_member(group, member_id));
             };
@@ -619,7 +619,7 @@ impl GroupCoordinator {
                 .wait_timeout(guard, remaining.min(until_deadline))
                 .unwrap_or_else(|e| e.into_inner());
             guard = woken;
-            let now = self.clock.now_ms();
+            let now = self.clock.monotonic_ms();
             if let Some(member) = guard
                 .groups
                 .get_mut(group)
@@ -661,7 +661,7 @@ impl GroupCoordinator {
         allow_rebalancing: bool,
     ) -> Result<()> {
         let mut guard = self.lock();
-        let now = self.clock.now_ms();
+        let now = self.clock.monotonic_ms();
         let Some(g) = self.group(&mut guard, group, now) else {
             return Err(unknown_member(group, member_id));
         };
@@ -692,7 +692,7 @@ impl GroupCoordinator {
     /// The caller must have stopped consuming first; the rest of the group rebalances.
     pub fn leave(&self, group: &str, member_id: &str) -> Result<()> {
         let mut guard = self.lock();
-        let now = self.clock.now_ms();
+        let now = self.clock.monotonic_ms();
         let Some(g) = self.group(&mut guard, group, now) else {
             return Err(unknown_member(group, member_id));
         };
@@ -708,7 +708,7 @@ impl GroupCoordinator {
     /// joined it.
     pub fn describe(&self, group: &str) -> Option<GroupDescription> {
         let mut guard = self.lock();
-        let now = self.clock.now_ms();
+        let now = self.clock.monotonic_ms();
         self.group(&mut guard, group, now)
             .map(|g| g.describe(group))
     }
@@ -724,7 +724,7 @@ impl GroupCoordinator {
     /// Groups already rebalancing need nothing: they read partition counts when they complete.
     pub fn topic_changed(&self, topic: &str) {
         let mut guard = self.lock();
-        let now = self.clock.now_ms();
+        let now = self.clock.monotonic_ms();
         for g in guard.groups.values_mut() {
             g.expire(now);
             if g.state == GroupState::Stable
@@ -745,7 +745,7 @@ mod tests {
     use std::thread;
 
     use super::*;
-    use crate::group::{ManualClock, SystemClock};
+    use crate::clock::{ManualClock, SystemClock};
 
     const NOW: Duration = Duration::ZERO;
     const SESSION_MS: i64 = 10_000;

@@ -6,11 +6,9 @@
 //! offset store asks [`GroupCoordinator::validate_generation`] before accepting a commit.
 
 mod assignor;
-mod clock;
 mod coordinator;
 
 pub use assignor::{AssignmentStrategy, assign};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use coordinator::{
     Assignment, GroupCoordinator, GroupDescription, GroupState, MemberConfig, MemberDescription,
 };
