@@ -44,16 +44,14 @@ mod error;
 mod flusher;
 pub mod format;
 pub mod group;
-mod groups;
 mod log;
+mod offset_store;
 mod partition;
 pub mod partitioner;
 mod producer;
-mod producer_state;
 pub mod txn;
-mod txn_state;
+pub use partition::AbortedTxn;
 pub use txn::{GroupMetadata, TransactionalConfig, TransactionalProducer};
-pub use txn_state::AbortedTxn;
 mod segment;
 mod util;
 
@@ -65,11 +63,11 @@ pub use consumer::{
     RebalanceListener,
 };
 pub use error::{Error, GroupErrorKind, Result};
-pub use groups::{CommittedOffset, OFFSETS_TOPIC, PartitionLag};
 pub use log::{
     Acks, CLEAN_SHUTDOWN_FILE, Fetched, GroupInfo, Log, PartitionDescription, TopicDescription,
     validate_topic_name,
 };
+pub use offset_store::{CommittedOffset, OFFSETS_TOPIC, PartitionLag};
 pub use partition::AppendInfo;
 pub use partitioner::Partitioner;
 pub use producer::{

@@ -14,7 +14,7 @@ use crate::config::{LogConfig, TopicConfig};
 use crate::error::IoContext;
 use crate::flusher::Flusher;
 use crate::format::Batch;
-use crate::groups::{CommittedOffset, Groups, PartitionLag};
+use crate::offset_store::{CommittedOffset, Groups, PartitionLag};
 use crate::partition::{AppendInfo, OpenMode, Partition};
 use crate::segment::Truncation;
 use crate::txn::coordinator::TxnCoordinator;
@@ -132,7 +132,7 @@ pub struct Fetched {
     /// Whole batches from the asked offset on (the first may begin earlier).
     pub batches: Vec<Batch>,
     /// At read_committed: aborted transactions overlapping the batches, whose records to skip.
-    pub aborted: Vec<crate::txn_state::AbortedTxn>,
+    pub aborted: Vec<crate::AbortedTxn>,
     /// Next offset to be written.
     pub high_watermark: i64,
     /// Below it, every transaction is decided.
@@ -707,8 +707,10 @@ impl Log {
         }
         // Offsets first: a crash midway must not leave them to a topic created again later
         // (its consumers would skip its first records).
-        if name != crate::groups::OFFSETS_TOPIC
-            && self.topic_config(crate::groups::OFFSETS_TOPIC).is_ok()
+        if name != crate::offset_store::OFFSETS_TOPIC
+            && self
+                .topic_config(crate::offset_store::OFFSETS_TOPIC)
+                .is_ok()
         {
             self.groups()?.forget_topic(self, name)?;
         }

@@ -1,19 +1,24 @@
 //! A partition: an ordered list of segments, the last one active. Owns the append path (offset
 //! assignment, rolling, idempotence), the read path (offset and timestamp lookup) and recovery.
 
+mod idempotence;
+pub(crate) mod txn_index;
+
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+use idempotence::{ProducerStateMap, SequenceCheck};
+pub use txn_index::AbortedTxn;
+use txn_index::TxnState;
 
 use crate::config::{LogConfig, TopicConfig};
 use crate::error::IoContext;
 use crate::flusher::Flusher;
 use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
 use crate::format::{BatchBuilder, BatchOptions, ControlRecord, ControlType};
-use crate::producer_state::{ProducerStateMap, SequenceCheck};
 use crate::segment::{Segment, SegmentSettings, Truncation, parse_log_name};
-use crate::txn_state::{self, AbortedTxn, TxnState};
 use crate::{Error, Result, util};
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
@@ -318,7 +323,7 @@ impl Partition {
         };
         let mut txn = TxnState {
             ongoing,
-            aborted: txn_state::load_aborted(&self.dir),
+            aborted: txn_index::load_aborted(&self.dir),
         };
         if !(clean && from == hw) {
             txn.truncate(from);
@@ -329,7 +334,7 @@ impl Partition {
             // Rewritten whole after an unclean stop: drops a torn entry and anything recovery
             // cut off. (After a clean one the file is whole: rewriting it cost two fsyncs per
             // partition at every open.)
-            txn_state::rewrite_aborted(&self.dir, &txn.aborted)?;
+            txn_index::rewrite_aborted(&self.dir, &txn.aborted)?;
         }
         self.last_stable.store(txn.lso(hw), Ordering::Release);
         *self.lock_txn() = txn;
@@ -811,7 +816,7 @@ impl Partition {
         {
             let mut txn = self.lock_txn();
             if let Some(a) = txn.on_marker(producer_id, kind, base) {
-                txn_state::append_aborted(&self.dir, &a)?;
+                txn_index::append_aborted(&self.dir, &a)?;
             }
             self.last_stable.store(txn.lso(hw), Ordering::Release);
         }

@@ -3,7 +3,7 @@
 //! [`TransactionalProducer`].
 
 pub(crate) mod coordinator;
-mod producer;
+mod transactional_producer;
 
 pub use coordinator::{TXN_TOPIC, TxnDescription, TxnFault, TxnStatus};
-pub use producer::{GroupMetadata, TransactionalConfig, TransactionalProducer};
+pub use transactional_producer::{GroupMetadata, TransactionalConfig, TransactionalProducer};
