@@ -22,7 +22,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::log::{Inner, Log};
 use crate::partition::Partition;
 use crate::segment::Segment;
-use crate::{Error, Result, util};
+use crate::{Error, Result};
 
 /// What a cleaning round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -331,7 +331,7 @@ fn background_round(
     memo: &mut HashMap<PathBuf, Memo>,
     signal: &StopSignal,
 ) {
-    let now_ms = util::now_ms();
+    let now_ms = log.clock().now_ms();
     // One partition that fails to open (damage a reader would report) must not stop the
     // cleaning of the others.
     let mut partitions = Vec::new();

@@ -46,6 +46,7 @@ pub mod format;
 pub mod group;
 mod log;
 mod offset_store;
+mod options;
 mod partition;
 pub mod partitioner;
 mod producer;
@@ -53,6 +54,7 @@ pub mod txn;
 pub use partition::AbortedTxn;
 pub use txn::{GroupMetadata, TransactionalConfig, TransactionalProducer};
 mod segment;
+pub mod storage;
 mod util;
 
 pub use cleaner::{Cleaner, CleanerReport, IoBudget, clean_once};
@@ -68,6 +70,7 @@ pub use log::{
     validate_topic_name,
 };
 pub use offset_store::{CommittedOffset, OFFSETS_TOPIC, PartitionLag};
+pub use options::LogOptions;
 pub use partition::AppendInfo;
 pub use partitioner::Partitioner;
 pub use producer::{

@@ -1,8 +1,6 @@
 //! The handle on one data directory: topics, the writer lock, recovery on open, group commit.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
@@ -15,8 +13,10 @@ use crate::error::IoContext;
 use crate::flusher::Flusher;
 use crate::format::Batch;
 use crate::offset_store::{CommittedOffset, Groups, PartitionLag};
+use crate::options::LogOptions;
 use crate::partition::{AppendInfo, OpenMode, Partition};
 use crate::segment::Truncation;
+use crate::storage::{OpenHow, Storage, StorageFile};
 use crate::txn::coordinator::TxnCoordinator;
 use crate::{Error, Result, util};
 
@@ -34,15 +34,16 @@ const LEGACY_PRODUCER_IDS_FILE: &str = "producer-ids";
 const LEGACY_LOCK_FILE: &str = ".lock";
 
 /// True when the last writer closed the directory cleanly.
-fn clean_marker_present(dir: &Path) -> bool {
-    dir.join(CLEAN_SHUTDOWN_FILE).is_file() || dir.join(LEGACY_CLEAN_SHUTDOWN_FILE).is_file()
+fn clean_marker_present(storage: &dyn Storage, dir: &Path) -> bool {
+    storage.is_file(&dir.join(CLEAN_SHUTDOWN_FILE))
+        || storage.is_file(&dir.join(LEGACY_CLEAN_SHUTDOWN_FILE))
 }
 
 /// Removes the file `name` from `dir` if there is one (a directory of that name is a topic).
-fn remove_file_if_present(dir: &Path, name: &str) -> Result<()> {
+fn remove_file_if_present(storage: &dyn Storage, dir: &Path, name: &str) -> Result<()> {
     let path = dir.join(name);
-    if path.is_file() {
-        std::fs::remove_file(&path).at(&path)?;
+    if storage.is_file(&path) {
+        storage.remove_file(&path).at(&path)?;
     }
     Ok(())
 }
@@ -165,6 +166,7 @@ pub(crate) struct Topic {
     data_dir: PathBuf,
     pub(crate) config: Arc<TopicConfig>,
     log_config: Arc<LogConfig>,
+    options: LogOptions,
     writable: bool,
     /// The last writer closed cleanly (so a partition may be opened late: nothing to recover).
     clean: bool,
@@ -195,13 +197,15 @@ impl Topic {
         // A reader may meet a last batch mid-append while a writer runs: the writer removes the
         // clean-shutdown marker when it opens, and leaves it when it closes.
         let data_dir = &self.data_dir;
-        let tail_may_grow = || !clean_marker_present(data_dir);
+        let storage = &*self.options.storage;
+        let tail_may_grow = || !clean_marker_present(storage, data_dir);
         let (part, mut cut) = Partition::open(
             &self.dir.join(id.to_string()),
             &self.name,
             id,
             self.config.clone(),
             self.log_config.clone(),
+            &self.options,
             OpenMode {
                 writable: self.writable,
                 clean: self.clean,
@@ -234,7 +238,8 @@ pub(crate) struct Inner {
     pub(crate) dir: PathBuf,
     pub(crate) config: Arc<LogConfig>,
     pub(crate) writable: bool,
-    lock: Mutex<Option<File>>,
+    pub(crate) options: LogOptions,
+    lock: Mutex<Option<Box<dyn StorageFile>>>,
     pub(crate) topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     flusher: Option<Flusher>,
     producer_ids: Mutex<(i64, i64)>,
@@ -316,6 +321,7 @@ impl Inner {
     fn new(
         dir: PathBuf,
         config: Arc<LogConfig>,
+        options: LogOptions,
         topics: BTreeMap<String, Arc<Topic>>,
         truncations: Arc<Mutex<Vec<Truncation>>>,
     ) -> Inner {
@@ -323,6 +329,7 @@ impl Inner {
             dir,
             config,
             writable: false,
+            options,
             lock: Mutex::new(None),
             topics: RwLock::new(topics),
             flusher: None,
@@ -380,41 +387,32 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
     }
 }
 
-fn take_lock(dir: &Path) -> Result<File> {
+fn take_lock(storage: &dyn Storage, dir: &Path) -> Result<Box<dyn StorageFile>> {
     let path = dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .at(&path)?;
     // A handle of this very process may be in its last moments on a background thread (which
     // briefly holds the log while it works): wait for it, boundedly, rather than fail.
     let own_wait_until = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut s = String::new();
-                let _ = std::io::Seek::rewind(&mut file);
-                let _ = file.read_to_string(&mut s);
-                let holder: Option<u32> = s.trim().parse().ok();
-                if holder == Some(std::process::id()) && std::time::Instant::now() < own_wait_until
-                {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                }
-                return Err(Error::Locked {
-                    dir: dir.to_path_buf(),
-                    holder,
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    let file = loop {
+        if let Some(file) = storage.try_lock(&path).at(&path)? {
+            break file;
         }
-    }
+        let holder: Option<u32> = storage
+            .read(&path)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.trim().parse().ok());
+        if holder == Some(std::process::id()) && std::time::Instant::now() < own_wait_until {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        return Err(Error::Locked {
+            dir: dir.to_path_buf(),
+            holder,
+        });
+    };
     file.set_len(0).at(&path)?;
-    write!(file, "{}", std::process::id()).at(&path)?;
+    file.write_all_at(std::process::id().to_string().as_bytes(), 0)
+        .at(&path)?;
     file.sync_all().at(&path)?;
     Ok(file)
 }
@@ -423,18 +421,25 @@ impl Log {
     /// Opens `dir` for writing, creating it if needed. After an unclean stop, the tail of every
     /// partition is re-read and checked; see [`Log::recovery_report`].
     pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Log> {
+        Self::open_with(dir, config, LogOptions::default())
+    }
+
+    /// [`Log::open`] on the storage and clock in `options` (a test's fault-injecting storage,
+    /// say) instead of the local file system and the system clock.
+    pub fn open_with(dir: impl AsRef<Path>, config: LogConfig, options: LogOptions) -> Result<Log> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).at(&dir)?;
-        let lock = take_lock(&dir)?;
-        let clean = clean_marker_present(&dir);
+        let storage = &*options.storage;
+        storage.create_dir_all(&dir).at(&dir)?;
+        let lock = take_lock(storage, &dir)?;
+        let clean = clean_marker_present(storage, &dir);
         let config = Arc::new(config);
         let truncations = Arc::new(Mutex::new(Vec::new()));
-        let topics = Self::load_topics(&dir, &config, true, clean, &truncations)?;
+        let topics = Self::load_topics(&dir, &config, &options, true, clean, &truncations)?;
         if clean {
-            remove_file_if_present(&dir, CLEAN_SHUTDOWN_FILE)?;
-            remove_file_if_present(&dir, LEGACY_CLEAN_SHUTDOWN_FILE)?;
-            util::sync_dir(&dir)?;
+            remove_file_if_present(storage, &dir, CLEAN_SHUTDOWN_FILE)?;
+            remove_file_if_present(storage, &dir, LEGACY_CLEAN_SHUTDOWN_FILE)?;
+            util::sync_dir(storage, &dir)?;
         } else {
             // After an unclean stop every partition is checked now, before anything is
             // appended or the next clean shutdown vouches for files nobody re-read.
@@ -447,8 +452,9 @@ impl Log {
         // id would make the new producer's batches look like retries of the old one's).
         let persisted = [PRODUCER_IDS_FILE, LEGACY_PRODUCER_IDS_FILE]
             .iter()
-            .filter(|name| dir.join(name).is_file())
-            .filter_map(|name| std::fs::read_to_string(dir.join(name)).ok())
+            .filter(|name| storage.is_file(&dir.join(name)))
+            .filter_map(|name| storage.read(&dir.join(name)).ok())
+            .filter_map(|b| String::from_utf8(b).ok())
             .filter_map(|s| s.trim().parse::<i64>().ok())
             .max();
         if persisted.is_none() {
@@ -464,16 +470,17 @@ impl Log {
             .max()
             .unwrap_or(-1);
         let next_pid = persisted.unwrap_or(0).max(seen + 1);
-        if persisted.is_none() || dir.join(LEGACY_PRODUCER_IDS_FILE).is_file() {
+        if persisted.is_none() || storage.is_file(&dir.join(LEGACY_PRODUCER_IDS_FILE)) {
             // So that the next open need not read every partition to know where ids start.
             util::write_atomically(
+                storage,
                 &dir.join(PRODUCER_IDS_FILE),
                 next_pid.to_string().as_bytes(),
             )?;
-            remove_file_if_present(&dir, LEGACY_PRODUCER_IDS_FILE)?;
+            remove_file_if_present(storage, &dir, LEGACY_PRODUCER_IDS_FILE)?;
         }
-        remove_file_if_present(&dir, LEGACY_LOCK_FILE)?;
-        let mut inner = Inner::new(dir, config, topics, truncations);
+        remove_file_if_present(storage, &dir, LEGACY_LOCK_FILE)?;
+        let mut inner = Inner::new(dir, config, options.clone(), topics, truncations);
         inner.writable = true;
         inner.lock = Mutex::new(Some(lock));
         inner.flusher = Some(Flusher::start());
@@ -497,7 +504,7 @@ impl Log {
             };
             let log = Log { inner };
             if let Ok(c) = log.txn_coordinator()
-                && let Err(e) = c.abort_expired(&log, util::now_ms())
+                && let Err(e) = c.abort_expired(&log, log.clock().now_ms())
             {
                 eprintln!("weir: aborting timed-out transactions failed (will retry): {e}");
             }
@@ -515,7 +522,8 @@ impl Log {
     /// Opens `dir` read-only: no lock, no recovery, nothing written. Reads follow the writer.
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Log> {
         let dir = dir.as_ref().to_path_buf();
-        if !dir.is_dir() {
+        let options = LogOptions::default();
+        if !options.storage.is_dir(&dir) {
             return Err(Error::io(
                 &dir,
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory"),
@@ -523,9 +531,9 @@ impl Log {
         }
         let config = Arc::new(LogConfig::default());
         let report = Arc::new(Mutex::new(Vec::new()));
-        let topics = Self::load_topics(&dir, &config, false, true, &report)?;
+        let topics = Self::load_topics(&dir, &config, &options, false, true, &report)?;
         Ok(Log {
-            inner: Arc::new(Inner::new(dir, config, topics, report)),
+            inner: Arc::new(Inner::new(dir, config, options, topics, report)),
         })
     }
 
@@ -533,13 +541,14 @@ impl Log {
         dir: &Path,
         name: &str,
         config: &Arc<LogConfig>,
+        options: &LogOptions,
         writable: bool,
         clean: bool,
         report: &Arc<Mutex<Vec<Truncation>>>,
     ) -> Result<Option<Topic>> {
         let topic_dir = dir.join(name);
         let meta_path = topic_dir.join(TOPIC_META_FILE);
-        let Ok(bytes) = std::fs::read(&meta_path) else {
+        let Ok(bytes) = options.storage.read(&meta_path) else {
             return Ok(None); // not (yet) a complete topic
         };
         let corrupt = |reason: String| Error::Corrupt {
@@ -560,6 +569,7 @@ impl Log {
             name,
             meta.config,
             config,
+            options,
             writable,
             clean,
             report,
@@ -571,6 +581,7 @@ impl Log {
         name: &str,
         config: TopicConfig,
         log_config: &Arc<LogConfig>,
+        options: &LogOptions,
         writable: bool,
         clean: bool,
         report: &Arc<Mutex<Vec<Truncation>>>,
@@ -582,6 +593,7 @@ impl Log {
             partitions: (0..config.partitions).map(|_| OnceLock::new()).collect(),
             config: Arc::new(config),
             log_config: log_config.clone(),
+            options: options.clone(),
             writable,
             clean,
             opening: Mutex::new(()),
@@ -592,21 +604,19 @@ impl Log {
     fn load_topics(
         dir: &Path,
         config: &Arc<LogConfig>,
+        options: &LogOptions,
         writable: bool,
         clean: bool,
         report: &Arc<Mutex<Vec<Truncation>>>,
     ) -> Result<BTreeMap<String, Arc<Topic>>> {
         let mut topics = BTreeMap::new();
-        for entry in std::fs::read_dir(dir).at(dir)? {
-            let entry = entry.at(dir)?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
-            if !entry.file_type().at(&entry.path())?.is_dir() || validate_topic_name(&name).is_err()
-            {
+        for entry in options.storage.read_dir(dir).at(dir)? {
+            let name = entry.name;
+            if !entry.is_dir || validate_topic_name(&name).is_err() {
                 continue;
             }
-            if let Some(t) = Self::load_topic(dir, &name, config, writable, clean, report)? {
+            if let Some(t) = Self::load_topic(dir, &name, config, options, writable, clean, report)?
+            {
                 topics.insert(name, Arc::new(t));
             }
         }
@@ -629,6 +639,16 @@ impl Log {
     /// The log's configuration.
     pub fn config(&self) -> &LogConfig {
         &self.inner.config
+    }
+
+    /// The storage the log's files live on.
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        &*self.inner.options.storage
+    }
+
+    /// The clock the log reads.
+    pub(crate) fn clock(&self) -> &Arc<dyn crate::Clock> {
+        &self.inner.options.clock
     }
 
     /// True for a handle from [`Log::open`].
@@ -666,31 +686,33 @@ impl Log {
             return Err(Error::TopicExists(name.to_string()));
         }
         let topic_dir = self.inner.dir.join(name);
-        if topic_dir.exists() {
+        let storage = self.storage();
+        if storage.exists(&topic_dir) {
             // An incomplete creation (no metadata): start over.
-            std::fs::remove_dir_all(&topic_dir).at(&topic_dir)?;
+            storage.remove_dir_all(&topic_dir).at(&topic_dir)?;
         }
-        std::fs::create_dir_all(&topic_dir).at(&topic_dir)?;
+        storage.create_dir_all(&topic_dir).at(&topic_dir)?;
         // Partition directories only: each partition makes its first segment when first used.
         // Nothing in them needs to be durable before the metadata is: a partition directory
         // found empty starts empty.
         for p in 0..config.partitions {
             let pdir = topic_dir.join(p.to_string());
-            std::fs::create_dir(&pdir).at(&pdir)?;
+            storage.create_dir(&pdir).at(&pdir)?;
         }
-        util::sync_dir(&topic_dir)?;
+        util::sync_dir(storage, &topic_dir)?;
         let meta = TopicMeta {
             name: name.to_string(),
             config: config.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Internal(e.to_string()))?;
-        util::write_atomically(&topic_dir.join(TOPIC_META_FILE), &bytes)?;
-        util::sync_dir(&self.inner.dir)?;
+        util::write_atomically(storage, &topic_dir.join(TOPIC_META_FILE), &bytes)?;
+        util::sync_dir(storage, &self.inner.dir)?;
         let topic = Self::new_topic(
             &self.inner.dir,
             name,
             config,
             &self.inner.config,
+            &self.inner.options,
             true,
             true,
             &self.inner.truncations,
@@ -721,10 +743,11 @@ impl Log {
         let topic_dir = self.inner.dir.join(name);
         // Metadata first, so that a crash midway leaves an incomplete topic that open ignores.
         let meta = topic_dir.join(TOPIC_META_FILE);
-        std::fs::remove_file(&meta).at(&meta)?;
-        util::sync_dir(&topic_dir)?;
-        std::fs::remove_dir_all(&topic_dir).at(&topic_dir)?;
-        util::sync_dir(&self.inner.dir)
+        let storage = self.storage();
+        storage.remove_file(&meta).at(&meta)?;
+        util::sync_dir(storage, &topic_dir)?;
+        storage.remove_dir_all(&topic_dir).at(&topic_dir)?;
+        util::sync_dir(storage, &self.inner.dir)
     }
 
     /// Picks up topics another process created (read-only handles).
@@ -736,6 +759,7 @@ impl Log {
             &self.inner.dir,
             name,
             &self.inner.config,
+            &self.inner.options,
             false,
             true,
             &self.inner.truncations,
@@ -769,13 +793,11 @@ impl Log {
     pub fn topic_names(&self) -> Vec<String> {
         if !self.inner.writable {
             // Pick up topics created since we opened.
-            if let Ok(rd) = std::fs::read_dir(&self.inner.dir) {
-                for e in rd.flatten() {
-                    if let Some(n) = e.file_name().to_str() {
-                        let known = self.topics_read().contains_key(n);
-                        if !known {
-                            let _ = self.refresh_topic(n);
-                        }
+            if let Ok(rd) = self.storage().read_dir(&self.inner.dir) {
+                for e in rd {
+                    let known = self.topics_read().contains_key(&e.name);
+                    if !known {
+                        let _ = self.refresh_topic(&e.name);
                     }
                 }
             }
@@ -1063,6 +1085,7 @@ impl Log {
         if ids.0 == ids.1 {
             let end = ids.1 + PRODUCER_ID_BLOCK;
             util::write_atomically(
+                self.storage(),
                 &self.inner.dir.join(PRODUCER_IDS_FILE),
                 end.to_string().as_bytes(),
             )?;
@@ -1130,10 +1153,11 @@ impl Log {
             }
         }
         let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
-        File::create(&marker)
+        self.storage()
+            .open(&marker, OpenHow::Truncate)
             .and_then(|f| f.sync_all())
             .at(&marker)?;
-        util::sync_dir(&self.inner.dir)?;
+        util::sync_dir(self.storage(), &self.inner.dir)?;
         // Release the directory even while clones of this handle live on.
         self.inner
             .lock
@@ -1172,7 +1196,8 @@ impl Log {
     /// Aborts every transaction open longer than its timeout, now (the background timer does
     /// this every `txn_check_interval_ms`); returns how many.
     pub fn abort_expired_transactions(&self) -> Result<usize> {
-        self.txn_coordinator()?.abort_expired(self, util::now_ms())
+        self.txn_coordinator()?
+            .abort_expired(self, self.clock().now_ms())
     }
 
     /// (topic, partition, producer id, its epoch there) of every open transaction.
@@ -1330,20 +1355,20 @@ impl Log {
             return Ok(());
         };
         let dir = self.inner.dir.join(GROUPS_DIR);
-        std::fs::create_dir_all(&dir).at(&dir)?;
+        self.storage().create_dir_all(&dir).at(&dir)?;
         let published = PublishedGroup {
             pid: std::process::id(),
-            published_ms: util::now_ms(),
+            published_ms: self.clock().now_ms(),
             description,
         };
         let bytes =
             serde_json::to_vec_pretty(&published).map_err(|e| Error::Internal(e.to_string()))?;
-        util::write_atomically(&self.group_file(group), &bytes)
+        util::write_atomically(self.storage(), &self.group_file(group), &bytes)
     }
 
     fn read_published_group(&self, group: &str) -> Option<PublishedGroup> {
         let p: PublishedGroup =
-            serde_json::from_slice(&std::fs::read(self.group_file(group)).ok()?).ok()?;
+            serde_json::from_slice(&self.storage().read(&self.group_file(group)).ok()?).ok()?;
         (p.description.group == group).then_some(p)
     }
 

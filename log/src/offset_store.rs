@@ -12,7 +12,7 @@ use crate::config::TopicConfig;
 use crate::format::{BatchBuilder, BatchOptions};
 use crate::group::GroupCoordinator;
 use crate::log::{Acks, Log};
-use crate::{Error, Result, util};
+use crate::{Error, Result};
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -242,7 +242,7 @@ impl Groups {
                 -1
             }
         };
-        let now = util::now_ms();
+        let now = log.clock().now_ms();
         let mut b = BatchBuilder::new(match txn {
             Some((producer_id, producer_epoch)) => BatchOptions {
                 producer_id,
@@ -312,7 +312,7 @@ impl Groups {
         if keys.is_empty() {
             return Ok(());
         }
-        let now = util::now_ms();
+        let now = log.clock().now_ms();
         let mut b = BatchBuilder::new(BatchOptions::default());
         for key in &keys {
             let k = serde_json::to_vec(key).map_err(|e| Error::Internal(e.to_string()))?;

@@ -13,12 +13,15 @@ use idempotence::{ProducerStateMap, SequenceCheck};
 pub use txn_index::AbortedTxn;
 use txn_index::TxnState;
 
+use crate::clock::Clock;
 use crate::config::{LogConfig, TopicConfig};
 use crate::error::IoContext;
 use crate::flusher::Flusher;
 use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
 use crate::format::{BatchBuilder, BatchOptions, ControlRecord, ControlType};
+use crate::options::LogOptions;
 use crate::segment::{Segment, SegmentSettings, Truncation, parse_log_name};
+use crate::storage::Storage;
 use crate::{Error, Result, util};
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
@@ -61,6 +64,8 @@ pub(crate) struct Partition {
     pub(crate) dir: PathBuf,
     pub(crate) config: Arc<TopicConfig>,
     log_config: Arc<LogConfig>,
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
     writable: bool,
     segments: RwLock<Vec<Arc<Segment>>>,
     write: Mutex<WriteState>,
@@ -85,11 +90,10 @@ impl std::fmt::Debug for Partition {
 }
 
 /// Base offsets of the segment files in `dir`, sorted.
-fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<i64>> {
     let mut bases = Vec::new();
-    for entry in std::fs::read_dir(dir).at(dir)? {
-        let entry = entry.at(dir)?;
-        if let Some(base) = entry.file_name().to_str().and_then(parse_log_name) {
+    for entry in storage.read_dir(dir).at(dir)? {
+        if let Some(base) = parse_log_name(&entry.name) {
             bases.push(base);
         }
     }
@@ -112,12 +116,9 @@ pub(crate) struct OpenMode<'a> {
 
 /// An index file without its log file means a segment was lost: never carry on without it as if
 /// its offsets had never existed.
-fn check_segment_files(dir: &Path, bases: &[i64]) -> Result<()> {
-    for entry in std::fs::read_dir(dir).at(dir)? {
-        let path = entry.at(dir)?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
+fn check_segment_files(storage: &dyn Storage, dir: &Path, bases: &[i64]) -> Result<()> {
+    for entry in storage.read_dir(dir).at(dir)? {
+        let name = entry.name.as_str();
         let stem = name
             .strip_suffix(".index")
             .or_else(|| name.strip_suffix(".timeindex"));
@@ -180,6 +181,7 @@ impl Partition {
         id: i32,
         config: Arc<TopicConfig>,
         log_config: Arc<LogConfig>,
+        options: &LogOptions,
         mode: OpenMode<'_>,
     ) -> Result<(Partition, Vec<Truncation>)> {
         let OpenMode {
@@ -187,30 +189,35 @@ impl Partition {
             clean,
             tail_may_grow,
         } = mode;
-        let now = util::now_ms();
+        let storage = &options.storage;
+        let now = options.clock.now_ms();
         if writable {
-            std::fs::create_dir_all(dir).at(dir)?;
+            storage.create_dir_all(dir).at(dir)?;
             // Leftovers of an interrupted compaction or atomic write.
             let work = dir.join(crate::cleaner::compact::WORK_DIR);
-            if work.exists() {
-                std::fs::remove_dir_all(&work).at(&work)?;
+            if storage.is_dir(&work) {
+                storage.remove_dir_all(&work).at(&work)?;
             }
-            for entry in std::fs::read_dir(dir).at(dir)? {
-                let p = entry.at(dir)?.path();
-                if matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("cleaned" | "tmp")
-                ) {
-                    std::fs::remove_file(&p).at(&p)?;
+            for entry in storage.read_dir(dir).at(dir)? {
+                let p = dir.join(&entry.name);
+                if !entry.is_dir
+                    && matches!(
+                        p.extension().and_then(|e| e.to_str()),
+                        Some("cleaned" | "tmp")
+                    )
+                {
+                    storage.remove_file(&p).at(&p)?;
                 }
             }
         }
         let settings = Self::settings(&config, &log_config, writable);
-        let mut bases = list_segments(dir)?;
+        let mut bases = list_segments(&**storage, dir)?;
         // A partition without segments (never written) gets its first one on its first append:
         // opening it to read costs nothing on disk.
-        let recovery_point = std::fs::read_to_string(dir.join(RECOVERY_POINT_FILE))
+        let recovery_point = storage
+            .read(&dir.join(RECOVERY_POINT_FILE))
             .ok()
+            .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.trim().parse::<i64>().ok())
             .unwrap_or(0);
         let mut truncations = Vec::new();
@@ -218,7 +225,7 @@ impl Partition {
         let last = bases.len().saturating_sub(1);
         for (i, &base) in bases.iter().enumerate() {
             let must_recover = writable && !clean && (base >= recovery_point || i == last);
-            let (seg, damage) = Segment::open(dir, base, settings, now, tail_may_grow)?;
+            let (seg, damage) = Segment::open(storage, dir, base, settings, now, tail_may_grow)?;
             let damage = match damage {
                 Some(t) => Some(t),
                 None if must_recover => seg.recover()?,
@@ -232,7 +239,7 @@ impl Partition {
                 // recovery does the same).
                 for &later in &bases[i + 1..] {
                     let log_path = dir.join(format!("{}.log", crate::segment::file_stem(later)));
-                    let bytes_removed = std::fs::metadata(&log_path).at(&log_path)?.len();
+                    let bytes_removed = storage.file_len(&log_path).at(&log_path)?;
                     truncations.push(Truncation {
                         segment: log_path,
                         position: 0,
@@ -240,15 +247,15 @@ impl Partition {
                         bytes_removed,
                         reason: "follows a damaged segment".into(),
                     });
-                    Segment::delete_files_of(dir, later)?;
+                    Segment::delete_files_of(&**storage, dir, later)?;
                 }
-                util::sync_dir(dir)?;
+                util::sync_dir(&**storage, dir)?;
                 bases.truncate(i + 1);
                 break;
             }
         }
         let writer_live = !writable && tail_may_grow();
-        check_segment_files(dir, &bases)?;
+        check_segment_files(&**storage, dir, &bases)?;
         if !writer_live {
             // A reader racing a writer may see a closed segment short of its last batch.
             check_segments_follow_on(&segments, settings)?;
@@ -260,6 +267,8 @@ impl Partition {
             dir: dir.to_path_buf(),
             config,
             log_config,
+            storage: storage.clone(),
+            clock: options.clock.clone(),
             writable,
             segments: RwLock::new(segments),
             write: Mutex::new(WriteState {
@@ -313,28 +322,29 @@ impl Partition {
         let path = self.dir.join(PRODUCER_SNAPSHOT_FILE);
         let hw = self.high_watermark();
         let mut beyond_log = None;
-        let (mut producers, ongoing, from) = match ProducerStateMap::read_snapshot(&path) {
-            Some((s, ongoing, off)) if off <= hw => (s, ongoing, off),
-            Some((_, _, off)) => {
-                beyond_log = Some(off);
-                (ProducerStateMap::default(), Default::default(), i64::MIN)
-            }
-            None => (ProducerStateMap::default(), Default::default(), i64::MIN),
-        };
+        let (mut producers, ongoing, from) =
+            match ProducerStateMap::read_snapshot(&*self.storage, &path) {
+                Some((s, ongoing, off)) if off <= hw => (s, ongoing, off),
+                Some((_, _, off)) => {
+                    beyond_log = Some(off);
+                    (ProducerStateMap::default(), Default::default(), i64::MIN)
+                }
+                None => (ProducerStateMap::default(), Default::default(), i64::MIN),
+            };
         let mut txn = TxnState {
             ongoing,
-            aborted: txn_index::load_aborted(&self.dir),
+            aborted: txn_index::load_aborted(&*self.storage, &self.dir),
         };
         if !(clean && from == hw) {
             txn.truncate(from);
             self.replay(from, hw, Some(&mut producers), &mut txn)?;
         }
-        producers.expire(util::now_ms() - self.log_config.producer_idle_ms_max);
+        producers.expire(self.clock.now_ms() - self.log_config.producer_idle_ms_max);
         if self.writable && !clean {
             // Rewritten whole after an unclean stop: drops a torn entry and anything recovery
             // cut off. (After a clean one the file is whole: rewriting it cost two fsyncs per
             // partition at every open.)
-            txn_index::rewrite_aborted(&self.dir, &txn.aborted)?;
+            txn_index::rewrite_aborted(&*self.storage, &self.dir, &txn.aborted)?;
         }
         self.last_stable.store(txn.lso(hw), Ordering::Release);
         *self.lock_txn() = txn;
@@ -353,7 +363,7 @@ impl Partition {
     ) -> Result<()> {
         let batches_max = self.log_config.producer_batches_max;
         // Replayed producers count as seen now: we cannot know when they last wrote.
-        let now = util::now_ms();
+        let now = self.clock.now_ms();
         let max = self.log_config.decompressed_bytes_max;
         for seg in self.segments_snapshot() {
             if seg.next_offset() <= from || seg.base_offset >= to {
@@ -533,8 +543,11 @@ impl Partition {
         };
         let seg = self.segment_for_append(&h, buf.len(), &w)?;
         seg.append(&buf, &h)?;
-        w.producers
-            .record(&h, self.log_config.producer_batches_max, util::now_ms());
+        w.producers.record(
+            &h,
+            self.log_config.producer_batches_max,
+            self.clock.now_ms(),
+        );
         let hw = h.last_offset() + 1;
         {
             let mut txn = self.lock_txn();
@@ -561,7 +574,7 @@ impl Partition {
         w: &WriteState,
     ) -> Result<Arc<Segment>> {
         self.changed.store(true, Ordering::Release);
-        let now = util::now_ms();
+        let now = self.clock.now_ms();
         let Some(active) = self.active() else {
             // The first append: the partition's first segment.
             return self.roll(h.base_offset, w, now);
@@ -582,9 +595,16 @@ impl Partition {
     /// and the recovery-point update run on the flusher thread, via `roll_tasks`.
     fn roll(&self, base_offset: i64, w: &WriteState, now: i64) -> Result<Arc<Segment>> {
         let settings = self.segment_settings(true);
-        let seg = Arc::new(Segment::create(&self.dir, base_offset, settings, now)?);
-        util::sync_dir(&self.dir)?;
+        let seg = Arc::new(Segment::create(
+            &self.storage,
+            &self.dir,
+            base_offset,
+            settings,
+            now,
+        )?);
+        util::sync_dir(&*self.storage, &self.dir)?;
         w.producers.write_snapshot(
+            &*self.storage,
             &self.dir.join(PRODUCER_SNAPSHOT_FILE),
             base_offset,
             &self.lock_txn().ongoing,
@@ -606,9 +626,11 @@ impl Partition {
             std::mem::take(&mut *self.pending_roll.lock().unwrap_or_else(|e| e.into_inner()));
         for (seg, new_base) in pending {
             let dir = self.dir.clone();
+            let storage = self.storage.clone();
             flusher.schedule(Box::new(move || {
                 seg.flush_all()?;
                 util::write_atomically(
+                    &*storage,
                     &dir.join(RECOVERY_POINT_FILE),
                     new_base.to_string().as_bytes(),
                 )
@@ -648,17 +670,19 @@ impl Partition {
 
     fn open_new_segments(&self, after: i64) -> Result<()> {
         let settings = self.segment_settings(false);
-        let now = util::now_ms();
-        let bases = match list_segments(&self.dir) {
+        let now = self.clock.now_ms();
+        let bases = match list_segments(&*self.storage, &self.dir) {
             Ok(b) => b,
             // The writer deleted the topic: a follower must hear of it, not wait for records
             // that will never come.
-            Err(_) if !self.dir.exists() => return Err(Error::TopicDeleted(self.topic.clone())),
+            Err(_) if !self.storage.exists(&self.dir) => {
+                return Err(Error::TopicDeleted(self.topic.clone()));
+            }
             Err(e) => return Err(e),
         };
         for base in bases.into_iter().filter(|&b| b > after) {
             // The writer is live (it just rolled): a new segment's tail may be mid-append.
-            let (seg, _) = Segment::open(&self.dir, base, settings, now, &|| true)?;
+            let (seg, _) = Segment::open(&self.storage, &self.dir, base, settings, now, &|| true)?;
             let seg = Arc::new(seg);
             seg.refresh()?;
             self.segments
@@ -804,7 +828,7 @@ impl Partition {
             control: true,
             ..BatchOptions::default()
         });
-        let now = util::now_ms();
+        let now = self.clock.now_ms();
         b.push(now, Some(&key), Some(&value), &[]);
         let base = self.high_watermark();
         let buf = b.finish(base);
@@ -816,7 +840,7 @@ impl Partition {
         {
             let mut txn = self.lock_txn();
             if let Some(a) = txn.on_marker(producer_id, kind, base) {
-                txn_index::append_aborted(&self.dir, &a)?;
+                txn_index::append_aborted(&*self.storage, &self.dir, &a)?;
             }
             self.last_stable.store(txn.lso(hw), Ordering::Release);
         }
@@ -849,7 +873,9 @@ impl Partition {
         drop(segs);
         self.high_watermark.store(hw, Ordering::Release);
         drop(_w);
-        let _ = std::fs::remove_file(self.dir.join(PRODUCER_SNAPSHOT_FILE));
+        let _ = self
+            .storage
+            .remove_file(&self.dir.join(PRODUCER_SNAPSHOT_FILE));
         // The snapshot was removed above: it cannot cover more than the log.
         self.rebuild_producer_state(false)?;
         Ok(hw)
@@ -866,12 +892,14 @@ impl Partition {
         }
         let hw = self.high_watermark();
         w.producers.write_snapshot(
+            &*self.storage,
             &self.dir.join(PRODUCER_SNAPSHOT_FILE),
             hw,
             &self.lock_txn().ongoing,
         )?;
         let active_base = self.active().map_or(0, |s| s.base_offset);
         util::write_atomically(
+            &*self.storage,
             &self.dir.join(RECOVERY_POINT_FILE),
             active_base.to_string().as_bytes(),
         )
@@ -929,5 +957,10 @@ impl Partition {
 
     pub(crate) fn log_config(&self) -> &LogConfig {
         &self.log_config
+    }
+
+    /// The storage this partition's files live on (the cleaner writes its segments there).
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
     }
 }

@@ -403,7 +403,7 @@ impl Producer {
             });
         }
         let mut p = partition as usize;
-        let timestamp = r.timestamp.unwrap_or_else(util::coarse_now_ms);
+        let timestamp = r.timestamp.unwrap_or_else(|| s.log.clock().coarse_now_ms());
         let full = t.open[p].as_ref().is_some_and(|b| {
             !b.builder.is_empty()
                 && b.builder.estimated_bytes() + rec_bytes > s.config.batch_bytes_max

@@ -17,6 +17,7 @@ use crate::format::{
 };
 use crate::partition::Partition;
 use crate::segment::{Segment, SegmentSettings};
+use crate::storage::Storage;
 use crate::{Error, Result, util};
 
 /// Where rewritten segments are built, inside the partition directory. Not a segment name, and
@@ -60,7 +61,7 @@ pub(super) fn compact_partition(
     let (keys, mapped) = map_keys(&segs, throttle, decompressed_bytes_max)?;
     let mut planner = Planner::new(keys, now_ms, p.config.delete_retention_ms);
     let work = p.dir.join(WORK_DIR);
-    remove_work_dir(&work)?;
+    remove_work_dir(&**p.storage(), &work)?;
     let closed = &segs[..segs.len() - 1];
     for seg in &closed[..mapped.min(closed.len())] {
         if seg.is_empty() {
@@ -87,7 +88,7 @@ pub(super) fn compact_partition(
         let removed = match result {
             Ok(r) => r,
             Err(e) => {
-                let _ = remove_work_dir(&work);
+                let _ = remove_work_dir(&**p.storage(), &work);
                 return Err(e);
             }
         };
@@ -101,12 +102,12 @@ pub(super) fn compact_partition(
         // The key map filled up: the rest waits for a later round (after the next roll).
         done.recheck_at_ms = i64::MAX;
     }
-    remove_work_dir(&work)?;
+    remove_work_dir(&**p.storage(), &work)?;
     Ok(done)
 }
 
-fn remove_work_dir(work: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(work) {
+fn remove_work_dir(storage: &dyn Storage, work: &Path) -> Result<()> {
+    match storage.remove_dir_all(work) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(work, e)),
@@ -342,7 +343,9 @@ fn rewrite(
     decompressed_bytes_max: usize,
 ) -> Result<Option<(u64, u64, u64)>> {
     // Not create_dir_all: a partition deleted meanwhile must not come back.
-    std::fs::create_dir(work)
+    let storage = p.storage();
+    storage
+        .create_dir(work)
         .or_else(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
                 Ok(())
@@ -352,7 +355,7 @@ fn rewrite(
         })
         .at(work)?;
     let settings = p.segment_settings(true);
-    let fresh = Segment::create(work, seg.base_offset, settings, now_ms)?;
+    let fresh = Segment::create(storage, work, seg.base_offset, settings, now_ms)?;
     let mut removed = 0u64;
     let write = |b: &Batch, throttle: &mut Throttle| -> Result<()> {
         throttle.charge(b.bytes().len() as u64)?;
@@ -386,19 +389,15 @@ fn rewrite(
     let new_bytes = fresh.size();
     let fresh_paths = fresh.file_paths();
     drop(fresh);
-    util::sync_dir(work)?;
+    util::sync_dir(&**storage, work)?;
     if !swap_in(p, seg, &fresh_paths, settings, now_ms)? {
         return Ok(None);
     }
     Ok(Some((old_bytes, new_bytes, removed)))
 }
 
-fn remove_if_exists(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
-    }
+fn remove_if_exists(storage: &dyn Storage, path: &Path) -> Result<()> {
+    crate::storage::remove_if_present(storage, path).at(path)
 }
 
 /// True while `seg` is in the partition and not its active segment.
@@ -433,15 +432,16 @@ fn swap_in(
     let dir = log
         .parent()
         .ok_or_else(|| Error::Internal("segment file without a directory".into()))?;
-    remove_if_exists(&index)?;
-    remove_if_exists(&time)?;
-    util::sync_dir(dir)?;
-    std::fs::rename(&fresh[0], &log).at(&log)?;
-    util::sync_dir(dir)?;
-    std::fs::rename(&fresh[2], &time).at(&time)?;
-    std::fs::rename(&fresh[1], &index).at(&index)?;
-    util::sync_dir(dir)?;
-    let (new, damage) = Segment::open(dir, old.base_offset, settings, now_ms, &|| false)?;
+    let storage = p.storage();
+    remove_if_exists(&**storage, &index)?;
+    remove_if_exists(&**storage, &time)?;
+    util::sync_dir(&**storage, dir)?;
+    storage.rename(&fresh[0], &log).at(&log)?;
+    util::sync_dir(&**storage, dir)?;
+    storage.rename(&fresh[2], &time).at(&time)?;
+    storage.rename(&fresh[1], &index).at(&index)?;
+    util::sync_dir(&**storage, dir)?;
+    let (new, damage) = Segment::open(storage, dir, old.base_offset, settings, now_ms, &|| false)?;
     if let Some(t) = damage {
         return Err(Error::Internal(format!(
             "the segment compaction just wrote is damaged: {} at byte {}: {}",

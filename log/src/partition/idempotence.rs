@@ -199,6 +199,7 @@ impl ProducerStateMap {
     /// Writes a snapshot valid up to `offset` (exclusive), atomically.
     pub(crate) fn write_snapshot(
         &self,
+        storage: &dyn crate::storage::Storage,
         path: &Path,
         offset: i64,
         ongoing: &std::collections::BTreeMap<i64, i64>,
@@ -211,14 +212,15 @@ impl ProducerStateMap {
         };
         let bytes = serde_json::to_vec(&snap)
             .map_err(|e| Error::Internal(format!("producer snapshot: {e}")))?;
-        crate::util::write_atomically(path, &bytes)
+        crate::util::write_atomically(storage, path, &bytes)
     }
 
     /// Reads a snapshot; `None` when absent or unreadable (state is then rebuilt from the log).
     pub(crate) fn read_snapshot(
+        storage: &dyn crate::storage::Storage,
         path: &Path,
     ) -> Option<(ProducerStateMap, std::collections::BTreeMap<i64, i64>, i64)> {
-        let bytes = std::fs::read(path).ok()?;
+        let bytes = storage.read(path).ok()?;
         let snap: Snapshot = serde_json::from_slice(&bytes).ok()?;
         let max_producer_id = snap
             .producers

@@ -4,12 +4,11 @@
 //! an append-only file, `aborted-txns`, so that readers of old data need no scan.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::IoContext;
 use crate::format::{BatchHeader, ControlType};
+use crate::storage::{OpenHow, Storage};
 use crate::{Result, util};
 
 /// File of aborted transactions: 24-byte entries `producer id, first offset, last offset`
@@ -94,8 +93,8 @@ impl TxnState {
     }
 }
 
-pub(crate) fn load_aborted(dir: &Path) -> Vec<AbortedTxn> {
-    let Ok(bytes) = std::fs::read(dir.join(ABORTED_FILE)) else {
+pub(crate) fn load_aborted(storage: &dyn Storage, dir: &Path) -> Vec<AbortedTxn> {
+    let Ok(bytes) = storage.read(&dir.join(ABORTED_FILE)) else {
         return Vec::new();
     };
     let mut out: Vec<AbortedTxn> = bytes
@@ -124,25 +123,28 @@ fn encode(a: &AbortedTxn) -> [u8; 24] {
 }
 
 /// Appends one entry (the marker in the log is the truth; this file is an index of it).
-pub(crate) fn append_aborted(dir: &Path, a: &AbortedTxn) -> Result<()> {
+pub(crate) fn append_aborted(storage: &dyn Storage, dir: &Path, a: &AbortedTxn) -> Result<()> {
     let path = dir.join(ABORTED_FILE);
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .at(&path)?;
-    f.write_all(&encode(a)).at(&path)
+    let f = storage.open(&path, OpenHow::Create).at(&path)?;
+    let end = f.len().at(&path)?;
+    f.write_all_at(&encode(a), end).at(&path)
 }
 
 /// Rewrites the file with exactly `entries` (after recovery or truncation).
-pub(crate) fn rewrite_aborted(dir: &Path, entries: &[AbortedTxn]) -> Result<()> {
+pub(crate) fn rewrite_aborted(
+    storage: &dyn Storage,
+    dir: &Path,
+    entries: &[AbortedTxn],
+) -> Result<()> {
     let bytes: Vec<u8> = entries.iter().flat_map(encode).collect();
-    util::write_atomically(&dir.join(ABORTED_FILE), &bytes)
+    util::write_atomically(storage, &dir.join(ABORTED_FILE), &bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::RealStorage;
+    use std::io::Write;
 
     #[test]
     fn lso_and_aborted_ranges() {
@@ -182,15 +184,15 @@ mod tests {
             first_offset: 5,
             last_offset: 6,
         };
-        append_aborted(dir.path(), &a).unwrap();
-        append_aborted(dir.path(), &b).unwrap();
-        let mut f = OpenOptions::new()
+        append_aborted(&RealStorage, dir.path(), &a).unwrap();
+        append_aborted(&RealStorage, dir.path(), &b).unwrap();
+        let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(dir.path().join(ABORTED_FILE))
             .unwrap();
         f.write_all(&[1, 2, 3]).unwrap();
-        assert_eq!(load_aborted(dir.path()), vec![a, b]);
-        rewrite_aborted(dir.path(), &[b]).unwrap();
-        assert_eq!(load_aborted(dir.path()), vec![b]);
+        assert_eq!(load_aborted(&RealStorage, dir.path()), vec![a, b]);
+        rewrite_aborted(&RealStorage, dir.path(), &[b]).unwrap();
+        assert_eq!(load_aborted(&RealStorage, dir.path()), vec![b]);
     }
 }

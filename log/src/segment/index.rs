@@ -10,35 +10,17 @@
 //! - Time index, 12-byte entries `timestamp: i64, relative offset + 1: u32`: every record before
 //!   that offset has a timestamp at most `timestamp`. Timestamps strictly increase along the file.
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-
-use memmap2::{Mmap, MmapMut, MmapOptions};
 
 use crate::Result;
 use crate::error::IoContext;
-
-enum Map {
-    Write(MmapMut),
-    Read(Mmap),
-    /// A zero-length file cannot be mapped; it simply has no entries.
-    Empty,
-}
-
-impl Map {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Map::Write(m) => m,
-            Map::Read(m) => m,
-            Map::Empty => &[],
-        }
-    }
-}
+use crate::storage::{IndexMap, Storage};
 
 /// A fixed-width entry file mapped into memory.
 struct EntryFile<const W: usize> {
     path: PathBuf,
-    map: Map,
+    /// `None`: a reader found no file (or one too short for an entry): no entries.
+    map: Option<Box<dyn IndexMap>>,
     /// Valid entries, tracked by the writer; readers recount on every lookup.
     len: usize,
     writable: bool,
@@ -48,40 +30,16 @@ struct EntryFile<const W: usize> {
 
 impl<const W: usize> EntryFile<W> {
     fn open(
+        storage: &dyn Storage,
         path: &Path,
         bytes_max: u32,
         writable: bool,
         is_valid: fn(&[u8]) -> bool,
     ) -> Result<Self> {
-        let map = if writable {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)
-                .at(path)?;
-            let want = (bytes_max as u64 / W as u64) * W as u64;
-            // Only ever grow: a reader in another process may have the file mapped.
-            if file.metadata().at(path)?.len() < want {
-                file.set_len(want).at(path)?;
-            }
-            // SAFETY: weir's writer is the only process that writes this file (the data-directory
-            // lock), and it never shrinks it while mapped.
-            Map::Write(unsafe { MmapOptions::new().map_mut(&file) }.at(path)?)
-        } else if !path.exists() {
-            // Mid-swap by the cleaner (or never written): no entries; lookups scan instead.
-            Map::Empty
-        } else {
-            let file = File::open(path).at(path)?;
-            if file.metadata().at(path)?.len() < W as u64 {
-                Map::Empty
-            } else {
-                // SAFETY: the writer never shrinks index files while the log runs; entries that
-                // change under us are validated against the segment before use.
-                Map::Read(unsafe { MmapOptions::new().map(&file) }.at(path)?)
-            }
-        };
+        let want = (bytes_max as u64 / W as u64) * W as u64;
+        // A reader with no file (mid-swap by the cleaner, or never written) has no entries;
+        // lookups scan instead.
+        let map = storage.map_index(path, want, W as u64, writable).at(path)?;
         let mut f = EntryFile {
             path: path.to_path_buf(),
             map,
@@ -94,11 +52,16 @@ impl<const W: usize> EntryFile<W> {
     }
 
     fn capacity(&self) -> usize {
-        self.map.bytes().len() / W
+        self.map.as_ref().map_or(0, |m| m.len()) / W
     }
 
-    fn entry(&self, i: usize) -> &[u8] {
-        &self.map.bytes()[i * W..(i + 1) * W]
+    /// Entry `i` (below the capacity).
+    fn entry(&self, i: usize) -> [u8; W] {
+        let mut e = [0u8; W];
+        if let Some(m) = &self.map {
+            m.read(i * W, &mut e);
+        }
+        e
     }
 
     /// Valid entries form a prefix: binary search for its end.
@@ -106,7 +69,7 @@ impl<const W: usize> EntryFile<W> {
         let (mut lo, mut hi) = (0, self.capacity());
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if (self.is_valid)(self.entry(mid)) {
+            if (self.is_valid)(&self.entry(mid)) {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -131,29 +94,31 @@ impl<const W: usize> EntryFile<W> {
     }
 
     fn push(&mut self, entry: [u8; W]) -> bool {
-        let Map::Write(m) = &mut self.map else {
-            return false;
-        };
         let at = self.len * W;
-        if at + W > m.len() {
-            return false;
+        match &mut self.map {
+            Some(m) if self.writable && at + W <= m.len() => {
+                m.write(at, &entry);
+                self.len += 1;
+                true
+            }
+            _ => false,
         }
-        m[at..at + W].copy_from_slice(&entry);
-        self.len += 1;
-        true
     }
 
     fn truncate(&mut self, len: usize) {
-        if let Map::Write(m) = &mut self.map
+        if let Some(m) = &mut self.map
+            && self.writable
             && len < self.len
         {
-            m[len * W..self.len * W].fill(0);
+            m.zero(len * W, (self.len - len) * W);
             self.len = len;
         }
     }
 
     fn flush(&self) -> Result<()> {
-        if let Map::Write(m) = &self.map {
+        if let Some(m) = &self.map
+            && self.writable
+        {
             m.flush().at(&self.path)?;
         }
         Ok(())
@@ -164,7 +129,7 @@ impl<const W: usize> EntryFile<W> {
         let (mut lo, mut hi) = (0, len);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if pred(self.entry(mid)) {
+            if pred(&self.entry(mid)) {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -196,13 +161,14 @@ fn offset_entry_valid(e: &[u8]) -> bool {
 
 impl OffsetIndex {
     pub(crate) fn open(
+        storage: &dyn Storage,
         path: &Path,
         base_offset: i64,
         bytes_max: u32,
         writable: bool,
     ) -> Result<Self> {
         Ok(OffsetIndex {
-            file: EntryFile::open(path, bytes_max, writable, offset_entry_valid)?,
+            file: EntryFile::open(storage, path, bytes_max, writable, offset_entry_valid)?,
             base_offset,
         })
     }
@@ -283,13 +249,14 @@ fn time_entry_valid(e: &[u8]) -> bool {
 
 impl TimeIndex {
     pub(crate) fn open(
+        storage: &dyn Storage,
         path: &Path,
         base_offset: i64,
         bytes_max: u32,
         writable: bool,
     ) -> Result<Self> {
         Ok(TimeIndex {
-            file: EntryFile::open(path, bytes_max, writable, time_entry_valid)?,
+            file: EntryFile::open(storage, path, bytes_max, writable, time_entry_valid)?,
             base_offset,
         })
     }
@@ -358,12 +325,13 @@ impl TimeIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::RealStorage;
 
     #[test]
     fn offset_index_lookup_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("0.index");
-        let mut idx = OffsetIndex::open(&p, 100, 4096, true).unwrap();
+        let mut idx = OffsetIndex::open(&RealStorage, &p, 100, 4096, true).unwrap();
         assert_eq!(idx.lookup(150), (100, 0));
         assert!(idx.push(110, 4100));
         assert!(idx.push(130, 8200));
@@ -372,9 +340,9 @@ mod tests {
         assert_eq!(idx.lookup(129), (110, 4100));
         assert_eq!(idx.lookup(1000), (130, 8200));
         idx.flush().unwrap();
-        let ro = OffsetIndex::open(&p, 100, 4096, false).unwrap();
+        let ro = OffsetIndex::open(&RealStorage, &p, 100, 4096, false).unwrap();
         assert_eq!(ro.last(), Some((130, 8200)));
-        let mut rw = OffsetIndex::open(&p, 100, 4096, true).unwrap();
+        let mut rw = OffsetIndex::open(&RealStorage, &p, 100, 4096, true).unwrap();
         assert_eq!(rw.last(), Some((130, 8200)));
         rw.truncate_to_position(8200);
         assert_eq!(rw.last(), Some((110, 4100)));
@@ -385,7 +353,8 @@ mod tests {
     #[test]
     fn offset_index_fills_up() {
         let dir = tempfile::tempdir().unwrap();
-        let mut idx = OffsetIndex::open(&dir.path().join("i"), 0, 4096, true).unwrap();
+        let mut idx =
+            OffsetIndex::open(&RealStorage, &dir.path().join("i"), 0, 4096, true).unwrap();
         for i in 1..=512 {
             assert!(idx.push(i, i as u64 * 10));
         }
@@ -396,7 +365,7 @@ mod tests {
     #[test]
     fn time_index_lookup() {
         let dir = tempfile::tempdir().unwrap();
-        let mut idx = TimeIndex::open(&dir.path().join("t"), 0, 4096, true).unwrap();
+        let mut idx = TimeIndex::open(&RealStorage, &dir.path().join("t"), 0, 4096, true).unwrap();
         assert_eq!(idx.lookup(5), 0);
         idx.push(1000, 10);
         idx.push(900, 20); // not larger: ignored
@@ -408,7 +377,7 @@ mod tests {
         idx.truncate_to_offset(29);
         assert_eq!(idx.last(), Some((1000, 10)));
         // Timestamps of 0 and offset 0 are valid entries.
-        let mut z = TimeIndex::open(&dir.path().join("z"), 0, 4096, true).unwrap();
+        let mut z = TimeIndex::open(&RealStorage, &dir.path().join("z"), 0, 4096, true).unwrap();
         z.push(0, 0);
         assert_eq!(z.last(), Some((0, 0)));
     }

@@ -3,17 +3,16 @@
 
 mod index;
 
-use std::fs::{File, OpenOptions};
 use std::ops::ControlFlow;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 
 use crate::error::IoContext;
 use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
+use crate::storage::{OpenHow, Storage, StorageFile};
 use crate::{Error, Result};
 pub(crate) use index::{OffsetIndex, TimeIndex};
 
@@ -103,7 +102,8 @@ pub(crate) struct Segment {
     pub(crate) base_offset: i64,
     pub(crate) log_path: PathBuf,
     dir: PathBuf,
-    file: File,
+    storage: Arc<dyn Storage>,
+    file: Box<dyn StorageFile>,
     settings: SegmentSettings,
     /// Bytes of complete batches: readers never look past it.
     size: AtomicU64,
@@ -137,39 +137,43 @@ impl Segment {
 
     /// Creates an empty segment.
     pub(crate) fn create(
+        storage: &Arc<dyn Storage>,
         dir: &Path,
         base_offset: i64,
         settings: SegmentSettings,
         now_ms: i64,
     ) -> Result<Segment> {
         let (log, _, _) = Self::paths(dir, base_offset);
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&log)
-            .at(&log)?;
-        let seg = Self::open_files(dir, base_offset, settings)?;
+        storage.open(&log, OpenHow::CreateNew).at(&log)?;
+        let seg = Self::open_files(storage, dir, base_offset, settings)?;
         seg.created_ms.store(now_ms, Ordering::Relaxed);
         seg.max_timestamp.store(-1, Ordering::Relaxed);
         Ok(seg)
     }
 
-    fn open_files(dir: &Path, base_offset: i64, settings: SegmentSettings) -> Result<Segment> {
+    fn open_files(
+        storage: &Arc<dyn Storage>,
+        dir: &Path,
+        base_offset: i64,
+        settings: SegmentSettings,
+    ) -> Result<Segment> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(settings.writable)
-            .open(&log_path)
-            .at(&log_path)?;
-        let size = file.metadata().at(&log_path)?.len();
+        let how = if settings.writable {
+            OpenHow::ReadWrite
+        } else {
+            OpenHow::Read
+        };
+        let file = storage.open(&log_path, how).at(&log_path)?;
+        let size = file.len().at(&log_path)?;
         let writable = settings.writable;
-        let offset =
-            OffsetIndex::open(&index_path, base_offset, settings.index_bytes_max, writable)?;
-        let time = TimeIndex::open(&time_path, base_offset, settings.index_bytes_max, writable)?;
+        let bytes_max = settings.index_bytes_max;
+        let offset = OffsetIndex::open(&**storage, &index_path, base_offset, bytes_max, writable)?;
+        let time = TimeIndex::open(&**storage, &time_path, base_offset, bytes_max, writable)?;
         Ok(Segment {
             base_offset,
             log_path,
             dir: dir.to_path_buf(),
+            storage: storage.clone(),
             file,
             settings,
             size: AtomicU64::new(size),
@@ -195,6 +199,7 @@ impl Segment {
     /// leaves out an incomplete tail only while a writer may be appending to it (`tail_may_grow`);
     /// otherwise, and for misplaced offsets, it gets a [`Error::Corrupt`] naming the position.
     pub(crate) fn open(
+        storage: &Arc<dyn Storage>,
         dir: &Path,
         base_offset: i64,
         settings: SegmentSettings,
@@ -202,8 +207,8 @@ impl Segment {
         tail_may_grow: &dyn Fn() -> bool,
     ) -> Result<(Segment, Option<Truncation>)> {
         let (_, index_path, _) = Self::paths(dir, base_offset);
-        let index_missing = !index_path.exists();
-        let seg = Self::open_files(dir, base_offset, settings)?;
+        let index_missing = !storage.exists(&index_path);
+        let seg = Self::open_files(storage, dir, base_offset, settings)?;
         seg.created_ms.store(now_ms, Ordering::Relaxed);
         if index_missing && settings.writable {
             // An interrupted compaction swap leaves no index: rebuild it by a full recovery scan.
@@ -342,19 +347,7 @@ impl Segment {
 
     /// Fills `buf` from `position`, stopping early only at end of file; returns the bytes read.
     fn fill_at(&self, buf: &mut [u8], position: u64) -> Result<usize> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self
-                .file
-                .read_at(&mut buf[filled..], position + filled as u64)
-            {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io(&self.log_path, e)),
-            }
-        }
-        Ok(filled)
+        crate::storage::fill_at(&*self.file, buf, position).at(&self.log_path)
     }
 
     /// Walks batch headers from `from` while whole batches fit before `to`, without checking CRCs.
@@ -431,7 +424,7 @@ impl Segment {
             .settings
             .batch_bytes_max
             .max(crate::format::LOG_OVERHEAD_BYTES);
-        let file_len = self.file.metadata().at(&self.log_path)?.len();
+        let file_len = self.file.len().at(&self.log_path)?;
         {
             let mut ix = self.lock_indexes();
             ix.offset.truncate_to_position(0);
@@ -584,7 +577,12 @@ impl Segment {
         debug_assert!(h.base_offset >= self.next_offset(), "offsets must increase");
         debug_assert_eq!(buf.len(), h.total_bytes());
         let pos = self.size();
-        self.file.write_all_at(buf, pos).at(&self.log_path)?;
+        if let Err(e) = self.file.write_all_at(buf, pos) {
+            // A full disk or a failed write may leave part of the batch behind: cut it off
+            // (best effort), so that a clean close never vouches for a torn batch past the end.
+            let _ = self.file.set_len(pos);
+            return Err(Error::io(&self.log_path, e));
+        }
         self.index_batch(pos, h);
         self.next_offset
             .store(h.last_offset() + 1, Ordering::Release);
@@ -595,7 +593,7 @@ impl Segment {
     /// For a read-only follower: takes in batches the writer appended since we last looked,
     /// checking each batch's CRC so that a half-written one is never exposed.
     pub(crate) fn refresh(&self) -> Result<()> {
-        let file_len = self.file.metadata().at(&self.log_path)?.len();
+        let file_len = self.file.len().at(&self.log_path)?;
         let from = self.size();
         if file_len <= from {
             return Ok(());
@@ -818,18 +816,18 @@ impl Segment {
 
     /// Deletes the segment's files. Open handles (readers) keep working on the unlinked inode.
     pub(crate) fn delete_files(&self) -> Result<()> {
-        Self::delete_files_of(&self.dir, self.base_offset)
+        Self::delete_files_of(&*self.storage, &self.dir, self.base_offset)
     }
 
     /// Deletes the files of the segment at `base_offset` in `dir`, without opening it.
-    pub(crate) fn delete_files_of(dir: &Path, base_offset: i64) -> Result<()> {
+    pub(crate) fn delete_files_of(
+        storage: &dyn Storage,
+        dir: &Path,
+        base_offset: i64,
+    ) -> Result<()> {
         let (log, index, time) = Self::paths(dir, base_offset);
         for p in [log, index, time] {
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(&p, e)),
-            }
+            crate::storage::remove_if_present(storage, &p).at(&p)?;
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::TopicConfig;
 use crate::format::{BatchBuilder, BatchOptions, ControlType};
 use crate::log::{Acks, Log};
-use crate::{Error, Result, util};
+use crate::{Error, Result};
 
 /// The internal topic holding transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -218,7 +218,12 @@ impl TxnCoordinator {
         }
         let value = serde_json::to_vec(meta).map_err(|e| Error::Internal(e.to_string()))?;
         let mut b = BatchBuilder::new(BatchOptions::default());
-        b.push(util::now_ms(), Some(txn_id.as_bytes()), Some(&value), &[]);
+        b.push(
+            log.clock().now_ms(),
+            Some(txn_id.as_bytes()),
+            Some(&value),
+            &[],
+        );
         Ok(log.append_deferred(TXN_TOPIC, 0, b.finish(0), acks)?.1)
     }
 
@@ -354,7 +359,7 @@ impl TxnCoordinator {
             TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
                 m.status = TxnStatus::Ongoing;
                 m.partitions.clear();
-                m.started_ms = util::now_ms();
+                m.started_ms = log.clock().now_ms();
             }
             s => {
                 return Err(Error::Transaction(format!(

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::format::{BatchBuilder, BatchOptions, Compression};
 use crate::log::{Acks, Log};
 use crate::partitioner::partition_for_key;
-use crate::{Error, ProducerRecord, Result, util};
+use crate::{Error, ProducerRecord, Result};
 
 /// Transactional producer settings.
 #[derive(Debug, Clone)]
@@ -245,7 +245,7 @@ impl TransactionalProducer {
         let partition = match (r.partition, r.key) {
             (Some(p), _) => p,
             (None, Some(k)) => partition_for_key(k, t.partitions),
-            (None, None) => (util::coarse_now_ms() % t.partitions as i64) as i32,
+            (None, None) => (self.log.clock().coarse_now_ms() % t.partitions as i64) as i32,
         };
         if partition < 0 || partition >= t.partitions {
             return Err(Error::UnknownPartition {
@@ -275,7 +275,8 @@ impl TransactionalProducer {
             })
         });
         b.push(
-            r.timestamp.unwrap_or_else(util::coarse_now_ms),
+            r.timestamp
+                .unwrap_or_else(|| self.log.clock().coarse_now_ms()),
             r.key,
             r.value,
             r.headers,
