@@ -430,7 +430,14 @@ impl Log {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
         let storage = &*options.storage;
+        let created = !storage.is_dir(&dir);
         storage.create_dir_all(&dir).at(&dir)?;
+        if created {
+            // A data directory made here survives a crash only once its parent is synced. Best
+            // effort: a parent this process may not open is no reason to refuse the log.
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            let _ = storage.sync_dir(parent.unwrap_or(Path::new(".")));
+        }
         let lock = take_lock(storage, &dir)?;
         let clean = clean_marker_present(storage, &dir);
         let config = Arc::new(config);
@@ -1183,14 +1190,6 @@ impl Log {
             .get()
             .map(|c| c.describe())
             .unwrap_or_default()
-    }
-
-    /// Test hook: makes the coordinator fail at a chosen point.
-    #[doc(hidden)]
-    pub fn inject_txn_fault(&self, fault: Option<crate::txn::TxnFault>) {
-        if let Some(c) = self.inner.txn.get() {
-            c.set_fault(fault);
-        }
     }
 
     /// Aborts every transaction open longer than its timeout, now (the background timer does

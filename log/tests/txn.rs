@@ -3,12 +3,16 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weir_log::format::{BatchBuilder, BatchOptions};
-use weir_log::txn::{TxnFault, TxnStatus};
+use weir_log::storage::sim::{FaultConfig, FaultStorage, OpKind};
+use weir_log::storage::{OpenHow, Storage};
+use weir_log::txn::TxnStatus;
 use weir_log::{
-    Acks, Consumer, ConsumerConfig, Error, IsolationLevel, Log, LogConfig, Producer,
+    Acks, Consumer, ConsumerConfig, Error, IsolationLevel, Log, LogConfig, LogOptions, Producer,
     ProducerConfig, ProducerRecord, TopicConfig, TransactionalConfig, TransactionalProducer,
 };
 
@@ -368,13 +372,28 @@ fn transactional_offset_commits_are_fenced_by_the_group_generation() {
 
 // ---- Crash of the whole log between prepare and markers ----
 
-#[test]
-#[ignore = "child process of a_crash_between_prepare_and_markers_completes_the_transaction"]
-fn txn_child_prepare_then_die() {
-    let Ok(dir) = std::env::var("WEIR_TXN_DIR") else {
-        return;
-    };
-    let log = Log::open(&dir, LogConfig::default()).unwrap();
+/// Where the in-memory data directories of the crash tests live (nothing is written to disk).
+const SIM_ROOT: &str = "/weir-sim";
+
+fn options_on(storage: &FaultStorage) -> LogOptions {
+    LogOptions {
+        storage: Arc::new(storage.clone()),
+        ..LogOptions::default()
+    }
+}
+
+/// True for the bytes of a control batch (a transaction marker): attributes bit 5.
+fn is_control_batch(bytes: &[u8]) -> bool {
+    bytes.len() > 22 && i16::from_be_bytes([bytes[21], bytes[22]]) & 0x20 != 0
+}
+
+/// An open transaction that never ends, and a prepared one whose machine crashes once its
+/// PrepareCommit round is durable, before any of its markers is written. Returns the storage
+/// as the crash left it (rebooted) and the data directory.
+fn prepare_then_crash() -> (FaultStorage, PathBuf) {
+    let storage = FaultStorage::new(SIM_ROOT, 11, FaultConfig::default());
+    let dir = PathBuf::from(SIM_ROOT).join("data");
+    let log = Log::open_with(&dir, LogConfig::default(), options_on(&storage)).unwrap();
     topic(&log, "out", 3);
     // An open transaction that never ends: recovery must abort it.
     let mut open = TransactionalProducer::new(&log, TransactionalConfig::new("left-open")).unwrap();
@@ -406,24 +425,21 @@ fn txn_child_prepare_then_die() {
         t.send(ProducerRecord::new("out", format!("prepared-{i}").as_bytes()).partition(i % 3))
             .unwrap();
     }
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "READY").unwrap();
-    out.flush().unwrap();
-    log.inject_txn_fault(Some(TxnFault::KillAfterPrepare));
-    let _ = t.commit(); // SIGKILL inside, after PrepareCommit is durable
-    unreachable!("the fault kills the process");
+    // Markers are written only once the PrepareCommit round is durable: crash at the first.
+    let out_dir = dir.join("out");
+    storage.crash_when(move |op| {
+        op.kind == OpKind::Write && op.path.starts_with(&out_dir) && is_control_batch(op.bytes)
+    });
+    assert!(t.commit().is_err(), "the crash fails the commit");
+    assert!(storage.is_crashed(), "the crash point was reached");
+    drop((t, open, log));
+    (storage.reboot(), dir)
 }
 
 #[test]
 fn a_crash_between_prepare_and_markers_completes_the_transaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_child(
-        "txn::txn_child_prepare_then_die",
-        &[("WEIR_TXN_DIR", dir.path().display().to_string())],
-    );
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the child must have been killed");
-    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let (storage, dir) = prepare_then_crash();
+    let log = Log::open_with(&dir, LogConfig::default(), options_on(&storage)).unwrap();
     let states: HashMap<String, TxnStatus> = log
         .transactions()
         .into_iter()
@@ -713,28 +729,15 @@ fn a_read_only_process_sees_a_transaction_only_once_committed() {
 
 #[test]
 fn a_prepared_commit_whose_data_was_lost_aborts_instead() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = spawn_child(
-        "txn::txn_child_prepare_then_die",
-        &[("WEIR_TXN_DIR", dir.path().display().to_string())],
-    );
-    assert!(
-        !child.wait().unwrap().success(),
-        "the child must have been killed"
-    );
+    let (storage, dir) = prepare_then_crash();
     // As an OS crash might: partition 2 lost everything written to it, the Prepare survived.
-    let seg = dir
-        .path()
-        .join("out")
-        .join("2")
-        .join("00000000000000000000.log");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
+    let seg = dir.join("out").join("2").join("00000000000000000000.log");
+    storage
+        .open(&seg, OpenHow::ReadWrite)
         .unwrap()
         .set_len(0)
         .unwrap();
-    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    let log = Log::open_with(&dir, LogConfig::default(), options_on(&storage)).unwrap();
     let states: HashMap<String, TxnStatus> = log
         .transactions()
         .into_iter()

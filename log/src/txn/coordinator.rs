@@ -82,19 +82,10 @@ pub struct TxnDescription {
 
 type Entry = Arc<Mutex<TxnMeta>>;
 
-/// A fault to inject, for tests of crash points.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxnFault {
-    /// SIGKILL this process once a PrepareCommit/PrepareAbort is durable, before any marker.
-    KillAfterPrepare,
-}
-
 #[derive(Default)]
 pub(crate) struct TxnCoordinator {
     txns: Mutex<HashMap<String, Entry>>,
     by_producer: Mutex<HashMap<i64, Entry>>,
-    fault: Mutex<Option<TxnFault>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -181,10 +172,6 @@ impl TxnCoordinator {
 
     fn entry(&self, txn_id: &str) -> Option<Entry> {
         lock(&self.txns).get(txn_id).cloned()
-    }
-
-    pub(crate) fn set_fault(&self, fault: Option<TxnFault>) {
-        *lock(&self.fault) = fault;
     }
 
     fn persist(&self, log: &Log, txn_id: &str, meta: &TxnMeta, acks: Acks) -> Result<()> {
@@ -490,12 +477,6 @@ impl TxnCoordinator {
         durable.push((TXN_TOPIC.to_string(), 0));
         let round = log.request_durable(&durable)?;
         log.wait_durable(round.max(data_round.unwrap_or(0)))?;
-        if *lock(&self.fault) == Some(TxnFault::KillAfterPrepare) {
-            // SAFETY: kill(2) on our own pid with a valid signal number.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-        }
         self.write_markers_and_complete(log, txn_id, m)
     }
 

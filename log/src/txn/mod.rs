@@ -5,5 +5,5 @@
 pub(crate) mod coordinator;
 mod transactional_producer;
 
-pub use coordinator::{TXN_TOPIC, TxnDescription, TxnFault, TxnStatus};
+pub use coordinator::{TXN_TOPIC, TxnDescription, TxnStatus};
 pub use transactional_producer::{GroupMetadata, TransactionalConfig, TransactionalProducer};
