@@ -9,12 +9,21 @@ use std::thread::JoinHandle;
 use crate::segment::Segment;
 use crate::{Error, Result};
 
-type Task = Box<dyn FnOnce() -> Result<()> + Send>;
+/// Work run after a round's fsyncs. A task that fails runs again in the next round: it may be
+/// called more than once.
+type Task = Box<dyn FnMut() -> Result<()> + Send>;
 
 #[derive(Default)]
 struct State {
     dirty: Vec<Arc<Segment>>,
     tasks: Vec<Task>,
+    /// Tasks that failed, to run again with the next round (not a round of their own: a task
+    /// that keeps failing must not spin the thread).
+    retry: Vec<Task>,
+    /// Segments of a round whose fsync failed, to fsync again with the next round: a waiter of a
+    /// later round may be counting on them (a transaction's markers span rounds, and its
+    /// coordinator waits for the last), so a later round succeeds only once they are durable.
+    retry_dirty: Vec<Arc<Segment>>,
     started: u64,
     completed: u64,
     /// The last round that failed, with why.
@@ -167,21 +176,33 @@ fn run(shared: &Shared) {
                 return;
             }
             st.started += 1;
-            (
-                std::mem::take(&mut st.dirty),
-                std::mem::take(&mut st.tasks),
-                st.started,
-            )
+            let mut tasks = std::mem::take(&mut st.retry);
+            tasks.append(&mut st.tasks);
+            let mut dirty = std::mem::take(&mut st.retry_dirty);
+            for s in std::mem::take(&mut st.dirty) {
+                if !dirty.iter().any(|d| Arc::ptr_eq(d, &s)) {
+                    dirty.push(s);
+                }
+            }
+            (dirty, tasks, st.started)
         };
-        let failure = sync_all(&dirty);
-        for task in tasks {
+        let mut failure = sync_all(&dirty);
+        let failed_dirty = if failure.is_some() { dirty } else { Vec::new() };
+        let mut failed_tasks = Vec::new();
+        for mut task in tasks {
             if let Err(e) = task() {
-                // A failed roll flush only delays the recovery point; say so loudly.
-                eprintln!("weir: background flush task failed: {e}");
+                // A roll's flush makes the closed segment durable: until it succeeds, nothing
+                // after it may be acknowledged as durable (a crash would lose the segment's tail
+                // and, with it, every later offset). The round fails, and the task runs again.
+                eprintln!("weir: background flush task failed (will retry): {e}");
+                failure.get_or_insert_with(|| format!("flushing a closed segment: {e}"));
+                failed_tasks.push(task);
             }
         }
         let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
         st.completed = round;
+        st.retry.append(&mut failed_tasks);
+        st.retry_dirty = failed_dirty;
         if let Some(why) = failure {
             st.failed = Some((round, why));
         }

@@ -137,6 +137,30 @@ fn check_segment_files(storage: &dyn Storage, dir: &Path, bases: &[i64]) -> Resu
     Ok(())
 }
 
+/// Deletes the segments at `bases` in `dir` (whole: they follow damage or a gap) and reports
+/// each.
+fn cut_segments(
+    storage: &dyn Storage,
+    dir: &Path,
+    bases: &[i64],
+    reason: &str,
+    truncations: &mut Vec<Truncation>,
+) -> Result<()> {
+    for &base in bases {
+        let log_path = dir.join(format!("{}.log", crate::segment::file_stem(base)));
+        let bytes_removed = storage.file_len(&log_path).at(&log_path)?;
+        truncations.push(Truncation {
+            segment: log_path,
+            position: 0,
+            offset: base,
+            bytes_removed,
+            reason: reason.to_string(),
+        });
+        Segment::delete_files_of(storage, dir, base)?;
+    }
+    util::sync_dir(storage, dir)
+}
+
 /// Each segment must start where the one before ends (dense offsets), or after it (compacted).
 fn check_segments_follow_on(segments: &[Arc<Segment>], settings: SegmentSettings) -> Result<()> {
     for pair in segments.windows(2) {
@@ -221,10 +245,35 @@ impl Partition {
             .and_then(|s| s.trim().parse::<i64>().ok())
             .unwrap_or(0);
         let mut truncations = Vec::new();
-        let mut segments = Vec::with_capacity(bases.len());
+        let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
+        let mut orphans = Vec::new();
         let last = bases.len().saturating_sub(1);
         for (i, &base) in bases.iter().enumerate() {
             let must_recover = writable && !clean && (base >= recovery_point || i == last);
+            if writable
+                && !clean
+                && let Some(before) = segments.last()
+                && !settings.follows(before.next_offset(), base)
+            {
+                let log_path = dir.join(format!("{}.log", crate::segment::file_stem(base)));
+                if storage.file_len(&log_path).at(&log_path)? == 0 {
+                    // A roll that failed before the crash left an empty segment: it holds
+                    // nothing, and what follows it is sound.
+                    let reason = "an empty segment a failed roll left behind";
+                    cut_segments(&**storage, dir, &[base], reason, &mut truncations)?;
+                    orphans.push(base);
+                    continue;
+                }
+                // A crash took the end of the segment before (its tail was not yet flushed when
+                // this one began): offsets must follow on, so this one and those after it go.
+                let reason = format!(
+                    "follows a gap: the segment before it ends at offset {}",
+                    before.next_offset()
+                );
+                cut_segments(&**storage, dir, &bases[i..], &reason, &mut truncations)?;
+                bases.truncate(i);
+                break;
+            }
             let (seg, damage) = Segment::open(storage, dir, base, settings, now, tail_may_grow)?;
             let damage = match damage {
                 Some(t) => Some(t),
@@ -237,23 +286,13 @@ impl Partition {
             if cut && i < last {
                 // Offsets must follow on: what comes after damage cannot be kept (Kafka's
                 // recovery does the same).
-                for &later in &bases[i + 1..] {
-                    let log_path = dir.join(format!("{}.log", crate::segment::file_stem(later)));
-                    let bytes_removed = storage.file_len(&log_path).at(&log_path)?;
-                    truncations.push(Truncation {
-                        segment: log_path,
-                        position: 0,
-                        offset: later,
-                        bytes_removed,
-                        reason: "follows a damaged segment".into(),
-                    });
-                    Segment::delete_files_of(&**storage, dir, later)?;
-                }
-                util::sync_dir(&**storage, dir)?;
+                let reason = "follows a damaged segment";
+                cut_segments(&**storage, dir, &bases[i + 1..], reason, &mut truncations)?;
                 bases.truncate(i + 1);
                 break;
             }
         }
+        bases.retain(|b| !orphans.contains(b));
         let writer_live = !writable && tail_may_grow();
         check_segment_files(&**storage, dir, &bases)?;
         if !writer_live {
@@ -602,13 +641,21 @@ impl Partition {
             settings,
             now,
         )?);
-        util::sync_dir(&*self.storage, &self.dir)?;
-        w.producers.write_snapshot(
-            &*self.storage,
-            &self.dir.join(PRODUCER_SNAPSHOT_FILE),
-            base_offset,
-            &self.lock_txn().ongoing,
-        )?;
+        let ready = util::sync_dir(&*self.storage, &self.dir).and_then(|()| {
+            txn_index::sync_aborted(&*self.storage, &self.dir)?;
+            w.producers.write_snapshot(
+                &*self.storage,
+                &self.dir.join(PRODUCER_SNAPSHOT_FILE),
+                base_offset,
+                &self.lock_txn().ongoing,
+            )
+        });
+        if let Err(e) = ready {
+            // Left behind, the new file would take the name every later roll needs (each would
+            // fail), and after a crash sit inside the partition where offsets must follow on.
+            let _ = seg.delete_files();
+            return Err(e);
+        }
         let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = segs.last() {
             self.pending_roll
@@ -891,6 +938,7 @@ impl Partition {
             seg.flush_all()?;
         }
         let hw = self.high_watermark();
+        txn_index::sync_aborted(&*self.storage, &self.dir)?;
         w.producers.write_snapshot(
             &*self.storage,
             &self.dir.join(PRODUCER_SNAPSHOT_FILE),

@@ -13,4 +13,5 @@ mod format_props;
 mod groups;
 mod model;
 mod silent_loss;
+mod simulation;
 mod txn;

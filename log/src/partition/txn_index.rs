@@ -130,6 +130,19 @@ pub(crate) fn append_aborted(storage: &dyn Storage, dir: &Path, a: &AbortedTxn) 
     f.write_all_at(&encode(a), end).at(&path)
 }
 
+/// fsyncs the file (when there is one): entries are appended without an fsync, and a producer
+/// snapshot, which says the log up to an offset needs no replay, must not outlive them.
+pub(crate) fn sync_aborted(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    let path = dir.join(ABORTED_FILE);
+    if !storage.is_file(&path) {
+        return Ok(());
+    }
+    storage
+        .open(&path, OpenHow::Read)
+        .and_then(|f| f.sync_data())
+        .at(&path)
+}
+
 /// Rewrites the file with exactly `entries` (after recovery or truncation).
 pub(crate) fn rewrite_aborted(
     storage: &dyn Storage,

@@ -31,9 +31,10 @@ pub struct FaultConfig {
     pub torn_write_per_mille: u32,
     /// At a crash, a random prefix of each file's bytes appended since its last fsync survives.
     pub torn_crash: bool,
-    /// A file fsync reports success without making anything durable: a broken disk (or a bug
-    /// in a storage layer). For tests that show a checker catches lost acknowledged writes.
-    pub lie_about_fsync: bool,
+    /// An fsync of a segment (`.log`) file reports success without making anything durable: a
+    /// disk that lies (or a bug in a storage layer). For tests that show that a checker catches
+    /// acknowledged writes that were lost.
+    pub lie_about_segment_fsync: bool,
 }
 
 /// What an operation does, for crash triggers ([`FaultStorage::crash_when`]).
@@ -149,6 +150,12 @@ impl Rng {
 struct State {
     root: PathBuf,
     config: FaultConfig,
+    seed: u64,
+    /// How many times each (path, decision) was drawn: a fault is drawn from the seed, the path
+    /// and that count, so the background threads of a log (the flusher's fsyncs) draw the same
+    /// faults whatever order they run in, and a seed replays.
+    draws: HashMap<(PathBuf, u8), u64>,
+    /// For the random prefixes a crash keeps.
     rng: Rng,
     crashed: bool,
     entries: BTreeMap<PathBuf, Node>,
@@ -212,6 +219,8 @@ impl FaultStorage {
                 state: Mutex::new(State {
                     root: root.into(),
                     config,
+                    seed,
+                    draws: HashMap::new(),
                     rng: Rng(seed),
                     crashed: false,
                     entries: BTreeMap::new(),
@@ -324,10 +333,13 @@ impl FaultStorage {
                 }
             }
         }
+        let seed = Rng(st.seed).next();
         let fresh = State {
             root: st.root.clone(),
             config: st.config,
-            rng: Rng(st.rng.next()),
+            seed,
+            draws: HashMap::new(),
+            rng: Rng(seed),
             crashed: false,
             durable_entries: entries.clone(),
             entries,
@@ -420,6 +432,24 @@ impl State {
         Ok(ino)
     }
 
+    /// Draws whether to inject a fault of kind `what` (probability `per_mille`) into this
+    /// operation on `path`.
+    fn draw(&mut self, path: &Path, what: u8, per_mille: u32) -> bool {
+        if per_mille == 0 {
+            return false;
+        }
+        let n = self.draws.entry((path.to_path_buf(), what)).or_insert(0);
+        *n += 1;
+        // FNV-1a of the path: stable across runs and platforms.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in path.as_os_str().as_encoded_bytes() {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        let mut rng = Rng(self.seed ^ h ^ (u64::from(what) << 56) ^ n.wrapping_mul(0x9E37_79B9));
+        rng.next();
+        rng.per_mille(per_mille)
+    }
+
     fn sync_file(&mut self, ino: u64, path: &Path) -> io::Result<()> {
         self.mutate(Op {
             kind: OpKind::SyncFile,
@@ -427,11 +457,12 @@ impl State {
             position: 0,
             bytes: &[],
         })?;
-        if self.rng.per_mille(self.config.fsync_fail_per_mille) {
+        let fail = self.config.fsync_fail_per_mille;
+        if self.draw(path, 0, fail) {
             self.faults += 1;
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        if self.config.lie_about_fsync {
+        if self.config.lie_about_segment_fsync && path.extension().is_some_and(|e| e == "log") {
             return Ok(());
         }
         let inode = self.inode(ino);
@@ -498,13 +529,13 @@ impl StorageFile for FaultFile {
             bytes: buf,
         })?;
         let config = st.config;
-        if st.rng.per_mille(config.enospc_per_mille) {
+        if st.draw(&self.path, 1, config.enospc_per_mille) {
             st.faults += 1;
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
-        if st.rng.per_mille(config.torn_write_per_mille) {
+        if st.draw(&self.path, 2, config.torn_write_per_mille) {
             st.faults += 1;
-            let keep = st.rng.below(buf.len() as u64) as usize;
+            let keep = (Rng(st.seed ^ position).next() % buf.len().max(1) as u64) as usize;
             st.inode(self.ino).data.write(&buf[..keep], position);
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
@@ -789,7 +820,7 @@ impl Storage for FaultStorage {
             bytes: &[],
         })?;
         let fail = st.config.fsync_fail_per_mille;
-        if st.rng.per_mille(fail) {
+        if st.draw(path, 0, fail) {
             st.faults += 1;
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
@@ -969,15 +1000,20 @@ mod tests {
     #[test]
     fn a_lying_fsync_makes_nothing_durable() {
         let config = FaultConfig {
-            lie_about_fsync: true,
+            lie_about_segment_fsync: true,
             ..FaultConfig::default()
         };
         let s = FaultStorage::new(root(), 4, config);
-        let f = s.open(&root().join("f"), OpenHow::CreateNew).unwrap();
+        let seg = s.open(&root().join("0.log"), OpenHow::CreateNew).unwrap();
+        let other = s.open(&root().join("meta"), OpenHow::CreateNew).unwrap();
         s.sync_dir(&root()).unwrap();
-        f.write_all_at(b"acked", 0).unwrap();
-        f.sync_data().unwrap();
-        assert_eq!(s.reboot().read(&root().join("f")).unwrap(), b"");
+        for f in [&seg, &other] {
+            f.write_all_at(b"acked", 0).unwrap();
+            f.sync_data().unwrap();
+        }
+        let after = s.reboot();
+        assert_eq!(after.read(&root().join("0.log")).unwrap(), b"");
+        assert_eq!(after.read(&root().join("meta")).unwrap(), b"acked");
     }
 
     #[test]
