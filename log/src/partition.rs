@@ -22,6 +22,11 @@ use crate::segment::{Segment, SegmentSettings, Truncation, parse_log_name};
 use crate::{Error, Result, util};
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
+/// Where compaction builds rewritten segments before swapping them in, inside the partition
+/// directory. Not a segment name, and without an extension, so that open neither lists it as a
+/// segment nor takes it for an atomic write's leftover; a writer's open removes it, and so does
+/// compaction before use (what a crash left there).
+pub(crate) const CLEANER_WORK_DIR: &str = "cleaner-work";
 const PRODUCER_SNAPSHOT_FILE: &str = "producer-state.json";
 
 /// Where an appended batch landed.
@@ -191,7 +196,7 @@ impl Partition {
         if writable {
             std::fs::create_dir_all(dir).at(dir)?;
             // Leftovers of an interrupted compaction or atomic write.
-            let work = dir.join(crate::cleaner::compact::WORK_DIR);
+            let work = dir.join(CLEANER_WORK_DIR);
             if work.exists() {
                 std::fs::remove_dir_all(&work).at(&work)?;
             }
