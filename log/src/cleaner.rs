@@ -3,61 +3,45 @@
 //! record per key (tombstones expire after a delete horizon) at its original offset.
 //!
 //! The decisions are plain functions over values (`plan`); the I/O stays here and in `compact`,
-//! paced by an [`IoBudget`]. [`clean_once`] runs one deterministic round (tests, the CLI);
-//! [`Cleaner::start`] runs rounds every `cleaner_interval_ms` on a thread until stopped.
+//! paced by an [`IoBudget`] (`throttle`). [`crate::clean_once`] runs one deterministic round
+//! (tests, the CLI); the log's scheduler runs a round every `cleaner_interval_ms`
+//! ([`schedule`]), and so does a [`Cleaner`] of one's own. The cleaner works on the
+//! [`TopicStore`] it is given, never on the log that owns it.
 
 mod budget;
-pub(crate) mod compact;
+mod compact;
 mod plan;
+mod report;
+mod throttle;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::thread::JoinHandle;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 pub use budget::IoBudget;
+pub use report::CleanerReport;
+use throttle::Throttle;
 
-use crate::clock::{Clock, SystemClock};
-use crate::log::{Inner, Log};
 use crate::partition::Partition;
+use crate::scheduler::{Scheduler, Shutdown};
 use crate::segment::Segment;
+use crate::topic_store::TopicStore;
 use crate::{Error, Result};
 
-/// What a cleaning round did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CleanerReport {
-    /// Segments retention deleted.
-    pub segments_deleted: usize,
-    /// Bytes given back, by retention and compaction.
-    pub bytes_freed: u64,
-    /// Segments compaction rewrote.
-    pub segments_compacted: usize,
-    /// Records compaction removed.
-    pub records_removed: u64,
-}
-
-impl std::ops::AddAssign for CleanerReport {
-    fn add_assign(&mut self, other: CleanerReport) {
-        self.segments_deleted += other.segments_deleted;
-        self.bytes_freed += other.bytes_freed;
-        self.segments_compacted += other.segments_compacted;
-        self.records_removed += other.records_removed;
-    }
-}
-
-/// Runs one cleaning round over every partition at `now_ms` (ms since the Unix epoch, the time
-/// that record timestamps are judged against): retention for ordinary topics with a limit set,
-/// compaction for compacted ones. Stops at the first error. I/O is paced by
+/// Runs one cleaning round over every partition of `store` at `now_ms` (ms since the Unix
+/// epoch, the time that record timestamps are judged against): retention for ordinary topics
+/// with a limit set, compaction for compacted ones. Stops at the first error. I/O is paced by
 /// [`LogConfig::cleaner_io_bytes_per_s`](crate::LogConfig::cleaner_io_bytes_per_s).
-pub fn clean_once(log: &Log, now_ms: i64) -> Result<CleanerReport> {
-    if !log.is_writable() {
+pub(crate) fn clean_round(store: &TopicStore, now_ms: i64) -> Result<CleanerReport> {
+    if !store.is_writable() {
         return Err(Error::ReadOnly("cannot clean".into()));
     }
-    let mut throttle = Throttle::new(log.config().cleaner_io_bytes_per_s, None);
+    let mut throttle = Throttle::new(store.config().cleaner_io_bytes_per_s, None);
     let mut report = CleanerReport::default();
-    for p in log.all_partitions()? {
-        report += clean_partition(&p, now_ms, &mut throttle, None)?;
+    for p in store.all_partitions()? {
+        report += clean_partition(store, &p, now_ms, &mut throttle, None)?;
     }
     Ok(report)
 }
@@ -73,6 +57,7 @@ struct Memo {
 }
 
 fn clean_partition(
+    store: &TopicStore,
     p: &Partition,
     now_ms: i64,
     throttle: &mut Throttle,
@@ -81,7 +66,7 @@ fn clean_partition(
     if !p.is_writable() {
         return Ok(CleanerReport::default());
     }
-    let _busy = PartitionGuard::lock(&p.dir);
+    let _busy = store.lock_for_cleaning(&p.dir);
     if !p.config.compacted {
         return apply_retention(p, now_ms);
     }
@@ -103,36 +88,6 @@ fn clean_partition(
         );
     }
     Ok(done.report)
-}
-
-/// Partitions being cleaned in this process, so that a background round and [`clean_once`] calls
-/// never work on one partition at once (they would share its work directory and race on the
-/// swap). Keyed by directory: one data directory has one writer process.
-static CLEANING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-static CLEANING_DONE: Condvar = Condvar::new();
-
-/// Holds one partition in [`CLEANING`] until dropped.
-struct PartitionGuard(PathBuf);
-
-impl PartitionGuard {
-    fn lock(dir: &Path) -> PartitionGuard {
-        let mut busy = CLEANING.lock().unwrap_or_else(|e| e.into_inner());
-        while busy.iter().any(|d| d == dir) {
-            busy = CLEANING_DONE.wait(busy).unwrap_or_else(|e| e.into_inner());
-        }
-        busy.push(dir.to_path_buf());
-        PartitionGuard(dir.to_path_buf())
-    }
-}
-
-impl Drop for PartitionGuard {
-    fn drop(&mut self) {
-        CLEANING
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|d| *d != self.0);
-        CLEANING_DONE.notify_all();
-    }
 }
 
 /// Deletes the segments retention picks ([`plan::retention_victims`]). Readers holding one keep
@@ -190,165 +145,86 @@ fn segment_infos(
     Ok(infos)
 }
 
-/// The stop flag of a background cleaner, with a condvar so that waits end at once on stop.
-#[derive(Debug, Default)]
-struct StopSignal {
-    stopped: Mutex<bool>,
-    wake: Condvar,
-}
-
-impl StopSignal {
-    fn stop(&self) {
-        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.wake.notify_all();
-    }
-
-    fn is_stopped(&self) -> bool {
-        *self.stopped.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Waits up to `timeout`; true once stopped.
-    fn wait(&self, timeout: Duration) -> bool {
-        let g = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
-        let (g, _) = self
-            .wake
-            .wait_timeout_while(g, timeout, |stopped| !*stopped)
-            .unwrap_or_else(|e| e.into_inner());
-        *g
-    }
-}
-
-/// The I/O edge of an [`IoBudget`]: charges, then waits on a monotonic clock. A background
-/// cleaner's waits end early on stop, with [`Error::Closed`].
-pub(crate) struct Throttle {
-    budget: IoBudget,
-    clock: SystemClock,
-    stop: Option<Arc<StopSignal>>,
-}
-
-impl Throttle {
-    fn new(bytes_per_s: u64, stop: Option<Arc<StopSignal>>) -> Throttle {
-        let clock = SystemClock::new();
-        Throttle {
-            budget: IoBudget::new(bytes_per_s, clock.monotonic_ms()),
-            clock,
-            stop,
-        }
-    }
-
-    /// Call before reading or writing `bytes`.
-    pub(crate) fn charge(&mut self, bytes: u64) -> Result<()> {
-        let wait = self.budget.charge(bytes, self.clock.monotonic_ms());
-        match &self.stop {
-            _ if wait.is_zero() => Ok(()),
-            Some(stop) if stop.wait(wait) => Err(Error::Closed),
-            Some(_) => Ok(()),
-            None => {
-                std::thread::sleep(wait);
-                Ok(())
-            }
-        }
-    }
-}
-
-/// The background cleaner of one log: a thread named `weir-cleaner` that runs a round every
+/// A background cleaner of one's own, beside the one the log runs: a thread named
+/// `weir-cleaner` that runs a round every
 /// [`LogConfig::cleaner_interval_ms`](crate::LogConfig::cleaner_interval_ms) until
-/// [`Cleaner::stop`] or drop. It holds the log weakly: once every [`Log`] handle is gone it
-/// exits. A failing partition is reported on stderr (one line) and retried next round.
+/// [`Cleaner::stop`] or drop. It holds the log's store weakly: once every [`crate::Log`] handle
+/// is gone it exits. A failing partition is reported on stderr (one line) and retried next round.
 pub struct Cleaner {
-    signal: Arc<StopSignal>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    scheduler: Scheduler,
 }
 
 impl std::fmt::Debug for Cleaner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cleaner")
-            .field("stopped", &self.signal.is_stopped())
+            .field("stopped", &self.scheduler.shutdown().is_stopped())
             .finish()
     }
 }
 
 impl Cleaner {
-    /// Starts the cleaner thread of `log` (none for a read-only handle: it must not write). The
+    /// Starts a cleaner on `store` (no thread for a read-only store: it must not write). The
     /// first round runs one interval from now.
-    pub fn start(log: &Log) -> Cleaner {
-        let signal = Arc::new(StopSignal::default());
-        let mut thread = None;
-        if log.is_writable() {
-            let weak = Arc::downgrade(&log.inner);
-            let interval = Duration::from_millis(log.config().cleaner_interval_ms);
-            let bytes_per_s = log.config().cleaner_io_bytes_per_s;
-            let s = signal.clone();
-            match std::thread::Builder::new()
-                .name("weir-cleaner".into())
-                .spawn(move || run(&weak, &s, interval, bytes_per_s))
-            {
-                Ok(t) => thread = Some(t),
-                Err(e) => eprintln!(
-                    "weir-cleaner: cannot start the cleaner thread, nothing will be cleaned: {e}"
-                ),
-            }
+    pub(crate) fn start_on(store: &Arc<TopicStore>) -> Cleaner {
+        let scheduler = Scheduler::new();
+        if store.is_writable()
+            && let Err(e) = schedule(&scheduler, Arc::downgrade(store))
+        {
+            eprintln!(
+                "weir-cleaner: cannot start the cleaner thread, nothing will be cleaned: {e}"
+            );
         }
-        Cleaner {
-            signal,
-            thread: Mutex::new(thread),
-        }
+        Cleaner { scheduler }
     }
 
     /// Stops the thread and waits for it; a round under way ends at its next I/O. Idempotent.
     pub fn stop(&self) {
-        self.signal.stop();
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = handle
-            // The thread itself may drop the last log handle, and with it this cleaner.
-            && h.thread().id() != std::thread::current().id()
-        {
-            let _ = h.join();
-        }
+        self.scheduler.stop();
     }
 }
 
-impl Drop for Cleaner {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn run(log: &Weak<Inner>, signal: &Arc<StopSignal>, interval: Duration, bytes_per_s: u64) {
-    let mut throttle = Throttle::new(bytes_per_s, Some(signal.clone()));
+/// Runs a cleaner round on `store` every `cleaner_interval_ms`, on `scheduler`, while the store
+/// lives. Its paced I/O waits on the scheduler's shutdown, so a stop ends a round at its next I/O.
+pub(crate) fn schedule(scheduler: &Scheduler, store: Weak<TopicStore>) -> Result<()> {
+    let Some(config) = store.upgrade().map(|s| s.config().clone()) else {
+        return Ok(());
+    };
+    let interval = Duration::from_millis(config.cleaner_interval_ms);
+    let mut throttle = Throttle::new(config.cleaner_io_bytes_per_s, Some(scheduler.shutdown()));
     let mut memo = HashMap::new();
-    while !signal.wait(interval) {
-        let Some(inner) = log.upgrade() else {
-            return;
+    scheduler.every("weir-cleaner", interval, move |shutdown| {
+        let Some(store) = store.upgrade() else {
+            return ControlFlow::Break(());
         };
-        background_round(&Log { inner }, &mut throttle, &mut memo, signal);
-    }
+        background_round(&store, &mut throttle, &mut memo, shutdown);
+        ControlFlow::Continue(())
+    })
 }
 
 fn background_round(
-    log: &Log,
+    store: &TopicStore,
     throttle: &mut Throttle,
     memo: &mut HashMap<PathBuf, Memo>,
-    signal: &StopSignal,
+    shutdown: &Shutdown,
 ) {
-    let now_ms = log.clock().now_ms();
+    let now_ms = store.clock().now_ms();
     // One partition that fails to open (damage a reader would report) must not stop the
     // cleaning of the others.
     let mut partitions = Vec::new();
-    for topic in log.topic_names() {
-        for id in 0..log.partition_count(&topic).unwrap_or(0) {
-            match log.partition(&topic, id) {
+    for topic in store.topic_names() {
+        for id in 0..store.partition_count(&topic).unwrap_or(0) {
+            match store.partition(&topic, id) {
                 Ok(p) => partitions.push(p),
                 Err(e) => eprintln!("weir-cleaner: {topic}-{id}: {e} (retrying next round)"),
             }
         }
     }
     for p in &partitions {
-        if signal.is_stopped() {
+        if shutdown.is_stopped() {
             return;
         }
-        if let Err(e) = clean_partition(p, now_ms, throttle, Some(&mut *memo)) {
-            if signal.is_stopped() {
+        if let Err(e) = clean_partition(store, p, now_ms, throttle, Some(&mut *memo)) {
+            if shutdown.is_stopped() || throttle.is_stopped() {
                 return;
             }
             eprintln!(

@@ -26,32 +26,7 @@ use std::time::{Duration, Instant};
 use crate::AbortedTxn;
 use crate::format::{Batch, Record};
 use crate::group::{AssignmentStrategy, MemberConfig};
-use crate::log::Log;
-use crate::{Error, GroupErrorKind, Result};
-
-/// What a reader may see of transactional data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IsolationLevel {
-    /// Committed records only, never past the last stable offset.
-    #[default]
-    ReadCommitted,
-    /// Everything up to the high watermark.
-    ReadUncommitted,
-}
-
-impl std::str::FromStr for IsolationLevel {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "read_committed" => Ok(IsolationLevel::ReadCommitted),
-            "read_uncommitted" => Ok(IsolationLevel::ReadUncommitted),
-            _ => Err(Error::config(
-                "isolation",
-                format!("must be read_committed or read_uncommitted, got '{s}'"),
-            )),
-        }
-    }
-}
+use crate::{Error, GroupErrorKind, IsolationLevel, Log, Result, TopicPartition};
 
 /// Where to start when a partition has no committed offset, or the position fell out of range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -255,20 +230,18 @@ struct Membership {
     last_heartbeat: Instant,
 }
 
-type Tp = (Arc<str>, i32);
-
 /// What a rebalance listener hears, as Kafka's `ConsumerRebalanceListener` does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RebalanceEvent {
     /// These partitions are given up (after their offsets were committed, with auto-commit).
     /// Until the next `Assigned`, this consumer owns nothing.
-    Revoked(Vec<(String, i32)>),
+    Revoked(Vec<TopicPartition>),
     /// These partitions are now this consumer's, for the given generation.
     Assigned {
         /// The group generation.
         generation: i32,
-        /// The partitions.
-        partitions: Vec<(String, i32)>,
+        /// The partitions assigned, all of them (eager rebalancing: nothing is kept over).
+        partitions: Vec<TopicPartition>,
     },
 }
 
@@ -279,8 +252,8 @@ pub type RebalanceListener = Box<dyn FnMut(&RebalanceEvent) + Send>;
 pub struct Consumer {
     log: Log,
     config: ConsumerConfig,
-    assignment: Vec<Tp>,
-    positions: HashMap<Tp, i64>,
+    assignment: Vec<TopicPartition>,
+    positions: HashMap<TopicPartition, i64>,
     membership: Option<Membership>,
     next_partition: usize,
     last_commit: Instant,
@@ -315,7 +288,7 @@ impl Consumer {
         })
     }
 
-    fn tp(&self, topic: &str, partition: i32) -> Result<Tp> {
+    fn tp(&self, topic: &str, partition: i32) -> Result<TopicPartition> {
         let n = self.log.partition_count(topic)?;
         if partition < 0 || partition >= n {
             return Err(Error::UnknownPartition {
@@ -323,21 +296,27 @@ impl Consumer {
                 partition,
             });
         }
-        Ok((Arc::from(topic), partition))
+        Ok(TopicPartition::new(topic, partition))
     }
 
     /// Reads exactly these partitions (no group management). Positions start from the group's
     /// committed offsets if a group is configured, else per `auto_offset_reset`.
-    pub fn assign(&mut self, partitions: &[(&str, i32)]) -> Result<()> {
+    ///
+    /// Takes [`TopicPartition`]s or `(&str, i32)` pairs: `consumer.assign(&[("t", 0), ("t", 1)])`.
+    pub fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = impl Into<TopicPartition>>,
+    ) -> Result<()> {
         if self.membership.is_some() {
             return Err(Error::config(
                 "assign",
                 "this consumer already subscribed to a group",
             ));
         }
-        let mut tps = Vec::with_capacity(partitions.len());
-        for (t, p) in partitions {
-            tps.push(self.tp(t, *p)?);
+        let mut tps = Vec::new();
+        for tp in partitions {
+            let tp = tp.into();
+            tps.push(self.tp(tp.topic(), tp.partition())?);
         }
         self.positions.retain(|k, _| tps.contains(k));
         self.assignment = tps;
@@ -347,8 +326,7 @@ impl Consumer {
     /// Every partition of `topic`.
     pub fn assign_topic(&mut self, topic: &str) -> Result<()> {
         let n = self.log.partition_count(topic)?;
-        let parts: Vec<(&str, i32)> = (0..n).map(|p| (topic, p)).collect();
-        self.assign(&parts)
+        self.assign((0..n).map(|p| TopicPartition::new(topic, p)))
     }
 
     /// Sets the callback told of partitions revoked and assigned by rebalances.
@@ -468,17 +446,19 @@ impl Consumer {
                     m.generation = a.generation;
                     m.joining = false;
                     m.last_heartbeat = Instant::now();
-                    self.assignment = a
+                    let partitions: Vec<TopicPartition> = a
                         .partitions
                         .iter()
-                        .map(|(t, p)| (Arc::from(t.as_str()), *p))
+                        .cloned()
+                        .map(TopicPartition::from)
                         .collect();
+                    self.assignment = partitions.clone();
                     self.positions.clear();
                     let _ = self.log.publish_group(&m.group);
                     if let Some(l) = &mut self.listener {
                         l(&RebalanceEvent::Assigned {
                             generation: a.generation,
-                            partitions: a.partitions.clone(),
+                            partitions,
                         });
                     }
                 }
@@ -495,11 +475,8 @@ impl Consumer {
     }
 
     /// The partitions this consumer reads now.
-    pub fn assignment(&self) -> Vec<(String, i32)> {
-        self.assignment
-            .iter()
-            .map(|(t, p)| (t.to_string(), *p))
-            .collect()
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.assignment.clone()
     }
 
     /// Group, member id and generation, for offsets committed in a transaction
@@ -529,13 +506,15 @@ impl Consumer {
 
     /// Next offset to be read from a partition, once known.
     pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.positions.get(&(Arc::from(topic), partition)).copied()
+        self.positions
+            .get(&TopicPartition::new(topic, partition))
+            .copied()
     }
 
-    fn assigned(&self, topic: &str, partition: i32) -> Result<Tp> {
+    fn assigned(&self, topic: &str, partition: i32) -> Result<TopicPartition> {
         self.assignment
             .iter()
-            .find(|(t, p)| &**t == topic && *p == partition)
+            .find(|tp| tp.topic() == topic && tp.partition() == partition)
             .cloned()
             .ok_or_else(|| {
                 Error::config(
@@ -565,7 +544,7 @@ impl Consumer {
     /// Every assigned partition from its first offset.
     pub fn seek_to_beginning(&mut self) -> Result<()> {
         for tp in self.assignment.clone() {
-            let (start, _) = self.log.offsets(&tp.0, tp.1)?;
+            let (start, _) = self.log.offsets(tp.topic(), tp.partition())?;
             self.positions.insert(tp, start);
         }
         Ok(())
@@ -574,7 +553,7 @@ impl Consumer {
     /// Every assigned partition from its high watermark (only new records).
     pub fn seek_to_end(&mut self) -> Result<()> {
         for tp in self.assignment.clone() {
-            let (_, end) = self.log.offsets(&tp.0, tp.1)?;
+            let (_, end) = self.log.offsets(tp.topic(), tp.partition())?;
             self.positions.insert(tp, end);
         }
         Ok(())
@@ -584,34 +563,34 @@ impl Consumer {
     /// index), or its end if there is none.
     pub fn seek_to_timestamp(&mut self, timestamp: i64) -> Result<()> {
         for tp in self.assignment.clone() {
-            let off = match self.log.offset_for_timestamp(&tp.0, tp.1, timestamp)? {
+            let off = match self
+                .log
+                .offset_for_timestamp(tp.topic(), tp.partition(), timestamp)?
+            {
                 Some(o) => o,
-                None => self.log.offsets(&tp.0, tp.1)?.1,
+                None => self.log.offsets(tp.topic(), tp.partition())?.1,
             };
             self.positions.insert(tp, off);
         }
         Ok(())
     }
 
-    fn initial_position(&self, tp: &Tp) -> Result<i64> {
+    fn initial_position(&self, tp: &TopicPartition) -> Result<i64> {
         if let Some(g) = &self.config.group
-            && let Some(c) = self.log.committed_offset(g, &tp.0, tp.1)?
+            && let Some(c) = self.log.committed_offset(g, tp.topic(), tp.partition())?
         {
             return Ok(c);
         }
         self.reset_position(tp, None)
     }
 
-    fn reset_position(&self, tp: &Tp, err: Option<Error>) -> Result<i64> {
-        let (start, end) = self.log.offsets(&tp.0, tp.1)?;
+    fn reset_position(&self, tp: &TopicPartition, err: Option<Error>) -> Result<i64> {
+        let (start, end) = self.log.offsets(tp.topic(), tp.partition())?;
         match self.config.auto_offset_reset {
             OffsetReset::Earliest => Ok(start),
             OffsetReset::Latest => Ok(end),
             OffsetReset::None => Err(err.unwrap_or_else(|| {
-                Error::config(
-                    "auto_offset_reset",
-                    format!("no committed offset for {}-{}", tp.0, tp.1),
-                )
+                Error::config("auto_offset_reset", format!("no committed offset for {tp}"))
             })),
         }
     }
@@ -662,8 +641,8 @@ impl Consumer {
                 .fetch_bytes_max
                 .min(self.config.poll_bytes_max - bytes);
             let fetched = match self.log.fetch_isolated_with(
-                &tp.0,
-                tp.1,
+                tp.topic(),
+                tp.partition(),
                 pos,
                 want,
                 self.config.isolation,
@@ -689,8 +668,8 @@ impl Consumer {
                 next = last + 1;
                 if aborted.keep(b.header()) {
                     out.push(ConsumerBatch {
-                        topic: tp.0.clone(),
-                        partition: tp.1,
+                        topic: tp.shared_topic(),
+                        partition: tp.partition(),
                         batch: b,
                         skip_below,
                         decompressed_bytes_max: max,
@@ -716,32 +695,28 @@ impl Consumer {
     }
 
     fn commit_positions(&self, member: Option<(&str, i32)>, group: &str) -> Result<()> {
-        let offsets: Vec<(String, i32, i64)> = self
+        let offsets: Vec<(TopicPartition, i64)> = self
             .assignment
             .iter()
-            .filter_map(|tp| self.positions.get(tp).map(|o| (tp.0.to_string(), tp.1, *o)))
+            .filter_map(|tp| self.positions.get(tp).map(|o| (tp.clone(), *o)))
             .collect();
-        self.log
-            .groups()?
-            .commit(&self.log, group, member, &offsets)
+        self.log.groups()?.commit(group, member, &offsets)
     }
 
     /// Commits the current positions of every assigned partition for the group. In a group,
     /// fenced (an error) if a rebalance has moved the group to a newer generation.
     pub fn commit_sync(&mut self) -> Result<()> {
-        let positions: Vec<(Arc<str>, i32, i64)> = self
+        let offsets: Vec<(TopicPartition, i64)> = self
             .assignment
             .iter()
-            .filter_map(|tp| self.positions.get(tp).map(|o| (tp.0.clone(), tp.1, *o)))
+            .filter_map(|tp| self.positions.get(tp).map(|o| (tp.clone(), *o)))
             .collect();
-        let offsets: Vec<(&str, i32, i64)> =
-            positions.iter().map(|(t, p, o)| (&**t, *p, *o)).collect();
         self.commit_offsets(&offsets)
     }
 
     /// Commits these offsets (each the next offset to read) for the group, fenced like
     /// [`Consumer::commit_sync`]. For committing exactly what was processed.
-    pub fn commit_offsets(&mut self, offsets: &[(&str, i32, i64)]) -> Result<()> {
+    pub fn commit_offsets(&mut self, offsets: &[(TopicPartition, i64)]) -> Result<()> {
         let group = self
             .config
             .group
@@ -751,30 +726,25 @@ impl Consumer {
             .membership
             .as_ref()
             .map(|m| (m.member_id.clone().unwrap_or_default(), m.generation));
-        let offsets: Vec<(String, i32, i64)> = offsets
-            .iter()
-            .map(|(t, p, o)| (t.to_string(), *p, *o))
-            .collect();
         self.log.groups()?.commit(
-            &self.log,
             &group,
             member.as_ref().map(|(id, g)| (id.as_str(), *g)),
-            &offsets,
+            offsets,
         )?;
         self.last_commit = Instant::now();
         Ok(())
     }
 
     /// Lag per assigned partition: high watermark minus position (or committed offset).
-    pub fn lag(&self) -> Result<Vec<(String, i32, i64)>> {
+    pub fn lag(&self) -> Result<Vec<(TopicPartition, i64)>> {
         let mut out = Vec::new();
         for tp in &self.assignment {
-            let (_, end) = self.log.offsets(&tp.0, tp.1)?;
+            let (_, end) = self.log.offsets(tp.topic(), tp.partition())?;
             let pos = match self.positions.get(tp) {
                 Some(p) => *p,
                 None => self.initial_position(tp)?,
             };
-            out.push((tp.0.to_string(), tp.1, end - pos));
+            out.push((tp.clone(), end - pos));
         }
         Ok(out)
     }

@@ -50,30 +50,35 @@ mod options;
 mod partition;
 pub mod partitioner;
 mod producer;
-pub mod txn;
-pub use partition::AbortedTxn;
-pub use txn::{GroupMetadata, TransactionalConfig, TransactionalProducer};
+mod producer_ids;
+mod published_groups;
+mod scheduler;
 mod segment;
 pub mod storage;
+mod topic_partition;
+mod topic_store;
+pub mod txn;
 mod util;
 
-pub use cleaner::{Cleaner, CleanerReport, IoBudget, clean_once};
+pub use cleaner::{Cleaner, CleanerReport, IoBudget};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig};
 pub use consumer::{
-    Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset, RebalanceEvent,
-    RebalanceListener,
+    Consumer, ConsumerBatch, ConsumerConfig, OffsetReset, RebalanceEvent, RebalanceListener,
 };
 pub use error::{Error, GroupErrorKind, Result};
-pub use log::{
-    Acks, CLEAN_SHUTDOWN_FILE, Fetched, GroupInfo, Log, PartitionDescription, TopicDescription,
-    validate_topic_name,
-};
-pub use offset_store::{CommittedOffset, OFFSETS_TOPIC, PartitionLag};
+pub use log::{Log, clean_once};
+pub use offset_store::{CommittedOffset, GroupInfo, OFFSETS_TOPIC, PartitionLag};
 pub use options::LogOptions;
-pub use partition::AppendInfo;
+pub use partition::{AbortedTxn, AppendInfo};
 pub use partitioner::Partitioner;
 pub use producer::{
     Delivery, DeliveryCallback, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
 pub use segment::Truncation;
+pub use topic_partition::TopicPartition;
+pub use topic_store::{
+    Acks, CLEAN_SHUTDOWN_FILE, Fetched, IsolationLevel, PartitionDescription, TopicDescription,
+    validate_topic_name,
+};
+pub use txn::{GroupMetadata, TransactionalConfig, TransactionalProducer};

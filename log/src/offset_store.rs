@@ -1,18 +1,19 @@
-//! Consumer groups as the log sees them: the in-process coordinator (membership, generations,
-//! assignment; see [`crate::group`]) and committed offsets, kept in the compacted internal topic
-//! `__consumer_offsets` and loaded from it on open.
+//! The offset store: consumer groups as the log sees them. It owns the in-process group
+//! coordinator (membership, generations, assignment; see [`crate::group`]) and the committed
+//! offsets, kept in the compacted internal topic `__consumer_offsets` and loaded from it on first
+//! use. It works on the [`TopicStore`] it is given, never on the log that owns it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::SystemClock;
 use crate::config::TopicConfig;
 use crate::format::{BatchBuilder, BatchOptions};
-use crate::group::GroupCoordinator;
-use crate::log::{Acks, Log};
-use crate::{Error, Result};
+use crate::group::{GroupCoordinator, GroupDescription};
+use crate::topic_partition::TopicPartition;
+use crate::topic_store::{Acks, TopicStore};
+use crate::{Error, Result, published_groups};
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -41,32 +42,73 @@ pub struct CommittedOffset {
 /// Per-partition progress of a group, as `groups describe` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionLag {
-    /// Topic.
+    /// The topic read.
     pub topic: String,
-    /// Partition.
+    /// The partition of `topic` read.
     pub partition: i32,
-    /// Committed offset.
+    /// The next offset the group will read there.
     pub committed: i64,
-    /// High watermark.
+    /// The next offset the partition will write.
     pub high_watermark: i64,
-    /// high_watermark - committed.
+    /// Records written but not yet consumed: `high_watermark - committed`, never below 0.
     pub lag: i64,
 }
 
-type OffsetKey = (String, String, i32);
-
-pub(crate) struct Groups {
-    pub(crate) coordinator: GroupCoordinator,
-    offsets: RwLock<BTreeMap<OffsetKey, CommittedOffset>>,
-    /// Offsets committed inside open transactions, by producer id: visible once committed.
-    pending: std::sync::Mutex<std::collections::HashMap<i64, Vec<(OffsetKey, CommittedOffset)>>>,
+/// What `describe_group` reports.
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    /// The group's name.
+    pub name: String,
+    /// Members, generation and state: live from this process's coordinator, or as the writer
+    /// process last published them (see `membership_published`).
+    pub membership: Option<GroupDescription>,
+    /// When `membership` comes from the writer's published file: (its pid, ms since the epoch).
+    pub membership_published: Option<(u32, i64)>,
+    /// Committed offsets and lag per partition.
+    pub offsets: Vec<PartitionLag>,
 }
 
-impl Groups {
-    /// Creates the offsets topic if needed and loads every committed offset from it.
-    pub(crate) fn load(log: &Log) -> Result<Groups> {
-        if log.is_writable() && log.topic_config(OFFSETS_TOPIC).is_err() {
-            log.create_topic(
+/// (group, topic, partition): the key of a commit, as the offsets topic stores it (JSON).
+type OffsetKey = (String, String, i32);
+
+fn offset_key(group: &str, tp: &TopicPartition) -> OffsetKey {
+    (group.to_string(), tp.topic().to_string(), tp.partition())
+}
+
+/// See the module docs.
+pub(crate) struct OffsetStore {
+    store: Arc<TopicStore>,
+    pub(crate) coordinator: GroupCoordinator,
+    /// Set once the offsets topic was created (by a writer) and read; until then every call
+    /// loads first, and a failed load is tried again by the next call.
+    loaded: Mutex<bool>,
+    offsets: RwLock<BTreeMap<OffsetKey, CommittedOffset>>,
+    /// Offsets committed inside open transactions, by producer id: visible once committed.
+    pending: Mutex<std::collections::HashMap<i64, Vec<(OffsetKey, CommittedOffset)>>>,
+}
+
+impl OffsetStore {
+    /// A store of the committed offsets in `store`, loaded on first use.
+    pub(crate) fn new(store: Arc<TopicStore>) -> OffsetStore {
+        let clock = store.clock().clone();
+        OffsetStore {
+            store,
+            coordinator: GroupCoordinator::new(clock),
+            loaded: Mutex::new(false),
+            offsets: RwLock::new(BTreeMap::new()),
+            pending: Default::default(),
+        }
+    }
+
+    /// Creates the offsets topic if needed and loads every committed offset from it, once;
+    /// every use of the store goes through here first.
+    pub(crate) fn loaded(&self) -> Result<&OffsetStore> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if *loaded {
+            return Ok(self);
+        }
+        if self.store.is_writable() && self.store.topic_config(OFFSETS_TOPIC).is_err() {
+            self.store.create_topic(
                 OFFSETS_TOPIC,
                 TopicConfig {
                     partitions: 1,
@@ -76,27 +118,23 @@ impl Groups {
                 },
             )?;
         }
-        let groups = Groups {
-            coordinator: GroupCoordinator::new(Arc::new(SystemClock::new())),
-            offsets: RwLock::new(BTreeMap::new()),
-            pending: Default::default(),
-        };
-        groups.reload(log)?;
-        Ok(groups)
+        self.reload()?;
+        *loaded = true;
+        Ok(self)
     }
 
     /// Re-reads the offsets topic (read-only handles call this to see new commits).
-    pub(crate) fn reload(&self, log: &Log) -> Result<()> {
-        let Ok((start, end)) = log.offsets(OFFSETS_TOPIC, 0) else {
+    fn reload(&self) -> Result<()> {
+        let Ok((start, end)) = self.store.offsets(OFFSETS_TOPIC, 0) else {
             return Ok(()); // no group ever committed
         };
         let mut map = BTreeMap::new();
         let mut in_txn: std::collections::HashMap<i64, Vec<(OffsetKey, Option<CommittedOffset>)>> =
             Default::default();
         let mut pos = start;
-        let max = log.config().decompressed_bytes_max;
+        let max = self.store.config().decompressed_bytes_max;
         while pos < end {
-            let batches = log.fetch(OFFSETS_TOPIC, 0, pos, 1 << 20)?;
+            let batches = self.store.fetch(OFFSETS_TOPIC, 0, pos, 1 << 20)?;
             if batches.is_empty() {
                 break;
             }
@@ -172,14 +210,16 @@ impl Groups {
         Ok(())
     }
 
+    /// Commits `offsets` for `group`, fenced by `member` (member id, generation) when given;
+    /// durable (acks=all) before it returns.
     pub(crate) fn commit(
         &self,
-        log: &Log,
         group: &str,
         member: Option<(&str, i32)>,
-        offsets: &[(String, i32, i64)],
+        offsets: &[(TopicPartition, i64)],
     ) -> Result<()> {
-        self.commit_as(log, group, member, offsets, None)
+        self.loaded()?
+            .commit_as(group, member, offsets, None)
             .map(|_| ())
     }
 
@@ -187,18 +227,19 @@ impl Groups {
     /// group generation now, visible to the group only once the transaction commits.
     pub(crate) fn commit_in_txn(
         &self,
-        log: &Log,
         producer_id: i64,
         epoch: i16,
         group: &str,
         member: Option<(&str, i32)>,
-        offsets: &[(String, i32, i64)],
+        offsets: &[(TopicPartition, i64)],
     ) -> Result<Option<(i64, Option<u64>)>> {
-        self.commit_as(log, group, member, offsets, Some((producer_id, epoch)))
+        self.loaded()?
+            .commit_as(group, member, offsets, Some((producer_id, epoch)))
     }
 
     /// Makes a transaction's offsets visible (commit) or drops them (abort).
-    pub(crate) fn complete_txn(&self, producer_id: i64, commit: bool) {
+    pub(crate) fn complete_txn(&self, producer_id: i64, commit: bool) -> Result<()> {
+        self.loaded()?;
         let entries = self
             .pending
             .lock()
@@ -210,14 +251,14 @@ impl Groups {
                 .unwrap_or_else(|e| e.into_inner())
                 .extend(entries);
         }
+        Ok(())
     }
 
     fn commit_as(
         &self,
-        log: &Log,
         group: &str,
         member: Option<(&str, i32)>,
-        offsets: &[(String, i32, i64)],
+        offsets: &[(TopicPartition, i64)],
         txn: Option<(i64, i16)>,
     ) -> Result<Option<(i64, Option<u64>)>> {
         let generation = match member {
@@ -242,7 +283,7 @@ impl Groups {
                 -1
             }
         };
-        let now = log.clock().now_ms();
+        let now = self.store.clock().now_ms();
         let mut b = BatchBuilder::new(match txn {
             Some((producer_id, producer_epoch)) => BatchOptions {
                 producer_id,
@@ -253,8 +294,8 @@ impl Groups {
             None => BatchOptions::default(),
         });
         let mut entries = Vec::with_capacity(offsets.len());
-        for (topic, partition, offset) in offsets {
-            let key = (group.to_string(), topic.clone(), *partition);
+        for (tp, offset) in offsets {
+            let key = offset_key(group, tp);
             let k = serde_json::to_vec(&key).map_err(|e| Error::Internal(e.to_string()))?;
             let v = serde_json::to_vec(&OffsetValue {
                 offset: *offset,
@@ -280,7 +321,9 @@ impl Groups {
         if let Some((producer_id, _)) = txn {
             // Made durable with the transaction's data, before its Prepare counts on it: the
             // caller gets the offset and the group-commit round.
-            let (info, round) = log.append_deferred(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
+            let (info, round) =
+                self.store
+                    .append_deferred(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
             self.pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -289,7 +332,8 @@ impl Groups {
                 .extend(entries);
             return Ok(Some((info.last_offset, round)));
         }
-        log.append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
+        self.store
+            .append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
         let mut map = self.offsets.write().unwrap_or_else(|e| e.into_inner());
         map.extend(entries);
         Ok(None)
@@ -298,7 +342,8 @@ impl Groups {
     /// Deletes every group's committed offsets for `topic` (tombstones in the offsets topic,
     /// durable before this returns), and those pending in open transactions: a topic created
     /// again under the same name starts with no committed offsets, as in Kafka.
-    pub(crate) fn forget_topic(&self, log: &Log, topic: &str) -> Result<()> {
+    pub(crate) fn forget_topic(&self, topic: &str) -> Result<()> {
+        self.loaded()?;
         for entries in self
             .pending
             .lock()
@@ -312,33 +357,41 @@ impl Groups {
         if keys.is_empty() {
             return Ok(());
         }
-        let now = log.clock().now_ms();
+        let now = self.store.clock().now_ms();
         let mut b = BatchBuilder::new(BatchOptions::default());
         for key in &keys {
             let k = serde_json::to_vec(key).map_err(|e| Error::Internal(e.to_string()))?;
             b.push(now, Some(&k), None, &[]);
         }
-        log.append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
+        self.store
+            .append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
         for key in &keys {
             map.remove(key);
         }
         Ok(())
     }
 
+    /// The offset `group` committed for `tp`, if any.
     pub(crate) fn committed(
         &self,
         group: &str,
-        topic: &str,
-        partition: i32,
-    ) -> Option<CommittedOffset> {
-        self.offsets
+        tp: &TopicPartition,
+    ) -> Result<Option<CommittedOffset>> {
+        Ok(self
+            .loaded()?
+            .offsets
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&(group.to_string(), topic.to_string(), partition))
-            .cloned()
+            .get(&offset_key(group, tp))
+            .cloned())
     }
 
-    pub(crate) fn names(&self) -> Vec<String> {
+    /// Every group with committed offsets or live members, sorted.
+    pub(crate) fn names(&self) -> Result<Vec<String>> {
+        self.loaded()?;
+        if !self.store.is_writable() {
+            self.reload()?;
+        }
         let mut names: BTreeSet<String> = self
             .offsets
             .read()
@@ -347,16 +400,70 @@ impl Groups {
             .map(|k| k.0.clone())
             .collect();
         names.extend(self.coordinator.list());
-        names.into_iter().collect()
+        Ok(names.into_iter().collect())
     }
 
-    pub(crate) fn committed_of(&self, group: &str) -> Vec<(String, i32, CommittedOffset)> {
-        self.offsets
+    /// A group's members (this process's coordinator's, else those the writer published),
+    /// committed offsets and lag.
+    pub(crate) fn describe(&self, group: &str) -> Result<GroupInfo> {
+        self.loaded()?;
+        if !self.store.is_writable() {
+            self.reload()?;
+        }
+        let committed: Vec<(OffsetKey, CommittedOffset)> = self
+            .offsets
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter(|(k, _)| k.0 == group)
-            .map(|(k, v)| (k.1.clone(), k.2, v.clone()))
-            .collect()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut lag = Vec::new();
+        for ((_, topic, partition), c) in committed {
+            let hw = self
+                .store
+                .offsets(&topic, partition)
+                .map_or(c.offset, |(_, hw)| hw);
+            lag.push(PartitionLag {
+                topic,
+                partition,
+                committed: c.offset,
+                high_watermark: hw,
+                lag: (hw - c.offset).max(0),
+            });
+        }
+        let mut members = self.coordinator.describe(group);
+        let mut membership_published = None;
+        if members.is_none()
+            && let Some(p) = published_groups::read(&self.store, group)
+        {
+            membership_published = Some((p.pid, p.published_ms));
+            members = Some(p.description);
+        }
+        if members.is_none() && lag.is_empty() {
+            return Err(Error::Group {
+                group: group.to_string(),
+                reason: crate::GroupErrorKind::UnknownGroup,
+            });
+        }
+        Ok(GroupInfo {
+            name: group.to_string(),
+            membership: members,
+            membership_published,
+            offsets: lag,
+        })
+    }
+
+    /// Writes the group's membership where other processes (`weir groups describe`) can read
+    /// it. Consumers call this when an assignment changes; the writer is the only process
+    /// with live membership.
+    pub(crate) fn publish(&self, group: &str) -> Result<()> {
+        if !self.store.is_writable() {
+            return Ok(());
+        }
+        match self.loaded()?.coordinator.describe(group) {
+            Some(description) => published_groups::publish(&self.store, description),
+            None => Ok(()),
+        }
     }
 }

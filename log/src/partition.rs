@@ -25,6 +25,11 @@ use crate::storage::Storage;
 use crate::{Error, Result, util};
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
+/// Where compaction builds rewritten segments before swapping them in, inside the partition
+/// directory. Not a segment name, and without an extension, so that open neither lists it as a
+/// segment nor takes it for an atomic write's leftover; a writer's open removes it, and so does
+/// compaction before use (what a crash left there).
+pub(crate) const CLEANER_WORK_DIR: &str = "cleaner-work";
 const PRODUCER_SNAPSHOT_FILE: &str = "producer-state.json";
 
 /// Where an appended batch landed.
@@ -218,7 +223,7 @@ impl Partition {
         if writable {
             storage.create_dir_all(dir).at(dir)?;
             // Leftovers of an interrupted compaction or atomic write.
-            let work = dir.join(crate::cleaner::compact::WORK_DIR);
+            let work = dir.join(CLEANER_WORK_DIR);
             if storage.is_dir(&work) {
                 storage.remove_dir_all(&work).at(&work)?;
             }

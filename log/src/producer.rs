@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use crate::format::{BatchBuilder, BatchOptions, Compression, Header};
-use crate::log::{Acks, Log};
 use crate::partitioner::{Partitioner, partition_for_key};
-use crate::{AppendInfo, Error, Result, util};
+use crate::{Acks, AppendInfo, Error, Log, Result, util};
 
 /// Producer settings.
 #[derive(Debug, Clone)]

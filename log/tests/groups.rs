@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use weir_log::{
     Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord,
-    RebalanceEvent, TopicConfig,
+    RebalanceEvent, TopicConfig, TopicPartition,
 };
 
 const TOPIC: &str = "events";
@@ -90,7 +90,8 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
                 let mut o = o.lock().unwrap();
                 match e {
                     RebalanceEvent::Revoked(ps) => {
-                        for (_, p) in ps {
+                        for tp in ps {
+                            let p = &tp.partition();
                             if o.remove(p).as_deref() != Some(name) {
                                 v.lock()
                                     .unwrap()
@@ -103,7 +104,8 @@ fn members_join_and_leave_and_every_record_is_processed_once_owned() {
                         generation,
                     } => {
                         gens.lock().unwrap().insert(*generation);
-                        for (_, p) in partitions {
+                        for tp in partitions {
+                            let p = &tp.partition();
                             if let Some(prev) = o.insert(*p, name.to_string()) {
                                 v.lock()
                                     .unwrap()
@@ -218,12 +220,12 @@ fn a_stale_generation_cannot_commit() {
         .commit_offsets(
             "g",
             Some(("a-bogus", generation)),
-            &[(TOPIC.to_string(), 0, 1)],
+            &[(TopicPartition::new(TOPIC, 0), 1)],
         )
         .unwrap_err();
     assert!(matches!(err, weir_log::Error::Group { .. }), "{err}");
     let member_err = log
-        .commit_offsets("g", None, &[(TOPIC.to_string(), 0, 1)])
+        .commit_offsets("g", None, &[(TopicPartition::new(TOPIC, 0), 1)])
         .unwrap_err();
     assert!(
         matches!(member_err, weir_log::Error::Group { .. }),

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use weir_log::format::{BatchBuilder, BatchOptions, Record};
 use weir_log::{
     Acks, Error, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
+    TopicPartition,
 };
 
 use crate::common::{batch_of, open, read_all, small_segments};
@@ -447,8 +448,15 @@ fn deleting_a_topic_deletes_its_committed_offsets() {
         let log = open(dir.path());
         log.create_topic("t", TopicConfig::default()).unwrap();
         log.create_topic("other", TopicConfig::default()).unwrap();
-        log.commit_offsets("g", None, &[("t".into(), 0, 100), ("other".into(), 0, 7)])
-            .unwrap();
+        log.commit_offsets(
+            "g",
+            None,
+            &[
+                (TopicPartition::new("t", 0), 100),
+                (TopicPartition::new("other", 0), 7),
+            ],
+        )
+        .unwrap();
         log.delete_topic("t").unwrap();
         log.create_topic("t", TopicConfig::default()).unwrap();
         assert_eq!(log.committed_offset("g", "t", 0).unwrap(), None);

@@ -13,7 +13,8 @@ use weir_log::storage::{OpenHow, Storage};
 use weir_log::txn::TxnStatus;
 use weir_log::{
     Acks, Consumer, ConsumerConfig, Error, IsolationLevel, Log, LogConfig, LogOptions, Producer,
-    ProducerConfig, ProducerRecord, TopicConfig, TransactionalConfig, TransactionalProducer,
+    ProducerConfig, ProducerRecord, TopicConfig, TopicPartition, TransactionalConfig,
+    TransactionalProducer,
 };
 
 use crate::common::{seed, spawn_child};
@@ -321,12 +322,14 @@ fn offsets_committed_in_a_transaction_show_only_when_it_commits() {
     p.begin().unwrap();
     p.send(ProducerRecord::new("out", b"x").partition(0))
         .unwrap();
-    p.send_offsets(&[("in", 0, 42)], &gm).unwrap();
+    p.send_offsets(&[(TopicPartition::new("in", 0), 42)], &gm)
+        .unwrap();
     assert_eq!(log.committed_offset("copier", "in", 0).unwrap(), None);
     p.abort().unwrap();
     assert_eq!(log.committed_offset("copier", "in", 0).unwrap(), None);
     p.begin().unwrap();
-    p.send_offsets(&[("in", 0, 7)], &gm).unwrap();
+    p.send_offsets(&[(TopicPartition::new("in", 0), 7)], &gm)
+        .unwrap();
     p.commit().unwrap();
     assert_eq!(log.committed_offset("copier", "in", 0).unwrap(), Some(7));
     // After a restart the offsets topic is replayed with the same outcome.
@@ -362,10 +365,11 @@ fn transactional_offset_commits_are_fenced_by_the_group_generation() {
         ..gm.clone()
     };
     assert!(matches!(
-        p.send_offsets(&[("in", 0, 1)], &stale),
+        p.send_offsets(&[(TopicPartition::new("in", 0), 1)], &stale),
         Err(Error::Group { .. })
     ));
-    p.send_offsets(&[("in", 0, 1)], &gm).unwrap();
+    p.send_offsets(&[(TopicPartition::new("in", 0), 1)], &gm)
+        .unwrap();
     p.commit().unwrap();
     assert_eq!(log.committed_offset("g", "in", 0).unwrap(), Some(1));
 }
@@ -403,7 +407,7 @@ fn prepare_then_crash() -> (FaultStorage, PathBuf) {
             .unwrap();
     }
     open.send_offsets(
-        &[("out", 0, 99)],
+        &[(TopicPartition::new("out", 0), 99)],
         &weir_log::GroupMetadata {
             group: "g".into(),
             member_id: None,
@@ -501,7 +505,7 @@ fn txn_child_copier() {
     loop {
         let batches = consumer.poll(Duration::from_millis(50)).unwrap();
         if batches.is_empty() {
-            let lag: i64 = consumer.lag().unwrap().iter().map(|l| l.2).sum();
+            let lag: i64 = consumer.lag().unwrap().iter().map(|l| l.1).sum();
             if lag == 0 {
                 writeln!(out, "DONE").unwrap();
                 out.flush().unwrap();
@@ -526,16 +530,12 @@ fn txn_child_copier() {
         // Written but not yet committed: kills here leave aborted data in the output.
         producer.flush().unwrap();
         std::thread::sleep(Duration::from_millis(3));
-        let positions: Vec<(String, i32, i64)> = (0..COPIER_PARTITIONS)
+        let offsets: Vec<(TopicPartition, i64)> = (0..COPIER_PARTITIONS)
             .filter_map(|p| {
                 consumer
                     .position(INPUT, p)
-                    .map(|o| (INPUT.to_string(), p, o))
+                    .map(|o| (TopicPartition::new(INPUT, p), o))
             })
-            .collect();
-        let offsets: Vec<(&str, i32, i64)> = positions
-            .iter()
-            .map(|(t, p, o)| (t.as_str(), *p, *o))
             .collect();
         producer.send_offsets(&offsets, &gm).unwrap();
         producer.commit().unwrap();

@@ -10,21 +10,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::plan::{self, KeyMap, Planner, RecordFacts, ShrinkEstimate, TxnState};
-use super::{CleanerReport, Throttle};
+use super::report::CleanerReport;
+use super::throttle::Throttle;
 use crate::error::IoContext;
 use crate::format::{
     Batch, BatchBuilder, BatchHeader, BatchOptions, ControlRecord, ControlType, Record, attributes,
 };
-use crate::partition::Partition;
+use crate::partition::{CLEANER_WORK_DIR, Partition};
 use crate::segment::{Segment, SegmentSettings};
 use crate::storage::Storage;
 use crate::{Error, Result, util};
 
-/// Where rewritten segments are built, inside the partition directory. Not a segment name, and
-/// without an extension, so that partition open neither lists nor removes it; compaction clears
-/// it before use (what a crash left there).
-/// Where compaction writes new segments before swapping them in; removed on open.
-pub(crate) const WORK_DIR: &str = "cleaner-work";
 /// Bytes read at a time from a segment.
 const READ_CHUNK_BYTES: u64 = 1 << 20;
 /// Memory the key map of one partition may take (Kafka's dedupe buffer). Past it, only the
@@ -60,7 +56,7 @@ pub(super) fn compact_partition(
     let decompressed_bytes_max = p.log_config().decompressed_bytes_max;
     let (keys, mapped) = map_keys(&segs, throttle, decompressed_bytes_max)?;
     let mut planner = Planner::new(keys, now_ms, p.config.delete_retention_ms);
-    let work = p.dir.join(WORK_DIR);
+    let work = p.dir.join(CLEANER_WORK_DIR);
     remove_work_dir(&**p.storage(), &work)?;
     let closed = &segs[..segs.len() - 1];
     for seg in &closed[..mapped.min(closed.len())] {

@@ -24,7 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::TopicConfig;
 use crate::format::{BatchBuilder, BatchOptions, ControlType};
-use crate::log::{Acks, Log};
+use crate::offset_store::{OFFSETS_TOPIC, OffsetStore};
+use crate::producer_ids::ProducerIds;
+use crate::topic_partition::TopicPartition;
+use crate::topic_store::{Acks, TopicStore, TransactionalWriteCheck};
 use crate::{Error, Result};
 
 /// The internal topic holding transaction state.
@@ -52,13 +55,13 @@ pub(crate) struct TxnMeta {
     pub(crate) producer_id: i64,
     pub(crate) epoch: i16,
     pub(crate) status: TxnStatus,
-    pub(crate) partitions: BTreeSet<(String, i32)>,
+    pub(crate) partitions: BTreeSet<TopicPartition>,
     pub(crate) timeout_ms: i64,
     pub(crate) started_ms: i64,
     /// With a Prepare: the last offset of the transaction's data in each partition. Recovery
     /// commits only if every one of them survived; otherwise the transaction aborts.
     #[serde(default)]
-    pub(crate) expected: Vec<(String, i32, i64)>,
+    pub(crate) expected: Vec<(TopicPartition, i64)>,
     /// The group-commit round of the markers last written; the next state record waits for it,
     /// so that no record saying "done" is ever durable before the markers are.
     #[serde(skip)]
@@ -76,14 +79,19 @@ pub struct TxnDescription {
     pub epoch: i16,
     /// State.
     pub status: TxnStatus,
-    /// Registered partitions.
-    pub partitions: Vec<(String, i32)>,
+    /// The partitions registered in its transaction.
+    pub partitions: Vec<TopicPartition>,
 }
 
 type Entry = Arc<Mutex<TxnMeta>>;
 
-#[derive(Default)]
+/// See the module docs. It works on the [`TopicStore`] it is given, allocates producer ids from
+/// the log's [`ProducerIds`] and completes the offsets a transaction committed in the
+/// [`OffsetStore`].
 pub(crate) struct TxnCoordinator {
+    store: Arc<TopicStore>,
+    producer_ids: Arc<ProducerIds>,
+    offsets: Arc<OffsetStore>,
     txns: Mutex<HashMap<String, Entry>>,
     by_producer: Mutex<HashMap<i64, Entry>>,
 }
@@ -107,8 +115,19 @@ impl TxnCoordinator {
 
     /// Loads every transaction from the state topic and finishes what a crash interrupted:
     /// prepared transactions complete as decided, ongoing ones abort.
-    pub(crate) fn load(log: &Log) -> Result<TxnCoordinator> {
-        let c = TxnCoordinator::default();
+    pub(crate) fn load(
+        store: Arc<TopicStore>,
+        producer_ids: Arc<ProducerIds>,
+        offsets: Arc<OffsetStore>,
+    ) -> Result<TxnCoordinator> {
+        let c = TxnCoordinator {
+            store,
+            producer_ids,
+            offsets,
+            txns: Mutex::default(),
+            by_producer: Mutex::default(),
+        };
+        let log = &*c.store;
         if log.topic_config(TXN_TOPIC).is_err() {
             return Ok(c);
         }
@@ -154,18 +173,18 @@ impl TxnCoordinator {
                 .ok_or_else(|| Error::Internal("transaction vanished".into()))?;
             let mut m = lock(&e);
             match m.status {
-                TxnStatus::Ongoing => c.finish(log, &id, &mut m, false, Vec::new(), None)?,
+                TxnStatus::Ongoing => c.finish(&id, &mut m, false, Vec::new(), None)?,
                 TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
-                    if m.status == TxnStatus::PrepareCommit && !c.data_survived(log, &m) {
+                    if m.status == TxnStatus::PrepareCommit && !c.data_survived(&m) {
                         // An OS crash lost data the Prepare counted on: abort rather than
                         // commit part of the transaction.
                         m.status = TxnStatus::PrepareAbort;
                     }
-                    c.write_markers_and_complete(log, &id, &mut m)?
+                    c.write_markers_and_complete(&id, &mut m)?
                 }
                 _ => {}
             }
-            c.settle(log, &id, &mut m)?;
+            c.settle(&id, &mut m)?;
         }
         Ok(c)
     }
@@ -174,23 +193,23 @@ impl TxnCoordinator {
         lock(&self.txns).get(txn_id).cloned()
     }
 
-    fn persist(&self, log: &Log, txn_id: &str, meta: &TxnMeta, acks: Acks) -> Result<()> {
-        if let Some(round) = self.persist_deferred(log, txn_id, meta, acks)? {
-            log.wait_durable(round)?;
+    /// A fresh producer id, refused once the log is closed.
+    fn allocate_producer_id(&self) -> Result<i64> {
+        self.store.check_writable("allocate a producer id")?;
+        self.producer_ids.allocate()
+    }
+
+    fn persist(&self, txn_id: &str, meta: &TxnMeta, acks: Acks) -> Result<()> {
+        if let Some(round) = self.persist_deferred(txn_id, meta, acks)? {
+            self.store.wait_durable(round)?;
         }
         Ok(())
     }
 
     /// Appends the state record; with acks=all returns the round that makes it durable.
-    fn persist_deferred(
-        &self,
-        log: &Log,
-        txn_id: &str,
-        meta: &TxnMeta,
-        acks: Acks,
-    ) -> Result<Option<u64>> {
-        if log.topic_config(TXN_TOPIC).is_err() {
-            match log.create_topic(
+    fn persist_deferred(&self, txn_id: &str, meta: &TxnMeta, acks: Acks) -> Result<Option<u64>> {
+        if self.store.topic_config(TXN_TOPIC).is_err() {
+            match self.store.create_topic(
                 TXN_TOPIC,
                 TopicConfig {
                     partitions: 1,
@@ -206,68 +225,73 @@ impl TxnCoordinator {
         let value = serde_json::to_vec(meta).map_err(|e| Error::Internal(e.to_string()))?;
         let mut b = BatchBuilder::new(BatchOptions::default());
         b.push(
-            log.clock().now_ms(),
+            self.store.clock().now_ms(),
             Some(txn_id.as_bytes()),
             Some(&value),
             &[],
         );
-        Ok(log.append_deferred(TXN_TOPIC, 0, b.finish(0), acks)?.1)
+        Ok(self
+            .store
+            .append_deferred(TXN_TOPIC, 0, b.finish(0), acks)?
+            .1)
     }
 
     /// Once the last markers are durable, records that the transaction completed. Every state
     /// change after a commit goes through here first.
-    fn settle(&self, log: &Log, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
+    fn settle(&self, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
         if let Some(r) = m.markers_round.take() {
-            log.wait_durable(r)?;
-            self.persist(log, txn_id, m, Acks::Leader)?;
+            self.store.wait_durable(r)?;
+            self.persist(txn_id, m, Acks::Leader)?;
         }
         Ok(())
     }
 
     /// Settles every transaction whose markers are durable by now (the timer calls this, so
     /// idle producers' state is recorded as complete); with `wait`, all of them (on close).
-    pub(crate) fn settle_all(&self, log: &Log, wait: bool) -> Result<()> {
+    pub(crate) fn settle_all(&self, wait: bool) -> Result<()> {
         let all: Vec<(String, Entry)> = lock(&self.txns)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (id, e) in all {
             let mut m = lock(&e);
-            if m.markers_round.is_some_and(|r| wait || log.is_durable(r)) {
-                self.settle(log, &id, &mut m)?;
+            if m.markers_round
+                .is_some_and(|r| wait || self.store.is_durable(r))
+            {
+                self.settle(&id, &mut m)?;
             }
         }
         Ok(())
     }
 
-    fn data_survived(&self, log: &Log, m: &TxnMeta) -> bool {
-        m.expected
-            .iter()
-            .all(|(t, p, last)| match log.offsets(t, *p) {
+    fn data_survived(&self, m: &TxnMeta) -> bool {
+        m.expected.iter().all(
+            |(tp, last)| match self.store.offsets(tp.topic(), tp.partition()) {
                 Ok((_, hw)) => hw > *last,
                 // A topic deleted since has nothing to lose.
                 Err(_) => true,
-            })
+            },
+        )
     }
 
     /// Gives `txn_id` a producer id and a new epoch, fencing every older instance: an open
     /// transaction of theirs is aborted, a prepared one completed.
-    pub(crate) fn init(&self, log: &Log, txn_id: &str, timeout_ms: i64) -> Result<(i64, i16)> {
+    pub(crate) fn init(&self, txn_id: &str, timeout_ms: i64) -> Result<(i64, i16)> {
         if txn_id.is_empty() {
             return Err(Error::config("transactional_id", "must not be empty"));
         }
-        if timeout_ms <= 0 || timeout_ms > log.config().txn_timeout_ms_max {
+        if timeout_ms <= 0 || timeout_ms > self.store.config().txn_timeout_ms_max {
             return Err(Error::config(
                 "transaction_timeout_ms",
                 format!(
                     "must be between 1 and txn_timeout_ms_max ({})",
-                    log.config().txn_timeout_ms_max
+                    self.store.config().txn_timeout_ms_max
                 ),
             ));
         }
         let existing = self.entry(txn_id);
         let Some(e) = existing else {
-            let (producer_id, _) = log.init_producer_id()?;
+            let producer_id = self.allocate_producer_id()?;
             let meta = TxnMeta {
                 producer_id,
                 epoch: 0,
@@ -278,7 +302,7 @@ impl TxnCoordinator {
                 expected: Vec::new(),
                 markers_round: None,
             };
-            self.persist(log, txn_id, &meta, Acks::All)?;
+            self.persist(txn_id, &meta, Acks::All)?;
             let e = Arc::new(Mutex::new(meta));
             lock(&self.by_producer).insert(producer_id, e.clone());
             lock(&self.txns).insert(txn_id.to_string(), e);
@@ -286,16 +310,16 @@ impl TxnCoordinator {
         };
         let mut m = lock(&e);
         match m.status {
-            TxnStatus::Ongoing => self.finish(log, txn_id, &mut m, false, Vec::new(), None)?,
+            TxnStatus::Ongoing => self.finish(txn_id, &mut m, false, Vec::new(), None)?,
             TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
-                self.write_markers_and_complete(log, txn_id, &mut m)?
+                self.write_markers_and_complete(txn_id, &mut m)?
             }
             _ => {}
         }
-        self.settle(log, txn_id, &mut m)?;
+        self.settle(txn_id, &mut m)?;
         if m.epoch >= i16::MAX - 1 {
             // Epochs exhausted: a fresh producer id (KIP-360).
-            let (producer_id, _) = log.init_producer_id()?;
+            let producer_id = self.allocate_producer_id()?;
             lock(&self.by_producer).remove(&m.producer_id);
             lock(&self.by_producer).insert(producer_id, e.clone());
             m.producer_id = producer_id;
@@ -306,7 +330,7 @@ impl TxnCoordinator {
         m.status = TxnStatus::Empty;
         m.partitions.clear();
         m.timeout_ms = timeout_ms;
-        self.persist(log, txn_id, &m, Acks::All)?;
+        self.persist(txn_id, &m, Acks::All)?;
         Ok((m.producer_id, m.epoch))
     }
 
@@ -329,24 +353,23 @@ impl TxnCoordinator {
     /// the log accepts transactional writes to them.
     pub(crate) fn add_partitions(
         &self,
-        log: &Log,
         txn_id: &str,
         producer_id: i64,
         epoch: i16,
-        partitions: &[(String, i32)],
+        partitions: &[TopicPartition],
     ) -> Result<()> {
         let e = self.check(txn_id, producer_id, epoch)?;
         let mut m = lock(&e);
         if m.producer_id != producer_id || m.epoch != epoch {
             return Err(fenced(txn_id, producer_id, epoch, &m));
         }
-        self.settle(log, txn_id, &mut m)?;
+        self.settle(txn_id, &mut m)?;
         match m.status {
             TxnStatus::Ongoing => {}
             TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
                 m.status = TxnStatus::Ongoing;
                 m.partitions.clear();
-                m.started_ms = log.clock().now_ms();
+                m.started_ms = self.store.clock().now_ms();
             }
             s => {
                 return Err(Error::Transaction(format!(
@@ -355,37 +378,28 @@ impl TxnCoordinator {
             }
         }
         let before = m.partitions.len();
-        for (t, p) in partitions {
-            log.partition_count(t).and_then(|n| {
-                if *p < 0 || *p >= n {
-                    Err(Error::UnknownPartition {
-                        topic: t.clone(),
-                        partition: *p,
-                    })
-                } else {
-                    Ok(())
-                }
-            })?;
-            m.partitions.insert((t.clone(), *p));
+        for tp in partitions {
+            let n = self.store.partition_count(tp.topic())?;
+            if tp.partition() < 0 || tp.partition() >= n {
+                return Err(Error::UnknownPartition {
+                    topic: tp.topic().to_string(),
+                    partition: tp.partition(),
+                });
+            }
+            m.partitions.insert(tp.clone());
         }
         if m.partitions.len() != before || before == 0 {
             // Not fsynced: the Prepare record (fsynced) repeats the whole list, and after an
             // OS crash that lost this record, open aborts any transaction a partition holds open
             // that the coordinator does not know (`abort_orphans`).
-            self.persist(log, txn_id, &m, Acks::Leader)?;
+            self.persist(txn_id, &m, Acks::Leader)?;
         }
         Ok(())
     }
 
     /// The append-time check: a transactional batch is accepted only from the current epoch of
     /// an ongoing transaction that registered this partition.
-    pub(crate) fn verify_write(
-        &self,
-        producer_id: i64,
-        epoch: i16,
-        topic: &str,
-        partition: i32,
-    ) -> Result<()> {
+    fn verify_write(&self, producer_id: i64, epoch: i16, tp: &TopicPartition) -> Result<()> {
         let e = lock(&self.by_producer)
             .get(&producer_id)
             .cloned()
@@ -401,10 +415,9 @@ impl TxnCoordinator {
                 m.epoch
             )));
         }
-        if m.status != TxnStatus::Ongoing || !m.partitions.contains(&(topic.to_string(), partition))
-        {
+        if m.status != TxnStatus::Ongoing || !m.partitions.contains(tp) {
             return Err(Error::Transaction(format!(
-                "{topic}-{partition} is not registered in producer {producer_id}'s ongoing transaction"
+                "{tp} is not registered in producer {producer_id}'s ongoing transaction"
             )));
         }
         Ok(())
@@ -414,11 +427,10 @@ impl TxnCoordinator {
     /// producer uses for its next transaction.
     pub(crate) fn end(
         &self,
-        log: &Log,
         txn_id: &str,
         (producer_id, epoch): (i64, i16),
         commit: bool,
-        expected: Vec<(String, i32, i64)>,
+        expected: Vec<(TopicPartition, i64)>,
         data_round: Option<u64>,
     ) -> Result<(i64, i16)> {
         let e = self.check(txn_id, producer_id, epoch)?;
@@ -427,17 +439,17 @@ impl TxnCoordinator {
             return Err(fenced(txn_id, producer_id, epoch, &m));
         }
         match m.status {
-            TxnStatus::Ongoing => self.finish(log, txn_id, &mut m, commit, expected, data_round)?,
+            TxnStatus::Ongoing => self.finish(txn_id, &mut m, commit, expected, data_round)?,
             TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
                 // Nothing was written: only the epoch moves on.
-                self.settle(log, txn_id, &mut m)?;
+                self.settle(txn_id, &mut m)?;
                 m.epoch += 1;
                 m.status = if commit {
                     TxnStatus::CompleteCommit
                 } else {
                     TxnStatus::CompleteAbort
                 };
-                self.persist(log, txn_id, &m, Acks::All)?;
+                self.persist(txn_id, &m, Acks::All)?;
             }
             s => {
                 return Err(Error::Transaction(format!(
@@ -454,11 +466,10 @@ impl TxnCoordinator {
     /// offsets, so the Prepare never counts on data that did not survive. Then the markers.
     fn finish(
         &self,
-        log: &Log,
         txn_id: &str,
         m: &mut TxnMeta,
         commit: bool,
-        expected: Vec<(String, i32, i64)>,
+        expected: Vec<(TopicPartition, i64)>,
         data_round: Option<u64>,
     ) -> Result<()> {
         debug_assert_eq!(m.status, TxnStatus::Ongoing);
@@ -471,13 +482,14 @@ impl TxnCoordinator {
         m.expected = expected;
         // The Prepare and the data it names become durable in one round; were the data lost
         // anyway (an OS crash mid-round), recovery sees `expected` unmet and aborts.
-        self.persist_deferred(log, txn_id, m, Acks::Leader)?;
-        let mut durable: Vec<(String, i32)> =
-            m.expected.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
-        durable.push((TXN_TOPIC.to_string(), 0));
-        let round = log.request_durable(&durable)?;
-        log.wait_durable(round.max(data_round.unwrap_or(0)))?;
-        self.write_markers_and_complete(log, txn_id, m)
+        self.persist_deferred(txn_id, m, Acks::Leader)?;
+        let mut durable: Vec<TopicPartition> =
+            m.expected.iter().map(|(tp, _)| tp.clone()).collect();
+        durable.push(TopicPartition::new(TXN_TOPIC, 0));
+        let round = self.store.request_durable(&durable)?;
+        self.store
+            .wait_durable(round.max(data_round.unwrap_or(0)))?;
+        self.write_markers_and_complete(txn_id, m)
     }
 
     /// Writes the markers (with the Prepare's epoch) and completes the transaction in memory.
@@ -485,7 +497,7 @@ impl TxnCoordinator {
     /// (`settle`), and recovery writes them again from the Prepare if they were lost: a marker of
     /// an older epoch than a partition already saw is refused there, so writing one twice never
     /// touches a later transaction. The next transaction's epoch is one above the markers'.
-    fn write_markers_and_complete(&self, log: &Log, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
+    fn write_markers_and_complete(&self, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
         let commit = m.status == TxnStatus::PrepareCommit;
         let kind = if commit {
             ControlType::Commit
@@ -493,8 +505,11 @@ impl TxnCoordinator {
             ControlType::Abort
         };
         let mut last_round = None;
-        for (t, p) in &m.partitions {
-            match log.append_marker(t, *p, m.producer_id, m.epoch, kind) {
+        for tp in &m.partitions {
+            match self
+                .store
+                .append_marker(tp.topic(), tp.partition(), m.producer_id, m.epoch, kind)
+            {
                 Ok(r) => last_round = last_round.max(Some(r)),
                 // A deleted topic has nothing left to mark; a newer epoch there means this
                 // marker was written before (recovery writing it again).
@@ -504,9 +519,9 @@ impl TxnCoordinator {
             }
         }
         if m.partitions
-            .contains(&(crate::OFFSETS_TOPIC.to_string(), 0))
+            .contains(&TopicPartition::new(OFFSETS_TOPIC, 0))
         {
-            log.complete_txn_offsets(m.producer_id, commit)?;
+            self.offsets.complete_txn(m.producer_id, commit)?;
         }
         m.status = if commit {
             TxnStatus::CompleteCommit
@@ -517,7 +532,7 @@ impl TxnCoordinator {
         m.expected.clear();
         if m.epoch >= i16::MAX - 2 {
             // Epochs exhausted: the next transaction gets a fresh producer id (KIP-360).
-            let (producer_id, _) = log.init_producer_id()?;
+            let producer_id = self.allocate_producer_id()?;
             let e = lock(&self.by_producer).remove(&m.producer_id);
             if let Some(e) = e {
                 lock(&self.by_producer).insert(producer_id, e);
@@ -529,7 +544,7 @@ impl TxnCoordinator {
         }
         m.markers_round = last_round;
         if last_round.is_none() {
-            self.persist(log, txn_id, m, Acks::Leader)?;
+            self.persist(txn_id, m, Acks::Leader)?;
         }
         Ok(())
     }
@@ -537,8 +552,8 @@ impl TxnCoordinator {
     /// After recovery: aborts transactions that partitions hold open but no ongoing
     /// transaction of the coordinator covers (their registration was lost in a crash), so that
     /// no partition's LSO hangs forever. Returns how many markers were written.
-    pub(crate) fn abort_orphans(&self, log: &Log) -> Result<usize> {
-        let live: std::collections::HashSet<(i64, String, i32)> = lock(&self.txns)
+    pub(crate) fn abort_orphans(&self) -> Result<usize> {
+        let live: std::collections::HashSet<(i64, TopicPartition)> = lock(&self.txns)
             .values()
             .flat_map(|e| {
                 let m = lock(e);
@@ -547,19 +562,19 @@ impl TxnCoordinator {
                 m.partitions
                     .iter()
                     .filter(move |_| ongoing)
-                    .map(move |(t, p)| (pid, t.clone(), *p))
+                    .map(move |tp| (pid, tp.clone()))
                     .collect::<Vec<_>>()
             })
             .collect();
         let mut n = 0;
         let mut last_round = None;
-        for (topic, partition, producer_id, epoch) in log.open_transactions_everywhere() {
-            if live.contains(&(producer_id, topic.clone(), partition)) {
+        for (tp, producer_id, epoch) in self.store.open_transactions_everywhere() {
+            if live.contains(&(producer_id, tp.clone())) {
                 continue;
             }
-            last_round = Some(log.append_marker(
-                &topic,
-                partition,
+            last_round = Some(self.store.append_marker(
+                tp.topic(),
+                tp.partition(),
                 producer_id,
                 epoch,
                 ControlType::Abort,
@@ -567,13 +582,13 @@ impl TxnCoordinator {
             n += 1;
         }
         if let Some(r) = last_round {
-            log.wait_durable(r)?;
+            self.store.wait_durable(r)?;
         }
         Ok(n)
     }
 
     /// Aborts every transaction open longer than its timeout; returns how many.
-    pub(crate) fn abort_expired(&self, log: &Log, now_ms: i64) -> Result<usize> {
+    pub(crate) fn abort_expired(&self, now_ms: i64) -> Result<usize> {
         let all: Vec<(String, Entry)> = lock(&self.txns)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -582,11 +597,11 @@ impl TxnCoordinator {
         for (id, e) in all {
             let mut m = lock(&e);
             if m.status == TxnStatus::Ongoing && now_ms - m.started_ms > m.timeout_ms {
-                self.finish(log, &id, &mut m, false, Vec::new(), None)?;
-                self.settle(log, &id, &mut m)?;
+                self.finish(&id, &mut m, false, Vec::new(), None)?;
+                self.settle(&id, &mut m)?;
                 n += 1;
-            } else if m.markers_round.is_some_and(|r| log.is_durable(r)) {
-                self.settle(log, &id, &mut m)?;
+            } else if m.markers_round.is_some_and(|r| self.store.is_durable(r)) {
+                self.settle(&id, &mut m)?;
             }
         }
         Ok(n)
@@ -609,5 +624,16 @@ impl TxnCoordinator {
             .collect();
         out.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
         out
+    }
+}
+
+impl TransactionalWriteCheck for TxnCoordinator {
+    fn check_transactional_write(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        partition: &TopicPartition,
+    ) -> Result<()> {
+        self.verify_write(producer_id, epoch, partition)
     }
 }

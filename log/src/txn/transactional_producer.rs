@@ -18,9 +18,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::format::{BatchBuilder, BatchOptions, Compression};
-use crate::log::{Acks, Log};
 use crate::partitioner::partition_for_key;
-use crate::{Error, ProducerRecord, Result};
+use crate::{Acks, Error, Log, ProducerRecord, Result, TopicPartition};
 
 /// Transactional producer settings.
 #[derive(Debug, Clone)]
@@ -86,7 +85,7 @@ pub struct TransactionalProducer {
     /// Group-commit rounds of this transaction's batches.
     rounds: Vec<u64>,
     /// Last offset of this transaction's data per partition, for the Prepare record.
-    written: HashMap<(Arc<str>, i32), i64>,
+    written: HashMap<TopicPartition, i64>,
 }
 
 impl std::fmt::Debug for TransactionalProducer {
@@ -106,11 +105,9 @@ impl TransactionalProducer {
         if config.batch_bytes_max < 1024 {
             return Err(Error::config("batch_bytes_max", "must be at least 1024"));
         }
-        let (producer_id, epoch) = log.txn_coordinator()?.init(
-            log,
-            &config.transactional_id,
-            config.transaction_timeout_ms,
-        )?;
+        let (producer_id, epoch) = log
+            .txn_coordinator()?
+            .init(&config.transactional_id, config.transaction_timeout_ms)?;
         Ok(TransactionalProducer {
             log: log.clone(),
             config,
@@ -169,20 +166,19 @@ impl TransactionalProducer {
     /// Registers every partition holding buffered records and not yet registered, in one
     /// coordinator call: a write never precedes its partition's registration.
     fn register_open(&mut self) -> Result<()> {
-        let list: Vec<(String, i32)> = self
+        let list: Vec<TopicPartition> = self
             .topics
             .iter()
             .flat_map(|t| {
                 (0..t.partitions as usize)
                     .filter(|&p| t.open[p].is_some() && !t.registered[p])
-                    .map(|p| (t.name.to_string(), p as i32))
+                    .map(|p| TopicPartition::new(t.name.clone(), p as i32))
             })
             .collect();
         if list.is_empty() {
             return Ok(());
         }
         let r = self.log.txn_coordinator()?.add_partitions(
-            &self.log,
             &self.config.transactional_id,
             self.producer_id,
             self.epoch,
@@ -301,7 +297,8 @@ impl TransactionalProducer {
             .log
             .append_deferred(&name, p as i32, b.finish(0), Acks::Leader);
         let (info, round) = self.fail(r)?;
-        self.written.insert((name, p as i32), info.last_offset);
+        self.written
+            .insert(TopicPartition::new(name, p as i32), info.last_offset);
         let t = &mut self.topics[ti];
         t.sequences[p] = t.sequences[p].wrapping_add(n) & i32::MAX;
         if let Some(round) = round {
@@ -314,38 +311,35 @@ impl TransactionalProducer {
     /// commit input positions, all or nothing). Each offset is the next one to read.
     pub fn send_offsets(
         &mut self,
-        offsets: &[(&str, i32, i64)],
+        offsets: &[(TopicPartition, i64)],
         group: &GroupMetadata,
     ) -> Result<()> {
         self.require_txn()?;
-        self.log.ensure_groups()?;
+        self.log.groups()?;
         let ti = self.topic_slot(crate::OFFSETS_TOPIC)?;
         if !self.topics[ti].registered[0] {
             let r = self.log.txn_coordinator()?.add_partitions(
-                &self.log,
                 &self.config.transactional_id,
                 self.producer_id,
                 self.epoch,
-                &[(crate::OFFSETS_TOPIC.to_string(), 0)],
+                &[TopicPartition::new(crate::OFFSETS_TOPIC, 0)],
             );
             self.fail(r)?;
             self.topics[ti].registered[0] = true;
         }
-        let offsets: Vec<(String, i32, i64)> = offsets
-            .iter()
-            .map(|(t, p, o)| (t.to_string(), *p, *o))
-            .collect();
         let member = group.member_id.as_deref().map(|m| (m, group.generation));
         let r = self.log.commit_offsets_in_txn(
             self.producer_id,
             self.epoch,
             &group.group,
             member,
-            &offsets,
+            offsets,
         );
         if let Some((last_offset, round)) = self.fail(r)? {
-            self.written
-                .insert((self.topics[ti].name.clone(), 0), last_offset);
+            self.written.insert(
+                TopicPartition::new(self.topics[ti].name.clone(), 0),
+                last_offset,
+            );
             self.rounds.extend(round);
         }
         Ok(())
@@ -360,11 +354,7 @@ impl TransactionalProducer {
                 self.write_batch(ti, p)?;
             }
         }
-        let parts: Vec<(String, i32)> = self
-            .written
-            .keys()
-            .map(|(t, p)| (t.to_string(), *p))
-            .collect();
+        let parts: Vec<TopicPartition> = self.written.keys().cloned().collect();
         let r = self.log.request_durable(&parts);
         let round = self
             .fail(r)?
@@ -376,17 +366,16 @@ impl TransactionalProducer {
     }
 
     fn end(&mut self, commit: bool) -> Result<()> {
-        let expected: Vec<(String, i32, i64)> = if commit {
+        let expected: Vec<(TopicPartition, i64)> = if commit {
             self.written
                 .iter()
-                .map(|((t, p), o)| (t.to_string(), *p, *o))
+                .map(|(tp, o)| (tp.clone(), *o))
                 .collect()
         } else {
             Vec::new()
         };
         let data_round = self.rounds.iter().max().copied();
         let r = self.log.txn_coordinator()?.end(
-            &self.log,
             &self.config.transactional_id,
             (self.producer_id, self.epoch),
             commit,
