@@ -312,6 +312,9 @@ impl TxnCoordinator {
         match m.status {
             TxnStatus::Ongoing => self.finish(txn_id, &mut m, false, Vec::new(), None)?,
             TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
+                // The decision stopped short of its markers (its round failed, say): it may not
+                // be on disk yet.
+                self.make_decision_durable(txn_id, &m, None)?;
                 self.write_markers_and_complete(txn_id, &mut m)?
             }
             _ => {}
@@ -480,16 +483,26 @@ impl TxnCoordinator {
             TxnStatus::PrepareAbort
         };
         m.expected = expected;
-        // The Prepare and the data it names become durable in one round; were the data lost
-        // anyway (an OS crash mid-round), recovery sees `expected` unmet and aborts.
+        self.make_decision_durable(txn_id, m, data_round)?;
+        self.write_markers_and_complete(txn_id, m)
+    }
+
+    /// Writes the Prepare and makes it durable with the data it names, in one round; were the
+    /// data lost anyway (an OS crash mid-round), recovery sees `expected` unmet and aborts. No
+    /// marker may be written before this succeeds: a marker made durable for a decision that
+    /// was not would let recovery decide otherwise for the other partitions.
+    fn make_decision_durable(
+        &self,
+        txn_id: &str,
+        m: &TxnMeta,
+        data_round: Option<u64>,
+    ) -> Result<()> {
         self.persist_deferred(txn_id, m, Acks::Leader)?;
         let mut durable: Vec<TopicPartition> =
             m.expected.iter().map(|(tp, _)| tp.clone()).collect();
         durable.push(TopicPartition::new(TXN_TOPIC, 0));
         let round = self.store.request_durable(&durable)?;
-        self.store
-            .wait_durable(round.max(data_round.unwrap_or(0)))?;
-        self.write_markers_and_complete(txn_id, m)
+        self.store.wait_durable(round.max(data_round.unwrap_or(0)))
     }
 
     /// Writes the markers (with the Prepare's epoch) and completes the transaction in memory.
