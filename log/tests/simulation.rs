@@ -419,37 +419,7 @@ impl Run {
         }
         let visible = self.read_committed()?;
         if std::env::var("WEIR_SIM_SEED").is_ok() {
-            eprintln!("recovery report: {:#?}", log.recovery_report());
-            eprintln!("transactions: {:#?}", log.transactions());
-            for p in 0..PARTITIONS {
-                eprintln!(
-                    "{:?}",
-                    log.describe_topic(TOPIC)
-                        .map(|d| d.partitions[p as usize].clone())
-                );
-                for b in log.fetch(TOPIC, p, 0, 1 << 30).unwrap_or_default() {
-                    let h = b.header();
-                    let first = b
-                        .records(1 << 20)
-                        .ok()
-                        .and_then(|mut r| r.next())
-                        .and_then(|r| r.ok());
-                    let v = first.and_then(|r| {
-                        r.value
-                            .map(|v| String::from_utf8_lossy(&v[..v.len().min(5)]).into_owned())
-                    });
-                    eprintln!(
-                        "  p{p} {}..={} pid {} epoch {} txn {} control {} {:?}",
-                        h.base_offset,
-                        h.last_offset(),
-                        h.producer_id,
-                        h.producer_epoch,
-                        h.is_transactional(),
-                        h.is_control(),
-                        v
-                    );
-                }
-            }
+            self.print_state();
         }
         let shown = |values: &[String]| values.iter().filter(|v| visible.contains(*v)).count();
         for t in &self.model.committed {
@@ -502,6 +472,45 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// For a replayed seed: what the reopened log holds (the recovery report, the
+    /// transactions, and every batch of each partition, with the start of its first value).
+    fn print_state(&self) {
+        let log = self.log();
+        eprintln!("recovery report: {:#?}", log.recovery_report());
+        eprintln!("transactions: {:#?}", log.transactions());
+        for p in 0..PARTITIONS {
+            let Ok((mut pos, end)) = log.offsets(TOPIC, p) else {
+                continue;
+            };
+            eprintln!("partition {p}: offsets {pos}..{end}");
+            while pos < end {
+                let Ok(batches) = log.fetch(TOPIC, p, pos, 1 << 20) else {
+                    break;
+                };
+                if batches.is_empty() {
+                    break;
+                }
+                for b in &batches {
+                    let h = b.header();
+                    pos = h.last_offset() + 1;
+                    let first = b.records(1 << 20).ok().and_then(|mut r| r.next()?.ok());
+                    let value = first
+                        .and_then(|r| r.value)
+                        .map(|v| String::from_utf8_lossy(&v[..v.len().min(6)]).into_owned());
+                    eprintln!(
+                        "  {}..={} producer {} epoch {} transactional {} control {} {value:?}",
+                        h.base_offset,
+                        h.last_offset(),
+                        h.producer_id,
+                        h.producer_epoch,
+                        h.is_transactional(),
+                        h.is_control(),
+                    );
+                }
+            }
+        }
     }
 
     /// Every value a read_committed reader gets.
