@@ -303,19 +303,16 @@ impl Consumer {
     /// committed offsets if a group is configured, else per `auto_offset_reset`.
     ///
     /// Takes [`TopicPartition`]s or `(&str, i32)` pairs: `consumer.assign(&[("t", 0), ("t", 1)])`.
-    pub fn assign(
-        &mut self,
-        partitions: impl IntoIterator<Item = impl Into<TopicPartition>>,
-    ) -> Result<()> {
+    pub fn assign<P: Clone + Into<TopicPartition>>(&mut self, partitions: &[P]) -> Result<()> {
         if self.membership.is_some() {
             return Err(Error::config(
                 "assign",
                 "this consumer already subscribed to a group",
             ));
         }
-        let mut tps = Vec::new();
+        let mut tps = Vec::with_capacity(partitions.len());
         for tp in partitions {
-            let tp = tp.into();
+            let tp: TopicPartition = tp.clone().into();
             tps.push(self.tp(tp.topic(), tp.partition())?);
         }
         self.positions.retain(|k, _| tps.contains(k));
@@ -326,7 +323,8 @@ impl Consumer {
     /// Every partition of `topic`.
     pub fn assign_topic(&mut self, topic: &str) -> Result<()> {
         let n = self.log.partition_count(topic)?;
-        self.assign((0..n).map(|p| TopicPartition::new(topic, p)))
+        let parts: Vec<TopicPartition> = (0..n).map(|p| TopicPartition::new(topic, p)).collect();
+        self.assign(&parts)
     }
 
     /// Sets the callback told of partitions revoked and assigned by rebalances.

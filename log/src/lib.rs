@@ -34,6 +34,33 @@
 //!
 //! One process at a time opens a data directory for writing ([`Log::open`]); others may open
 //! it read-only ([`Log::open_read_only`]) and follow what it appends.
+//!
+//! ## Module map
+//!
+//! Parents own children; a child gets the narrow part it needs, never its owner.
+//!
+//! ```text
+//! log.rs              Log, the front door: opens the directory, owns the parts below, delegates
+//! ├─ topic_store.rs   TopicStore: topics, writer lock, append / marker / fetch / offsets,
+//! │  │                group-commit durability, the one-cleaner-per-partition exclusion
+//! │  ├─ flusher.rs    group commit: one thread fsyncs what every writer appended
+//! │  └─ partition.rs  one partition: its segments, append and read paths, recovery
+//! │     ├─ partition/idempotence.rs  idempotent-producer state (sequences, epochs)
+//! │     ├─ partition/txn_index.rs    open and aborted transactions (LSO, aborted-txns file)
+//! │     └─ segment/                  one log file and its indexes (knows no topic)
+//! ├─ offset_store.rs  committed offsets (`__consumer_offsets`) and the group coordinator
+//! │  ├─ group/        membership, generations, assignors: pure, no I/O but the clock
+//! │  └─ published_groups.rs  membership written for other processes to read
+//! ├─ txn/coordinator.rs  the transaction coordinator (`__transaction_state`)
+//! ├─ producer_ids.rs  the producer-id allocator (`@producer-ids`)
+//! ├─ cleaner.rs       retention and compaction rounds (plan: pure; compact: I/O; throttle)
+//! └─ scheduler.rs     the background jobs (cleaner rounds, transaction expiry), stopped on close
+//!
+//! Users of a Log (they hold a clone; the log knows nothing of them):
+//! producer.rs (Producer), consumer.rs (Consumer), txn/transactional_producer.rs.
+//! Leaves used everywhere: format/ (RecordBatch v2), topic_partition.rs, config.rs, error.rs,
+//! clock.rs, partitioner.rs, util.rs.
+//! ```
 #![warn(missing_docs)]
 
 mod cleaner;

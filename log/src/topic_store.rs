@@ -51,9 +51,11 @@ pub(crate) fn remove_file_if_present(storage: &dyn Storage, dir: &Path, name: &s
     }
     Ok(())
 }
+
+/// A topic's name and settings, in its directory.
 const TOPIC_META_FILE: &str = "topic.json";
 /// Longest topic name (Kafka's limit).
-pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+pub(crate) const TOPIC_NAME_BYTES_MAX: usize = 249;
 
 /// When an append returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -110,15 +112,15 @@ impl std::str::FromStr for IsolationLevel {
 /// What `describe_topic` reports per partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionDescription {
-    /// Partition number.
+    /// The partition's number within its topic.
     pub partition: i32,
-    /// First offset held.
+    /// First offset still held (retention and compaction move it on).
     pub log_start_offset: i64,
     /// Next offset to be written.
     pub high_watermark: i64,
-    /// Number of segments.
+    /// Segment files, the active one included.
     pub segments: usize,
-    /// Bytes on disk.
+    /// Bytes of its segment files on disk.
     pub size_bytes: u64,
     /// Last stable offset: below it every transaction is decided.
     pub last_stable_offset: i64,
@@ -142,11 +144,11 @@ pub struct Fetched {
 /// A topic's settings and partitions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TopicDescription {
-    /// Topic name.
+    /// The topic's name.
     pub name: String,
-    /// Its settings.
+    /// The settings it was created with.
     pub config: TopicConfig,
-    /// One entry per partition.
+    /// One entry per partition, in partition order.
     pub partitions: Vec<PartitionDescription>,
 }
 

@@ -549,9 +549,9 @@ impl Coordinator {
         })?;
         let manifest_key = state::manifest_key(&job);
         let topic = config.state_topic.as_str();
-        let offset_refs: Vec<(&str, i32, i64)> = offsets
+        let offset_refs: Vec<(weir_log::TopicPartition, i64)> = offsets
             .iter()
-            .map(|(t, p, o)| (t.as_str(), *p, *o))
+            .map(|(t, p, o)| (weir_log::TopicPartition::new(t.as_str(), *p), *o))
             .collect();
         match &self.shared.producer {
             OutputProducer::Transactional(producer) => {
@@ -589,7 +589,7 @@ impl Coordinator {
                 )?;
                 producer.flush()?;
                 if !offsets.is_empty() {
-                    self.shared.log.commit_offsets(&job, None, &offsets)?;
+                    self.shared.log.commit_offsets(&job, None, &offset_refs)?;
                 }
             }
         }

@@ -550,7 +550,7 @@ impl ExecutionPlan for TopicScanExec {
         )
         .map_err(Error::from)?;
         consumer
-            .assign(&[(&self.table.topic, range.partition)])
+            .assign(&[(&*self.table.topic, range.partition)])
             .map_err(Error::from)?;
         consumer
             .seek(&self.table.topic, range.partition, range.start_offset)

@@ -171,7 +171,12 @@ fn follow(
         let before: HashMap<i32, Option<i64>> = consumer
             .assignment()
             .into_iter()
-            .map(|(t, p)| (p, consumer.position(&t, p)))
+            .map(|tp| {
+                (
+                    tp.partition(),
+                    consumer.position(tp.topic(), tp.partition()),
+                )
+            })
             .collect();
         if let Some(ends) = ends
             && !before.is_empty()
@@ -204,10 +209,11 @@ fn follow(
             if let Some(ends) = ends {
                 // Records at or past a partition's end were fetched but not printed: commit
                 // the end, not the position.
-                for (t, p) in consumer.assignment() {
+                for tp in consumer.assignment() {
+                    let (t, p) = (tp.topic(), tp.partition());
                     let end = ends.get(&p).copied().unwrap_or(0);
-                    if consumer.position(&t, p).is_some_and(|pos| pos > end) {
-                        consumer.seek(&t, p, end)?;
+                    if consumer.position(t, p).is_some_and(|pos| pos > end) {
+                        consumer.seek(t, p, end)?;
                     }
                 }
             }

@@ -2,11 +2,10 @@
 
 use bytes::Bytes;
 
+use super::compression::{self, Compression};
+use super::layout::{BATCH_HEADER_BYTES, LOG_OVERHEAD_BYTES, MAGIC_V2, NO_SEQUENCE, attributes};
+use super::record::{Header, Record};
 use super::varint::{get_varint, get_varlong};
-use super::{
-    BATCH_HEADER_BYTES, Compression, Header, LOG_OVERHEAD_BYTES, MAGIC_V2, NO_SEQUENCE, Record,
-    attributes, compression,
-};
 use crate::{Error, Result};
 
 // Byte positions of the header fields; see the layout in `super`.
@@ -41,7 +40,7 @@ pub struct BatchHeader {
     pub magic: i8,
     /// CRC-32C of attributes..end.
     pub crc: u32,
-    /// Attribute bits, see [`super::attributes`].
+    /// Attribute bits, see [`attributes`].
     pub attributes: i16,
     /// Offset of the last record minus `base_offset`.
     pub last_offset_delta: i32,
@@ -68,7 +67,7 @@ fn field<const N: usize>(header: &[u8; BATCH_HEADER_BYTES], at: usize) -> [u8; N
 }
 
 impl BatchHeader {
-    /// Parses the first [`super::BATCH_HEADER_BYTES`] of `buf`. Checks magic, a batch length that
+    /// Parses the first [`BATCH_HEADER_BYTES`] of `buf`. Checks magic, a batch length that
     /// covers the header, and a non-negative record count; does not check the CRC.
     pub fn parse(buf: &[u8]) -> Result<BatchHeader> {
         let Some(h) = buf.first_chunk::<BATCH_HEADER_BYTES>() else {

@@ -5,10 +5,13 @@ use super::batch::{
     LAST_OFFSET_DELTA_AT, MAGIC_AT, MAX_TIMESTAMP_AT, PARTITION_LEADER_EPOCH_AT, PRODUCER_EPOCH_AT,
     PRODUCER_ID_AT, RECORDS_COUNT_AT,
 };
-use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
-use super::{
-    BATCH_HEADER_BYTES, Compression, Header, LOG_OVERHEAD_BYTES, MAGIC_V2, attributes, compression,
+use super::compression::{self, Compression};
+use super::layout::{
+    BATCH_HEADER_BYTES, LOG_OVERHEAD_BYTES, MAGIC_V2, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    NO_SEQUENCE, attributes,
 };
+use super::record::Header;
+use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
 
 /// Kafka's `RecordBatch.NO_TIMESTAMP`: the timestamps of a batch without records.
 const NO_TIMESTAMP: i64 = -1;
@@ -36,9 +39,9 @@ impl Default for BatchOptions {
     fn default() -> Self {
         BatchOptions {
             compression: Compression::None,
-            producer_id: super::NO_PRODUCER_ID,
-            producer_epoch: super::NO_PRODUCER_EPOCH,
-            base_sequence: super::NO_SEQUENCE,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            base_sequence: NO_SEQUENCE,
             transactional: false,
             control: false,
             log_append_time: false,

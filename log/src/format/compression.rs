@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use super::attributes::COMPRESSION_MASK;
+use super::layout::attributes::COMPRESSION_MASK;
 use crate::{Error, Result};
 
 /// A batch's compression codec.

@@ -25,63 +25,16 @@ mod batch;
 mod builder;
 mod compression;
 mod control;
+mod layout;
+mod record;
 pub mod varint;
 
 pub use batch::{Batch, BatchHeader, RecordIter, RecordRef};
 pub use builder::{BatchBuilder, BatchOptions};
 pub use compression::Compression;
 pub use control::{ControlRecord, ControlType};
-
-use bytes::Bytes;
-
-/// Size of the fixed batch header, up to and including `recordsCount`.
-pub const BATCH_HEADER_BYTES: usize = 61;
-/// Bytes before `batchLength` ends: a batch occupies `LOG_OVERHEAD_BYTES + batchLength` bytes.
-pub const LOG_OVERHEAD_BYTES: usize = 12;
-/// The only magic value weir reads and writes.
-pub const MAGIC_V2: i8 = 2;
-/// `producerId` of a batch from a producer that is neither idempotent nor transactional.
-pub const NO_PRODUCER_ID: i64 = -1;
-/// `producerEpoch` likewise.
-pub const NO_PRODUCER_EPOCH: i16 = -1;
-/// `baseSequence` likewise.
-pub const NO_SEQUENCE: i32 = -1;
-
-/// Attribute bits of a batch.
-pub mod attributes {
-    /// Mask of the compression codec (bits 0-2).
-    pub const COMPRESSION_MASK: i16 = 0x07;
-    /// Timestamp type bit: set means LogAppendTime.
-    pub const TIMESTAMP_TYPE: i16 = 0x08;
-    /// Set on batches written inside a transaction.
-    pub const TRANSACTIONAL: i16 = 0x10;
-    /// Set on control batches (transaction markers).
-    pub const CONTROL: i16 = 0x20;
-    /// Set when `baseTimestamp` holds the delete horizon of a compacted batch.
-    pub const DELETE_HORIZON: i16 = 0x40;
-}
-
-/// A record header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// Header key (UTF-8).
-    pub key: String,
-    /// Header value, `None` for null.
-    pub value: Option<Bytes>,
-}
-
-/// One record as read from the log: absolute offset and timestamp, key, value and headers.
-/// Key and value share the batch's buffer: reading a record does not copy its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Absolute offset in the partition.
-    pub offset: i64,
-    /// Absolute timestamp, ms since the Unix epoch.
-    pub timestamp: i64,
-    /// Key, `None` for null.
-    pub key: Option<Bytes>,
-    /// Value, `None` for null (a tombstone on compacted topics).
-    pub value: Option<Bytes>,
-    /// Headers, in order.
-    pub headers: Vec<Header>,
-}
+pub use layout::{
+    BATCH_HEADER_BYTES, LOG_OVERHEAD_BYTES, MAGIC_V2, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    NO_SEQUENCE, attributes,
+};
+pub use record::{Header, Record};

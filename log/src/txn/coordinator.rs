@@ -71,13 +71,13 @@ pub(crate) struct TxnMeta {
 /// A transaction as `topic describe` and tests see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnDescription {
-    /// The transactional id.
+    /// The id the producer chose, stable across its restarts.
     pub transactional_id: String,
-    /// Producer id.
+    /// The producer id its batches carry now (a fresh one once the epochs run out).
     pub producer_id: i64,
-    /// Current epoch.
+    /// The epoch of its current instance; older instances are fenced.
     pub epoch: i16,
-    /// State.
+    /// Where its current (or last) transaction stands.
     pub status: TxnStatus,
     /// The partitions registered in its transaction.
     pub partitions: Vec<TopicPartition>,
@@ -127,16 +127,15 @@ impl TxnCoordinator {
             txns: Mutex::default(),
             by_producer: Mutex::default(),
         };
-        let log = &*c.store;
-        if log.topic_config(TXN_TOPIC).is_err() {
+        if c.store.topic_config(TXN_TOPIC).is_err() {
             return Ok(c);
         }
-        let (start, end) = log.offsets(TXN_TOPIC, 0)?;
+        let (start, end) = c.store.offsets(TXN_TOPIC, 0)?;
         let mut pos = start;
         let mut latest: HashMap<String, Option<TxnMeta>> = HashMap::new();
-        let max = log.config().decompressed_bytes_max;
+        let max = c.store.config().decompressed_bytes_max;
         while pos < end {
-            let batches = log.fetch(TXN_TOPIC, 0, pos, 1 << 20)?;
+            let batches = c.store.fetch(TXN_TOPIC, 0, pos, 1 << 20)?;
             if batches.is_empty() {
                 break;
             }
