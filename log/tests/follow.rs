@@ -65,7 +65,7 @@ fn a_reader_process_follows_a_writer_process() {
     }
     let log = Log::open_read_only(dir.path()).unwrap();
     let mut consumer = Consumer::new(&log, ConsumerConfig::default()).unwrap();
-    consumer.assign([(TOPIC, 0), (TOPIC, 1)]).unwrap();
+    consumer.assign(&[(TOPIC, 0), (TOPIC, 1)]).unwrap();
     consumer.seek_to_beginning().unwrap();
     let mut seen: [Vec<(i64, String)>; 2] = [Vec::new(), Vec::new()];
     while seen[0].len() + seen[1].len() < BATCHES * PER_BATCH {

@@ -568,7 +568,7 @@ fn a_follower_hears_that_its_topic_was_deleted() {
     let reader = Log::open_read_only(dir.path()).unwrap();
     let mut consumer =
         weir_log::Consumer::new(&reader, weir_log::ConsumerConfig::default()).unwrap();
-    consumer.assign([("t", 0)]).unwrap();
+    consumer.assign(&[("t", 0)]).unwrap();
     let mut seen = 0;
     while seen < 1 {
         seen += consumer

@@ -280,7 +280,7 @@ fn a_read_committed_consumer_waits_for_the_open_transaction_then_reads_in_order(
         .unwrap();
     t.flush().unwrap();
     let mut c = Consumer::new(&log, ConsumerConfig::default()).unwrap();
-    c.assign([("out", 0)]).unwrap();
+    c.assign(&[("out", 0)]).unwrap();
     c.seek_to_beginning().unwrap();
     let mut seen = Vec::new();
     for b in c.poll(Duration::from_millis(100)).unwrap() {
