@@ -1,6 +1,6 @@
 //! Keyed exchanges: the sending side hashes each record's key to a downstream task and ships
 //! records in batches over bounded channels; the receiving side merges its inputs, keeps the
-//! minimum watermark over the live ones and aligns checkpoint barriers.
+//! watermark over them with a [`WatermarkValve`] and aligns checkpoint barriers.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,13 +9,23 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Select, TryRecvError, bounded};
 
+use crate::data::Key;
 use crate::emitter::{Checkpoint, Emitter};
 use crate::error::{Error, Result};
 use crate::event::{Event, Message, WATERMARK_MIN};
-use crate::handle::TaskEnv;
 use crate::hash::{stable_hash, task_for_hash};
-use crate::job::{Key, TaskRun};
 use crate::metrics::ExchangeGauge;
+use crate::task::{TaskEnv, TaskRun};
+use crate::watermark::{ValveChange, WatermarkValve};
+
+/// Hashes a key to route it: `task = hash × tasks / 2^64`.
+pub type RouteFn<K> = Arc<dyn Fn(&K) -> u64 + Send + Sync>;
+
+/// A key function with state of its own, one per sending task.
+pub type TaskKeyFn<T, K> = Box<dyn FnMut(&T) -> K + Send>;
+
+/// Makes a sending task's key function.
+pub type MakeKey<T, K> = Arc<dyn Fn() -> TaskKeyFn<T, K> + Send + Sync>;
 
 type Msg<K, T> = Message<(K, T)>;
 
@@ -70,8 +80,8 @@ impl<K: Key, T: Send + 'static> Channels<K, T> {
 /// The sending side, at the end of an upstream task's chain.
 pub(crate) struct Sender<K, T> {
     outs: Vec<crossbeam_channel::Sender<Msg<K, T>>>,
-    key: crate::job::TaskKeyFn<T, K>,
-    route: Option<crate::job::RouteFn<K>>,
+    key: TaskKeyFn<T, K>,
+    route: Option<RouteFn<K>>,
     buffers: Vec<Vec<Event<(K, T)>>>,
     batch_records_max: usize,
     watermark: i64,
@@ -81,8 +91,8 @@ pub(crate) struct Sender<K, T> {
 impl<K: Key, T: Send + 'static> Sender<K, T> {
     pub(crate) fn new(
         outs: Vec<crossbeam_channel::Sender<Msg<K, T>>>,
-        key: crate::job::TaskKeyFn<T, K>,
-        route: Option<crate::job::RouteFn<K>>,
+        key: TaskKeyFn<T, K>,
+        route: Option<RouteFn<K>>,
         batch_records_max: usize,
         gauge: Arc<ExchangeGauge>,
     ) -> Result<Sender<K, T>> {
@@ -174,22 +184,15 @@ impl<K: Key, T: Send + 'static> Emitter<T> for Sender<K, T> {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct InputState {
-    watermark: i64,
-    idle: bool,
-    ended: bool,
-    /// Delivered the barrier of the epoch being aligned: not read until the others do.
-    blocked: bool,
-}
-
 /// The receiving side: a task whose input is an exchange.
 pub(crate) struct ReceiverTask<K, T> {
     inputs: Vec<Receiver<Msg<K, T>>>,
-    state: Vec<InputState>,
+    /// The watermark over the inputs; also knows which inputs ended.
+    valve: WatermarkValve,
+    /// Per input: delivered the barrier of the epoch being aligned, so not read until the
+    /// others do.
+    blocked: Vec<bool>,
     chain: Box<dyn Emitter<(K, T)>>,
-    watermark: i64,
-    idle: bool,
     /// The epoch whose barrier some inputs have delivered.
     aligning: Option<u64>,
     gauge: Arc<ExchangeGauge>,
@@ -201,63 +204,35 @@ impl<K: Key, T: Send + 'static> ReceiverTask<K, T> {
         chain: Box<dyn Emitter<(K, T)>>,
         gauge: Arc<ExchangeGauge>,
     ) -> ReceiverTask<K, T> {
-        let state = vec![
-            InputState {
-                watermark: WATERMARK_MIN,
-                idle: false,
-                ended: false,
-                blocked: false,
-            };
-            inputs.len()
-        ];
         ReceiverTask {
+            valve: WatermarkValve::new(inputs.len()),
+            blocked: vec![false; inputs.len()],
             inputs,
-            state,
             chain,
-            watermark: WATERMARK_MIN,
-            idle: false,
             aligning: None,
             gauge,
         }
     }
 
     fn readable(&self, i: usize) -> bool {
-        let s = &self.state[i];
-        !s.ended && !s.blocked
+        !self.valve.is_ended(i) && !self.blocked[i]
     }
 
-    /// Recomputes the watermark over live inputs and passes on a rise, or idleness.
+    fn all_ended(&self) -> bool {
+        (0..self.inputs.len()).all(|i| self.valve.is_ended(i))
+    }
+
+    /// Passes on what the valve decided: a rise of the watermark, then idleness.
     fn update_watermark(&mut self) -> Result<()> {
-        let live = self.state.iter().filter(|s| !s.ended && !s.idle);
-        let min = live.map(|s| s.watermark).min();
-        match min {
-            Some(wm) => {
-                self.idle = false;
-                if wm > self.watermark {
-                    self.watermark = wm;
-                    self.chain.watermark(wm)?;
-                }
-            }
-            None => {
-                // Every input idle: advance to the highest of their watermarks (as Flink's
-                // valve does), so that the last input to go quiet does not decide alone.
-                let max = self
-                    .state
-                    .iter()
-                    .filter(|s| !s.ended)
-                    .map(|s| s.watermark)
-                    .max();
-                if let Some(wm) = max
-                    && !self.idle
-                {
-                    if wm > self.watermark {
-                        self.watermark = wm;
-                        self.chain.watermark(wm)?;
-                    }
-                    self.idle = true;
-                    self.chain.idle()?;
-                }
-            }
+        let ValveChange {
+            watermark,
+            went_idle,
+        } = self.valve.update();
+        if let Some(wm) = watermark {
+            self.chain.watermark(wm)?;
+        }
+        if went_idle {
+            self.chain.idle()?;
         }
         Ok(())
     }
@@ -266,31 +241,29 @@ impl<K: Key, T: Send + 'static> ReceiverTask<K, T> {
         match msg {
             Message::Data(batch) => {
                 self.gauge.received(batch.len());
-                if self.state[i].idle {
-                    self.state[i].idle = false;
-                }
+                // Data ends the input's idleness; its next watermark moves the valve.
+                self.valve.set_idle(i, false);
                 for ev in batch {
                     self.chain.event(ev)?;
                 }
             }
             Message::Watermark(wm) => {
-                let s = &mut self.state[i];
-                s.watermark = s.watermark.max(wm);
-                s.idle = false;
+                self.valve.raise(i, wm);
+                self.valve.set_idle(i, false);
                 self.update_watermark()?;
             }
             Message::Idle => {
-                self.state[i].idle = true;
+                self.valve.set_idle(i, true);
                 self.update_watermark()?;
             }
             Message::Barrier(epoch) => {
                 debug_assert!(self.aligning.is_none_or(|e| e == epoch));
-                self.state[i].blocked = true;
+                self.blocked[i] = true;
                 self.aligning = Some(epoch);
                 self.try_align(env)?;
             }
             Message::End => {
-                self.state[i].ended = true;
+                self.valve.end(i);
                 self.update_watermark()?;
                 self.try_align(env)?;
             }
@@ -302,14 +275,13 @@ impl<K: Key, T: Send + 'static> ReceiverTask<K, T> {
         let Some(epoch) = self.aligning else {
             return Ok(());
         };
-        if self.state.iter().all(|s| s.ended || s.blocked) {
+        let aligned = (0..self.inputs.len()).all(|i| self.valve.is_ended(i) || self.blocked[i]);
+        if aligned {
             self.aligning = None;
             let mut cp = Checkpoint::new(epoch);
             self.chain.checkpoint(&mut cp)?;
             env.ack(cp)?;
-            for s in &mut self.state {
-                s.blocked = false;
-            }
+            self.blocked.fill(false);
         }
         Ok(())
     }
@@ -323,7 +295,7 @@ impl<K: Key, T: Send + 'static> TaskRun for ReceiverTask<K, T> {
             if env.should_stop() {
                 return env.stopped();
             }
-            if self.state.iter().all(|s| s.ended) {
+            if self.all_ended() {
                 self.chain.finish()?;
                 return Ok(());
             }
