@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::metrics::JobMetrics;
 use crate::task::Shared;
 
-/// A running job.
+/// A running job: read its metrics, wait for it to drain, or stop it. Dropping the handle
+/// stops the job too (the open epoch is aborted).
 pub struct JobHandle {
     shared: Arc<Shared>,
     coordinator: Option<JoinHandle<Result<()>>>,

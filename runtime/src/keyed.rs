@@ -83,7 +83,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
         self
     }
 
-    /// The key function.
+    /// The stateless key function the stream was keyed by (what operators see as the key).
     pub fn key_fn(&self) -> Arc<dyn Fn(&T) -> K + Send + Sync> {
         self.key.clone()
     }

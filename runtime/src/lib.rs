@@ -24,38 +24,6 @@
 //! Windows, aggregates, keyed processing and hot-key salting live in `weir-operators`, built on
 //! [`KeyedStream::process_with`].
 //!
-//! ## How the modules divide the work
-//!
-//! - Building a job: `job` ([`Job`], [`Source`]) and the streams `stream` ([`Stream`]) and
-//!   `keyed` ([`KeyedStream`]) register factories in `graph` (stages of tasks, and the ports
-//!   operators attach to). Nothing runs until `start`.
-//! - What flows: `event` ([`Event`], watermarks), `data` ([`Data`], [`Key`]), `codec`,
-//!   `schema`; the push interface between chained operators, `emitter` ([`Emitter`],
-//!   [`Checkpoint`]), and stateful operators, `operator` ([`Operator`]).
-//! - What a task is: `task` (its body, its kind, what it sees while built and while running,
-//!   what every task of a running job shares), the leaf every task body builds on. The bodies:
-//!   `source` (reads partitions, injects barriers), `exchange` (routes by key, aligns barriers),
-//!   `sink` (writes through `output`, the job's producer). Both inputs combine their watermarks
-//!   with one `watermark` valve.
-//! - Running a job: `start` builds the tasks and starts the threads; `checkpoint` runs the
-//!   epochs (a pure `protocol` and `ledger`, and the `coordinator` thread that does their I/O);
-//!   `handle` ([`JobHandle`]) watches and stops the job; `metrics` counts; `state` puts
-//!   snapshots in the log.
-//!
-//! Imports point one way, each module only at those on lines below it (checked by reading every
-//! file's `use crate::` lines):
-//!
-//! ```text
-//! job
-//! start
-//! keyed ─► stream                       handle
-//! graph     checkpoint::coordinator ─► checkpoint::{protocol, ledger}
-//! source  exchange  sink
-//! task  (context, env, shared, signals)
-//! output  watermark  operator  emitter  metrics  state  codec  schema  data  hash  event
-//! config  error
-//! ```
-//!
 //! ```
 //! use weir_log::{Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig};
 //! use weir_runtime::{Job, JobConfig, Json};
@@ -80,6 +48,43 @@
 //! let metrics = job.start()?.wait()?;
 //! assert_eq!(metrics.source_records, 100);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How the modules divide the work
+//!
+//! - Building a job: `job` ([`Job`], [`Source`]) and the streams `stream` ([`Stream`]) and
+//!   `keyed` ([`KeyedStream`]) register factories in `graph` (stages of tasks, and the ports
+//!   operators attach to). Nothing runs until `start`.
+//! - What flows: `event` ([`Event`], watermarks), `data` ([`Data`], [`Key`]), `codec`,
+//!   `schema`; the push interface between chained operators, `emitter` ([`Emitter`],
+//!   [`Checkpoint`]), and stateful operators, `operator` ([`Operator`]).
+//! - What a task is: `task` (its body, its kind, what it sees while built and while running,
+//!   what every task of a running job shares), the leaf every task body builds on. The bodies:
+//!   `source` (reads partitions, injects barriers), `exchange` (routes by key, aligns barriers),
+//!   `sink` (writes through `output`, the job's producer). Both inputs combine their watermarks
+//!   with one `watermark` valve.
+//! - Running a job: `start` builds the tasks and starts the threads; `checkpoint` runs the
+//!   epochs (a pure `protocol` and `ledger`, and the `coordinator` thread that does their I/O);
+//!   `handle` ([`JobHandle`]) watches and stops the job; `metrics` counts; `state` puts
+//!   snapshots in the log.
+//!
+//! Imports point one way: each module uses only modules on lines below its own (checked by
+//! reading every file's `use crate::` and `use super::` lines; inside `task`, `checkpoint` and
+//! `metrics` the files follow the same rule, and each `mod.rs` only declares and re-exports).
+//!
+//! ```text
+//! job                       the builder's entry: Job, Source
+//! keyed                     KeyedStream, and Stream::key_by
+//! stream                    Stream and the operators chained on it
+//! start                     builds every task's chain, starts the threads
+//! graph  handle  checkpoint (coordinator → protocol, ledger)
+//! source  exchange  sink    the task bodies
+//! task                      (run → env → shared → report, signals; context → shared; kind)
+//! output  watermark  operator  state
+//! emitter
+//! metrics  config
+//! error
+//! codec  schema  hash  event  data
 //! ```
 #![warn(missing_docs)]
 

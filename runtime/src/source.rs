@@ -356,7 +356,9 @@ impl<T: Data, C: Codec<T>> TaskRun for SourceTask<T, C> {
                 consumer.seek(&topic, p.partition, *offset)?;
             }
         }
-        let mut epoch = env.requested_epoch();
+        // Not the epoch requested now: the coordinator may have asked for the next one while
+        // this thread was opening its consumer, and that barrier must still be sent.
+        let mut epoch = env.restored_epoch();
         loop {
             if env.should_stop() {
                 return env.stopped();

@@ -9,6 +9,7 @@ use crate::codec::Codec;
 use crate::data::Data;
 use crate::emitter::{Either, Emitter, FilterOp, FlatMapOp, MapOp, SplitOp};
 use crate::error::Result;
+use crate::event::Event;
 use crate::graph::{Graph, Port};
 use crate::operator::{BoxOperator, OperatorChain};
 use crate::sink::{BatchFn, ForEachSink, KeyFn, TopicSink};
@@ -160,7 +161,7 @@ impl<T: Data> Stream<T> {
 
     /// Calls `f` on each batch of records (a sink for tests, metrics or external systems).
     /// Not transactional: after a crash, `f` may see the records of an uncommitted epoch again.
-    pub fn for_each(&self, f: impl Fn(&[crate::Event<T>]) + Send + Sync + 'static) {
+    pub fn for_each(&self, f: impl Fn(&[Event<T>]) + Send + Sync + 'static) {
         self.g.borrow_mut().sinks += 1;
         let f: BatchFn<T> = Arc::new(f);
         let _: Stream<()> = self.attach(move |ctx, _down: Box<dyn Emitter<()>>| {

@@ -8,9 +8,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use weir_log::{GroupMetadata, ProducerRecord};
 
-use super::ledger::CommitPlan;
-use super::protocol::CompleteEpoch;
-use super::{EpochProtocol, StateLedger};
+use super::ledger::{CommitPlan, StateLedger};
+use super::protocol::{CompleteEpoch, EpochProtocol};
 use crate::error::{Error, Result};
 use crate::output::OutputProducer;
 use crate::task::{Shared, TaskReport};

@@ -32,7 +32,7 @@ pub(crate) struct CompleteEpoch {
     pub(crate) checkpoints: Vec<Checkpoint>,
 }
 
-/// An epoch committed.
+/// What the protocol reports once an epoch's transaction has committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Committed {
     pub(crate) epoch: u64,
@@ -72,9 +72,9 @@ impl fmt::Display for ProtocolError {
     }
 }
 
-impl From<ProtocolError> for crate::Error {
+impl From<ProtocolError> for crate::error::Error {
     fn from(e: ProtocolError) -> Self {
-        crate::Error::Internal(e.to_string())
+        crate::error::Error::Internal(e.to_string())
     }
 }
 

@@ -1,10 +1,10 @@
 //! The counters tasks bump without contention (each has a single writer, or is a gauge of
-//! relaxed atomics), read by [`super::MetricsRegistry::collect`].
+//! relaxed atomics), read by [`super::registry::MetricsRegistry::collect`].
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use super::ExchangeMetrics;
+use super::snapshot::ExchangeMetrics;
 
 /// Counters of one operator in one task (only that task writes them).
 #[derive(Debug)]
@@ -87,7 +87,7 @@ pub(crate) struct SourceProgress {
     pub(crate) decode_errors: AtomicU64,
 }
 
-/// Checkpoint statistics.
+/// What the coordinator records of each commit, for [`super::JobMetrics`]'s checkpoint figures.
 #[derive(Debug, Default)]
 pub(crate) struct CheckpointStats {
     pub(crate) committed: AtomicU64,

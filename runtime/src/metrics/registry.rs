@@ -8,7 +8,7 @@ use weir_log::Log;
 use weir_log::clock::Clock;
 
 use super::counters::{self, CheckpointStats, ExchangeGauge, OperatorCounters, SourceProgress};
-use super::{JobMetrics, OperatorMetrics};
+use super::snapshot::{JobMetrics, OperatorMetrics};
 use crate::event::WATERMARK_MIN;
 
 /// Every counter of a running job. Tasks register theirs while they are built (a lock, once per

@@ -8,9 +8,9 @@ use std::time::Duration;
 pub struct OperatorMetrics {
     /// The operator's name.
     pub operator: String,
-    /// Records it received.
+    /// Records it received, summed over its tasks.
     pub records_in: u64,
-    /// Records it emitted.
+    /// Records it passed downstream (results, for a window), summed over its tasks.
     pub records_out: u64,
     /// Windows, timers or keys held in state (operators that report it).
     pub state_items: u64,
@@ -48,7 +48,7 @@ pub struct JobMetrics {
     pub watermark: Option<i64>,
     /// Processing time minus that watermark, in ms.
     pub watermark_lag_ms: Option<i64>,
-    /// Epochs committed.
+    /// Epochs committed by this run (a restart counts from zero).
     pub checkpoints: u64,
     /// The last committed epoch.
     pub last_epoch: u64,
@@ -60,7 +60,7 @@ pub struct JobMetrics {
     pub checkpoint_state_bytes: u64,
     /// Per operator, summed over tasks.
     pub operators: Vec<OperatorMetrics>,
-    /// Per exchange.
+    /// The depth of each exchange, in the order the graph declares them.
     pub exchanges: Vec<ExchangeMetrics>,
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use weir_log::Log;
 
-use super::Shared;
+use super::shared::Shared;
 use crate::config::JobConfig;
 use crate::metrics::{ExchangeGauge, OperatorCounters, SourceProgress};
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use weir_log::Log;
 
-use super::{Shared, TaskKind, TaskReport};
+use super::kind::TaskKind;
+use super::report::TaskReport;
+use super::shared::Shared;
 use crate::config::{Guarantee, JobConfig};
 use crate::emitter::Checkpoint;
 use crate::error::{Error, Result};
@@ -62,6 +64,11 @@ impl TaskEnv {
     /// Processing time from the job's clock, ms since the Unix epoch.
     pub(crate) fn now_ms(&self) -> i64 {
         self.shared.config.clock.now_ms()
+    }
+
+    /// The last committed epoch when the job started: a source's first barrier ends the next.
+    pub(crate) fn restored_epoch(&self) -> u64 {
+        self.shared.signals.restored_epoch()
     }
 
     pub(crate) fn requested_epoch(&self) -> u64 {

@@ -3,7 +3,8 @@
 use crossbeam_channel::Sender;
 use weir_log::Log;
 
-use super::{EpochSignals, TaskReport};
+use super::report::TaskReport;
+use super::signals::EpochSignals;
 use crate::config::JobConfig;
 use crate::metrics::MetricsRegistry;
 use crate::output::OutputProducer;

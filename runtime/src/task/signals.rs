@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 #[derive(Debug)]
 pub(crate) struct EpochSignals {
     stop: AtomicBool,
+    /// The last committed epoch when the job started.
+    restored_epoch: u64,
     /// The final epoch committed: stopping is success.
     finished: AtomicBool,
     requested: AtomicU64,
@@ -23,6 +25,7 @@ impl EpochSignals {
     pub(crate) fn new(last_committed: u64) -> EpochSignals {
         EpochSignals {
             stop: AtomicBool::new(false),
+            restored_epoch: last_committed,
             finished: AtomicBool::new(false),
             requested: AtomicU64::new(last_committed),
             requested_cv: (Mutex::new(()), Condvar::new()),
@@ -51,6 +54,13 @@ impl EpochSignals {
     /// Whether the final epoch committed.
     pub(crate) fn finished(&self) -> bool {
         self.finished.load(SeqCst)
+    }
+
+    /// The last committed epoch when the job started: the first epoch a source's barrier ends
+    /// is the one after it, however late the source's thread gets going (by then the
+    /// coordinator may have requested that epoch already).
+    pub(crate) fn restored_epoch(&self) -> u64 {
+        self.restored_epoch
     }
 
     /// The newest epoch whose barriers the sources were asked for.
