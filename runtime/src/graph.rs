@@ -9,9 +9,10 @@ use std::rc::Rc;
 
 use weir_log::Log;
 
+use crate::chained::{Discard, FanOut};
 use crate::config::JobConfig;
 use crate::data::Data;
-use crate::emitter::{Discard, Emitter, FanOut};
+use crate::emitter::Emitter;
 use crate::error::Result;
 use crate::task::{TaskContext, TaskKind, TaskRun};
 

@@ -121,10 +121,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
             * downstream
             * (gm.config.channel_batches_max + 1)
             * gm.config.batch_records_max) as i64;
-        let gauge = Arc::new(ExchangeGauge::new(
-            &stage_name,
-            gauge_capacity,
-        ));
+        let gauge = Arc::new(ExchangeGauge::new(&stage_name, gauge_capacity));
         let key = self.key.clone();
         let make_key = self.make_key.clone();
         let route = self.route.clone();

@@ -57,7 +57,8 @@
 //!   operators attach to). Nothing runs until `start`.
 //! - What flows: `event` ([`Event`], watermarks), `data` ([`Data`], [`Key`]), `codec`,
 //!   `schema`; the push interface between chained operators, `emitter` ([`Emitter`],
-//!   [`Checkpoint`]), and stateful operators, `operator` ([`Operator`]).
+//!   [`Checkpoint`]); the simple chained operators, `chained` (map, filter, split, ...); and
+//!   stateful operators, `operator` ([`Operator`]).
 //! - What a task is: `task` (its body, its kind, what it sees while built and while running,
 //!   what every task of a running job shares), the leaf every task body builds on. The bodies:
 //!   `source` (reads partitions, injects barriers), `exchange` (routes by key, aligns barriers),
@@ -69,8 +70,9 @@
 //!   snapshots in the log.
 //!
 //! Imports point one way: each module uses only modules on lines below its own (checked by
-//! reading every file's `use crate::` and `use super::` lines; inside `task`, `checkpoint` and
-//! `metrics` the files follow the same rule, and each `mod.rs` only declares and re-exports).
+//! reading every file's `use crate::` and `use super::` lines; inside `task`, `checkpoint`,
+//! `exchange` and `metrics` the files follow the same rule, and each `mod.rs` only declares and
+//! re-exports).
 //!
 //! ```text
 //! job                       the builder's entry: Job, Source
@@ -78,9 +80,9 @@
 //! stream                    Stream and the operators chained on it
 //! start                     builds every task's chain, starts the threads
 //! graph  handle  checkpoint (coordinator → protocol, ledger)
-//! source  exchange  sink    the task bodies
+//! source  exchange  sink    the task bodies (exchange: sender, receiver → channels, keys)
 //! task                      (run → env → shared → report, signals; context → shared; kind)
-//! output  watermark  operator  state
+//! output  watermark  operator  chained  state
 //! emitter
 //! metrics  config
 //! error
@@ -93,6 +95,7 @@ pub use weir_log;
 /// Time behind a trait (one [`Clock`] for every crate of weir; it lives in `weir-log`).
 pub use weir_log::clock;
 
+mod chained;
 mod checkpoint;
 pub mod codec;
 mod config;
@@ -118,10 +121,11 @@ mod stream;
 mod task;
 mod watermark;
 
+pub use chained::Either;
 pub use codec::{Binary, Codec, CodecError, Json};
 pub use config::{Guarantee, JobConfig};
 pub use data::{Data, Key};
-pub use emitter::{Checkpoint, Either, Emitter};
+pub use emitter::{Checkpoint, Emitter};
 pub use error::{Error, Result};
 pub use event::{Event, WATERMARK_MAX, WATERMARK_MIN};
 pub use exchange::{MakeKey, RouteFn, TaskKeyFn};

@@ -5,8 +5,7 @@ use std::sync::Mutex;
 
 use weir_log::format::Header;
 use weir_log::{
-    Acks, Log, Producer, ProducerConfig, ProducerRecord, TransactionalConfig,
-    TransactionalProducer,
+    Acks, Log, Producer, ProducerConfig, ProducerRecord, TransactionalConfig, TransactionalProducer,
 };
 
 use crate::config::{Guarantee, JobConfig};
@@ -41,7 +40,7 @@ impl OutputProducer {
                     log,
                     TransactionalConfig {
                         compression: weir_log::format::Compression::Lz4,
-                        ..TransactionalConfig::new(&config.job_id())
+                        ..TransactionalConfig::new(config.job_id())
                     },
                 )?;
                 p.begin()?;

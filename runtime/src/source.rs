@@ -235,9 +235,7 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
                 let value = match value {
                     Ok(v) => v,
                     Err(e) => {
-                        self.progress
-                            .decode_errors
-                            .fetch_add(1, Relaxed);
+                        self.progress.decode_errors.fetch_add(1, Relaxed);
                         if self.spec.dead_letter.is_none() {
                             return Err(Error::Codec {
                                 topic: format!(

@@ -5,9 +5,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::chained::{Either, FilterOp, FlatMapOp, MapOp, SplitOp};
 use crate::codec::Codec;
 use crate::data::Data;
-use crate::emitter::{Either, Emitter, FilterOp, FlatMapOp, MapOp, SplitOp};
+use crate::emitter::Emitter;
 use crate::error::Result;
 use crate::event::Event;
 use crate::graph::{Graph, Port};

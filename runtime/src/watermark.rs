@@ -131,12 +131,20 @@ mod tests {
         let mut v = WatermarkValve::new(3);
         v.raise(0, 10);
         v.raise(1, 20);
-        assert_eq!(v.update(), ValveChange::default(), "input 2 has no watermark yet");
+        assert_eq!(
+            v.update(),
+            ValveChange::default(),
+            "input 2 has no watermark yet"
+        );
         v.raise(2, 5);
         assert_eq!(v.update(), rose(5));
         v.raise(2, 30);
         assert_eq!(v.update(), rose(10));
-        assert_eq!(v.update(), ValveChange::default(), "no rise, nothing to say");
+        assert_eq!(
+            v.update(),
+            ValveChange::default(),
+            "no rise, nothing to say"
+        );
     }
 
     #[test]

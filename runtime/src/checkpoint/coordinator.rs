@@ -82,10 +82,12 @@ impl Coordinator {
                 eprintln!("[{}] {metrics}", config.name);
                 next_print_at_ms = Some(now_ms.saturating_add(every as i64));
             }
+            // While an epoch is open only a report moves the protocol: sleep until one comes
+            // (or the stop flag needs a look), not until the next epoch's nominal start.
             let wait_ms = self
                 .protocol
                 .ms_until_next_epoch(now_ms)
-                .min(WAKE_INTERVAL_MS_MAX);
+                .map_or(WAKE_INTERVAL_MS_MAX, |ms| ms.min(WAKE_INTERVAL_MS_MAX));
             let report = match self.reports.recv_timeout(Duration::from_millis(wait_ms)) {
                 Ok(r) => r,
                 Err(RecvTimeoutError::Timeout) => continue,
@@ -95,12 +97,12 @@ impl Coordinator {
                 TaskReport::Failed { error } => return Err(error),
                 TaskReport::Drained { task } => self.protocol.on_drained(task)?,
                 TaskReport::Ack { task, cp } => {
-                    if let Some(complete) = self.protocol.on_ack(task, cp)? {
-                        if self.commit(complete)? {
-                            self.shared.signals.finish();
-                            self.shared.signals.request_stop();
-                            return Ok(());
-                        }
+                    if let Some(complete) = self.protocol.on_ack(task, cp)?
+                        && self.commit(complete)?
+                    {
+                        self.shared.signals.finish();
+                        self.shared.signals.request_stop();
+                        return Ok(());
                     }
                 }
             }

@@ -127,7 +127,10 @@ mod tests {
     fn unchanged_state_is_named_but_not_written_again() {
         let mut ledger = StateLedger::new("j".into(), "t".into(), 1 << 10, None, &HashMap::new());
         let plan = ledger
-            .plan(1, vec![checkpoint(1, &[("b/0", b"x"), ("a/0", b"y")], &[(0, 5)])])
+            .plan(
+                1,
+                vec![checkpoint(1, &[("b/0", b"x"), ("a/0", b"y")], &[(0, 5)])],
+            )
             .expect("a plan");
         assert_eq!(plan.state_records.len(), 2);
         assert_eq!(plan.state_bytes, 2);
@@ -139,7 +142,10 @@ mod tests {
         assert_eq!(m.entries, vec![("a/0".into(), 1, 1), ("b/0".into(), 1, 1)]);
 
         let plan = ledger
-            .plan(2, vec![checkpoint(2, &[("b/0", b"x"), ("a/0", b"z")], &[(0, 9)])])
+            .plan(
+                2,
+                vec![checkpoint(2, &[("b/0", b"x"), ("a/0", b"z")], &[(0, 9)])],
+            )
             .expect("a plan");
         assert_eq!(plan.state_records.len(), 1, "only a/0 changed");
         assert_eq!(plan.state_records[0].0, "j/s/a/0/0");
@@ -156,7 +162,8 @@ mod tests {
             topology: "t".into(),
             entries: vec![("a/0".into(), 4, 1)],
         };
-        let mut ledger = StateLedger::new("j".into(), "t".into(), 1 << 10, Some(&restored), &states);
+        let mut ledger =
+            StateLedger::new("j".into(), "t".into(), 1 << 10, Some(&restored), &states);
         let plan = ledger
             .plan(8, vec![checkpoint(8, &[("a/0", b"y")], &[])])
             .expect("a plan");

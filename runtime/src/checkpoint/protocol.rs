@@ -48,7 +48,11 @@ pub(crate) enum ProtocolError {
     /// An acknowledgement while no epoch waits for one.
     AckWithoutEpoch { task: usize, epoch: u64 },
     /// An acknowledgement of another epoch than the pending one, or a second one from a task.
-    UnexpectedAck { task: usize, acked: u64, pending: u64 },
+    UnexpectedAck {
+        task: usize,
+        acked: u64,
+        pending: u64,
+    },
     /// A report from a task the job does not have.
     UnknownTask { task: usize },
     /// A commit reported while no epoch was complete.
@@ -59,13 +63,19 @@ impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProtocolError::AckWithoutEpoch { task, epoch } => {
-                write!(f, "an ack with no epoch pending (task {task}, epoch {epoch})")
+                write!(
+                    f,
+                    "an ack with no epoch pending (task {task}, epoch {epoch})"
+                )
             }
             ProtocolError::UnexpectedAck {
                 task,
                 acked,
                 pending,
-            } => write!(f, "task {task} acked epoch {acked} while {pending} is pending"),
+            } => write!(
+                f,
+                "task {task} acked epoch {acked} while {pending} is pending"
+            ),
             ProtocolError::UnknownTask { task } => write!(f, "a report from unknown task {task}"),
             ProtocolError::CommitWithoutEpoch => write!(f, "a commit with no epoch complete"),
         }
@@ -151,9 +161,11 @@ impl EpochProtocol {
         Some(epoch)
     }
 
-    /// How long from `now_ms` until the next epoch is due by time (0 if overdue).
-    pub(crate) fn ms_until_next_epoch(&self, now_ms: i64) -> u64 {
-        u64::try_from(self.next_epoch_at_ms.saturating_sub(now_ms)).unwrap_or(0)
+    /// How long from `now_ms` until the next epoch is due by time (0 if overdue); `None` while
+    /// an epoch is open or after the last one, when only the tasks' reports move the protocol.
+    pub(crate) fn ms_until_next_epoch(&self, now_ms: i64) -> Option<u64> {
+        matches!(self.phase, Phase::Between)
+            .then(|| u64::try_from(self.next_epoch_at_ms.saturating_sub(now_ms)).unwrap_or(0))
     }
 
     /// Source task `task` read all its partitions to their end.
@@ -259,11 +271,18 @@ mod tests {
         let clock = ManualClock::new(10_000);
         let mut p = EpochProtocol::new(settings(3, 1, false), 0, clock.monotonic_ms());
         assert_eq!(p.start_epoch_if_due(clock.monotonic_ms()), None);
-        assert_eq!(p.ms_until_next_epoch(clock.monotonic_ms()), 1_000);
+        assert_eq!(p.ms_until_next_epoch(clock.monotonic_ms()), Some(1_000));
         clock.advance(999);
         assert_eq!(p.start_epoch_if_due(clock.monotonic_ms()), None);
         clock.advance(1);
         assert_eq!(p.start_epoch_if_due(clock.monotonic_ms()), Some(1));
+        clock.advance(5_000);
+        assert_eq!(
+            p.ms_until_next_epoch(clock.monotonic_ms()),
+            None,
+            "an epoch is open"
+        );
+        clock.set(11_000);
         assert!(ack(&mut p, 2, 1).is_none());
         assert!(ack(&mut p, 0, 1).is_none());
         let done = ack(&mut p, 1, 1).expect("every task acked");
@@ -281,7 +300,7 @@ mod tests {
             }
         );
         // The next epoch is due one interval after the previous one started.
-        assert_eq!(p.ms_until_next_epoch(clock.monotonic_ms()), 960);
+        assert_eq!(p.ms_until_next_epoch(clock.monotonic_ms()), Some(960));
         clock.advance(960);
         assert_eq!(p.start_epoch_if_due(clock.monotonic_ms()), Some(2));
     }
@@ -304,9 +323,17 @@ mod tests {
         assert!(ack(&mut p, 1, 1).is_some());
         clock.advance(10_000);
         // A commit that never returns (the transaction failed): no second epoch starts.
-        assert_eq!(p.start_epoch_if_due(clock.monotonic_ms()), None, "committing");
+        assert_eq!(
+            p.start_epoch_if_due(clock.monotonic_ms()),
+            None,
+            "committing"
+        );
         p.on_committed(clock.monotonic_ms()).expect("committing");
-        assert_eq!(p.start_epoch_if_due(clock.monotonic_ms()), Some(2), "overdue");
+        assert_eq!(
+            p.start_epoch_if_due(clock.monotonic_ms()),
+            Some(2),
+            "overdue"
+        );
     }
 
     #[test]
@@ -342,7 +369,10 @@ mod tests {
             ProtocolError::UnknownTask { task: 5 }
         );
         assert_eq!(p.on_drained(9), Err(ProtocolError::UnknownTask { task: 9 }));
-        assert_eq!(p.on_committed(1_000), Err(ProtocolError::CommitWithoutEpoch));
+        assert_eq!(
+            p.on_committed(1_000),
+            Err(ProtocolError::CommitWithoutEpoch)
+        );
         // Errors changed nothing: the epoch still completes with the missing ack.
         assert!(ack(&mut p, 1, 1).is_some());
         // An ack while committing is one with no epoch pending.
@@ -359,7 +389,11 @@ mod tests {
         p.on_drained(0).expect("a source");
         assert_eq!(p.start_epoch_if_due(10), None, "one source still reads");
         p.on_drained(1).expect("a source");
-        assert_eq!(p.start_epoch_if_due(10), Some(1), "no need to wait out the interval");
+        assert_eq!(
+            p.start_epoch_if_due(10),
+            Some(1),
+            "no need to wait out the interval"
+        );
         for t in 0..2 {
             ack(&mut p, t, 1);
         }
@@ -367,7 +401,11 @@ mod tests {
         let c = p.on_committed(25).expect("committing");
         assert!(c.finished);
         assert_eq!(c.duration_ms, 15);
-        assert_eq!(p.start_epoch_if_due(1_000_000), None, "nothing after the last");
+        assert_eq!(
+            p.start_epoch_if_due(1_000_000),
+            None,
+            "nothing after the last"
+        );
     }
 
     #[test]
@@ -398,6 +436,6 @@ mod tests {
         assert_eq!(p.start_epoch_if_due(6_000), Some(1));
         assert!(ack(&mut p, 0, 1).is_some());
         assert_eq!(p.on_committed(5_500).expect("committing").duration_ms, 0);
-        assert_eq!(p.ms_until_next_epoch(9_000), 0);
+        assert_eq!(p.ms_until_next_epoch(9_000), Some(0));
     }
 }

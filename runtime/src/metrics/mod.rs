@@ -6,7 +6,7 @@ mod counters;
 mod registry;
 mod snapshot;
 
-pub use counters::{ExchangeGauge, OperatorCounters};
 pub(crate) use counters::SourceProgress;
+pub use counters::{ExchangeGauge, OperatorCounters};
 pub(crate) use registry::MetricsRegistry;
 pub use snapshot::{ExchangeMetrics, JobMetrics, OperatorMetrics};
