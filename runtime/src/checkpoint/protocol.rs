@@ -438,4 +438,58 @@ mod tests {
         assert_eq!(p.on_committed(5_500).expect("committing").duration_ms, 0);
         assert_eq!(p.ms_until_next_epoch(9_000), Some(0));
     }
+
+    #[test]
+    fn scripted_runs_commit_every_epoch_once_and_in_order() {
+        // Seeded scripts: the clock moves by random steps, tasks ack in random order, sources
+        // drain at random times. Whatever the script, epochs start one at a time and in order,
+        // each completes only with every task's ack, and the run ends with one last epoch.
+        for seed in 1..=200u64 {
+            let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let mut next = move |n: u64| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng % n
+            };
+            let (tasks, sources) = (1 + next(4) as usize, 1);
+            let clock = ManualClock::new(0);
+            let mut p = EpochProtocol::new(settings(tasks, sources, true), 0, 0);
+            let (mut open, mut committed, mut finished) = (None::<u64>, 0u64, false);
+            let mut unacked: Vec<usize> = Vec::new();
+            for _ in 0..500 {
+                clock.advance(next(400) as i64);
+                let now = clock.monotonic_ms();
+                if let Some(e) = p.start_epoch_if_due(now) {
+                    assert!(open.is_none(), "seed {seed}: epoch {e} while one is open");
+                    assert_eq!(e, committed + 1, "seed {seed}");
+                    open = Some(e);
+                    unacked = (0..tasks).collect();
+                }
+                if next(20) == 0 {
+                    p.on_drained(0).expect("a source");
+                }
+                if let Some(e) = open
+                    && !unacked.is_empty()
+                {
+                    let task = unacked.remove(next(unacked.len() as u64) as usize);
+                    let done = p.on_ack(task, Checkpoint::new(e)).expect("a valid ack");
+                    assert_eq!(done.is_some(), unacked.is_empty(), "seed {seed}");
+                    if let Some(done) = done {
+                        assert_eq!(done.checkpoints.len(), tasks);
+                        let c = p.on_committed(clock.monotonic_ms()).expect("committing");
+                        assert_eq!(c.epoch, e);
+                        committed = e;
+                        open = None;
+                        if c.finished {
+                            finished = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            assert!(finished, "seed {seed}: the drained run did not end");
+            assert_eq!(p.start_epoch_if_due(i64::MAX), None, "seed {seed}");
+        }
+    }
 }

@@ -60,14 +60,17 @@ impl TaskContext<'_> {
         self.shared.metrics.register_counters(operator)
     }
 
+    /// Registers an exchange's gauge with the job's metrics (once, however many tasks call).
     pub(crate) fn register_gauge(&self, gauge: &Arc<ExchangeGauge>) {
         self.shared.metrics.register_gauge(gauge);
     }
 
+    /// Progress counters for this source task, registered with the job's metrics.
     pub(crate) fn register_source(&self) -> Arc<SourceProgress> {
         self.shared.metrics.register_source()
     }
 
+    /// The running job, for a sink that keeps a handle on the job's producer.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         self.shared
     }

@@ -40,6 +40,7 @@ impl TaskEnv {
         }
     }
 
+    /// Whether the job is stopping: the task returns [`TaskEnv::stopped`] at its next look.
     pub(crate) fn should_stop(&self) -> bool {
         self.shared.signals.stop_requested()
     }
@@ -53,10 +54,12 @@ impl TaskEnv {
         }
     }
 
+    /// The job's configuration.
     pub(crate) fn config(&self) -> &JobConfig {
         &self.shared.config
     }
 
+    /// The log the job reads and writes.
     pub(crate) fn log(&self) -> &Log {
         &self.shared.log
     }
@@ -71,6 +74,8 @@ impl TaskEnv {
         self.shared.signals.restored_epoch()
     }
 
+    /// The newest epoch the coordinator asked for; a source that has not yet sent its barrier
+    /// sends it at its next poll.
     pub(crate) fn requested_epoch(&self) -> u64 {
         self.shared.signals.requested_epoch()
     }
@@ -80,6 +85,8 @@ impl TaskEnv {
         self.shared.signals.wait_for_epoch_after(epoch, timeout);
     }
 
+    /// Writes records through the job's producer (into the open epoch's transaction, under
+    /// exactly-once).
     pub(crate) fn output(&self, records: &[OutputRecord<'_>]) -> Result<()> {
         self.shared.output.send(records)
     }
