@@ -47,7 +47,10 @@ pub struct JobConfig {
     pub state_chunk_bytes_max: usize,
     /// Print a metrics line to stderr this often (`None`: never).
     pub metrics_print_interval_ms: Option<u64>,
-    /// Processing time (idle timeouts, watermark lag).
+    /// The job's clock. Its wall reading is processing time (idle timeouts, watermark lag); its
+    /// monotonic reading paces the epochs, times their commits and paces the metrics line. A
+    /// [`weir_log::clock::ManualClock`] here starts an epoch only when moved past `epoch_ms`
+    /// (or when every source is drained, with `stop_when_drained`).
     pub clock: Arc<dyn Clock>,
 }
 

@@ -10,7 +10,7 @@ pub enum Error {
     /// A configuration value is invalid; `field` names it.
     #[error("invalid job config `{field}`: {reason}")]
     Config {
-        /// The offending field.
+        /// The field of [`crate::JobConfig`] (or the argument) that is invalid.
         field: &'static str,
         /// Why it is invalid.
         reason: String,
@@ -21,7 +21,7 @@ pub enum Error {
     /// A record could not be encoded or decoded.
     #[error("{topic}: {source}")]
     Codec {
-        /// The topic involved.
+        /// The topic being read or written, with the partition and offset when known.
         topic: String,
         /// The codec's error.
         source: crate::codec::CodecError,
@@ -29,17 +29,17 @@ pub enum Error {
     /// A snapshot in the state topic cannot be restored into this job.
     #[error("cannot restore state of `{operator}`: {reason}")]
     State {
-        /// The operator whose state is at fault.
+        /// The operator whose state is at fault (the job's name for the job's shape).
         operator: String,
-        /// Why.
+        /// What does not fit: a missing chunk, bytes that do not decode, a changed shape.
         reason: String,
     },
     /// A user function or operator failed.
     #[error("operator `{operator}` failed: {reason}")]
     Operator {
-        /// The operator.
+        /// The name of the operator that failed.
         operator: String,
-        /// Its message.
+        /// What the operator reported.
         reason: String,
     },
     /// The job was stopped (by the handle, or because another task failed).

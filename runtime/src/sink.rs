@@ -7,12 +7,14 @@ use crate::codec::Codec;
 use crate::emitter::{Checkpoint, Emitter};
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::handle::{OutputRecord, Shared};
-use crate::job::TaskContext;
 use crate::metrics::OperatorCounters;
+use crate::output::OutputRecord;
+use crate::task::{Shared, TaskContext};
 
-use crate::job::KeyFn;
+/// Computes a record's key bytes for a keyed sink.
+pub(crate) type KeyFn<T> = Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
 
+/// What [`ForEachSink`] calls with each batch.
 pub(crate) type BatchFn<T> = Arc<dyn Fn(&[Event<T>]) + Send + Sync>;
 
 pub(crate) struct TopicSink<T, C> {
@@ -39,7 +41,7 @@ impl<T, C: Codec<T>> TopicSink<T, C> {
             key,
             pending: Vec::new(),
             pending_max: ctx.config().batch_records_max,
-            shared: ctx.shared.clone(),
+            shared: ctx.shared().clone(),
             counters: ctx.counters(&format!("sink:{topic}")),
         }
     }
@@ -59,7 +61,7 @@ impl<T, C: Codec<T>> TopicSink<T, C> {
                 headers: &[],
             })
             .collect();
-        self.shared.output(&records)?;
+        self.shared.output.send(&records)?;
         self.counters.add_in_out(0, records.len() as u64);
         self.pending.clear();
         Ok(())

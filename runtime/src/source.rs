@@ -1,8 +1,10 @@
 //! Source tasks: each owns some partitions of a topic, decodes their records, assigns event
-//! time, tracks a watermark per partition (idle partitions excluded), and injects checkpoint
-//! barriers between polls, recording the positions they stand for.
+//! time, tracks a watermark per partition (combined by a [`WatermarkValve`], idle partitions
+//! excluded), and injects checkpoint barriers between polls, recording the positions they stand
+//! for.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,12 +13,14 @@ use weir_log::format::Header;
 use weir_log::{Consumer, ConsumerConfig, IsolationLevel};
 
 use crate::codec::Codec;
+use crate::data::Data;
 use crate::emitter::{Checkpoint, Emitter};
 use crate::error::{Error, Result};
 use crate::event::{Event, WATERMARK_MAX, WATERMARK_MIN};
-use crate::handle::{OutputRecord, TaskEnv};
-use crate::job::{Data, TaskContext, TaskRun};
 use crate::metrics::SourceProgress;
+use crate::output::OutputRecord;
+use crate::task::{TaskContext, TaskEnv, TaskRun};
+use crate::watermark::WatermarkValve;
 
 /// How a source assigns event time.
 pub(crate) enum Timestamps<T> {
@@ -72,8 +76,10 @@ pub(crate) struct SourceTask<T, C> {
     chain: Box<dyn Emitter<T>>,
     parts: Vec<PartitionState>,
     start_offsets: Vec<Option<i64>>,
-    watermark: i64,
-    idle: bool,
+    /// The task's watermark over its partitions (a drained partition has ended).
+    valve: WatermarkValve,
+    /// A task with no partition told downstream once that it is idle.
+    idle_without_partitions: bool,
     drained: bool,
     progress: Arc<SourceProgress>,
 }
@@ -119,18 +125,15 @@ pub(crate) fn task<T: Data, C: Codec<T>>(
                 .committed_offset(&ctx.config().job_id(), &spec.topic, p)?,
         );
     }
-    if spec.dead_letter.is_some() {
-        ctx.has_sink = true;
-    }
-    let progress = ctx.shared.register_source();
+    let progress = ctx.register_source();
     Ok(Box::new(SourceTask {
         spec,
         state_key: ctx.state_key(uid),
         chain,
+        valve: WatermarkValve::new(parts.len()),
         parts,
         start_offsets,
-        watermark: WATERMARK_MIN,
-        idle: false,
+        idle_without_partitions: false,
         drained: false,
         progress,
     }))
@@ -232,9 +235,7 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
                 let value = match value {
                     Ok(v) => v,
                     Err(e) => {
-                        self.progress
-                            .decode_errors
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.progress.decode_errors.fetch_add(1, Relaxed);
                         if self.spec.dead_letter.is_none() {
                             return Err(Error::Codec {
                                 topic: format!(
@@ -262,7 +263,6 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
                 self.chain.event(Event { value, ts, wm })?;
             }
         }
-        use std::sync::atomic::Ordering::Relaxed;
         self.progress.records.fetch_add(records, Relaxed);
         self.progress.bytes.fetch_add(bytes, Relaxed);
         Ok(())
@@ -303,51 +303,26 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
         if !self.drained && self.parts.iter().all(|p| p.drained) {
             // Bounded input: every window can close.
             self.drained = true;
-            self.watermark = WATERMARK_MAX;
-            self.progress
-                .watermark
-                .store(WATERMARK_MAX, std::sync::atomic::Ordering::Relaxed);
+            self.progress.watermark.store(WATERMARK_MAX, Relaxed);
             self.chain.watermark(WATERMARK_MAX)?;
             env.drained();
             return Ok(());
         }
-        let live = self.parts.iter().filter(|p| !p.idle && !p.drained);
-        match live.map(|p| p.watermark).min() {
-            Some(wm) => {
-                self.idle = false;
-                self.progress
-                    .idle
-                    .store(false, std::sync::atomic::Ordering::Relaxed);
-                if wm > self.watermark {
-                    self.watermark = wm;
-                    self.progress
-                        .watermark
-                        .store(wm, std::sync::atomic::Ordering::Relaxed);
-                    self.chain.watermark(wm)?;
-                }
+        for (i, p) in self.parts.iter().enumerate() {
+            self.valve.raise(i, p.watermark);
+            self.valve.set_idle(i, p.idle);
+            if p.drained {
+                self.valve.end(i);
             }
-            None if !self.idle && !self.drained => {
-                // All partitions idle: their highest watermark stands for the task.
-                let max = self
-                    .parts
-                    .iter()
-                    .map(|p| p.watermark)
-                    .max()
-                    .unwrap_or(WATERMARK_MIN);
-                if max > self.watermark {
-                    self.watermark = max;
-                    self.progress
-                        .watermark
-                        .store(max, std::sync::atomic::Ordering::Relaxed);
-                    self.chain.watermark(max)?;
-                }
-                self.idle = true;
-                self.progress
-                    .idle
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                self.chain.idle()?;
-            }
-            None => {}
+        }
+        let change = self.valve.update();
+        self.progress.idle.store(self.valve.is_idle(), Relaxed);
+        if let Some(wm) = change.watermark {
+            self.progress.watermark.store(wm, Relaxed);
+            self.chain.watermark(wm)?;
+        }
+        if change.went_idle {
+            self.chain.idle()?;
         }
         Ok(())
     }
@@ -379,7 +354,9 @@ impl<T: Data, C: Codec<T>> TaskRun for SourceTask<T, C> {
                 consumer.seek(&topic, p.partition, *offset)?;
             }
         }
-        let mut epoch = env.requested_epoch();
+        // Not the epoch requested now: the coordinator may have asked for the next one while
+        // this thread was opening its consumer, and that barrier must still be sent.
+        let mut epoch = env.restored_epoch();
         loop {
             if env.should_stop() {
                 return env.stopped();
@@ -394,11 +371,10 @@ impl<T: Data, C: Codec<T>> TaskRun for SourceTask<T, C> {
                     self.drained = true;
                     self.chain.watermark(WATERMARK_MAX)?;
                     env.drained();
-                } else if !self.idle && !self.drained {
-                    self.idle = true;
-                    self.progress
-                        .idle
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                } else if !self.idle_without_partitions && !self.drained {
+                    // Only a task without partitions gets here undrained: nothing to wait for.
+                    self.idle_without_partitions = true;
+                    self.progress.idle.store(true, Relaxed);
                     self.chain.idle()?;
                 }
                 env.wait_for_epoch(epoch, Duration::from_millis(50));

@@ -1,0 +1,179 @@
+//! The coordinator's thread: the I/O around the checkpoint protocol. It reads the job's clock,
+//! receives the tasks' reports, publishes epoch requests and commits, writes each epoch's
+//! transaction, and prints the metrics line when asked to.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use weir_log::{GroupMetadata, ProducerRecord};
+
+use super::ledger::{CommitPlan, StateLedger};
+use super::protocol::{CompleteEpoch, EpochProtocol};
+use crate::error::{Error, Result};
+use crate::output::OutputProducer;
+use crate::task::{Shared, TaskReport};
+
+/// The longest the coordinator sleeps between two looks at the stop flag, in ms.
+const WAKE_INTERVAL_MS_MAX: u64 = 100;
+
+/// The checkpoint coordinator of one running job.
+pub(crate) struct Coordinator {
+    shared: Arc<Shared>,
+    reports: Receiver<TaskReport>,
+    protocol: EpochProtocol,
+    ledger: StateLedger,
+}
+
+impl Coordinator {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        reports: Receiver<TaskReport>,
+        protocol: EpochProtocol,
+        ledger: StateLedger,
+    ) -> Coordinator {
+        Coordinator {
+            shared,
+            reports,
+            protocol,
+            ledger,
+        }
+    }
+
+    /// Runs until the job finishes, fails or is stopped; then stops every task and abandons the
+    /// open epoch.
+    pub(crate) fn run(mut self) -> Result<()> {
+        let r = self.coordinate();
+        self.shared.signals.request_stop();
+        self.shared.output.abandon();
+        r
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.shared.config.clock.monotonic_ms()
+    }
+
+    fn coordinate(&mut self) -> Result<()> {
+        let config = self.shared.config.clone();
+        let print_every_ms = config.metrics_print_interval_ms;
+        let mut next_print_at_ms =
+            print_every_ms.map(|every| self.now_ms().saturating_add(every as i64));
+        loop {
+            if self.shared.signals.stop_requested() {
+                // A failing task stops the job first, then reports why.
+                while let Ok(report) = self.reports.try_recv() {
+                    if let TaskReport::Failed { error } = report {
+                        return Err(error);
+                    }
+                }
+                return Err(Error::Stopped);
+            }
+            let now_ms = self.now_ms();
+            if let Some(epoch) = self.protocol.start_epoch_if_due(now_ms) {
+                self.shared.signals.request_epoch(epoch);
+            }
+            if let (Some(at), Some(every)) = (next_print_at_ms, print_every_ms)
+                && now_ms >= at
+            {
+                let metrics = self
+                    .shared
+                    .metrics
+                    .collect(&self.shared.log, &*config.clock);
+                eprintln!("[{}] {metrics}", config.name);
+                next_print_at_ms = Some(now_ms.saturating_add(every as i64));
+            }
+            // While an epoch is open only a report moves the protocol: sleep until one comes
+            // (or the stop flag needs a look), not until the next epoch's nominal start.
+            let wait_ms = self
+                .protocol
+                .ms_until_next_epoch(now_ms)
+                .map_or(WAKE_INTERVAL_MS_MAX, |ms| ms.min(WAKE_INTERVAL_MS_MAX));
+            let report = match self.reports.recv_timeout(Duration::from_millis(wait_ms)) {
+                Ok(r) => r,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Err(Error::Stopped),
+            };
+            match report {
+                TaskReport::Failed { error } => return Err(error),
+                TaskReport::Drained { task } => self.protocol.on_drained(task)?,
+                TaskReport::Ack { task, cp } => {
+                    if let Some(complete) = self.protocol.on_ack(task, cp)?
+                        && self.commit(complete)?
+                    {
+                        self.shared.signals.finish();
+                        self.shared.signals.request_stop();
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits a complete epoch; true if it was the last.
+    fn commit(&mut self, complete: CompleteEpoch) -> Result<bool> {
+        let plan = self.ledger.plan(complete.epoch, complete.checkpoints)?;
+        self.write(&plan)?;
+        let committed = self.protocol.on_committed(self.now_ms())?;
+        self.shared.metrics.record_checkpoint(
+            committed.epoch,
+            committed.duration_ms,
+            plan.state_bytes,
+        );
+        self.shared.signals.set_committed(committed.epoch)?;
+        Ok(committed.finished)
+    }
+
+    /// Writes the state records, the manifest and the source offsets, and ends the epoch: a
+    /// transaction commit (and the next one's begin), or a flush then an offset commit.
+    fn write(&self, plan: &CommitPlan) -> Result<()> {
+        let config = &self.shared.config;
+        let job = config.job_id();
+        let topic = config.state_topic.as_str();
+        match &self.shared.output {
+            OutputProducer::Transactional(producer) => {
+                let mut producer = producer.lock().map_err(|_| Error::Stopped)?;
+                for (k, v) in &plan.state_records {
+                    producer.send(ProducerRecord::new(topic, v).key(k.as_bytes()).partition(0))?;
+                }
+                producer.send(
+                    ProducerRecord::new(topic, &plan.manifest)
+                        .key(plan.manifest_key.as_bytes())
+                        .partition(0),
+                )?;
+                if !plan.offsets.is_empty() {
+                    let offset_refs: Vec<(&str, i32, i64)> = plan
+                        .offsets
+                        .iter()
+                        .map(|(t, p, o)| (t.as_str(), *p, *o))
+                        .collect();
+                    producer.send_offsets(
+                        &offset_refs,
+                        &GroupMetadata {
+                            group: job.clone(),
+                            member_id: None,
+                            generation: -1,
+                        },
+                    )?;
+                }
+                producer.commit()?;
+                producer.begin()?;
+            }
+            OutputProducer::Plain(producer) => {
+                producer.flush()?;
+                for (k, v) in &plan.state_records {
+                    producer.send(ProducerRecord::new(topic, v).key(k.as_bytes()).partition(0))?;
+                }
+                producer.send(
+                    ProducerRecord::new(topic, &plan.manifest)
+                        .key(plan.manifest_key.as_bytes())
+                        .partition(0),
+                )?;
+                producer.flush()?;
+                if !plan.offsets.is_empty() {
+                    self.shared.log.commit_offsets(&job, None, &plan.offsets)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

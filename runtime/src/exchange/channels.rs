@@ -1,0 +1,61 @@
+//! The bounded channels of one exchange: one per (upstream task, downstream task).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crossbeam_channel::{Receiver, bounded};
+
+use crate::data::Key;
+use crate::error::{Error, Result};
+use crate::event::Message;
+
+/// What travels on an exchange's channel: batches of `(key, record)` and control messages.
+pub(crate) type Msg<K, T> = Message<(K, T)>;
+
+/// The channel matrix of one exchange, handed out to tasks as they are built.
+pub(crate) struct Channels<K, T> {
+    #[allow(clippy::type_complexity)]
+    senders: Rc<RefCell<Vec<Option<Vec<crossbeam_channel::Sender<Msg<K, T>>>>>>>,
+    #[allow(clippy::type_complexity)]
+    receivers: Rc<RefCell<Vec<Option<Vec<Receiver<Msg<K, T>>>>>>>,
+}
+
+impl<K, T> Clone for Channels<K, T> {
+    fn clone(&self) -> Self {
+        Channels {
+            senders: self.senders.clone(),
+            receivers: self.receivers.clone(),
+        }
+    }
+}
+
+impl<K: Key, T: Send + 'static> Channels<K, T> {
+    /// `upstream × downstream` channels of `capacity` messages each.
+    pub(crate) fn new(upstream: usize, downstream: usize, capacity: usize) -> Channels<K, T> {
+        let mut senders = vec![Vec::with_capacity(downstream); upstream];
+        let mut receivers = vec![Vec::with_capacity(upstream); downstream];
+        for row in senders.iter_mut() {
+            for rx in receivers.iter_mut() {
+                let (s, r) = bounded(capacity);
+                row.push(s);
+                rx.push(r);
+            }
+        }
+        Channels {
+            senders: Rc::new(RefCell::new(senders.into_iter().map(Some).collect())),
+            receivers: Rc::new(RefCell::new(receivers.into_iter().map(Some).collect())),
+        }
+    }
+
+    pub(crate) fn senders(&self, task: usize) -> Vec<crossbeam_channel::Sender<Msg<K, T>>> {
+        self.senders.borrow_mut()[task]
+            .take()
+            .expect("each upstream task takes its senders once")
+    }
+
+    pub(crate) fn receivers(&self, task: usize) -> Result<Vec<Receiver<Msg<K, T>>>> {
+        self.receivers.borrow_mut()[task]
+            .take()
+            .ok_or_else(|| Error::Internal(format!("receivers of task {task} taken twice")))
+    }
+}
