@@ -5,8 +5,8 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use weir::log::format::{BatchBuilder, BatchOptions};
-use weir::log::{Acks, Log, LogConfig, TopicConfig};
+use weir_log::format::{BatchBuilder, BatchOptions};
+use weir_log::{Acks, Log, LogConfig, TopicConfig};
 
 const TOPIC: &str = "bench";
 const BATCH_BYTES: usize = 1 << 20;

@@ -5,8 +5,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use weir::log::format::{BatchBuilder, BatchOptions};
-use weir::log::{Acks, Consumer, ConsumerConfig, Log, LogConfig, TopicConfig};
+use weir_log::format::{BatchBuilder, BatchOptions};
+use weir_log::{Acks, Consumer, ConsumerConfig, Log, LogConfig, TopicConfig};
 
 const TOPIC: &str = "bench";
 const BATCH_BYTES: usize = 1 << 20;
