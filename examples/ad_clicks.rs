@@ -13,7 +13,6 @@
 //! (from `generate`) and create nothing otherwise.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use weir::adclick::{
-    self, AdMinute, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat, Verification,
-};
 use weir::log::{Consumer, ConsumerConfig, Log, LogConfig};
 use weir::operators::windowed::HotKeyStats;
 use weir::runtime::{JobConfig, JobMetrics};
+use weir_adclick::progress::Progress;
+use weir_adclick::{
+    self as adclick, AdMinute, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat,
+    Verification,
+};
 
 /// `println!` that ends the program quietly (exit 0) once standard output is closed
 /// (`ad_clicks verify | head -1`), where `println!` would panic.
@@ -242,9 +243,12 @@ fn generate(log: &Log, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
     let hot_ad = generator.hot_ad();
     let started = Instant::now();
     let total = a.events;
-    let n = adclick::generate(log, generator, format, |n| progress(n, total, started))?;
+    let mut progress = Progress::stderr();
+    let n = adclick::generate(log, generator, format, |n| {
+        progress.update(&progress_bar(n, total, started))
+    })?;
+    progress.finish();
     let per_s = n as f64 / started.elapsed().as_secs_f64();
-    eprintln!();
     say!(
         "generated {n} clicks in {:.2} s: {per_s:.0} events/s ({} values, viral ad {hot_ad})",
         started.elapsed().as_secs_f64(),
@@ -253,8 +257,8 @@ fn generate(log: &Log, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
     Ok((n, per_s, hot_ad))
 }
 
-/// A one-line progress bar on stderr.
-fn progress(n: u64, total: u64, started: Instant) {
+/// The progress line of `generate`: a bar, the count and the rate.
+fn progress_bar(n: u64, total: u64, started: Instant) -> String {
     let width: usize = 40;
     let done = if total == 0 {
         width
@@ -262,14 +266,11 @@ fn progress(n: u64, total: u64, started: Instant) {
         (n.min(total) as u128 * width as u128 / total as u128) as usize
     };
     let per_s = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    let mut err = std::io::stderr().lock();
-    let _ = write!(
-        err,
-        "\r[{}{}] {n}/{total} clicks, {per_s:.0}/s",
+    format!(
+        "[{}{}] {n}/{total} clicks, {per_s:.0}/s",
         "#".repeat(done),
         " ".repeat(width - done)
-    );
-    let _ = err.flush();
+    )
 }
 
 struct RunResult {

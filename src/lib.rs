@@ -46,8 +46,5 @@ pub use weir_log::{
     ProducerRecord, TopicConfig,
 };
 
-pub mod adclick;
-pub mod sql_bench;
-
 // The schema module lives in the runtime, whose binary codec shares its row format.
 pub use weir_runtime::schema;

@@ -68,6 +68,27 @@ fn generate_run_verify_on_200k_clicks() {
     assert!((1_000..4_000).contains(&late), "{late} late clicks");
 }
 
+/// Off a terminal (here a pipe, as in CI logs) the progress bar is not redrawn with carriage
+/// returns: whole lines, the last one the final count.
+#[test]
+fn generate_progress_to_a_pipe_is_whole_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = ad_clicks(dir.path(), &["generate", "--events", "300000"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the example");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains('\r'), "carriage returns in {stderr:?}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("300000/300000 clicks")),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn verify_fails_on_a_doubled_window() {
     let dir = tempfile::tempdir().expect("tempdir");

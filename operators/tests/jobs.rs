@@ -3,17 +3,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use weir_log::{
-    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
-};
+use weir_log::{Log, Producer, ProducerConfig, ProducerRecord};
 use weir_operators::aggregate::count;
 use weir_operators::window::WindowSpec;
 use weir_operators::windowed::{HotKeys, KeyedWindowExt, LateRecord, WindowResult};
 use weir_runtime::{Job, JobConfig, Json};
+use weir_test_support::child::{kill_after_commits, report_commits_while_running, spawn_child};
+use weir_test_support::{create_topic as topic, open, produce_json, read_values, seed};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 struct Click {
@@ -26,21 +25,6 @@ const MINUTE: i64 = 60_000;
 /// 2026-11-22 00:00 UTC.
 const T0: i64 = 1_795_305_600_000;
 const OUT_OF_ORDER_MS: i64 = 5_000;
-
-fn open(dir: &Path) -> Log {
-    Log::open(dir, LogConfig::default()).expect("open log")
-}
-
-fn topic(log: &Log, name: &str, partitions: i32) {
-    log.create_topic(
-        name,
-        TopicConfig {
-            partitions,
-            ..TopicConfig::default()
-        },
-    )
-    .expect("create topic");
-}
 
 /// Clicks over `minutes`, event times out of order by up to 5 s, `late_share` of them minutes
 /// late; `hot_share` of them on ad 0, the rest Zipf over `ads` ads.
@@ -85,40 +69,12 @@ fn clicks(
         .collect()
 }
 
-fn produce(log: &Log, topic: &str, clicks: &[Click]) {
-    let p = Producer::new(log, ProducerConfig::default()).expect("producer");
-    for c in clicks {
-        let v = serde_json::to_vec(c).expect("json");
-        p.send(ProducerRecord::new(topic, &v).key(c.ad_id.to_string().as_bytes()))
-            .expect("send");
-    }
-    p.flush().expect("flush");
-}
-
-fn read_values<T: for<'de> Deserialize<'de>>(log: &Log, topic: &str) -> Vec<T> {
-    let mut c = Consumer::new(log, ConsumerConfig::default()).expect("consumer");
-    c.assign_topic(topic).expect("assign");
-    let mut out = Vec::new();
-    loop {
-        let batches = c.poll(Duration::from_millis(50)).expect("poll");
-        if batches.is_empty() {
-            return out;
-        }
-        for b in batches {
-            for r in b.records() {
-                let r = r.expect("record");
-                out.push(serde_json::from_slice(r.value.as_deref().expect("value")).expect("json"));
-            }
-        }
-    }
-}
-
 fn setup(dir: &Path, input: &[Click], partitions: i32) {
     let log = open(dir);
     topic(&log, "clicks", partitions);
     topic(&log, "counts", 2);
     topic(&log, "late", 1);
-    produce(&log, "clicks", input);
+    produce_json(&log, "clicks", input, |c| c.ad_id.to_string());
     log.close().expect("close");
 }
 
@@ -368,67 +324,24 @@ fn eo_child() {
     let handle = count_job(&log, config, Some(HotKeys::detect().salts(3)))
         .start()
         .expect("start");
-    let mut out = std::io::stdout().lock();
     if follow {
-        let mut reported = 0;
-        loop {
-            if handle.is_finished() {
-                panic!("the job stopped: {:?}", handle.wait());
-            }
-            let epoch = handle.committed_epoch();
-            if epoch > reported {
-                reported = epoch;
-                writeln!(out, "committed {epoch}").expect("stdout");
-                out.flush().expect("flush");
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        report_commits_while_running(|| handle.committed_epoch(), || handle.is_finished());
+        panic!("the job stopped: {:?}", handle.wait());
     }
     handle.wait().expect("run");
     log.close().expect("close");
+    let mut out = std::io::stdout().lock();
     writeln!(out, "DONE").expect("stdout");
     out.flush().expect("flush");
 }
 
-fn spawn_child(dir: &Path, follow: bool) -> Child {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut command = Command::new(exe);
-    if follow {
-        command.env(CHILD_FOLLOW_ENV, "1");
-    }
-    command
-        .args([
-            "jobs::eo_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child")
-}
-
-fn seed() -> u64 {
-    let seed = std::env::var("WEIR_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("WEIR_TEST_SEED={seed}");
-    seed
+fn spawn_eo_child(dir: &Path) -> std::process::Child {
+    spawn_child("jobs::eo_child", &[(CHILD_ENV, dir.display().to_string())])
 }
 
 #[test]
 fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
-    use std::io::BufRead;
     let seed = seed();
-    let mut rng = fastrand::Rng::with_seed(seed);
     let input = clicks(1_000_000, 300, 30, 0.3, 0.02, seed);
     let reference = tempfile::tempdir().expect("tempdir");
     let crashed = tempfile::tempdir().expect("tempdir");
@@ -438,26 +351,13 @@ fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
     // Each round: wait until the child has committed once (so every round makes progress
     // whatever the machine's load), then SIGKILL it at a random moment: mid-epoch, mid-commit,
     // or after it has caught up. No destructor, no flush, no clean shutdown.
-    for round in 0..8 {
-        let mut child = spawn_child(crashed.path(), true);
-        // Kept open until the child is dead, so that its writes never fail.
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        // libtest prints its own lines first; EOF before a commit means the child failed.
-        let committed = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|l| l.starts_with("committed"));
-        assert!(
-            committed,
-            "round {round}: the child ended without committing (seed {seed})"
-        );
-        std::thread::sleep(Duration::from_millis(rng.u64(0..150)));
-        child.kill().expect("kill");
-        child.wait().expect("wait");
-        drop(lines);
-    }
+    let follow = [
+        (CHILD_ENV, crashed.path().display().to_string()),
+        (CHILD_FOLLOW_ENV, "1".to_string()),
+    ];
+    kill_after_commits("jobs::eo_child", &follow, 8, 1, seed);
     // Then once more to the end of the input, every window closed.
-    let out = spawn_child(crashed.path(), false)
+    let out = spawn_eo_child(crashed.path())
         .wait_with_output()
         .expect("final run");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -467,7 +367,7 @@ fn exactly_once_under_sigkill_equals_an_uninterrupted_run() {
     );
 
     // The uninterrupted run, same job, same input.
-    let out = spawn_child(reference.path(), false)
+    let out = spawn_eo_child(reference.path())
         .wait_with_output()
         .expect("reference run");
     assert!(out.status.success(), "reference run failed");

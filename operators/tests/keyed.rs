@@ -1,25 +1,19 @@
 //! Keyed processing with state and timers, and stream–table enrichment, as jobs on a real log.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use weir_log::{
-    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
-};
+use weir_log::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
 use weir_operators::enrich::EnrichExt;
 use weir_operators::process::{KeyedProcessExt, ProcessContext, ProcessFunction};
 use weir_runtime::{Job, JobConfig, Json};
+use weir_test_support::{open, read_values as read};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct Visit {
     user: u64,
     page: u32,
     ts: i64,
-}
-
-fn open(dir: &std::path::Path) -> Log {
-    Log::open(dir, LogConfig::default()).expect("open")
 }
 
 fn topic(log: &Log, name: &str, partitions: i32, compacted: bool) {
@@ -32,24 +26,6 @@ fn topic(log: &Log, name: &str, partitions: i32, compacted: bool) {
         },
     )
     .expect("topic");
-}
-
-fn read<T: for<'de> Deserialize<'de>>(log: &Log, name: &str) -> Vec<T> {
-    let mut c = Consumer::new(log, ConsumerConfig::default()).expect("consumer");
-    c.assign_topic(name).expect("assign");
-    let mut out = Vec::new();
-    loop {
-        let batches = c.poll(Duration::from_millis(50)).expect("poll");
-        if batches.is_empty() {
-            return out;
-        }
-        for b in batches {
-            for r in b.records() {
-                let r = r.expect("record");
-                out.push(serde_json::from_slice(r.value.as_deref().expect("value")).expect("json"));
-            }
-        }
-    }
 }
 
 /// Closes a user's session after 30 s of event time without a visit: emits (user, start,

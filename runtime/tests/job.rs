@@ -5,13 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use weir_log::{
-    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
-};
+use weir_log::{Consumer, ConsumerConfig, Log, Producer, ProducerConfig, ProducerRecord};
 use weir_runtime::{
     BoxOperator, Error, Event, Guarantee, Job, JobConfig, Json, Operator, Output, Result,
     TaskContext, WATERMARK_MAX,
 };
+use weir_test_support::{create_topic as topic, open, produce_json, read_values as read_all};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct Reading {
@@ -20,30 +19,9 @@ struct Reading {
     ts: i64,
 }
 
-fn open(dir: &std::path::Path) -> Log {
-    Log::open(dir, LogConfig::default()).expect("open log")
-}
-
-fn topic(log: &Log, name: &str, partitions: i32) {
-    log.create_topic(
-        name,
-        TopicConfig {
-            partitions,
-            ..TopicConfig::default()
-        },
-    )
-    .expect("create topic");
-}
-
+/// Readings keyed by sensor, as JSON.
 fn produce(log: &Log, name: &str, readings: &[Reading]) {
-    let p = Producer::new(log, ProducerConfig::default()).expect("producer");
-    for r in readings {
-        let v = serde_json::to_vec(r).expect("json");
-        let k = r.sensor.to_string();
-        p.send(ProducerRecord::new(name, &v).key(k.as_bytes()))
-            .expect("send");
-    }
-    p.flush().expect("flush");
+    produce_json(log, name, readings, |r| r.sensor.to_string());
 }
 
 fn readings(n: u64, sensors: u64) -> Vec<Reading> {
@@ -54,26 +32,6 @@ fn readings(n: u64, sensors: u64) -> Vec<Reading> {
             ts: 1_000 * i as i64,
         })
         .collect()
-}
-
-/// Reads a topic read_committed from the beginning.
-fn read_all<T: for<'de> Deserialize<'de>>(log: &Log, name: &str) -> Vec<T> {
-    let mut c = Consumer::new(log, ConsumerConfig::default()).expect("consumer");
-    c.assign_topic(name).expect("assign");
-    let mut out = Vec::new();
-    loop {
-        let batches = c.poll(std::time::Duration::from_millis(50)).expect("poll");
-        if batches.is_empty() {
-            break;
-        }
-        for b in batches {
-            for r in b.records() {
-                let r = r.expect("record");
-                out.push(serde_json::from_slice(r.value.as_deref().expect("value")).expect("json"));
-            }
-        }
-    }
-    out
 }
 
 /// Sums values per key; emits the totals when the input is complete.

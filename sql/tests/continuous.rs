@@ -2,18 +2,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use weir_log::{
-    Consumer, ConsumerConfig, Log, LogConfig, Producer, ProducerConfig, ProducerRecord, TopicConfig,
-};
+use weir_log::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
 use weir_operators::WindowSpec;
 use weir_operators::aggregate::count;
 use weir_operators::windowed::{KeyedWindowExt, WindowResult};
 use weir_runtime::{Job, JobConfig, Json};
 use weir_sql::continuous::{ContinuousConfig, ContinuousQuery};
+use weir_test_support::child::{kill_after_commits, report_commits_while_running};
+use weir_test_support::{open, read_values, seed};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Click {
@@ -29,10 +28,6 @@ const AD_CLICKS: &str = "INSERT INTO per_minute \
     SELECT ad_id, window_start, window_end, count(*) AS clicks \
     FROM TUMBLE(clicks, ts, INTERVAL '1' MINUTE) \
     GROUP BY ad_id, window_start, window_end";
-
-fn open(dir: &Path) -> Log {
-    Log::open(dir, LogConfig::default()).expect("open")
-}
 
 /// Clicks over 20 minutes, out of order by up to 5 s, 1% over a minute late, a hot ad.
 fn setup(dir: &Path, n: usize, seed: u64) -> Vec<Click> {
@@ -82,22 +77,9 @@ fn setup(dir: &Path, n: usize, seed: u64) -> Vec<Click> {
     clicks
 }
 
+/// The values of `topic`, committed, as JSON (every topic of these tests holds JSON values).
 fn read(log: &Log, topic: &str) -> Vec<serde_json::Value> {
-    let mut c = Consumer::new(log, ConsumerConfig::default()).expect("consumer");
-    c.assign_topic(topic).expect("assign");
-    let mut out = Vec::new();
-    loop {
-        let batches = c.poll(Duration::from_millis(50)).expect("poll");
-        if batches.is_empty() {
-            return out;
-        }
-        for b in batches {
-            for r in b.records() {
-                let r = r.expect("record");
-                out.push(serde_json::from_slice(r.value.as_deref().expect("value")).expect("json"));
-            }
-        }
-    }
+    read_values(log, topic)
 }
 
 type Counts = BTreeMap<(i64, i64), i64>;
@@ -240,7 +222,6 @@ const CHILD_ENV: &str = "WEIR_SQL_EO_CHILD_DIR";
 #[test]
 #[ignore = "child process of a continuous query under SIGKILL"]
 fn sql_eo_child() {
-    use std::io::Write;
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
@@ -251,46 +232,13 @@ fn sql_eo_child() {
         .expect("plan")
         .start()
         .expect("start");
-    let mut out = std::io::stdout().lock();
-    let mut reported = 0;
-    loop {
-        if handle.is_finished() {
-            panic!("the query stopped: {:?}", handle.wait());
-        }
-        let epoch = handle.committed_epoch();
-        if epoch > reported {
-            reported = epoch;
-            writeln!(out, "committed {epoch}").expect("stdout");
-            out.flush().expect("flush");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn spawn(dir: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "continuous::sql_eo_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn")
+    report_commits_while_running(|| handle.committed_epoch(), || handle.is_finished());
+    panic!("the query stopped: {:?}", handle.wait());
 }
 
 #[test]
 fn a_continuous_query_killed_and_restarted_commits_what_an_uninterrupted_run_does() {
-    use std::io::BufRead;
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64);
-    eprintln!("seed {seed}");
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let seed = seed();
     let crashed = tempfile::tempdir().expect("tempdir");
     let reference = tempfile::tempdir().expect("tempdir");
     setup(crashed.path(), 300_000, seed);
@@ -298,24 +246,13 @@ fn a_continuous_query_killed_and_restarted_commits_what_an_uninterrupted_run_doe
     // Each round: wait until the child has committed once (so every round makes progress
     // whatever the machine's load), then SIGKILL it at a random moment: mid-epoch, mid-commit,
     // or after it has caught up.
-    for round in 0..6 {
-        let mut child = spawn(crashed.path());
-        // Kept open until the child is dead, so that its writes never fail.
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        // libtest prints its own lines first; EOF before a commit means the child failed.
-        let committed = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .any(|l| l.starts_with("committed"));
-        assert!(
-            committed,
-            "round {round}: the child ended without committing (seed {seed})"
-        );
-        std::thread::sleep(Duration::from_millis(rng.u64(0..150)));
-        child.kill().expect("kill");
-        child.wait().expect("wait");
-        drop(lines);
-    }
+    kill_after_commits(
+        "continuous::sql_eo_child",
+        &[(CHILD_ENV, crashed.path().display().to_string())],
+        6,
+        1,
+        seed,
+    );
     // Then once more to the end of the input, every window closed.
     run_sql(crashed.path(), "sql-eo");
     run_sql(reference.path(), "sql-eo");

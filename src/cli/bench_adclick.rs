@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use weir::adclick::{self, Click, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat};
 use weir::log::{Consumer, ConsumerConfig, Log, LogConfig};
 use weir::runtime::{Binary, Codec, JobConfig};
+use weir_adclick::{
+    self as adclick, Click, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat,
+};
 
 use super::bench::Report;
 

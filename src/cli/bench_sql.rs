@@ -9,7 +9,7 @@ use anyhow::{Context, Result, ensure};
 use clap::Args;
 use weir::sql::WeirSession;
 use weir::sql::datafusion::arrow::array::Int64Array;
-use weir::sql_bench::{Fixture, FixtureConfig, QUERY};
+use weir_adclick::sql_bench::{Fixture, FixtureConfig, QUERY};
 
 use super::bench::Report;
 
@@ -116,5 +116,5 @@ pub fn bench(place: &Path, a: &SqlBench, report: &mut Report) -> Result<()> {
     report.line("json_vs_jsonl", format!("{:.2}", json_rate / jsonl_rate));
 
     drop((session, json_session));
-    fixture.remove()
+    Ok(fixture.remove()?)
 }

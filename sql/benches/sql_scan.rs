@@ -6,7 +6,7 @@
 //! as `name: value` lines.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use weir::sql_bench::{Fixture, FixtureConfig, QUERY};
+use weir_adclick::sql_bench::{Fixture, FixtureConfig, QUERY};
 
 fn sql_scan(c: &mut Criterion) {
     let events = std::env::var("WEIR_BENCH_EVENTS")

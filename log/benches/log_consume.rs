@@ -5,39 +5,23 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use weir::log::format::{BatchBuilder, BatchOptions};
-use weir::log::{Acks, Consumer, ConsumerConfig, Log, LogConfig, TopicConfig};
+use weir_log::{Acks, Consumer, ConsumerConfig, Log};
 
-const TOPIC: &str = "bench";
-const BATCH_BYTES: usize = 1 << 20;
+mod common;
+use common::{TOPIC, VALUE_BYTES, full_batch, one_partition_log, values};
+
 const BATCHES: usize = 64;
-const VALUE_BYTES: usize = 100;
 const FETCH_BYTES_MAX: usize = 1 << 20;
 const DECOMPRESSED_BYTES_MAX: usize = 64 << 20;
 
 /// Fills partition 0 with `BATCHES` 1 MiB batches of 100-byte records; returns (records, bytes).
 fn fill(log: &Log) -> (u64, u64) {
-    let mut rng = fastrand::Rng::with_seed(7);
-    let values: Vec<Vec<u8>> = (0..64)
-        .map(|_| (0..VALUE_BYTES).map(|_| rng.alphanumeric() as u8).collect())
-        .collect();
+    let values = values();
     let (mut records, mut bytes) = (0u64, 0u64);
     for _ in 0..BATCHES {
-        let mut b = BatchBuilder::new(BatchOptions::default());
-        let mut n = 0usize;
-        loop {
-            let value = &values[n % values.len()];
-            if b.estimated_bytes() + BatchBuilder::record_bytes(0, n as i32, None, Some(value), &[])
-                > BATCH_BYTES
-            {
-                break;
-            }
-            b.push(1_700_000_000_000, None, Some(value), &[]);
-            n += 1;
-        }
-        let batch = b.finish(0);
+        let (batch, n) = full_batch(&values);
         bytes += batch.len() as u64;
-        records += n as u64;
+        records += n;
         log.append(TOPIC, 0, batch, Acks::Leader).expect("append");
     }
     (records, bytes)
@@ -76,17 +60,7 @@ fn poll_all(log: &Log, records: u64) -> u64 {
 }
 
 fn consume(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let log = Log::open(dir.path(), LogConfig::default()).expect("open log");
-    log.create_topic(
-        TOPIC,
-        TopicConfig {
-            partitions: 1,
-            retention_ms: None,
-            ..TopicConfig::default()
-        },
-    )
-    .expect("create topic");
+    let (_dir, log) = one_partition_log();
     let (records, bytes) = fill(&log);
     let (_, end) = log.offsets(TOPIC, 0).expect("offsets");
     assert_eq!(end as u64, records);

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use weir::adclick::{self, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat};
-use weir::log::{Log, LogConfig};
-use weir::runtime::JobConfig;
+use weir_adclick::{self as adclick, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat};
+use weir_log::{Log, LogConfig};
+use weir_runtime::JobConfig;
 
 const EVENTS: u64 = 1_000_000;
 

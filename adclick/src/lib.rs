@@ -1,10 +1,22 @@
-//! The ad-click aggregator: clicks per ad per minute, exactly once. The pieces the flagship
-//! example (`examples/ad_clicks.rs`) and `weir bench adclick` share: the record types, a
-//! deterministic click generator, and the job.
+//! The ad-click aggregator: clicks per ad per minute, exactly once. The pieces that the flagship
+//! example (`examples/ad_clicks.rs`), `weir bench adclick|sql` and the benches share: the record
+//! types, a deterministic click generator, the job, its verifier and a progress line. Example
+//! code, kept out of the `weir` library (which is the product facade) and never published.
 //!
 //! Topics (a contract, see DESIGN.md): `clicks` (value `{"ad_id", "user_id", "ts"}`, key the
 //! ad id), `ad_clicks_per_minute` (value `{"ad_id", "window_start", "window_end", "clicks"}`) and
 //! `clicks_late` (the clicks that missed their window, with the reason).
+//!
+//! ```
+//! use weir_adclick::{ClickGenerator, GeneratorConfig};
+//! let clicks: Vec<_> = ClickGenerator::new(GeneratorConfig { events: 3, ..GeneratorConfig::default() }).collect();
+//! assert_eq!(clicks.len(), 3);
+//! ```
+#![warn(missing_docs)]
+
+pub mod progress;
+#[cfg(feature = "sql")]
+pub mod sql_bench;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +28,11 @@ use weir_operators::window::WindowSpec;
 use weir_operators::windowed::{HotKeyStats, HotKeys, KeyedWindowExt, LateRecord, WindowResult};
 use weir_runtime::{Binary, Codec, Job, JobConfig, Json};
 
-/// The input topic.
+/// The input topic: one click per record, keyed by the ad id.
 pub const CLICKS: &str = "clicks";
-/// The output topic.
+/// The output topic: one [`AdMinute`] per ad and minute, committed once.
 pub const PER_MINUTE: &str = "ad_clicks_per_minute";
-/// The side output of late clicks.
+/// The side output: clicks that arrived after their minute closed, with the reason.
 pub const LATE: &str = "clicks_late";
 /// Values of `clicks` that are not clicks (bad JSON, missing fields), with the reason in the
 /// `weir.error` header.
