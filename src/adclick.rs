@@ -2,7 +2,7 @@
 //! example (`examples/ad_clicks.rs`) and `weir bench adclick` share: the record types, a
 //! deterministic click generator, and the job.
 //!
-//! Topics (a contract, see DESIGN.md): `clicks` (value `{"ad_id", "user_id", "ts"}`, key the
+//! Topics (a contract: docs/architecture.md): `clicks` (value `{"ad_id", "user_id", "ts"}`, key the
 //! ad id), `ad_clicks_per_minute` (value `{"ad_id", "window_start", "window_end", "clicks"}`) and
 //! `clicks_late` (the clicks that missed their window, with the reason).
 

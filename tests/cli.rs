@@ -1,4 +1,4 @@
-//! The `weir` binary against the contract in DESIGN.md: commands, output, exit codes, and the
+//! The `weir` binary against its contract (docs/architecture.md): commands, output, exit codes, the
 //! writer lock shared between processes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -863,7 +863,7 @@ fn a_tombstone_and_a_json_null_print_apart() {
     assert_eq!(out.stdout, "null\nNULL\n");
 }
 
-/// The DESIGN contract's `--until-end`: stop at the end each partition had at the start, without
+/// The `--until-end` contract: stop at the end each partition had at the start, without
 /// `--max`; with a group, commit that end.
 #[test]
 fn consume_until_end_stops_at_the_start_end() {
