@@ -1,5 +1,8 @@
 //! The `weir` binary against its contract (docs/architecture.md): commands, output, exit codes, the
 //! writer lock shared between processes.
+// Tests fail loudly on an error, and `unwrap` says so. (clippy.toml's allow-unwrap-in-tests
+// covers `#[test]` functions, not the helpers beside them.)
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
