@@ -1,5 +1,8 @@
-//! The `weir` binary against the contract in DESIGN.md: commands, output, exit codes, and the
+//! The `weir` binary against its contract (docs/architecture.md): commands, output, exit codes, the
 //! writer lock shared between processes.
+// Tests fail loudly on an error, and `unwrap` says so. (clippy.toml's allow-unwrap-in-tests
+// covers `#[test]` functions, not the helpers beside them.)
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -863,7 +866,7 @@ fn a_tombstone_and_a_json_null_print_apart() {
     assert_eq!(out.stdout, "null\nNULL\n");
 }
 
-/// The DESIGN contract's `--until-end`: stop at the end each partition had at the start, without
+/// The `--until-end` contract: stop at the end each partition had at the start, without
 /// `--max`; with a group, commit that end.
 #[test]
 fn consume_until_end_stops_at_the_start_end() {

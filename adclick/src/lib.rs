@@ -3,7 +3,7 @@
 //! types, a deterministic click generator, the job, its verifier and a progress line. Example
 //! code, kept out of the `weir` library (which is the product facade) and never published.
 //!
-//! Topics (a contract, see DESIGN.md): `clicks` (value `{"ad_id", "user_id", "ts"}`, key the
+//! Topics (a contract: docs/architecture.md): `clicks` (value `{"ad_id", "user_id", "ts"}`, key the
 //! ad id), `ad_clicks_per_minute` (value `{"ad_id", "window_start", "window_end", "clicks"}`) and
 //! `clicks_late` (the clicks that missed their window, with the reason).
 //!

@@ -1,5 +1,8 @@
 //! The log's integration tests, one binary. Tests that need a second process re-run this binary
 //! as a child (see `common::spawn_child`).
+// Tests fail loudly on an error, and `unwrap` says so. (clippy.toml's allow-unwrap-in-tests
+// covers `#[test]` functions, not the helpers beside them.)
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

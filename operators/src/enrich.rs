@@ -17,7 +17,7 @@ use weir_runtime::{
 /// How many records pass between two looks at the table topic.
 const RECORDS_BETWEEN_REFRESHES: u32 = 1024;
 
-/// `enrich` on streams.
+/// Adds `enrich` to streams: each record joined with a table kept from a compacted topic.
 pub trait EnrichExt<T> {
     /// Joins each record with the latest value under `key(record)` in `table_topic`
     /// (`None` if absent or deleted); `join` returns the output, or `None` to drop the record.

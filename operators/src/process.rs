@@ -108,7 +108,8 @@ pub trait ProcessFunction<K, In, Out>: Clone + Send + Sync + 'static {
     }
 }
 
-/// `process` on keyed streams.
+/// Adds `process` to keyed streams: a function per record, with the key's state and
+/// event-time timers.
 pub trait KeyedProcessExt<K, T> {
     /// Runs `f` per record, with the key's state and timers, on `parallelism` tasks.
     fn process<Out: Data, F: ProcessFunction<K, T, Out>>(

@@ -26,13 +26,13 @@ use crate::window::{EmitMode, Late, LateReason, Window, WindowConfig, WindowSpec
 /// One result of a window: the aggregate of `key`'s records in `[window_start, window_end)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowResult<K, O> {
-    /// The key.
+    /// The key the records were grouped by.
     pub key: K,
     /// Inclusive start, ms since the epoch.
     pub window_start: i64,
     /// Exclusive end, ms since the epoch.
     pub window_end: i64,
-    /// The aggregate.
+    /// The aggregate over the key's records in the window (so far, for an early result).
     pub value: O,
     /// `false` for an early (updating) result; the final one follows when the window closes.
     pub is_final: bool,
@@ -43,13 +43,13 @@ pub struct WindowResult<K, O> {
 pub struct LateRecord<K, T> {
     /// The record's key.
     pub key: K,
-    /// The record.
+    /// The record as it came in, whole: the late output loses nothing of it.
     pub value: T,
-    /// Its event time.
+    /// The record's event time, ms since the epoch.
     pub ts: i64,
-    /// The (first) window it missed.
+    /// Inclusive start of the (first) window it missed, ms since the epoch.
     pub window_start: i64,
-    /// Its end.
+    /// Exclusive end of that window, ms since the epoch.
     pub window_end: i64,
     /// How many of its windows it missed (sliding windows may take a record into several).
     pub windows_missed: u32,
@@ -119,7 +119,7 @@ pub struct HotKeyStats<K> {
 /// One hot key and how many of its records were salted, per salt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HotKeyCount<K> {
-    /// The key.
+    /// A key that was salted.
     pub key: K,
     /// Records of the key sent to each salt.
     pub per_salt: Vec<u64>,
@@ -154,7 +154,8 @@ impl<K: Clone + PartialEq> HotKeyStats<K> {
 
 /// The outputs of a windowed aggregation.
 pub struct WindowOutput<K, T, O> {
-    /// The window results.
+    /// One final result per (key, window) when the window closes, preceded by early results
+    /// under [`EmitMode::Early`].
     pub results: Stream<WindowResult<K, O>>,
     /// Records that missed their window. Must be consumed (sent to a topic, usually): starting
     /// the job fails otherwise, so late data is never dropped silently.
@@ -163,7 +164,7 @@ pub struct WindowOutput<K, T, O> {
     pub hot_keys: Option<Arc<HotKeyStats<K>>>,
 }
 
-/// `window` on keyed streams.
+/// Adds `window` to keyed streams: the start of every windowed aggregation.
 pub trait KeyedWindowExt<K, T> {
     /// Groups each key's records into event-time windows.
     fn window(&self, spec: WindowSpec) -> WindowedStream<K, T>;

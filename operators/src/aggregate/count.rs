@@ -6,7 +6,8 @@ use super::Aggregate;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Count;
 
-/// The number of values.
+/// Counts the values of each key and window, as a `u64`; any value type, nothing kept but the
+/// count.
 ///
 /// ```
 /// use weir_operators::aggregate::{Aggregate, count};

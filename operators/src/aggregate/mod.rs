@@ -112,16 +112,19 @@ use serde::de::DeserializeOwned;
 /// part into its own `create()` and merging the parts finishes to the same result as adding the
 /// whole sequence into one accumulator.
 pub trait Aggregate<In>: Clone + Send + Sync + 'static {
-    /// The running state.
+    /// The running state of one key and window; serde, because it goes into the checkpoint
+    /// snapshots.
     type Acc: Clone + Send + Serialize + DeserializeOwned + 'static;
-    /// The result.
+    /// What a window emits for its key, made by `finish`.
     type Out: Clone + Send + 'static;
-    /// An empty accumulator.
+    /// An accumulator that has seen no value: the identity of `merge`.
     fn create(&self) -> Self::Acc;
     /// Folds one value in.
     fn add(&self, acc: &mut Self::Acc, value: &In);
-    /// Folds another accumulator in.
+    /// Folds another accumulator in, as if its values had been added here (salted partials,
+    /// merged sessions).
     fn merge(&self, acc: &mut Self::Acc, other: Self::Acc);
-    /// The result of an accumulator.
+    /// The result for the values folded into `acc` so far; it leaves `acc` as it was, so a
+    /// window can emit early results and keep counting.
     fn finish(&self, acc: &Self::Acc) -> Self::Out;
 }

@@ -19,7 +19,7 @@ mod sealed {
 pub trait Numeric: sealed::Sealed + Copy + Send + Sync + 'static {
     /// The accumulator: `i128` for signed integers, `u128` for unsigned, `f64` for floats.
     type Wide: Copy + Default + PartialEq + Debug + Send + Sync + Serialize + DeserializeOwned;
-    /// The value as an accumulator.
+    /// Widens the value into its accumulator type, without loss.
     fn widen(self) -> Self::Wide;
     /// The sum of two accumulators; integers saturate at the 128-bit bounds.
     fn wide_add(a: Self::Wide, b: Self::Wide) -> Self::Wide;

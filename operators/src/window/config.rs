@@ -46,7 +46,7 @@ pub struct WindowConfig {
     /// records; it closes, firing its final result, when the watermark reaches
     /// `end - 1 + allowed_lateness_ms`. >= 0.
     pub allowed_lateness_ms: i64,
-    /// When results are emitted.
+    /// Final results only (the default), or early updates before the final one.
     pub emit: EmitMode,
 }
 

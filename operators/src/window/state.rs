@@ -182,7 +182,8 @@ where
         })
     }
 
-    /// The configuration.
+    /// The spec, allowed lateness and emission mode the state was made with; a snapshot
+    /// restores only under the same.
     pub fn config(&self) -> &WindowConfig {
         &self.config
     }
