@@ -59,7 +59,7 @@ mod util;
 
 pub use cleaner::{Cleaner, CleanerReport, IoBudget, clean_once};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig};
+pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig, ValueFormat};
 pub use consumer::{
     Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, OffsetReset, RebalanceEvent,
     RebalanceListener,
