@@ -1,8 +1,83 @@
 //! Configuration: plain structs with defaults, each with a `validate()` that names the bad field.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Error, Result};
+
+/// How a topic's values are stored: the one list of value formats every crate matches on.
+///
+/// The log itself stores values as opaque bytes; the format tells the readers above it (the
+/// runtime's codecs, SQL, the command line) how to read them. It is written in the topic's
+/// metadata as its name (`"json"`, `"binary"`), so a data directory written before this type
+/// existed reads unchanged.
+///
+/// ```
+/// use weir_log::ValueFormat;
+/// assert_eq!("binary".parse::<ValueFormat>()?, ValueFormat::Binary);
+/// assert_eq!(ValueFormat::Json.to_string(), "json");
+/// assert!("xml".parse::<ValueFormat>().unwrap_err().to_string().contains("must be json or binary, got 'xml'"));
+/// # Ok::<(), weir_log::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ValueFormat {
+    /// One JSON document per record (for SQL, an object holding every schema column).
+    #[default]
+    Json,
+    /// Weir's compact binary rows, laid out by the topic's schema (so a schema is required).
+    Binary,
+}
+
+impl ValueFormat {
+    /// Every format, in the order error messages list them.
+    pub const ALL: [ValueFormat; 2] = [ValueFormat::Json, ValueFormat::Binary];
+
+    /// The name stored in topic metadata and accepted on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ValueFormat::Json => "json",
+            ValueFormat::Binary => "binary",
+        }
+    }
+}
+
+impl fmt::Display for ValueFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ValueFormat {
+    type Err = Error;
+
+    /// The format named exactly `name` (metadata and flags are lower-case); anything else is
+    /// the `format` configuration error that validation gave when the field was free text.
+    fn from_str(name: &str) -> Result<ValueFormat> {
+        ValueFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .ok_or_else(|| {
+                Error::config("format", format!("must be json or binary, got '{name}'"))
+            })
+    }
+}
+
+impl Serialize for ValueFormat {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ValueFormat {
+    /// Reads the stored name; an unknown one fails with the same words as [`FromStr`], so
+    /// metadata naming a format this weir does not know is reported as it always was.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// Settings of one topic, stored in its metadata file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +103,9 @@ pub struct TopicConfig {
     pub batch_bytes_max: usize,
     /// Value schema as `col TYPE, ...`, for SQL and binary values; free text to the log.
     pub schema: Option<String>,
-    /// Value storage format: `json` or `binary`; free text to the log.
-    pub format: String,
+    /// How values are stored; [`ValueFormat::Binary`] needs a `schema`. The log stores values as
+    /// bytes either way: the format is for the readers above it.
+    pub format: ValueFormat,
 }
 
 impl Default for TopicConfig {
@@ -45,7 +121,7 @@ impl Default for TopicConfig {
             record_bytes_max: 1 << 20,
             batch_bytes_max: 16 << 20,
             schema: None,
-            format: "json".to_string(),
+            format: ValueFormat::Json,
         }
     }
 }
@@ -111,13 +187,7 @@ impl TopicConfig {
                 ),
             ));
         }
-        if self.format != "json" && self.format != "binary" {
-            return Err(Error::config(
-                "format",
-                format!("must be json or binary, got '{}'", self.format),
-            ));
-        }
-        if self.format == "binary" && self.schema.is_none() {
+        if self.format == ValueFormat::Binary && self.schema.is_none() {
             return Err(Error::config("format", "binary values need a schema"));
         }
         Ok(())
@@ -206,5 +276,42 @@ impl LogConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_format_reads_and_writes_the_names_stored_before_it_was_typed() {
+        for (format, name) in [
+            (ValueFormat::Json, "\"json\""),
+            (ValueFormat::Binary, "\"binary\""),
+        ] {
+            assert_eq!(serde_json::to_string(&format).expect("serializes"), name);
+            let back: ValueFormat = serde_json::from_str(name).expect("reads");
+            assert_eq!(back, format);
+        }
+        // Metadata written by an older weir: the format as free text, the schema beside it.
+        let old = r#"{"partitions":2,"schema":"a BIGINT","format":"binary"}"#;
+        let config: TopicConfig = serde_json::from_str(old).expect("old metadata reads");
+        assert_eq!(config.format, ValueFormat::Binary);
+        assert!(config.validate().is_ok());
+        let text = serde_json::to_string(&config).expect("serializes");
+        assert!(text.contains(r#""format":"binary""#), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_format_is_the_format_configuration_error() {
+        let err = serde_json::from_str::<TopicConfig>(r#"{"format":"xml"}"#)
+            .expect_err("unknown format")
+            .to_string();
+        assert!(
+            err.contains("invalid configuration `format`: must be json or binary, got 'xml'"),
+            "{err}"
+        );
+        let err = "JSON".parse::<ValueFormat>().expect_err("names are lower-case");
+        assert!(matches!(err, Error::Config { ref field, .. } if field == "format"), "{err}");
     }
 }

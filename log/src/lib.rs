@@ -89,7 +89,7 @@ mod util;
 
 pub use cleaner::{Cleaner, CleanerReport, IoBudget};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig};
+pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig, ValueFormat};
 pub use consumer::{
     Consumer, ConsumerBatch, ConsumerConfig, OffsetReset, RebalanceEvent, RebalanceListener,
 };

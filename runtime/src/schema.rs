@@ -25,7 +25,8 @@
 //! Every column must be present in the JSON object (`null` is allowed and sets the null bit), and
 //! the object may hold no field outside the schema: a typo in a field name is an error rather than
 //! silently lost data. Decoding checks every length and rejects trailing bytes; it never panics on
-//! bad input.
+//! bad input. The decoders of rows and of schema-checked JSON live in [`crate::codec`]
+//! ([`visit_row`](crate::codec::visit_row)); [`Schema::decode`] is one of their users.
 //!
 //! ```
 //! use weir_runtime::schema::Schema;
@@ -42,7 +43,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::ser::SerializeMap;
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 /// Most columns a schema may have (a bound, like everything else).
 pub const COLUMNS_MAX: usize = 1024;
@@ -62,9 +63,14 @@ pub enum SchemaError {
         /// What is wrong.
         reason: String,
     },
-    /// Bytes that are not a valid row of the schema.
+    /// Bytes that are not a valid row of the schema (read by
+    /// [`visit_binary_row`](crate::codec::visit_binary_row)); the text names the column.
     #[error("invalid binary row: {0}")]
     Decode(String),
+    /// A stored JSON value that is not JSON, or not an object that fits the schema (read by
+    /// [`visit_json_row`](crate::codec::visit_json_row)); the text names the column.
+    #[error("{0}")]
+    Json(String),
 }
 
 /// The type of one column.
@@ -278,106 +284,6 @@ impl Schema {
         }
         Ok(out)
     }
-
-    /// Decodes a binary row. The result serializes as a JSON object with the columns in schema
-    /// order.
-    pub fn decode(&self, row: &[u8]) -> Result<DecodedRow<'_>, SchemaError> {
-        let bitmap = self.bitmap_bytes();
-        if row.len() < bitmap {
-            return Err(SchemaError::Decode(format!(
-                "{} bytes, shorter than the {bitmap}-byte null bitmap",
-                row.len()
-            )));
-        }
-        let unused = (bitmap * 8 - self.columns.len()) as u32;
-        if unused > 0 && row[bitmap - 1] >> (8 - unused) != 0 {
-            return Err(SchemaError::Decode(
-                "null bitmap has bits set past the last column".into(),
-            ));
-        }
-        let mut pos = bitmap;
-        let mut values = Vec::with_capacity(self.columns.len());
-        for (i, col) in self.columns.iter().enumerate() {
-            if row[i / 8] & (1 << (i % 8)) != 0 {
-                values.push(Value::Null);
-                continue;
-            }
-            let mut take = |n: usize| take_bytes(row, &mut pos, n, col);
-            let value = match col.ty {
-                ColumnType::BigInt | ColumnType::Timestamp => {
-                    Value::from(i64::from_le_bytes(fixed(take(8)?)))
-                }
-                ColumnType::Int => Value::from(i32::from_le_bytes(fixed(take(4)?))),
-                ColumnType::Double => float_value(f64::from_le_bytes(fixed(take(8)?))),
-                ColumnType::Float => {
-                    // Through the f32's shortest decimal form, so 0.1 reads back as 0.1 rather
-                    // than 0.10000000149011612.
-                    let f = f32::from_le_bytes(fixed(take(4)?));
-                    float_value(f.to_string().parse::<f64>().unwrap_or(f64::from(f)))
-                }
-                ColumnType::Boolean => match take(1)?[0] {
-                    0 => Value::Bool(false),
-                    1 => Value::Bool(true),
-                    b => {
-                        return Err(SchemaError::Decode(format!(
-                            "column '{}': boolean byte {b}",
-                            col.name
-                        )));
-                    }
-                },
-                ColumnType::Varchar => {
-                    let len = u32::from_le_bytes(fixed(take(4)?)) as usize;
-                    let bytes = take(len)?;
-                    let s = std::str::from_utf8(bytes).map_err(|e| {
-                        SchemaError::Decode(format!("column '{}': invalid UTF-8: {e}", col.name))
-                    })?;
-                    Value::String(s.to_string())
-                }
-            };
-            values.push(value);
-        }
-        if pos != row.len() {
-            return Err(SchemaError::Decode(format!(
-                "{} trailing bytes after the last column",
-                row.len() - pos
-            )));
-        }
-        Ok(DecodedRow {
-            schema: self,
-            values,
-        })
-    }
-}
-
-/// The next `n` bytes of `row` from `*pos`, or an error naming the column they would belong to.
-fn take_bytes<'r>(
-    row: &'r [u8],
-    pos: &mut usize,
-    n: usize,
-    col: &Column,
-) -> Result<&'r [u8], SchemaError> {
-    let bytes = pos
-        .checked_add(n)
-        .and_then(|end| row.get(*pos..end))
-        .ok_or_else(|| {
-            SchemaError::Decode(format!(
-                "row of {} bytes ends inside column '{}' ({})",
-                row.len(),
-                col.name,
-                col.ty
-            ))
-        })?;
-    *pos += n;
-    Ok(bytes)
-}
-
-fn fixed<const N: usize>(bytes: &[u8]) -> [u8; N] {
-    bytes.try_into().expect("take() returned exactly N bytes")
-}
-
-/// Finite floats as JSON numbers; NaN and infinities (which JSON cannot hold) as null.
-fn float_value(f: f64) -> Value {
-    Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -420,7 +326,12 @@ pub struct DecodedRow<'a> {
     values: Vec<Value>,
 }
 
-impl DecodedRow<'_> {
+impl<'a> DecodedRow<'a> {
+    pub(crate) fn new(schema: &'a Schema, values: Vec<Value>) -> DecodedRow<'a> {
+        debug_assert_eq!(schema.columns.len(), values.len(), "one value per column");
+        DecodedRow { schema, values }
+    }
+
     /// The values, one per column.
     pub fn values(&self) -> &[Value] {
         &self.values

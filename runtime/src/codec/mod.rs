@@ -6,6 +6,12 @@
 //! - [`Binary`]: weir's compact binary row format, the one [`crate::schema`] defines for
 //!   `--format binary` topics, written and read straight through serde (no intermediate value).
 //!
+//! Readers that know a topic's [`Schema`](crate::schema::Schema) rather than a Rust type (SQL
+//! scans, continuous queries, the command line) read its values with [`visit_row`]: the one
+//! decoder of binary rows and the one schema-checking decoder of JSON, handing each column to a
+//! [`ColumnVisitor`]. Both kinds of row reader share the format's reading rules (lengths, the
+//! null bitmap, booleans, UTF-8, trailing bytes).
+//!
 //! # The binary row mapping
 //!
 //! A top-level struct, tuple or tuple struct is one row; its fields, in declaration order, are the
@@ -62,13 +68,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod columns;
 mod row_de;
+mod row_read;
 mod row_ser;
 
 use std::fmt;
 
 use serde::Serialize;
 use serde::de::{Deserialize, DeserializeOwned};
+
+use weir_log::ValueFormat;
+
+pub use columns::{ColumnVisitor, visit_binary_row, visit_json_row, visit_row};
 
 /// Turns values of `T` into bytes and back.
 ///
@@ -80,7 +92,8 @@ pub trait Codec<T>: Clone + Send + Sync + 'static {
     /// Decodes one value from all of `bytes`.
     fn decode(&self, bytes: &[u8]) -> Result<T, CodecError>;
 
-    /// A short, stable name for configuration and messages (`"json"`, `"binary"`).
+    /// A short, stable name for messages: a [`ValueFormat`]'s name (`"json"`, `"binary"`) for
+    /// the codecs of those formats.
     fn name(&self) -> &'static str;
 }
 
@@ -213,7 +226,7 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Json {
     }
 
     fn name(&self) -> &'static str {
-        "json"
+        ValueFormat::Json.as_str()
     }
 }
 
@@ -244,6 +257,6 @@ impl<T: Serialize + DeserializeOwned> Codec<T> for Binary {
     }
 
     fn name(&self) -> &'static str {
-        "binary"
+        ValueFormat::Binary.as_str()
     }
 }

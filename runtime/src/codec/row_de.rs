@@ -7,63 +7,34 @@
 use serde::de::{self, Deserialize, DeserializeSeed, SeqAccess, Visitor};
 use serde::forward_to_deserialize_any;
 
+use super::row_read::{RowFault, RowReader};
 use super::{CodecError, RowError};
 
 /// Decodes all of `row` as a `T`.
 pub(super) fn from_row<'de, T: Deserialize<'de>>(row: &'de [u8]) -> Result<T, CodecError> {
-    let mut reader = Reader { rest: row };
-    let value = T::deserialize(RowDeserializer {
-        reader: &mut reader,
+    T::deserialize(RowDeserializer { row }).map_err(RowError::into_inner)
+}
+
+/// A [`RowFault`] in the words of a type's fields; the field's name is added by [`Fields`].
+#[cold]
+fn fault(fault: RowFault) -> RowError {
+    RowError::decode(match fault {
+        RowFault::ShortBitmap {
+            row_bytes,
+            bitmap_bytes,
+        } => format!("the row ({row_bytes} bytes) is shorter than its {bitmap_bytes}-byte null bitmap"),
+        RowFault::BitmapPadding => "the null bitmap has bits set past the last field".to_string(),
+        RowFault::Truncated {
+            needed_bytes,
+            left_bytes,
+            ..
+        } => format!(
+            "the row ends inside the field ({needed_bytes} bytes needed, {left_bytes} left)"
+        ),
+        RowFault::Boolean { byte } => format!("boolean byte {byte} (not 0 or 1)"),
+        RowFault::Utf8(e) => format!("invalid UTF-8: {e}"),
+        RowFault::Trailing { bytes } => format!("{bytes} trailing bytes after the last field"),
     })
-    .map_err(RowError::into_inner)?;
-    if !reader.rest.is_empty() {
-        return Err(CodecError::decode(format!(
-            "{} trailing bytes after the last field",
-            reader.rest.len()
-        )));
-    }
-    Ok(value)
-}
-
-/// The unread part of a row.
-struct Reader<'de> {
-    rest: &'de [u8],
-}
-
-impl<'de> Reader<'de> {
-    #[inline]
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], RowError> {
-        let Some((head, tail)) = self.rest.split_first_chunk::<N>() else {
-            return Err(self.short(N));
-        };
-        self.rest = tail;
-        Ok(*head)
-    }
-
-    #[inline]
-    fn bytes(&mut self, n: usize) -> Result<&'de [u8], RowError> {
-        if n > self.rest.len() {
-            return Err(self.short(n));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    #[cold]
-    fn short(&self, needed: usize) -> RowError {
-        RowError::decode(format!(
-            "the row ends inside the field ({needed} bytes needed, {} left)",
-            self.rest.len()
-        ))
-    }
-
-    #[inline]
-    fn str(&mut self) -> Result<&'de str, RowError> {
-        let len = u32::from_le_bytes(self.array()?) as usize;
-        let bytes = self.bytes(len)?;
-        std::str::from_utf8(bytes).map_err(|e| RowError::decode(format!("invalid UTF-8: {e}")))
-    }
 }
 
 #[cold]
@@ -103,11 +74,11 @@ impl FieldNames {
 }
 
 /// The top level: accepts only what makes a row.
-struct RowDeserializer<'a, 'de> {
-    reader: &'a mut Reader<'de>,
+struct RowDeserializer<'de> {
+    row: &'de [u8],
 }
 
-impl<'de> RowDeserializer<'_, 'de> {
+impl<'de> RowDeserializer<'de> {
     #[inline]
     fn row<V: Visitor<'de>>(
         self,
@@ -115,23 +86,9 @@ impl<'de> RowDeserializer<'_, 'de> {
         names: FieldNames,
         visitor: V,
     ) -> Result<V::Value, RowError> {
-        let bitmap_bytes = len.div_ceil(8);
-        if self.reader.rest.len() < bitmap_bytes {
-            return Err(RowError::decode(format!(
-                "the row ({} bytes) is shorter than its {bitmap_bytes}-byte null bitmap",
-                self.reader.rest.len()
-            )));
-        }
-        let bitmap = self.reader.bytes(bitmap_bytes)?;
-        let unused = bitmap_bytes * 8 - len;
-        if unused > 0 && bitmap[bitmap_bytes - 1] >> (8 - unused) != 0 {
-            return Err(RowError::decode(
-                "the null bitmap has bits set past the last field",
-            ));
-        }
+        let mut reader = RowReader::new(self.row, len).map_err(fault)?;
         let mut fields = Fields {
-            reader: self.reader,
-            bitmap,
+            reader: &mut reader,
             names,
             len,
             next: 0,
@@ -143,11 +100,19 @@ impl<'de> RowDeserializer<'_, 'de> {
                 fields.next
             )));
         }
+        reader.finish().map_err(fault)?;
         Ok(value)
+    }
+
+    /// A row of no columns: no bitmap, no values, so no bytes at all.
+    fn empty(self) -> Result<(), RowError> {
+        RowReader::new(self.row, 0)
+            .and_then(RowReader::finish)
+            .map_err(fault)
     }
 }
 
-impl<'de> de::Deserializer<'de> for RowDeserializer<'_, 'de> {
+impl<'de> de::Deserializer<'de> for RowDeserializer<'de> {
     type Error = RowError;
 
     #[inline]
@@ -187,6 +152,7 @@ impl<'de> de::Deserializer<'de> for RowDeserializer<'_, 'de> {
 
     /// A row of no columns: no bitmap, no values.
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
+        self.empty()?;
         visitor.visit_unit()
     }
 
@@ -195,6 +161,7 @@ impl<'de> de::Deserializer<'de> for RowDeserializer<'_, 'de> {
         _name: &'static str,
         visitor: V,
     ) -> Result<V::Value, RowError> {
+        self.empty()?;
         visitor.visit_unit()
     }
 
@@ -219,8 +186,7 @@ impl<'de> de::Deserializer<'de> for RowDeserializer<'_, 'de> {
 
 /// The fields of one row, handed to the type's visitor as a sequence.
 struct Fields<'a, 'de> {
-    reader: &'a mut Reader<'de>,
-    bitmap: &'de [u8],
+    reader: &'a mut RowReader<'de>,
     names: FieldNames,
     len: usize,
     next: usize,
@@ -239,8 +205,7 @@ impl<'de> SeqAccess<'de> for Fields<'_, 'de> {
             return Ok(None);
         }
         self.next += 1;
-        let null = self.bitmap[i / 8] & (1 << (i % 8)) != 0;
-        let value = if null {
+        let value = if self.reader.is_null(i) {
             seed.deserialize(NullColumn)
         } else {
             seed.deserialize(ColumnDeserializer {
@@ -286,18 +251,23 @@ impl<'de> de::Deserializer<'de> for NullColumn {
 
 /// One non-null column. Errors it returns carry no field name; [`Fields`] adds it.
 struct ColumnDeserializer<'a, 'de> {
-    reader: &'a mut Reader<'de>,
+    reader: &'a mut RowReader<'de>,
 }
 
-impl ColumnDeserializer<'_, '_> {
+impl<'de> ColumnDeserializer<'_, 'de> {
     #[inline]
     fn bigint(self) -> Result<i64, RowError> {
-        Ok(i64::from_le_bytes(self.reader.array()?))
+        self.reader.i64().map_err(fault)
     }
 
     #[inline]
     fn int(self) -> Result<i32, RowError> {
-        Ok(i32::from_le_bytes(self.reader.array()?))
+        self.reader.i32().map_err(fault)
+    }
+
+    #[inline]
+    fn str(self) -> Result<&'de str, RowError> {
+        self.reader.str().map_err(fault)
     }
 }
 
@@ -340,30 +310,26 @@ impl<'de> de::Deserializer<'de> for ColumnDeserializer<'_, 'de> {
     }
     #[inline]
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        visitor.visit_f64(f64::from_le_bytes(self.reader.array()?))
+        visitor.visit_f64(self.reader.f64().map_err(fault)?)
     }
     #[inline]
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        visitor.visit_f32(f32::from_le_bytes(self.reader.array()?))
+        visitor.visit_f32(self.reader.f32().map_err(fault)?)
     }
     #[inline]
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        match self.reader.array::<1>()? {
-            [0] => visitor.visit_bool(false),
-            [1] => visitor.visit_bool(true),
-            [b] => Err(RowError::decode(format!("boolean byte {b} (not 0 or 1)"))),
-        }
+        visitor.visit_bool(self.reader.bool().map_err(fault)?)
     }
     #[inline]
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        visitor.visit_borrowed_str(self.reader.str()?)
+        visitor.visit_borrowed_str(self.str()?)
     }
     #[inline]
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        visitor.visit_borrowed_str(self.reader.str()?)
+        visitor.visit_borrowed_str(self.str()?)
     }
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        visitor.visit_borrowed_str(self.reader.str()?)
+        visitor.visit_borrowed_str(self.str()?)
     }
     #[inline]
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
@@ -386,7 +352,7 @@ impl<'de> de::Deserializer<'de> for ColumnDeserializer<'_, 'de> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, RowError> {
-        let variant = self.reader.str()?;
+        let variant = self.str()?;
         visitor.visit_enum(de::value::BorrowedStrDeserializer::<RowError>::new(variant))
     }
 
