@@ -129,6 +129,11 @@ impl Coordinator {
         let config = &self.shared.config;
         let job = config.job_id();
         let topic = config.state_topic.as_str();
+        let offset_refs: Vec<(weir_log::TopicPartition, i64)> = plan
+            .offsets
+            .iter()
+            .map(|(t, p, o)| (weir_log::TopicPartition::new(t.as_str(), *p), *o))
+            .collect();
         match &self.shared.output {
             OutputProducer::Transactional(producer) => {
                 let mut producer = producer.lock().map_err(|_| Error::Stopped)?;
@@ -141,11 +146,6 @@ impl Coordinator {
                         .partition(0),
                 )?;
                 if !plan.offsets.is_empty() {
-                    let offset_refs: Vec<(&str, i32, i64)> = plan
-                        .offsets
-                        .iter()
-                        .map(|(t, p, o)| (t.as_str(), *p, *o))
-                        .collect();
                     producer.send_offsets(
                         &offset_refs,
                         &GroupMetadata {
@@ -170,7 +170,7 @@ impl Coordinator {
                 )?;
                 producer.flush()?;
                 if !plan.offsets.is_empty() {
-                    self.shared.log.commit_offsets(&job, None, &plan.offsets)?;
+                    self.shared.log.commit_offsets(&job, None, &offset_refs)?;
                 }
             }
         }
