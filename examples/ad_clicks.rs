@@ -231,7 +231,7 @@ fn generate(log: &Log, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
         FormatArg::Binary => ValueFormat::Binary,
     };
     adclick::create_topics(log, a.partitions, format)?;
-    let format = ValueFormat::of_clicks(log)?;
+    let format = adclick::clicks_format(log)?;
     let generator = ClickGenerator::new(GeneratorConfig {
         events: a.events,
         ads: a.ads,
@@ -252,7 +252,7 @@ fn generate(log: &Log, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
     say!(
         "generated {n} clicks in {:.2} s: {per_s:.0} events/s ({} values, viral ad {hot_ad})",
         started.elapsed().as_secs_f64(),
-        format.name()
+        format
     );
     Ok((n, per_s, hot_ad))
 }
@@ -286,13 +286,13 @@ fn run(log: &Log, a: &RunArgs, stop: &AtomicBool) -> Result<RunResult> {
     adclick::create_topics(
         log,
         log.partition_count(adclick::CLICKS)?,
-        ValueFormat::of_clicks(log)?,
+        adclick::clicks_format(log)?,
     )?;
     let mut config = JobConfig::new("ad-clicks");
     config.epoch_ms = a.epoch_ms;
     config.stop_when_drained = a.until_idle;
     let options = JobOptions {
-        format: ValueFormat::of_clicks(log)?,
+        format: adclick::clicks_format(log)?,
         ..JobOptions::default()
     };
     let (handle, hot) = if a.sql {

@@ -69,31 +69,13 @@ pub struct AdMinute {
     pub clicks: u64,
 }
 
-/// How `clicks` values are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueFormat {
-    /// JSON objects.
-    Json,
-    /// weir's binary row format (schema [`CLICK_SCHEMA`]).
-    Binary,
-}
+/// How `clicks` values are stored: the topic setting itself (JSON objects, or binary rows of
+/// [`CLICK_SCHEMA`]).
+pub use weir_log::ValueFormat;
 
-impl ValueFormat {
-    /// The format of `clicks` as stored in its topic metadata.
-    pub fn of_clicks(log: &Log) -> weir_log::Result<ValueFormat> {
-        Ok(match log.topic_config(CLICKS)?.format.as_str() {
-            "binary" => ValueFormat::Binary,
-            _ => ValueFormat::Json,
-        })
-    }
-
-    /// The name stored in topic metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            ValueFormat::Json => "json",
-            ValueFormat::Binary => "binary",
-        }
-    }
+/// The format of `clicks` as stored in its topic metadata.
+pub fn clicks_format(log: &Log) -> weir_log::Result<ValueFormat> {
+    Ok(log.topic_config(CLICKS)?.format)
 }
 
 /// What the generator produces.
@@ -210,7 +192,7 @@ pub fn create_topics(log: &Log, partitions: i32, format: ValueFormat) -> weir_lo
     let clicks = TopicConfig {
         partitions,
         schema: Some(CLICK_SCHEMA.to_string()),
-        format: format.name().to_string(),
+        format,
         ..TopicConfig::default()
     };
     for (name, config) in [
@@ -473,7 +455,7 @@ fn scan(
 /// late clicks equal to the input clicks.
 pub fn verify(log: &Log) -> weir_runtime::Result<Verification> {
     use std::collections::HashMap;
-    let format = ValueFormat::of_clicks(log)?;
+    let format = clicks_format(log)?;
     let mut v = Verification::default();
     let minute = |ts: i64| ts.div_euclid(MINUTE_MS) * MINUTE_MS;
     // (ad, minute start) -> (input, output, late)

@@ -58,9 +58,7 @@ impl FromStr for ValueFormat {
         ValueFormat::ALL
             .into_iter()
             .find(|f| f.as_str() == name)
-            .ok_or_else(|| {
-                Error::config("format", format!("must be json or binary, got '{name}'"))
-            })
+            .ok_or_else(|| Error::config("format", format!("must be json or binary, got '{name}'")))
     }
 }
 
@@ -311,7 +309,12 @@ mod tests {
             err.contains("invalid configuration `format`: must be json or binary, got 'xml'"),
             "{err}"
         );
-        let err = "JSON".parse::<ValueFormat>().expect_err("names are lower-case");
-        assert!(matches!(err, Error::Config { ref field, .. } if field == "format"), "{err}");
+        let err = "JSON"
+            .parse::<ValueFormat>()
+            .expect_err("names are lower-case");
+        assert!(
+            matches!(err, Error::Config { ref field, .. } if field == "format"),
+            "{err}"
+        );
     }
 }

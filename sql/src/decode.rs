@@ -1,14 +1,13 @@
 //! Record values → Arrow columns, straight into builders.
 //!
 //! [`decode_batch`] turns a run of records of one partition into a [`RecordBatch`] of the
-//! requested (projected) columns. Binary rows are read by a hand-written loop over the row format
-//! of [`weir_runtime::schema`]; JSON values by a serde visitor that appends each field to its
-//! column's builder (no per-record `serde_json::Value`). Both check every record completely, even
-//! the columns that are not projected: a record that does not fit the schema (missing column,
-//! extra field, wrong type, bad bytes) is an [`Error::Decode`] naming topic, partition and offset,
-//! never a silent null.
+//! requested (projected) columns. Values are read by the runtime's decoders
+//! ([`weir_runtime::codec::visit_row`]: binary rows and schema-checked JSON), which hand each
+//! field to this module's Arrow builders (no per-record `serde_json::Value`). They check every
+//! record completely, even the columns that are not projected: a record that does not fit the
+//! schema (missing column, extra field, wrong type, bad bytes) is an [`Error::Decode`] naming
+//! topic, partition and offset, never a silent null.
 
-use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -17,31 +16,14 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use weir_runtime::codec::{ColumnVisitor, visit_row};
 use weir_runtime::schema::{ColumnType, Schema};
 
 use crate::schema::{KEY_COLUMN, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN};
 use crate::{Error, Result};
 
-/// How a topic stores its values (its `format` setting).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueFormat {
-    /// One JSON object per record, every schema column present (null allowed), no other field.
-    Json,
-    /// The binary row format of [`weir_runtime::schema`].
-    Binary,
-}
-
-impl ValueFormat {
-    /// Parses a topic's `format` setting (`json` or `binary`).
-    pub fn from_topic_format(format: &str) -> Option<ValueFormat> {
-        match format {
-            "json" => Some(ValueFormat::Json),
-            "binary" => Some(ValueFormat::Binary),
-            _ => None,
-        }
-    }
-}
+/// How a topic stores its values: its `format` setting, re-exported here for [`decode_batch`].
+pub use weir_log::ValueFormat;
 
 /// Where the records of a batch come from, and their metadata columns, one entry per record.
 #[derive(Debug, Clone, Copy)]
@@ -236,11 +218,13 @@ impl BatchDecoder {
                     "null value (a tombstone) where the schema expects a row".into(),
                 ));
             };
-            let fits = match self.format {
-                ValueFormat::Binary => decode_binary_row(&self.schema, value, &mut self.slots),
-                ValueFormat::Json => decode_json_row(&self.schema, value, &mut self.slots),
-            };
-            fits.map_err(|reason| self.error(offset, reason))?;
+            visit_row(
+                self.format,
+                &self.schema,
+                value,
+                &mut Builders(&mut self.slots),
+            )
+            .map_err(|e| self.error(offset, e.to_string()))?;
         }
         if let Some(offsets) = &mut self.offsets {
             offsets.push(offset);
@@ -360,325 +344,63 @@ impl ColumnBuilder {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Binary rows
+/// The projected columns' builders, as the runtime's decoders see them: a column without a
+/// builder (not projected) is checked by the decoder and then ignored here.
+struct Builders<'a>(&'a mut [Option<ColumnBuilder>]);
 
-fn decode_binary_row(
-    schema: &Schema,
-    row: &[u8],
-    slots: &mut [Option<ColumnBuilder>],
-) -> Result<(), String> {
-    let columns = schema.columns();
-    let bitmap_len = columns.len().div_ceil(8);
-    let Some((bitmap, mut rest)) = row.split_at_checked(bitmap_len) else {
-        return Err(format!(
-            "invalid binary row: {} bytes, shorter than the {bitmap_len}-byte null bitmap",
-            row.len()
-        ));
-    };
-    let unused = (bitmap_len * 8 - columns.len()) as u32;
-    if unused > 0 && bitmap[bitmap_len - 1] >> (8 - unused) != 0 {
-        return Err("invalid binary row: null bitmap has bits set past the last column".into());
-    }
-    for (i, (column, slot)) in columns.iter().zip(slots.iter_mut()).enumerate() {
-        if bitmap[i / 8] & (1 << (i % 8)) != 0 {
-            if let Some(b) = slot {
-                b.append_null();
-            }
-            continue;
-        }
-        let short = || {
-            format!(
-                "invalid binary row: {} bytes, ends inside column '{}' ({})",
-                row.len(),
-                column.name,
-                column.ty
-            )
-        };
-        match column.ty {
-            ColumnType::BigInt | ColumnType::Timestamp => {
-                let (bytes, tail) = rest.split_first_chunk::<8>().ok_or_else(short)?;
-                rest = tail;
-                match slot {
-                    Some(ColumnBuilder::Int64(b)) => b.append_value(i64::from_le_bytes(*bytes)),
-                    Some(ColumnBuilder::Timestamp(b)) => b.append_value(i64::from_le_bytes(*bytes)),
-                    _ => {}
-                }
-            }
-            ColumnType::Int => {
-                let (bytes, tail) = rest.split_first_chunk::<4>().ok_or_else(short)?;
-                rest = tail;
-                if let Some(ColumnBuilder::Int32(b)) = slot {
-                    b.append_value(i32::from_le_bytes(*bytes));
-                }
-            }
-            ColumnType::Double => {
-                let (bytes, tail) = rest.split_first_chunk::<8>().ok_or_else(short)?;
-                rest = tail;
-                if let Some(ColumnBuilder::Float64(b)) = slot {
-                    b.append_value(f64::from_le_bytes(*bytes));
-                }
-            }
-            ColumnType::Float => {
-                let (bytes, tail) = rest.split_first_chunk::<4>().ok_or_else(short)?;
-                rest = tail;
-                if let Some(ColumnBuilder::Float32(b)) = slot {
-                    b.append_value(f32::from_le_bytes(*bytes));
-                }
-            }
-            ColumnType::Boolean => {
-                let (byte, tail) = rest.split_first().ok_or_else(short)?;
-                rest = tail;
-                let v = match byte {
-                    0 => false,
-                    1 => true,
-                    b => {
-                        return Err(format!(
-                            "invalid binary row: column '{}': boolean byte {b}",
-                            column.name
-                        ));
-                    }
-                };
-                if let Some(ColumnBuilder::Boolean(b)) = slot {
-                    b.append_value(v);
-                }
-            }
-            ColumnType::Varchar => {
-                let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(short)?;
-                let (bytes, tail) = tail
-                    .split_at_checked(u32::from_le_bytes(*len) as usize)
-                    .ok_or_else(short)?;
-                rest = tail;
-                let s = std::str::from_utf8(bytes).map_err(|e| {
-                    format!(
-                        "invalid binary row: column '{}': invalid UTF-8: {e}",
-                        column.name
-                    )
-                })?;
-                if let Some(ColumnBuilder::Utf8(b)) = slot {
-                    b.append_value(s);
-                }
-            }
-        }
-    }
-    if !rest.is_empty() {
-        return Err(format!(
-            "invalid binary row: {} trailing bytes after the last column",
-            rest.len()
-        ));
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON values
-
-fn decode_json_row(
-    schema: &Schema,
-    value: &[u8],
-    slots: &mut [Option<ColumnBuilder>],
-) -> Result<(), String> {
-    let columns = schema.columns();
-    let mut seen = vec![false; columns.len()];
-    let mut de = serde_json::Deserializer::from_slice(value);
-    let row = RowSeed {
-        schema,
-        slots,
-        seen: &mut seen,
-    };
-    row.deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => e.to_string(),
-            _ => format!("invalid JSON: {e}"),
-        })?;
-    if let Some(i) = seen.iter().position(|s| !s) {
-        return Err(format!(
-            "column '{}': missing (every column must be present; null is allowed)",
-            columns[i].name
-        ));
-    }
-    Ok(())
-}
-
-struct RowSeed<'a> {
-    schema: &'a Schema,
-    slots: &'a mut [Option<ColumnBuilder>],
-    seen: &'a mut [bool],
-}
-
-impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RowSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let columns = self.schema.columns();
-        while let Some(i) = map.next_key_seed(KeySeed(self.schema))? {
-            let column = &columns[i];
-            if std::mem::replace(&mut self.seen[i], true) {
-                return Err(de::Error::custom(format!(
-                    "field '{}' appears twice",
-                    column.name
-                )));
-            }
-            map.next_value_seed(ValueSeed {
-                ty: column.ty,
-                name: &column.name,
-                slot: self.slots[i].as_mut(),
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// A field name → its column index; a name outside the schema is an error.
-struct KeySeed<'a>(&'a Schema);
-
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = usize;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed<'_> {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<usize, E> {
-        self.0
-            .columns()
-            .iter()
-            .position(|c| c.name == name)
-            .ok_or_else(|| E::custom(format!("field '{name}' is not in the topic's schema")))
-    }
-}
-
-/// One field's value, checked against its column's type and appended if the column is projected.
-struct ValueSeed<'a> {
-    ty: ColumnType,
-    name: &'a str,
-    slot: Option<&'a mut ColumnBuilder>,
-}
-
-impl ValueSeed<'_> {
-    fn mismatch<E: de::Error>(&self, got: &str) -> E {
-        mismatch(self.ty, self.name, got)
-    }
-
-    fn int<E: de::Error>(self, v: i128) -> Result<(), E> {
-        match self.ty {
-            ColumnType::BigInt | ColumnType::Timestamp => {
-                let v =
-                    i64::try_from(v).map_err(|_| self.mismatch("an integer out of i64 range"))?;
-                match self.slot {
-                    Some(ColumnBuilder::Int64(b)) => b.append_value(v),
-                    Some(ColumnBuilder::Timestamp(b)) => b.append_value(v),
-                    _ => {}
-                }
-            }
-            ColumnType::Int => {
-                let v =
-                    i32::try_from(v).map_err(|_| self.mismatch("an integer out of i32 range"))?;
-                if let Some(ColumnBuilder::Int32(b)) = self.slot {
-                    b.append_value(v);
-                }
-            }
-            ColumnType::Double | ColumnType::Float => return self.float(v as f64),
-            _ => return Err(self.mismatch("an integer")),
-        }
-        Ok(())
-    }
-
-    fn float<E: de::Error>(self, v: f64) -> Result<(), E> {
-        match (self.ty, self.slot) {
-            (ColumnType::Double, Some(ColumnBuilder::Float64(b))) => b.append_value(v),
-            (ColumnType::Float, Some(ColumnBuilder::Float32(b))) => b.append_value(v as f32),
-            (ColumnType::Double | ColumnType::Float, _) => {}
-            (ty, _) => return Err(mismatch(ty, self.name, "a fractional number")),
-        }
-        Ok(())
-    }
-}
-
-fn mismatch<E: de::Error>(ty: ColumnType, name: &str, got: &str) -> E {
-    E::custom(format!("column '{name}': expected {ty}, got {got}"))
-}
-
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a {} value", self.ty)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        if let Some(b) = self.slot {
+impl ColumnVisitor for Builders<'_> {
+    #[inline]
+    fn null(&mut self, column: usize) {
+        if let Some(b) = &mut self.0[column] {
             b.append_null();
         }
-        Ok(())
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<(), E> {
-        self.visit_unit()
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.int(i128::from(v))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.int(i128::from(v))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.float(v)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        match (self.ty, self.slot) {
-            (ColumnType::Boolean, Some(ColumnBuilder::Boolean(b))) => b.append_value(v),
-            (ColumnType::Boolean, _) => {}
-            (ty, _) => return Err(mismatch(ty, self.name, "a boolean")),
+    #[inline]
+    fn i64(&mut self, column: usize, value: i64) {
+        match &mut self.0[column] {
+            Some(ColumnBuilder::Int64(b)) => b.append_value(value),
+            Some(ColumnBuilder::Timestamp(b)) => b.append_value(value),
+            _ => {}
         }
-        Ok(())
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        match (self.ty, self.slot) {
-            (ColumnType::Varchar, Some(ColumnBuilder::Utf8(b))) => b.append_value(v),
-            (ColumnType::Varchar, _) => {}
-            (ty, _) => return Err(mismatch(ty, self.name, "a string")),
+    #[inline]
+    fn i32(&mut self, column: usize, value: i32) {
+        if let Some(ColumnBuilder::Int32(b)) = &mut self.0[column] {
+            b.append_value(value);
         }
-        Ok(())
     }
 
-    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.mismatch("an array"))
+    #[inline]
+    fn f64(&mut self, column: usize, value: f64) {
+        match &mut self.0[column] {
+            Some(ColumnBuilder::Float64(b)) => b.append_value(value),
+            // A JSON number in a FLOAT column: rounded here, to the column's type.
+            Some(ColumnBuilder::Float32(b)) => b.append_value(value as f32),
+            _ => {}
+        }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.mismatch("an object"))
+    #[inline]
+    fn f32(&mut self, column: usize, value: f32) {
+        if let Some(ColumnBuilder::Float32(b)) = &mut self.0[column] {
+            b.append_value(value);
+        }
+    }
+
+    #[inline]
+    fn bool(&mut self, column: usize, value: bool) {
+        if let Some(ColumnBuilder::Boolean(b)) = &mut self.0[column] {
+            b.append_value(value);
+        }
+    }
+
+    #[inline]
+    fn str(&mut self, column: usize, value: &str) {
+        if let Some(ColumnBuilder::Utf8(b)) = &mut self.0[column] {
+            b.append_value(value);
+        }
     }
 }
 

@@ -33,10 +33,10 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
-use weir_log::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, Log};
+use weir_log::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, Log, ValueFormat};
 use weir_runtime::schema::Schema;
 
-use crate::decode::{BatchDecoder, ValueFormat};
+use crate::decode::BatchDecoder;
 use crate::schema::{OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, table_schema};
 use crate::{Error, Result};
 
@@ -66,20 +66,12 @@ impl TopicTable {
             topic: topic.to_string(),
             reason: format!("{e}"),
         })?;
-        let format =
-            ValueFormat::from_topic_format(&config.format).ok_or_else(|| Error::Schema {
-                topic: topic.to_string(),
-                reason: format!(
-                    "unknown value format '{}' (expected json or binary)",
-                    config.format
-                ),
-            })?;
         Ok(Some(TopicTable {
             log: log.clone(),
             topic: Arc::from(topic),
             table_schema: table_schema(&schema),
             schema: Arc::new(schema),
-            format,
+            format: config.format,
         }))
     }
 

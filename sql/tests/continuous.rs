@@ -37,7 +37,7 @@ fn setup(dir: &Path, n: usize, seed: u64) -> Vec<Click> {
         TopicConfig {
             partitions: 4,
             schema: Some("ad_id BIGINT, user_id BIGINT, ts TIMESTAMP".into()),
-            format: "binary".into(),
+            format: weir_log::ValueFormat::Binary,
             ..TopicConfig::default()
         },
     )

@@ -21,7 +21,7 @@ fn topic(log: &Log, name: &str, partitions: i32, schema: Option<&str>, format: &
             partitions,
             retention_ms: None,
             schema: schema.map(str::to_string),
-            format: format.to_string(),
+            format: format.parse().expect("a known value format"),
             ..TopicConfig::default()
         },
     )

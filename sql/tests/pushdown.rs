@@ -148,7 +148,7 @@ fn write_topic(dir: &Path, writes: &[Write], compacted: bool) {
             batch_bytes_max: 4096,
             record_bytes_max: 4096,
             schema: Some("v BIGINT".into()),
-            format: "json".into(),
+            format: weir_log::ValueFormat::Json,
             ..TopicConfig::default()
         },
     )

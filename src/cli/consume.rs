@@ -12,7 +12,7 @@ use serde::Serialize;
 use weir::log::{Consumer, ConsumerBatch, ConsumerConfig, Log, OffsetReset};
 
 use super::stdout::Stdout;
-use super::values::{OutValue, ValueFormat};
+use super::values::{OutValue, ValueCodec};
 use super::{DataDir, IsolationArg, topic_name, usage};
 
 /// How long one poll waits for records before the loop checks for Ctrl-C and idleness again.
@@ -105,7 +105,7 @@ pub fn run(dir: &DataDir, args: ConsumeArgs) -> Result<()> {
 fn consume(log: &Log, args: &ConsumeArgs, stop: &AtomicBool) -> Result<()> {
     let topic = args.topic.as_str();
     let config = log.topic_config(topic)?;
-    let format = ValueFormat::of_topic(topic, &config)?;
+    let format = ValueCodec::of_topic(topic, &config)?;
     let mut consumer = Consumer::new(
         log,
         ConsumerConfig {
@@ -159,7 +159,7 @@ fn consume(log: &Log, args: &ConsumeArgs, stop: &AtomicBool) -> Result<()> {
 fn follow(
     consumer: &mut Consumer,
     args: &ConsumeArgs,
-    format: &ValueFormat,
+    format: &ValueCodec,
     ends: Option<&HashMap<i32, i64>>,
     stop: &AtomicBool,
 ) -> Result<()> {
@@ -232,7 +232,7 @@ fn follow(
 fn print_batches(
     out: &mut impl Write,
     batches: &[ConsumerBatch],
-    format: &ValueFormat,
+    format: &ValueCodec,
     output: OutputFormat,
     mut left: u64,
     ends: Option<&HashMap<i32, i64>>,

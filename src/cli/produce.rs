@@ -8,7 +8,7 @@ use serde_json::Value;
 use weir::log::{Error as LogError, Log, Producer, ProducerConfig, ProducerRecord};
 
 use super::stdout::Stdout;
-use super::values::ValueFormat;
+use super::values::ValueCodec;
 use super::{AcksArg, DataDir, topic_name};
 
 #[derive(Debug, Args)]
@@ -71,7 +71,7 @@ struct Outcome {
 
 fn produce(log: &Log, args: &ProduceArgs) -> Result<Outcome> {
     let config = log.topic_config(&args.topic)?;
-    let format = ValueFormat::of_topic(&args.topic, &config)?;
+    let format = ValueCodec::of_topic(&args.topic, &config)?;
     let producer = Producer::new(
         log,
         ProducerConfig {
@@ -106,7 +106,7 @@ fn send_lines(
     mut input: impl BufRead,
     topic: &str,
     key_field: Option<&str>,
-    format: &ValueFormat,
+    format: &ValueCodec,
     line_bytes_max: usize,
     sent: &mut u64,
 ) -> Result<()> {

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
-use weir::log::TopicConfig;
+use weir::log::{TopicConfig, ValueFormat};
 use weir::schema::Schema;
 
 use super::stdout::Stdout;
@@ -181,8 +181,8 @@ fn topic_config(args: &CreateArgs) -> Result<TopicConfig> {
         retention_bytes: args.retention_bytes,
         schema: args.schema.as_ref().map(Schema::to_string),
         format: match args.format {
-            FormatArg::Json => "json".into(),
-            FormatArg::Binary => "binary".into(),
+            FormatArg::Json => ValueFormat::Json,
+            FormatArg::Binary => ValueFormat::Binary,
         },
         ..defaults
     };

@@ -2,36 +2,34 @@
 
 use std::borrow::Cow;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use weir::log::TopicConfig;
+use weir::log::{TopicConfig, ValueFormat};
 use weir::schema::{DecodedRow, Schema, SchemaError};
 
-/// How a topic stores its values.
+/// How the command line turns a topic's stored values into JSON and back: its
+/// [`ValueFormat`], with the schema that binary rows need.
 #[derive(Debug)]
-pub enum ValueFormat {
+pub enum ValueCodec {
     /// Compact JSON text.
     Json,
     /// Binary rows of a schema (see [`weir::schema`]).
     Binary(Schema),
 }
 
-impl ValueFormat {
-    pub fn of_topic(name: &str, config: &TopicConfig) -> Result<ValueFormat> {
-        match config.format.as_str() {
-            "json" => Ok(ValueFormat::Json),
-            "binary" => {
+impl ValueCodec {
+    pub fn of_topic(name: &str, config: &TopicConfig) -> Result<ValueCodec> {
+        match config.format {
+            ValueCodec::Json => Ok(ValueCodec::Json),
+            ValueFormat::Binary => {
                 let text = config.schema.as_deref().with_context(|| {
                     format!("topic '{name}' stores binary values but has no schema")
                 })?;
                 let schema = Schema::parse(text)
                     .with_context(|| format!("topic '{name}' has a bad schema"))?;
-                Ok(ValueFormat::Binary(schema))
-            }
-            other => {
-                bail!("topic '{name}' has value format '{other}', which this weir cannot read")
+                Ok(ValueCodec::Binary(schema))
             }
         }
     }
@@ -39,10 +37,10 @@ impl ValueFormat {
     /// The bytes to store for a JSON value.
     pub fn encode(&self, value: &Value) -> Result<Vec<u8>, SchemaError> {
         match self {
-            ValueFormat::Json => {
+            ValueCodec::Json => {
                 Ok(serde_json::to_vec(value).expect("a serde_json::Value always serializes"))
             }
-            ValueFormat::Binary(schema) => schema.encode(value),
+            ValueCodec::Binary(schema) => schema.encode(value),
         }
     }
 
@@ -53,7 +51,7 @@ impl ValueFormat {
             return Ok(OutValue::Tombstone);
         };
         match self {
-            ValueFormat::Json => Ok(match serde_json::from_slice::<&RawValue>(bytes) {
+            ValueCodec::Json => Ok(match serde_json::from_slice::<&RawValue>(bytes) {
                 // JSON with line breaks (written by another client) would break one record per
                 // line: print it compacted.
                 Ok(raw) if raw.get().contains(['\n', '\r']) => OutValue::Compacted(
@@ -62,7 +60,7 @@ impl ValueFormat {
                 Ok(raw) => OutValue::Json(raw),
                 Err(_) => OutValue::Text(String::from_utf8_lossy(bytes)),
             }),
-            ValueFormat::Binary(schema) => schema.decode(bytes).map(OutValue::Row),
+            ValueCodec::Binary(schema) => schema.decode(bytes).map(OutValue::Row),
         }
     }
 }
@@ -116,7 +114,7 @@ mod tests {
 
     #[test]
     fn json_values_print_as_stored_and_others_as_strings() {
-        let f = ValueFormat::Json;
+        let f = ValueCodec::Json;
         let stored = f.encode(&json!({"b": 1, "a": [true, null]})).unwrap();
         assert_eq!(stored, br#"{"a":[true,null],"b":1}"#);
         let v = f.decode(Some(br#"{"z":1,"a":2}"#)).unwrap();
@@ -139,7 +137,7 @@ mod tests {
 
     #[test]
     fn binary_values_round_trip_through_json() {
-        let f = ValueFormat::Binary("id BIGINT, name VARCHAR".parse().unwrap());
+        let f = ValueCodec::Binary("id BIGINT, name VARCHAR".parse().unwrap());
         let stored = f.encode(&json!({"name": "x", "id": 3})).unwrap();
         let v = f.decode(Some(&stored)).unwrap();
         assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"id":3,"name":"x"}"#);

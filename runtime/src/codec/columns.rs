@@ -480,7 +480,13 @@ mod tests {
         assert_eq!(
             from_binary,
             [
-                "0:null", "1:i32 -3", "2:f64 2", "3:f32 0.5", "4:str é", "5:bool true", "6:i64 5"
+                "0:null",
+                "1:i32 -3",
+                "2:f64 2",
+                "3:f32 0.5",
+                "4:str é",
+                "5:bool true",
+                "6:i64 5"
             ]
         );
         // JSON calls in field order, and gives FLOAT columns the number as read.
@@ -495,20 +501,45 @@ mod tests {
     #[test]
     fn json_integers_past_their_column_are_out_of_range_not_fractions() {
         for (field, number, want) in [
-            ("a", "123456789012345678901234567890", "column 'a': expected BIGINT, got an integer out of i64 range"),
-            ("a", "9223372036854775808", "column 'a': expected BIGINT, got an integer out of i64 range"),
-            ("b", "2147483648", "column 'b': expected INT, got an integer out of i32 range"),
-            ("b", "1e40", "column 'b': expected INT, got an integer out of i32 range"),
-            ("a", "1.5", "column 'a': expected BIGINT, got a fractional number"),
-            ("a", "1.0", "column 'a': expected BIGINT, got a fractional number"),
+            (
+                "a",
+                "123456789012345678901234567890",
+                "column 'a': expected BIGINT, got an integer out of i64 range",
+            ),
+            (
+                "a",
+                "9223372036854775808",
+                "column 'a': expected BIGINT, got an integer out of i64 range",
+            ),
+            (
+                "b",
+                "2147483648",
+                "column 'b': expected INT, got an integer out of i32 range",
+            ),
+            (
+                "b",
+                "1e40",
+                "column 'b': expected INT, got an integer out of i32 range",
+            ),
+            (
+                "a",
+                "1.5",
+                "column 'a': expected BIGINT, got a fractional number",
+            ),
+            (
+                "a",
+                "1.0",
+                "column 'a': expected BIGINT, got a fractional number",
+            ),
         ] {
             let mut object = serde_json::Map::new();
             for c in ["a", "b", "c", "d", "e", "f", "g"] {
                 object.insert(c.into(), Value::Null);
             }
-            let text = Value::Object(object)
-                .to_string()
-                .replace(&format!("\"{field}\":null"), &format!("\"{field}\":{number}"));
+            let text = Value::Object(object).to_string().replace(
+                &format!("\"{field}\":null"),
+                &format!("\"{field}\":{number}"),
+            );
             let err = calls(ValueFormat::Json, text.as_bytes()).expect_err(number);
             assert!(err.to_string().starts_with(want), "{number}: {err}");
         }

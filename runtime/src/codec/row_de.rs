@@ -22,7 +22,9 @@ fn fault(fault: RowFault) -> RowError {
         RowFault::ShortBitmap {
             row_bytes,
             bitmap_bytes,
-        } => format!("the row ({row_bytes} bytes) is shorter than its {bitmap_bytes}-byte null bitmap"),
+        } => format!(
+            "the row ({row_bytes} bytes) is shorter than its {bitmap_bytes}-byte null bitmap"
+        ),
         RowFault::BitmapPadding => "the null bitmap has bits set past the last field".to_string(),
         RowFault::Truncated {
             needed_bytes,

@@ -13,7 +13,10 @@ use std::str::Utf8Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RowFault {
     /// The row is shorter than the null bitmap its column count implies.
-    ShortBitmap { row_bytes: usize, bitmap_bytes: usize },
+    ShortBitmap {
+        row_bytes: usize,
+        bitmap_bytes: usize,
+    },
     /// Bits past the last column in the bitmap's last byte are set (they must be zero).
     BitmapPadding,
     /// The row ends inside a value.
@@ -158,7 +161,13 @@ mod tests {
     #[test]
     fn reads_each_kind_and_reports_each_fault() {
         // Three columns, the second null: one bitmap byte, then an i32 and a string.
-        let row = [&[0b010u8][..], &7i32.to_le_bytes(), &2u32.to_le_bytes(), b"hi"].concat();
+        let row = [
+            &[0b010u8][..],
+            &7i32.to_le_bytes(),
+            &2u32.to_le_bytes(),
+            b"hi",
+        ]
+        .concat();
         let mut r = RowReader::new(&row, 3).expect("bitmap");
         assert!(!r.is_null(0) && r.is_null(1) && !r.is_null(2));
         assert_eq!(r.i32(), Ok(7));

@@ -28,7 +28,8 @@ pub struct PreparedRow {
     pub row: Row,
 }
 
-/// The compiled expressions.
+/// The compiled expressions, over record batches of the source's value columns (`arrow`).
+#[derive(Debug)]
 pub(super) struct Prepared {
     pub(super) arrow: SchemaRef,
     pub(super) filter: Option<Arc<dyn PhysicalExpr>>,

@@ -1,15 +1,14 @@
 //! Rows of a continuous query's input: one typed value per schema column, decoded straight from
-//! a record's bytes (binary rows by walking them, JSON by a streaming visitor), never through a
-//! JSON value tree.
+//! a record's bytes by the runtime's decoders ([`weir_runtime::codec::visit_row`]), never
+//! through a JSON value tree.
 
-use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use weir_runtime::codec::{Codec, CodecError};
-use weir_runtime::schema::{ColumnType, Schema};
+use weir_log::ValueFormat;
+use weir_runtime::codec::{Codec, CodecError, ColumnVisitor, visit_row};
+use weir_runtime::schema::Schema;
 
 /// One column value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,156 +72,40 @@ pub type Row = Vec<Value>;
 #[derive(Debug, Clone)]
 pub struct RowCodec {
     schema: Arc<Schema>,
-    binary: bool,
+    format: ValueFormat,
 }
 
 impl RowCodec {
-    /// A codec for values stored as `format` ("json" or "binary").
-    pub fn new(schema: Arc<Schema>, format: &str) -> RowCodec {
-        RowCodec {
-            schema,
-            binary: format == "binary",
-        }
+    /// A codec for values of `schema` stored as `format`.
+    pub fn new(schema: Arc<Schema>, format: ValueFormat) -> RowCodec {
+        RowCodec { schema, format }
     }
 }
 
-fn bad(reason: impl Into<String>) -> CodecError {
-    CodecError::Decode {
-        field: None,
-        reason: reason.into(),
-    }
-}
+/// A row being filled, column by column.
+struct RowValues(Row);
 
-fn take<'a>(bytes: &mut &'a [u8], column: &str, n: usize) -> Result<&'a [u8], CodecError> {
-    if bytes.len() < n {
-        return Err(CodecError::Decode {
-            field: Some(column.to_string()),
-            reason: "the row ends early".into(),
-        });
+impl ColumnVisitor for RowValues {
+    fn null(&mut self, column: usize) {
+        self.0[column] = Value::Null;
     }
-    let (head, rest) = bytes.split_at(n);
-    *bytes = rest;
-    Ok(head)
-}
-
-fn decode_binary(schema: &Schema, mut bytes: &[u8]) -> Result<Row, CodecError> {
-    let columns = schema.columns();
-    let bitmap = take(&mut bytes, "null bitmap", columns.len().div_ceil(8))?;
-    let mut row = Vec::with_capacity(columns.len());
-    for (i, c) in columns.iter().enumerate() {
-        if bitmap[i / 8] & (1 << (i % 8)) != 0 {
-            row.push(Value::Null);
-            continue;
-        }
-        row.push(match c.ty {
-            ColumnType::BigInt | ColumnType::Timestamp => Value::Int(i64::from_le_bytes(
-                take(&mut bytes, &c.name, 8)?.try_into().expect("8 bytes"),
-            )),
-            ColumnType::Int => Value::Int(i64::from(i32::from_le_bytes(
-                take(&mut bytes, &c.name, 4)?.try_into().expect("4 bytes"),
-            ))),
-            ColumnType::Double => Value::Float(f64::from_le_bytes(
-                take(&mut bytes, &c.name, 8)?.try_into().expect("8 bytes"),
-            )),
-            ColumnType::Float => Value::Float(f64::from(f32::from_le_bytes(
-                take(&mut bytes, &c.name, 4)?.try_into().expect("4 bytes"),
-            ))),
-            ColumnType::Boolean => match take(&mut bytes, &c.name, 1)?[0] {
-                0 => Value::Bool(false),
-                1 => Value::Bool(true),
-                b => {
-                    return Err(CodecError::Decode {
-                        field: Some(c.name.clone()),
-                        reason: format!("boolean byte {b}"),
-                    });
-                }
-            },
-            ColumnType::Varchar => {
-                let len =
-                    u32::from_le_bytes(take(&mut bytes, &c.name, 4)?.try_into().expect("4 bytes"));
-                let s = take(&mut bytes, &c.name, len as usize)?;
-                Value::Str(
-                    std::str::from_utf8(s)
-                        .map_err(|_| CodecError::Decode {
-                            field: Some(c.name.clone()),
-                            reason: "not UTF-8".into(),
-                        })?
-                        .to_string(),
-                )
-            }
-        });
+    fn i64(&mut self, column: usize, value: i64) {
+        self.0[column] = Value::Int(value);
     }
-    if !bytes.is_empty() {
-        return Err(bad(format!("{} trailing bytes", bytes.len())));
+    fn i32(&mut self, column: usize, value: i32) {
+        self.0[column] = Value::Int(value.into());
     }
-    Ok(row)
-}
-
-struct RowSeed<'s>(&'s Schema);
-
-impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
-    type Value = Row;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Row, D::Error> {
-        d.deserialize_map(self)
+    fn f64(&mut self, column: usize, value: f64) {
+        self.0[column] = Value::Float(value);
     }
-}
-
-impl<'de> Visitor<'de> for RowSeed<'_> {
-    type Value = Row;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object with the schema's columns")
+    fn f32(&mut self, column: usize, value: f32) {
+        self.0[column] = Value::Float(value.into());
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
-        let columns = self.0.columns();
-        let mut row: Vec<Option<Value>> = vec![None; columns.len()];
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let Some(i) = columns.iter().position(|c| c.name == key) else {
-                return Err(de::Error::custom(format!(
-                    "field '{key}' is not in the schema"
-                )));
-            };
-            let name = &columns[i].name;
-            let v: serde_json::Value = map.next_value()?;
-            let value = match (&v, columns[i].ty) {
-                (serde_json::Value::Null, _) => Value::Null,
-                (
-                    serde_json::Value::Number(n),
-                    ty @ (ColumnType::BigInt | ColumnType::Timestamp | ColumnType::Int),
-                ) => {
-                    // Out of the column's range is an error, never a wrapped value (an INT
-                    // column becomes an Int32 array).
-                    let fits = n
-                        .as_i64()
-                        .filter(|v| ty != ColumnType::Int || i32::try_from(*v).is_ok());
-                    Value::Int(fits.ok_or_else(|| {
-                        de::Error::custom(format!(
-                            "column '{name}': {n} is not an integer in {} range",
-                            ty.name()
-                        ))
-                    })?)
-                }
-                (serde_json::Value::Number(n), ColumnType::Double | ColumnType::Float) => {
-                    Value::Float(n.as_f64().unwrap_or(f64::NAN))
-                }
-                (serde_json::Value::Bool(b), ColumnType::Boolean) => Value::Bool(*b),
-                (serde_json::Value::String(s), ColumnType::Varchar) => Value::Str(s.clone()),
-                (other, ty) => {
-                    return Err(de::Error::custom(format!(
-                        "column '{name}': {other} is not a {}",
-                        ty.name()
-                    )));
-                }
-            };
-            if row[i].replace(value).is_some() {
-                return Err(de::Error::custom(format!("column '{name}' appears twice")));
-            }
-        }
-        row.into_iter()
-            .zip(columns)
-            .map(|(v, c)| {
-                v.ok_or_else(|| de::Error::custom(format!("missing column '{}'", c.name)))
-            })
-            .collect()
+    fn bool(&mut self, column: usize, value: bool) {
+        self.0[column] = Value::Bool(value);
+    }
+    fn str(&mut self, column: usize, value: &str) {
+        self.0[column] = Value::Str(value.to_string());
     }
 }
 
@@ -236,7 +119,7 @@ impl Codec<Row> for RowCodec {
             .map(|(c, v)| (c.name.clone(), v.to_json()))
             .collect();
         let value = serde_json::Value::Object(object);
-        if self.binary {
+        if self.format == ValueFormat::Binary {
             let bytes = self.schema.encode(&value).map_err(|e| CodecError::Encode {
                 field: None,
                 reason: e.to_string(),
@@ -252,20 +135,16 @@ impl Codec<Row> for RowCodec {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Row, CodecError> {
-        if self.binary {
-            decode_binary(&self.schema, bytes)
-        } else {
-            let mut d = serde_json::Deserializer::from_slice(bytes);
-            let row = RowSeed(&self.schema)
-                .deserialize(&mut d)
-                .map_err(|e| bad(e.to_string()))?;
-            d.end().map_err(|e| bad(e.to_string()))?;
-            Ok(row)
-        }
+        let mut row = RowValues(vec![Value::Null; self.schema.columns().len()]);
+        visit_row(self.format, &self.schema, bytes, &mut row).map_err(|e| CodecError::Decode {
+            field: None,
+            reason: e.to_string(),
+        })?;
+        Ok(row.0)
     }
 
     fn name(&self) -> &'static str {
-        if self.binary { "binary" } else { "json" }
+        self.format.as_str()
     }
 }
 
@@ -276,7 +155,7 @@ mod tests {
     #[test]
     fn json_integers_out_of_their_column_range_are_errors_not_wrapped() {
         let schema: Arc<Schema> = Arc::new("b BIGINT, i INT".parse().expect("schema"));
-        let codec = RowCodec::new(schema, "json");
+        let codec = RowCodec::new(schema, ValueFormat::Json);
         let row = codec
             .decode(br#"{"b": -9223372036854775808, "i": 2147483647}"#)
             .expect("in range");
