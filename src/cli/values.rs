@@ -22,7 +22,7 @@ pub enum ValueCodec {
 impl ValueCodec {
     pub fn of_topic(name: &str, config: &TopicConfig) -> Result<ValueCodec> {
         match config.format {
-            ValueCodec::Json => Ok(ValueCodec::Json),
+            ValueFormat::Json => Ok(ValueCodec::Json),
             ValueFormat::Binary => {
                 let text = config.schema.as_deref().with_context(|| {
                     format!("topic '{name}' stores binary values but has no schema")
