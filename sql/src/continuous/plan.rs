@@ -494,7 +494,10 @@ mod tests {
             ))
             .contains("nope")
         );
-        assert!(err(&format!("INSERT INTO out SELECT ad_id, window_start, count(*) FROM TUMBLE(clicks, ad_id, INTERVAL '0' MINUTE) GROUP BY ad_id, window_start"))
-            .contains("positive interval"));
+        assert!(
+            err("INSERT INTO out SELECT ad_id, window_start, count(*) \
+             FROM TUMBLE(clicks, ad_id, INTERVAL '0' MINUTE) GROUP BY ad_id, window_start")
+            .contains("positive interval")
+        );
     }
 }
