@@ -14,7 +14,7 @@ use weir::log::{
     TopicConfig, TransactionalConfig, TransactionalProducer,
 };
 
-use super::stdout::Stdout;
+use super::report::Report;
 use super::{AcksArg, CompressionArg, DataDir};
 
 const MB: f64 = 1e6;
@@ -223,26 +223,6 @@ fn reopen(
     let took = start.elapsed();
     *log = Some(new);
     Ok(took)
-}
-
-/// Lines printed at the end, so that a failure still shows what was measured before it.
-#[derive(Default)]
-pub(super) struct Report {
-    lines: Vec<(String, String)>,
-}
-
-impl Report {
-    pub(super) fn line(&mut self, name: &str, value: impl std::fmt::Display) {
-        self.lines.push((name.to_string(), value.to_string()));
-    }
-
-    fn print(&self) -> io::Result<()> {
-        let mut out = Stdout::lock();
-        for (name, value) in &self.lines {
-            writeln!(out, "{name}: {value}")?;
-        }
-        out.flush()
-    }
 }
 
 /// Pre-generated values that records cycle through: pseudo-random printable bytes (compressible

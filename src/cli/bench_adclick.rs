@@ -14,7 +14,7 @@ use weir_adclick::{
     self as adclick, Click, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat,
 };
 
-use super::bench::Report;
+use super::report::Report;
 
 #[derive(Debug, Args)]
 pub struct AdclickBench {

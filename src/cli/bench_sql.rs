@@ -11,7 +11,7 @@ use weir::sql::WeirSession;
 use weir::sql::datafusion::arrow::array::Int64Array;
 use weir_adclick::sql_bench::{Fixture, FixtureConfig, QUERY};
 
-use super::bench::Report;
+use super::report::Report;
 
 #[derive(Debug, Args)]
 pub struct SqlBench {

@@ -9,6 +9,7 @@ mod bench_sql;
 mod consume;
 mod groups;
 mod produce;
+mod report;
 mod sql;
 mod stdout;
 mod topic;
