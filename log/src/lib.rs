@@ -56,6 +56,10 @@
 //! ├─ cleaner.rs       retention and compaction rounds (plan: pure; compact: I/O; throttle)
 //! └─ scheduler.rs     the background jobs (cleaner rounds, transaction expiry), stopped on close
 //!
+//! Below every part, passed in rather than reached for (`Log::open_with` and [`LogOptions`]):
+//! storage/ (the [`Storage`](storage::Storage) trait: the real file system, and a seeded
+//! fault-injecting one for simulation) and clock.rs (the one [`Clock`] of every crate).
+//!
 //! Users of a Log (they hold a clone; the log knows nothing of them):
 //! producer.rs (Producer), consumer.rs (Consumer), txn/transactional_producer.rs.
 //! Leaves used everywhere: format/ (RecordBatch v2), topic_partition.rs, config.rs, error.rs,
