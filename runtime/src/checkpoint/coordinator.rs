@@ -137,14 +137,9 @@ impl Coordinator {
         match &self.shared.output {
             OutputProducer::Transactional(producer) => {
                 let mut producer = producer.lock().map_err(|_| Error::Stopped)?;
-                for (k, v) in &plan.state_records {
-                    producer.send(ProducerRecord::new(topic, v).key(k.as_bytes()).partition(0))?;
+                for record in state_records(plan, topic) {
+                    producer.send(record)?;
                 }
-                producer.send(
-                    ProducerRecord::new(topic, &plan.manifest)
-                        .key(plan.manifest_key.as_bytes())
-                        .partition(0),
-                )?;
                 if !plan.offsets.is_empty() {
                     producer.send_offsets(
                         &offset_refs,
@@ -160,14 +155,9 @@ impl Coordinator {
             }
             OutputProducer::Plain(producer) => {
                 producer.flush()?;
-                for (k, v) in &plan.state_records {
-                    producer.send(ProducerRecord::new(topic, v).key(k.as_bytes()).partition(0))?;
+                for record in state_records(plan, topic) {
+                    producer.send(record)?;
                 }
-                producer.send(
-                    ProducerRecord::new(topic, &plan.manifest)
-                        .key(plan.manifest_key.as_bytes())
-                        .partition(0),
-                )?;
                 producer.flush()?;
                 if !plan.offsets.is_empty() {
                     self.shared.log.commit_offsets(&job, None, &offset_refs)?;
@@ -176,4 +166,20 @@ impl Coordinator {
         }
         Ok(())
     }
+}
+
+/// The records that carry an epoch's state into the state topic: the changed state chunks, then
+/// the manifest that names them, all on partition 0.
+fn state_records<'a>(
+    plan: &'a CommitPlan,
+    topic: &'a str,
+) -> impl Iterator<Item = ProducerRecord<'a>> {
+    plan.state_records
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_slice()))
+        .chain(std::iter::once((
+            plan.manifest_key.as_bytes(),
+            plan.manifest.as_slice(),
+        )))
+        .map(move |(key, value)| ProducerRecord::new(topic, value).key(key).partition(0))
 }
