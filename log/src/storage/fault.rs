@@ -422,6 +422,18 @@ impl State {
         self.inodes.entry(ino).or_default()
     }
 
+    /// Creates the file at `path` as an open that creates it: the `Open` operation first, so a
+    /// fault planned for it strikes before the file exists.
+    fn open_creating(&mut self, path: &Path) -> io::Result<u64> {
+        self.mutate(Op {
+            kind: OpKind::Open,
+            path,
+            position: 0,
+            bytes: &[],
+        })?;
+        self.create_file(path)
+    }
+
     fn create_file(&mut self, path: &Path) -> io::Result<u64> {
         self.under_root(path)?;
         self.parent_exists(path)?;
@@ -650,15 +662,7 @@ impl Storage for FaultStorage {
                 ino
             }
             (_, Err(e)) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            (_, Err(_)) => {
-                st.mutate(Op {
-                    kind: OpKind::Open,
-                    path,
-                    position: 0,
-                    bytes: &[],
-                })?;
-                st.create_file(path)?
-            }
+            (_, Err(_)) => st.open_creating(path)?,
         };
         drop(st);
         Ok(Box::new(self.handle(ino, path, how.writes(), false)))
@@ -846,15 +850,7 @@ impl Storage for FaultStorage {
             let ino = match st.file(path) {
                 Ok(ino) => ino,
                 Err(e) if e.kind() == io::ErrorKind::NotFound && !writable => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    st.mutate(Op {
-                        kind: OpKind::Open,
-                        path,
-                        position: 0,
-                        bytes: &[],
-                    })?;
-                    st.create_file(path)?
-                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => st.open_creating(path)?,
                 Err(e) => return Err(e),
             };
             let len = st.inode(ino).data.len;
@@ -885,15 +881,7 @@ impl Storage for FaultStorage {
         }
         let ino = match st.file(path) {
             Ok(ino) => ino,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                st.mutate(Op {
-                    kind: OpKind::Open,
-                    path,
-                    position: 0,
-                    bytes: &[],
-                })?;
-                st.create_file(path)?
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => st.open_creating(path)?,
             Err(e) => return Err(e),
         };
         st.locks.insert(path.to_path_buf());
