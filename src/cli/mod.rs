@@ -10,6 +10,7 @@ mod consume;
 mod groups;
 mod produce;
 mod report;
+mod serve;
 mod sql;
 mod stdout;
 mod topic;
@@ -63,6 +64,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Run SQL over topics (no query: an interactive shell)
     Sql(sql::SqlArgs),
+    /// Serve the data directory over the Kafka wire protocol until SIGTERM or Ctrl-C
+    Serve(serve::ServeArgs),
 }
 
 /// An invalid argument value that clap could not check itself: exit status 2.
@@ -259,6 +262,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Groups(cmd) => groups::run(&dir, cmd),
         Command::Bench(cmd) => bench::run(&dir, cmd),
         Command::Sql(args) => sql::run(&dir, args),
+        Command::Serve(args) => serve::run(&dir, args),
     }
 }
 
