@@ -97,7 +97,7 @@ pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig, ValueFormat};
 pub use consumer::{
     Consumer, ConsumerBatch, ConsumerConfig, OffsetReset, RebalanceEvent, RebalanceListener,
 };
-pub use error::{Error, GroupErrorKind, Result};
+pub use error::{Error, GroupErrorKind, Result, TxnErrorKind};
 pub use log::{Log, clean_once};
 pub use offset_store::{CommittedOffset, GroupInfo, OFFSETS_TOPIC, PartitionLag};
 pub use options::LogOptions;
