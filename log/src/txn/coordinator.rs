@@ -427,7 +427,15 @@ impl TxnCoordinator {
             let holds_current = held == (m.producer_id, m.epoch);
             let holds_previous = m.previous == Some(held);
             if !holds_current && !holds_previous {
-                return Err(fenced(txn_id, held.0, held.1, &m));
+                // Kafka answers PRODUCER_FENCED whether the producer id or the epoch differs.
+                return Err(Error::txn(
+                    txn_id,
+                    TxnErrorKind::ProducerFenced,
+                    format!(
+                        "producer {} epoch {} is neither the current producer {} epoch {} nor the one it superseded",
+                        held.0, held.1, m.producer_id, m.epoch
+                    ),
+                ));
             }
             if !holds_current {
                 if m.status == TxnStatus::Ongoing {
