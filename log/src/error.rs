@@ -163,7 +163,8 @@ pub enum Error {
         reason: GroupErrorKind,
     },
     /// A call of the embedded [`crate::TransactionalProducer`] that does not fit its state (a
-    /// second `begin`, a `send` outside a transaction).
+    /// second `begin`, a `send` outside a transaction), or a refusal of the coordinator other
+    /// than fencing as that producer reports it (it reports fencing as [`Error::Fenced`]).
     #[error("transaction: {0}")]
     Transaction(String),
     /// The transaction coordinator, or a partition checking a transactional or idempotent

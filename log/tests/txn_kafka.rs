@@ -114,14 +114,28 @@ fn the_epoch_stays_across_transactions_and_sequences_continue_after_a_marker() {
     log.add_partitions_to_txn("k1", pid, epoch, &[tp("out", 0), tp("out", 1)])
         .unwrap();
     let first = log
-        .append("out", 0, txn_batch(pid, epoch, 0, &["c0", "c1"]), Acks::Leader)
+        .append(
+            "out",
+            0,
+            txn_batch(pid, epoch, 0, &["c0", "c1"]),
+            Acks::Leader,
+        )
         .unwrap();
     log.append("out", 1, txn_batch(pid, epoch, 0, &["c2"]), Acks::Leader)
         .unwrap();
-    assert_eq!(lso_hw(&log, "out", 0), (0, 2), "the open transaction holds the LSO");
+    assert_eq!(
+        lso_hw(&log, "out", 0),
+        (0, 2),
+        "the open transaction holds the LSO"
+    );
     // A retried batch is answered with the original batch's offsets and not written again.
     let retry = log
-        .append("out", 0, txn_batch(pid, epoch, 0, &["c0", "c1"]), Acks::Leader)
+        .append(
+            "out",
+            0,
+            txn_batch(pid, epoch, 0, &["c0", "c1"]),
+            Acks::Leader,
+        )
         .unwrap();
     assert!(retry.duplicate);
     assert_eq!(
@@ -131,11 +145,17 @@ fn the_epoch_stays_across_transactions_and_sequences_continue_after_a_marker() {
     assert_eq!(lso_hw(&log, "out", 0), (0, 2));
     log.end_txn("k1", pid, epoch, true).unwrap();
     let d = describe(&log, "k1");
-    assert_eq!((d.producer_id, d.epoch, d.status), (pid, epoch, TxnStatus::CompleteCommit));
+    assert_eq!(
+        (d.producer_id, d.epoch, d.status),
+        (pid, epoch, TxnStatus::CompleteCommit)
+    );
     assert_eq!(lso_hw(&log, "out", 0), (3, 3), "data and the marker");
     // A retried EndTxn succeeds; the other decision does not fit.
     log.end_txn("k1", pid, epoch, true).unwrap();
-    assert_eq!(kind(log.end_txn("k1", pid, epoch, false)), TxnErrorKind::InvalidTxnState);
+    assert_eq!(
+        kind(log.end_txn("k1", pid, epoch, false)),
+        TxnErrorKind::InvalidTxnState
+    );
     // Without AddPartitionsToTxn, the next transaction's batch is refused.
     assert_eq!(
         kind(log.append("out", 0, txn_batch(pid, epoch, 2, &["x"]), Acks::Leader)),
@@ -160,7 +180,10 @@ fn the_epoch_stays_across_transactions_and_sequences_continue_after_a_marker() {
     assert_eq!(lso_hw(&log, "out", 0), (second.base_offset, 5));
     log.end_txn("k1", pid, epoch, false).unwrap();
     let d = describe(&log, "k1");
-    assert_eq!((d.producer_id, d.epoch, d.status), (pid, epoch, TxnStatus::CompleteAbort));
+    assert_eq!(
+        (d.producer_id, d.epoch, d.status),
+        (pid, epoch, TxnStatus::CompleteAbort)
+    );
     assert_eq!(lso_hw(&log, "out", 0), (6, 6));
     assert_eq!(lso_hw(&log, "out", 1), (2, 2));
     assert_eq!(
@@ -184,7 +207,10 @@ fn the_epoch_stays_across_transactions_and_sequences_continue_after_a_marker() {
     );
     // Ending with no transaction open: a retried abort succeeds, a commit does not fit.
     log.end_txn("k1", pid, epoch, false).unwrap();
-    assert_eq!(kind(log.end_txn("k1", pid, epoch, true)), TxnErrorKind::InvalidTxnState);
+    assert_eq!(
+        kind(log.end_txn("k1", pid, epoch, true)),
+        TxnErrorKind::InvalidTxnState
+    );
     // The same holds after a restart.
     log.close().unwrap();
     drop(log);
@@ -237,7 +263,10 @@ fn a_new_instance_fences_the_old_and_aborts_its_open_transaction() {
         kind(log.txn_offset_commit("z", pid, old, "g", None, &[(tp("out", 0), 1)])),
         TxnErrorKind::ProducerFenced
     );
-    assert_eq!(kind(log.end_txn("z", pid, old, true)), TxnErrorKind::ProducerFenced);
+    assert_eq!(
+        kind(log.end_txn("z", pid, old, true)),
+        TxnErrorKind::ProducerFenced
+    );
     // Its open transaction was aborted.
     assert_eq!(
         read(&log, "out", IsolationLevel::ReadCommitted),
@@ -285,7 +314,10 @@ fn refusals_name_their_kind() {
         TxnErrorKind::InvalidProducerIdMapping
     );
     // Ending before anything was added.
-    assert_eq!(kind(log.end_txn("t", pid, epoch, true)), TxnErrorKind::InvalidTxnState);
+    assert_eq!(
+        kind(log.end_txn("t", pid, epoch, true)),
+        TxnErrorKind::InvalidTxnState
+    );
     // An unknown partition registers nothing.
     assert!(matches!(
         log.add_partitions_to_txn("t", pid, epoch, &[tp("out", 0), tp("out", 5)]),
@@ -336,8 +368,13 @@ fn kip_360_a_client_recovers_its_producer_after_a_timeout_abort() {
     let (pid, epoch) = log.init_transactional_id("slow", 1_000, None).unwrap();
     log.add_partitions_to_txn("slow", pid, epoch, &[tp("out", 0)])
         .unwrap();
-    log.append("out", 0, txn_batch(pid, epoch, 0, &["timed-out"]), Acks::Leader)
-        .unwrap();
+    log.append(
+        "out",
+        0,
+        txn_batch(pid, epoch, 0, &["timed-out"]),
+        Acks::Leader,
+    )
+    .unwrap();
     clock.advance(1_000);
     assert_eq!(log.abort_expired_transactions().unwrap(), 0, "not yet past");
     clock.advance(1);
@@ -349,7 +386,10 @@ fn kip_360_a_client_recovers_its_producer_after_a_timeout_abort() {
         kind(log.append("out", 0, txn_batch(pid, epoch, 1, &["late"]), Acks::Leader)),
         TxnErrorKind::InvalidProducerEpoch
     );
-    assert_eq!(kind(log.end_txn("slow", pid, epoch, false)), TxnErrorKind::ProducerFenced);
+    assert_eq!(
+        kind(log.end_txn("slow", pid, epoch, false)),
+        TxnErrorKind::ProducerFenced
+    );
     // KIP-360: the client names the (producer id, epoch) it holds; others are fenced.
     assert_eq!(
         kind(log.init_transactional_id("slow", 1_000, Some((pid, epoch + 5)))),
@@ -373,8 +413,13 @@ fn kip_360_a_client_recovers_its_producer_after_a_timeout_abort() {
     // The new epoch writes from sequence 0.
     log.add_partitions_to_txn("slow", pid, epoch_b, &[tp("out", 0)])
         .unwrap();
-    log.append("out", 0, txn_batch(pid, epoch_b, 0, &["after"]), Acks::Leader)
-        .unwrap();
+    log.append(
+        "out",
+        0,
+        txn_batch(pid, epoch_b, 0, &["after"]),
+        Acks::Leader,
+    )
+    .unwrap();
     log.end_txn("slow", pid, epoch_b, true).unwrap();
     assert_eq!(
         read(&log, "out", IsolationLevel::ReadCommitted),
@@ -441,8 +486,13 @@ fn offsets_committed_in_a_kafka_transaction_are_pending_until_it_ends() {
     assert!(!log.offset_commit_pending("g", &tp("in", 0)));
     log.txn_offset_commit("copier", pid, epoch, "g", member, &[(tp("in", 0), 5)])
         .unwrap();
-    log.append("out", 0, txn_batch(pid, epoch, 0, &["copied"]), Acks::Leader)
-        .unwrap();
+    log.append(
+        "out",
+        0,
+        txn_batch(pid, epoch, 0, &["copied"]),
+        Acks::Leader,
+    )
+    .unwrap();
     assert!(log.offset_commit_pending("g", &tp("in", 0)));
     assert!(!log.offset_commit_pending("g", &tp("in", 1)));
     assert!(!log.offset_commit_pending("other", &tp("in", 0)));
@@ -501,8 +551,13 @@ fn a_kafka_transaction_survives_a_crash_after_its_decision_and_the_next_one_is_u
     log.add_partitions_to_txn("kc", pid, epoch, &[tp("out", 0), tp("out", 1)])
         .unwrap();
     // acks=1: nothing fsyncs the data before the end does, with the decision.
-    log.append("out", 0, txn_batch(pid, epoch, 0, &["c0", "c1"]), Acks::Leader)
-        .unwrap();
+    log.append(
+        "out",
+        0,
+        txn_batch(pid, epoch, 0, &["c0", "c1"]),
+        Acks::Leader,
+    )
+    .unwrap();
     log.append("out", 1, txn_batch(pid, epoch, 0, &["c2"]), Acks::Leader)
         .unwrap();
     // The machine crashes once the decision is durable, at the first marker.
@@ -516,7 +571,10 @@ fn a_kafka_transaction_survives_a_crash_after_its_decision_and_the_next_one_is_u
     let storage = storage.reboot();
     let log = Log::open_with(&dir, LogConfig::default(), options_on(&storage)).unwrap();
     let d = describe(&log, "kc");
-    assert_eq!((d.producer_id, d.epoch, d.status), (pid, epoch, TxnStatus::CompleteCommit));
+    assert_eq!(
+        (d.producer_id, d.epoch, d.status),
+        (pid, epoch, TxnStatus::CompleteCommit)
+    );
     assert_eq!(
         read(&log, "out", IsolationLevel::ReadCommitted),
         strings(&[&["c0", "c1"], &["c2"]])
@@ -532,8 +590,13 @@ fn a_kafka_transaction_survives_a_crash_after_its_decision_and_the_next_one_is_u
     // written, so the second's Prepare is not the last durable word on "kc".
     log.add_partitions_to_txn("kc", pid, epoch, &[tp("out", 0)])
         .unwrap();
-    log.append("out", 0, txn_batch(pid, epoch, 2, &["second"]), Acks::Leader)
-        .unwrap();
+    log.append(
+        "out",
+        0,
+        txn_batch(pid, epoch, 2, &["second"]),
+        Acks::Leader,
+    )
+    .unwrap();
     log.end_txn("kc", pid, epoch, true).unwrap();
     log.add_partitions_to_txn("kc", pid, epoch, &[tp("out", 0), tp("out", 1)])
         .unwrap();
@@ -606,5 +669,8 @@ fn a_kafka_transaction_ended_before_the_process_died_is_complete_after_reopen() 
     let (lso, hw) = lso_hw(&log, "out", 0);
     assert_eq!(lso, hw);
     assert_eq!(describe(&log, "p").status, TxnStatus::CompleteAbort);
-    assert_eq!(kind(log.end_txn("p", pid, epoch, true)), TxnErrorKind::ProducerFenced);
+    assert_eq!(
+        kind(log.end_txn("p", pid, epoch, true)),
+        TxnErrorKind::ProducerFenced
+    );
 }
