@@ -474,8 +474,9 @@ impl Log {
     /// [`Log::committed_offset`] once it commits, dropped if it aborts, and
     /// [`Log::offset_commit_pending`] meanwhile. `member` = (member id, generation) when the
     /// client sends group metadata (KIP-447, v3+): the commit is fenced by the group generation
-    /// ([`Error::Group`] with `IllegalGeneration` or `UnknownMember`). Without it, the commit is
-    /// accepted even while the group has members, as Kafka accepts it. Needs
+    /// ([`Error::Group`] with `IllegalGeneration` or `UnknownMember`). Without it (or with
+    /// `("", -1)`, what a client sends outside a group), the commit is accepted even while the
+    /// group has members, as Kafka accepts it. Needs
     /// [`Log::add_offsets_to_txn`] first (else `InvalidTxnState`); other refusals as for
     /// [`Log::add_partitions_to_txn`].
     pub fn txn_offset_commit(
@@ -487,6 +488,8 @@ impl Log {
         member: Option<(&str, i32)>,
         offsets: &[(TopicPartition, i64)],
     ) -> Result<()> {
+        let member =
+            member.filter(|&(member_id, generation)| !member_id.is_empty() || generation >= 0);
         let coordinator = self.txn_coordinator()?;
         coordinator.check_registered(
             txn_id,

@@ -505,6 +505,16 @@ fn offsets_committed_in_a_kafka_transaction_are_pending_until_it_ends() {
     log.add_offsets_to_txn("copier", pid, epoch, "g").unwrap();
     log.txn_offset_commit("copier", pid, epoch, "g", None, &[(tp("in", 0), 9)])
         .unwrap();
+    // `("", -1)` is what a client outside a group sends: the same as no group metadata.
+    log.txn_offset_commit(
+        "copier",
+        pid,
+        epoch,
+        "g",
+        Some(("", -1)),
+        &[(tp("in", 0), 10)],
+    )
+    .unwrap();
     assert!(log.offset_commit_pending("g", &tp("in", 0)));
     log.end_txn("copier", pid, epoch, false).unwrap();
     assert!(!log.offset_commit_pending("g", &tp("in", 0)));
