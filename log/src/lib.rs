@@ -11,7 +11,9 @@
 //! - [`Consumer`]: assign, seek by offset or time, poll whole batches; consumer groups with an
 //!   in-process coordinator ([`group`]) and offsets committed in `__consumer_offsets`;
 //! - [`TransactionalProducer`]: atomic writes across partitions plus offset commits
-//!   ([`txn`]), read by consumers at `read_committed`;
+//!   ([`txn`]), read by consumers at `read_committed`; the same coordinator serves Kafka
+//!   clients' transactions ([`Log::init_transactional_id`], [`Log::add_partitions_to_txn`],
+//!   [`Log::add_offsets_to_txn`], [`Log::txn_offset_commit`], [`Log::end_txn`]);
 //! - retention and compaction in a background [`Cleaner`]; recovery after a crash.
 //!
 //! ```
