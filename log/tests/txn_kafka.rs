@@ -434,6 +434,30 @@ fn kip_360_a_client_recovers_its_producer_after_a_timeout_abort() {
         kind(log.init_transactional_id("slow", 1_000, Some((pid, epoch)))),
         TxnErrorKind::ProducerFenced
     );
+    // Naming the current epoch with a transaction open aborts it; a retry gets the same.
+    log.add_partitions_to_txn("slow", pid, epoch_c, &[tp("out", 0)])
+        .unwrap();
+    log.append(
+        "out",
+        0,
+        txn_batch(pid, epoch_c, 0, &["dropped"]),
+        Acks::Leader,
+    )
+    .unwrap();
+    let bumped = log
+        .init_transactional_id("slow", 1_000, Some((pid, epoch_c)))
+        .unwrap();
+    assert!(bumped.1 > epoch_c);
+    assert_eq!(
+        log.init_transactional_id("slow", 1_000, Some((pid, epoch_c)))
+            .unwrap(),
+        bumped
+    );
+    assert_eq!(
+        read(&log, "out", IsolationLevel::ReadCommitted),
+        strings(&[&["after"]])
+    );
+    let epoch_c = bumped.1;
     // `(-1, -1)` is a client without a producer id: a plain init, which fences the rest.
     let (_, epoch_d) = log
         .init_transactional_id("slow", 1_000, Some((-1, -1)))

@@ -457,14 +457,14 @@ impl TxnCoordinator {
             }
         }
         self.complete_leftovers(txn_id, &mut m)?;
-        let before = (m.producer_id, m.epoch);
         self.bump_epoch(&e, &mut m)?;
         m.status = TxnStatus::Empty;
         m.partitions.clear();
         m.timeout_ms = timeout_ms;
         m.keeps_epoch = true;
-        // A retry of this very call (its answer lost) names `current` again and gets this epoch.
-        m.previous = current.map(|_| before);
+        // A retry of this very call (its answer lost) names `current` again and gets this epoch
+        // (even if aborting the caller's open transaction moved the epoch once more on the way).
+        m.previous = current;
         self.persist(txn_id, &m, Acks::All)?;
         Ok((m.producer_id, m.epoch))
     }
