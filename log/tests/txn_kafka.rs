@@ -708,3 +708,49 @@ fn a_kafka_transaction_ended_before_the_process_died_is_complete_after_reopen() 
         TxnErrorKind::ProducerFenced
     );
 }
+
+#[test]
+fn a_batch_racing_the_end_of_its_transaction_is_in_it_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    topic(&log, "out", 1);
+    let (pid, epoch) = log.init_transactional_id("race", 60_000, None).unwrap();
+    let mut sequence = 0;
+    for round in 0..40 {
+        log.add_partitions_to_txn("race", pid, epoch, &[tp("out", 0)])
+            .unwrap();
+        let (_, hw_before) = lso_hw(&log, "out", 0);
+        let writer = {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut sequence = sequence;
+                loop {
+                    match log.append(
+                        "out",
+                        0,
+                        txn_batch(pid, epoch, sequence, &["r"]),
+                        Acks::Leader,
+                    ) {
+                        Ok(_) => sequence += 1,
+                        Err(Error::Txn {
+                            kind: TxnErrorKind::InvalidTxnState,
+                            ..
+                        }) => return sequence,
+                        Err(e) => panic!("round {round}: {e}"),
+                    }
+                }
+            })
+        };
+        // End while the writer is at it.
+        while log.offsets("out", 0).unwrap().1 == hw_before {
+            std::thread::yield_now();
+        }
+        log.end_txn("race", pid, epoch, round % 2 == 0).unwrap();
+        sequence = writer.join().unwrap();
+        let (lso, hw) = lso_hw(&log, "out", 0);
+        assert_eq!(
+            lso, hw,
+            "round {round}: no batch slipped in after the markers"
+        );
+    }
+}
