@@ -200,6 +200,20 @@ impl TxnCoordinator {
             }
         }
         let ids: Vec<String> = lock(&c.txns).keys().cloned().collect();
+        // Every decision first, from the partitions as the crash left them: a marker written
+        // below for one transaction moves a partition's end, and would let another's check
+        // count that marker as the data it lost.
+        for id in &ids {
+            let e = c
+                .entry(id)
+                .ok_or_else(|| Error::Internal("transaction vanished".into()))?;
+            let mut m = lock(&e);
+            if m.status == TxnStatus::PrepareCommit && !c.data_survived(&m) {
+                // An OS crash lost data the Prepare counted on: abort rather than commit part
+                // of the transaction.
+                m.status = TxnStatus::PrepareAbort;
+            }
+        }
         for id in ids {
             let e = c
                 .entry(&id)
@@ -208,11 +222,6 @@ impl TxnCoordinator {
             match m.status {
                 TxnStatus::Ongoing => c.abort_to_fence(&id, &mut m)?,
                 TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
-                    if m.status == TxnStatus::PrepareCommit && !c.data_survived(&m) {
-                        // An OS crash lost data the Prepare counted on: abort rather than
-                        // commit part of the transaction.
-                        m.status = TxnStatus::PrepareAbort;
-                    }
                     // Writing this transaction's markers again never touches a later
                     // transaction of the same producer: with the embedded producer the later
                     // one has a higher epoch, which the partitions refuse the marker over; a
