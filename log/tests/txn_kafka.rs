@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_log::format::{BatchBuilder, BatchOptions};
+use weir_log::storage::Storage;
 use weir_log::storage::sim::{FaultConfig, FaultStorage, OpKind};
 use weir_log::txn::{TxnDescription, TxnStatus};
 use weir_log::{
@@ -753,4 +754,89 @@ fn a_batch_racing_the_end_of_its_transaction_is_in_it_or_refused() {
             "round {round}: no batch slipped in after the markers"
         );
     }
+}
+
+#[test]
+fn an_abort_marker_whose_index_entry_fails_still_ends_its_transaction_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    topic(&log, "out", 1);
+    let (pid, epoch) = log.init_transactional_id("ix", 60_000, None).unwrap();
+    log.add_partitions_to_txn("ix", pid, epoch, &[tp("out", 0)])
+        .unwrap();
+    log.append(
+        "out",
+        0,
+        txn_batch(pid, epoch, 0, &["aborted"]),
+        Acks::Leader,
+    )
+    .unwrap();
+    // The aborted-transactions file cannot be written (a directory stands in its way).
+    let index = dir.path().join("out").join("0").join("aborted-txns");
+    std::fs::create_dir(&index).unwrap();
+    assert!(log.end_txn("ix", pid, epoch, false).is_err());
+    // The marker is in the log: the next batch comes after it, and readers skip the aborted
+    // record.
+    let mut b = BatchBuilder::new(BatchOptions::default());
+    b.push(1, None, Some(b"plain"), &[]);
+    let plain = log.append("out", 0, b.finish(0), Acks::Leader).unwrap();
+    assert_eq!(plain.base_offset, 2);
+    assert_eq!(
+        read(&log, "out", IsolationLevel::ReadCommitted),
+        strings(&[&["plain"]])
+    );
+    // Once the file can be written, the retried end completes, and the file is whole again
+    // before a clean close vouches for it.
+    std::fs::remove_dir(&index).unwrap();
+    log.end_txn("ix", pid, epoch, false).unwrap();
+    log.close().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(
+        read(&log, "out", IsolationLevel::ReadCommitted),
+        strings(&[&["plain"]])
+    );
+}
+
+#[test]
+fn recovery_markers_of_one_transaction_never_stand_in_for_anothers_lost_data() {
+    let storage = FaultStorage::new(SIM_ROOT, 13, FaultConfig::default());
+    let dir = PathBuf::from(SIM_ROOT).join("data");
+    let log = Log::open_with(&dir, LogConfig::default(), options_on(&storage)).unwrap();
+    topic(&log, "out", 2);
+    // "open" registered partition 0 and wrote nothing: recovery aborts it with a marker there.
+    let (a, a_epoch) = log.init_transactional_id("open", 60_000, None).unwrap();
+    log.add_partitions_to_txn("open", a, a_epoch, &[tp("out", 0)])
+        .unwrap();
+    // "prepared" wrote one record to each partition and decided to commit.
+    let (b, b_epoch) = log.init_transactional_id("prepared", 60_000, None).unwrap();
+    log.add_partitions_to_txn("prepared", b, b_epoch, &[tp("out", 0), tp("out", 1)])
+        .unwrap();
+    log.append("out", 0, txn_batch(b, b_epoch, 0, &["b0"]), Acks::Leader)
+        .unwrap();
+    log.append("out", 1, txn_batch(b, b_epoch, 0, &["b1"]), Acks::Leader)
+        .unwrap();
+    let out_dir = dir.join("out");
+    storage.crash_when(move |op| {
+        op.kind == OpKind::Write && op.path.starts_with(&out_dir) && is_control_batch(op.bytes)
+    });
+    assert!(log.end_txn("prepared", b, b_epoch, true).is_err());
+    assert!(storage.is_crashed());
+    drop(log);
+    let storage = storage.reboot();
+    // As an OS crash might: partition 0 lost its record, the decision survived. "open"'s
+    // recovery marker takes the lost record's offset; "prepared" must still see the loss.
+    let seg = dir.join("out").join("0").join("00000000000000000000.log");
+    storage
+        .open(&seg, weir_log::storage::OpenHow::ReadWrite)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let log = Log::open_with(&dir, LogConfig::default(), options_on(&storage)).unwrap();
+    assert_eq!(describe(&log, "prepared").status, TxnStatus::CompleteAbort);
+    assert_eq!(
+        read(&log, "out", IsolationLevel::ReadCommitted),
+        vec![Vec::<String>::new(); 2],
+        "never part of a transaction"
+    );
 }
