@@ -840,3 +840,36 @@ fn recovery_markers_of_one_transaction_never_stand_in_for_anothers_lost_data() {
         "never part of a transaction"
     );
 }
+
+#[test]
+fn a_registration_that_failed_to_be_durable_registers_nothing() {
+    let storage = FaultStorage::new(SIM_ROOT, 14, FaultConfig::default());
+    let dir = PathBuf::from(SIM_ROOT).join("data");
+    let log = Log::open_with(&dir, LogConfig::default(), options_on(&storage)).unwrap();
+    topic(&log, "out", 1);
+    let (pid, epoch) = log.init_transactional_id("r", 60_000, None).unwrap();
+    storage.set_faults(FaultConfig {
+        fsync_fail_per_mille: 1000,
+        ..FaultConfig::default()
+    });
+    assert!(
+        log.add_partitions_to_txn("r", pid, epoch, &[tp("out", 0)])
+            .is_err()
+    );
+    storage.set_faults(FaultConfig::default());
+    assert_eq!(describe(&log, "r").status, TxnStatus::Empty);
+    assert_eq!(
+        kind(log.append("out", 0, txn_batch(pid, epoch, 0, &["early"]), Acks::Leader)),
+        TxnErrorKind::InvalidTxnState
+    );
+    // The retry registers it, durably, and the transaction goes on.
+    log.add_partitions_to_txn("r", pid, epoch, &[tp("out", 0)])
+        .unwrap();
+    log.append("out", 0, txn_batch(pid, epoch, 0, &["v"]), Acks::Leader)
+        .unwrap();
+    log.end_txn("r", pid, epoch, true).unwrap();
+    assert_eq!(
+        read(&log, "out", IsolationLevel::ReadCommitted),
+        strings(&[&["v"]])
+    );
+}

@@ -534,6 +534,7 @@ impl TxnCoordinator {
             return Ok(());
         }
         self.settle(txn_id, &mut m)?;
+        let before = m.clone();
         if opening {
             m.status = TxnStatus::Ongoing;
             m.partitions.clear();
@@ -553,7 +554,13 @@ impl TxnCoordinator {
         } else {
             Acks::Leader
         };
-        self.persist(txn_id, &m, acks)
+        let persisted = self.persist(txn_id, &m, acks);
+        if persisted.is_err() {
+            // Not registered: a retry must write the record again, not find the partitions
+            // registered and let data precede a durable opening.
+            *m = before;
+        }
+        persisted
     }
 
     /// Runs `append` (a transactional batch's append) if producer `producer_id` at `epoch` may
