@@ -54,6 +54,7 @@
 //! │  ├─ group/        membership, generations, assignors: pure, no I/O but the clock
 //! │  └─ published_groups.rs  membership written for other processes to read
 //! ├─ txn/coordinator.rs  the transaction coordinator (`__transaction_state`)
+//! │  └─ coordinator/kafka_clients.rs  its entry points for Kafka clients (transaction version 1)
 //! ├─ producer_ids.rs  the producer-id allocator (`@producer-ids`)
 //! ├─ cleaner.rs       retention and compaction rounds (plan: pure; compact: I/O; throttle)
 //! └─ scheduler.rs     the background jobs (cleaner rounds, transaction expiry), stopped on close
