@@ -12,6 +12,7 @@ mod admin;
 mod fetch;
 mod metadata;
 mod produce;
+mod txn;
 
 use std::sync::Arc;
 
@@ -36,6 +37,11 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// The served version range of an API, if it is served at all.
@@ -118,6 +124,13 @@ pub(crate) fn dispatch(
         ApiKey::CreatePartitions => inline!(m::CreatePartitionsRequest, admin::create_partitions),
         ApiKey::DescribeConfigs => inline!(m::DescribeConfigsRequest, admin::describe_configs),
         ApiKey::ListOffsets => inline!(m::ListOffsetsRequest, fetch::list_offsets),
+        ApiKey::InitProducerId => inline!(m::InitProducerIdRequest, txn::init_producer_id),
+        ApiKey::AddPartitionsToTxn => {
+            inline!(m::AddPartitionsToTxnRequest, txn::add_partitions_to_txn)
+        }
+        ApiKey::AddOffsetsToTxn => inline!(m::AddOffsetsToTxnRequest, txn::add_offsets_to_txn),
+        ApiKey::EndTxn => inline!(m::EndTxnRequest, txn::end_txn),
+        ApiKey::TxnOffsetCommit => inline!(m::TxnOffsetCommitRequest, txn::txn_offset_commit),
         ApiKey::Produce => {
             let request = decode::<m::ProduceRequest>(&mut frame, api, version)?;
             Ok(produce::produce(&ctx, correlation_id, request))
