@@ -9,7 +9,9 @@
 //! - [`Producer`]: batching, Kafka's murmur2 and sticky partitioning ([`partitioner`]),
 //!   compression, acks `none|leader|all` (group commit), idempotence;
 //! - [`Consumer`]: assign, seek by offset or time, poll whole batches; consumer groups with an
-//!   in-process coordinator ([`group`]) and offsets committed in `__consumer_offsets`;
+//!   in-process coordinator ([`group`]) and offsets committed in `__consumer_offsets`; the same
+//!   coordinator runs Kafka clients' (classic, client-assigned) groups for `weir serve`
+//!   ([`Log::join_group`], [`Log::sync_group`]);
 //! - [`TransactionalProducer`]: atomic writes across partitions plus offset commits
 //!   ([`txn`]), read by consumers at `read_committed`;
 //! - retention and compaction in a background [`Cleaner`]; recovery after a crash.
@@ -98,6 +100,7 @@ pub use consumer::{
     Consumer, ConsumerBatch, ConsumerConfig, OffsetReset, RebalanceEvent, RebalanceListener,
 };
 pub use error::{Error, GroupErrorKind, Result};
+pub use group::{ClassicMember, GroupMember, GroupMembers, JoinOutcome, JoinedGroup};
 pub use log::{Log, clean_once};
 pub use offset_store::{CommittedOffset, GroupInfo, OFFSETS_TOPIC, PartitionLag};
 pub use options::LogOptions;
