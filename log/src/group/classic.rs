@@ -806,3 +806,6 @@ impl GroupCoordinator {
             .map(|g| g.describe_members())
     }
 }
+
+#[cfg(test)]
+mod tests;
