@@ -262,11 +262,19 @@ impl OffsetStore {
         txn: Option<(i64, i16)>,
     ) -> Result<Option<(i64, Option<u64>)>> {
         let generation = match member {
+            Some((member_id, generation)) if txn.is_some() => {
+                self.coordinator
+                    .validate_txn_generation(group, member_id, generation)?;
+                generation
+            }
             Some((member_id, generation)) => {
                 self.coordinator
                     .validate_generation(group, member_id, generation)?;
                 generation
             }
+            // Kafka takes transactional commits without group metadata (TxnOffsetCommit before
+            // v3, KIP-98 producers) into any group: the producer epoch fences them.
+            None if txn.is_some() => -1,
             None => {
                 // Outside group management (manual assignment), as Kafka allows for groups
                 // without active members.

@@ -8,8 +8,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use weir_log::{
-    ClassicMember, Consumer, ConsumerConfig, Error, GroupErrorKind, JoinOutcome, JoinedGroup, Log,
-    LogConfig, LogOptions, ManualClock, TopicConfig, TopicPartition,
+    ClassicMember, Consumer, ConsumerConfig, Error, GroupErrorKind, GroupMetadata, JoinOutcome,
+    JoinedGroup, Log, LogConfig, LogOptions, ManualClock, TopicConfig, TopicPartition,
+    TransactionalConfig, TransactionalProducer,
 };
 
 const SESSION_MS: i64 = 10_000;
@@ -646,4 +647,48 @@ fn static_members_are_reported_and_a_restarted_instance_replaces_the_old() {
         GroupErrorKind::UnknownMember(a.clone())
     );
     log.heartbeat_group(G, &a2, 3).unwrap();
+}
+
+#[test]
+fn transactional_commits_are_fenced_by_member_and_generation_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _clock) = open(dir.path());
+    let tp = TopicPartition::new("t", 0);
+    let (ma, mb) = (range("a"), range("b"));
+    let (a, b) = (member_id(&log, &ma), member_id(&log, &mb));
+    let r = join_all(&log, &[(&a, &ma), (&b, &mb)]);
+    assert_eq!(state(&log), "CompletingRebalance");
+    let gm = |member: &str, generation| GroupMetadata {
+        group: G.into(),
+        member_id: Some(member.to_string()),
+        generation,
+    };
+    let mut p = TransactionalProducer::new(&log, TransactionalConfig::new("copier")).unwrap();
+    p.begin().unwrap();
+    // Kafka's TxnOffsetCommit checks the member and generation, not the group's state; a
+    // plain commit in CompletingRebalance is refused.
+    p.send_offsets(&[(tp.clone(), 3)], &gm(&a, 1)).unwrap();
+    assert_eq!(
+        kind(log.commit_offsets(G, Some((&a, 1)), &[(tp.clone(), 3)])),
+        GroupErrorKind::RebalanceInProgress
+    );
+    assert_eq!(
+        kind(p.send_offsets(&[(tp.clone(), 4)], &gm(&a, 0))),
+        GroupErrorKind::IllegalGeneration {
+            given: 0,
+            current: 1
+        }
+    );
+    p.abort().unwrap();
+    let mut p = TransactionalProducer::new(&log, TransactionalConfig::new("copier")).unwrap();
+    p.begin().unwrap();
+    // Without group metadata (older clients), as Kafka allows, even into an active group.
+    let no_member = GroupMetadata {
+        member_id: None,
+        ..gm(&a, -1)
+    };
+    p.send_offsets(&[(tp.clone(), 5)], &no_member).unwrap();
+    p.commit().unwrap();
+    assert_eq!(log.committed_offset(G, "t", 0).unwrap(), Some(5));
+    sync_all(&log, 1, &r[0].leader, &[&a, &b], &[]);
 }

@@ -458,6 +458,14 @@ pub struct GroupCoordinator {
     pub(super) changed: Condvar,
 }
 
+/// What a member's generation is checked for.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    Heartbeat,
+    Commit,
+    TxnCommit,
+}
+
 pub(super) fn group_error(group: &str, reason: GroupErrorKind) -> Error {
     Error::Group {
         group: group.to_string(),
@@ -769,7 +777,7 @@ impl GroupCoordinator {
     /// does), [`GroupErrorKind::UnknownMember`] if it is no longer in the group (rejoin without
     /// an id).
     pub fn heartbeat(&self, group: &str, member_id: &str, generation: i32) -> Result<()> {
-        self.check_member(group, member_id, generation, false)
+        self.check_member(group, member_id, generation, Check::Heartbeat)
     }
 
     /// Checks that an offset commit comes from a current owner.
@@ -781,7 +789,19 @@ impl GroupCoordinator {
     /// commit is refused with [`GroupErrorKind::RebalanceInProgress`] (as in Kafka: the member
     /// has not yet received the partitions it would commit for).
     pub fn validate_generation(&self, group: &str, member_id: &str, generation: i32) -> Result<()> {
-        self.check_member(group, member_id, generation, true)
+        self.check_member(group, member_id, generation, Check::Commit)
+    }
+
+    /// Checks that an offset commit inside a transaction (KIP-447) comes from a current member:
+    /// only the member and its generation count, whatever the group's state, as in Kafka's
+    /// TxnOffsetCommit; the transaction's own fencing does the rest.
+    pub fn validate_txn_generation(
+        &self,
+        group: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<()> {
+        self.check_member(group, member_id, generation, Check::TxnCommit)
     }
 
     fn check_member(
@@ -789,7 +809,7 @@ impl GroupCoordinator {
         group: &str,
         member_id: &str,
         generation: i32,
-        allow_rebalancing: bool,
+        check: Check,
     ) -> Result<()> {
         let mut guard = self.lock();
         let now = self.clock.monotonic_ms();
@@ -809,19 +829,16 @@ impl GroupCoordinator {
                 },
             ));
         }
-        match g.state {
-            GroupState::Stable => Ok(()),
-            GroupState::PreparingRebalance if allow_rebalancing => Ok(()),
-            GroupState::PreparingRebalance => {
-                Err(group_error(group, GroupErrorKind::RebalanceInProgress))
-            }
+        let rebalancing = || Err(group_error(group, GroupErrorKind::RebalanceInProgress));
+        match (g.state, check) {
+            (GroupState::Empty, _) => Err(empty_with_members(group)),
+            (_, Check::TxnCommit) | (GroupState::Stable, _) => Ok(()),
+            (GroupState::PreparingRebalance, Check::Commit) => Ok(()),
+            (GroupState::PreparingRebalance, Check::Heartbeat) => rebalancing(),
             // The member knows the new generation from its join response; heartbeats while it
             // waits for the leader's assignment are normal.
-            GroupState::CompletingRebalance if allow_rebalancing => {
-                Err(group_error(group, GroupErrorKind::RebalanceInProgress))
-            }
-            GroupState::CompletingRebalance => Ok(()),
-            GroupState::Empty => Err(empty_with_members(group)),
+            (GroupState::CompletingRebalance, Check::Heartbeat) => Ok(()),
+            (GroupState::CompletingRebalance, Check::Commit) => rebalancing(),
         }
     }
 
