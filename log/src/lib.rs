@@ -51,7 +51,8 @@
 //! │     ├─ partition/txn_index.rs    open and aborted transactions (LSO, aborted-txns file)
 //! │     └─ segment/                  one log file and its indexes (knows no topic)
 //! ├─ offset_store.rs  committed offsets (`__consumer_offsets`) and the group coordinator
-//! │  ├─ group/        membership, generations, assignors: pure, no I/O but the clock
+//! │  ├─ group/        membership, generations, assignors, Kafka clients' classic groups
+//! │  │                (group/classic.rs): pure, no I/O but the clock
 //! │  └─ published_groups.rs  membership written for other processes to read
 //! ├─ txn/coordinator.rs  the transaction coordinator (`__transaction_state`)
 //! ├─ producer_ids.rs  the producer-id allocator (`@producer-ids`)

@@ -448,6 +448,10 @@ pub(super) struct Inner {
 /// the rest) does the generation advance and the new assignment go out, so no partition is
 /// ever owned by two live members, and a member that receives an assignment knows every other
 /// member has already let go of its old one.
+///
+/// Groups of Kafka clients run the same protocol with the assignment left to their leader:
+/// [`join_classic`](Self::join_classic) and [`sync`](Self::sync) (see the `classic` module).
+/// A group is one kind or the other until it is empty again.
 #[derive(Debug)]
 pub struct GroupCoordinator {
     pub(super) clock: Arc<dyn Clock>,
