@@ -631,7 +631,7 @@ fn static_members_are_reported_and_a_restarted_instance_replaces_the_old() {
         GroupErrorKind::FencedInstanceId("i-1".into())
     );
     // A restarted instance i-1 (no member id) takes a's place; a's id is gone.
-    let a2 = thread::scope(|s| {
+    let (a2, leader) = thread::scope(|s| {
         let h = s.spawn(|| joined(log.join_group(G, "", true, &stat("a", "i-1"))));
         wait_until("the new instance starts a rebalance", || {
             state(&log) == "PreparingRebalance"
@@ -639,7 +639,9 @@ fn static_members_are_reported_and_a_restarted_instance_replaces_the_old() {
         let jb = joined(log.join_group(G, &b, true, &stat("b", "i-2")));
         let j = h.join().unwrap();
         assert_eq!((j.generation, jb.generation), (3, 3));
-        j.member_id
+        // a led, so its new incarnation leads.
+        assert_eq!(j.leader, j.member_id);
+        (j.member_id, j.leader)
     });
     assert_ne!(a2, a);
     assert_eq!(
@@ -647,6 +649,25 @@ fn static_members_are_reported_and_a_restarted_instance_replaces_the_old() {
         GroupErrorKind::UnknownMember(a.clone())
     );
     log.heartbeat_group(G, &a2, 3).unwrap();
+
+    // In a stable group, a restarted instance takes its place without a rebalance (KIP-345):
+    // the response names the leader as it was, so it syncs as a follower and gets the
+    // assignment its previous incarnation had.
+    let assignments: &[(&str, &[u8])] = &[(&a2, b"to a"), (&b, b"to b")];
+    sync_all(&log, 3, &leader, &[&a2, &b], assignments);
+    let j = joined(log.join_group(G, "", true, &stat("b", "i-2")));
+    let b2 = j.member_id.clone();
+    assert_ne!(b2, b);
+    assert_eq!((j.generation, j.leader.as_str()), (3, leader.as_str()));
+    assert!(j.members.is_empty());
+    assert_eq!(state(&log), "Stable");
+    assert_eq!(log.sync_group(G, &b2, 3, vec![]).unwrap(), b"to b");
+    log.heartbeat_group(G, &a2, 3).unwrap();
+    log.heartbeat_group(G, &b2, 3).unwrap();
+    assert_eq!(
+        kind(log.heartbeat_group(G, &b, 3)),
+        GroupErrorKind::UnknownMember(b.clone())
+    );
 }
 
 #[test]

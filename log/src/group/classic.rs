@@ -282,6 +282,63 @@ impl Group {
         }
     }
 
+    /// Gives static member `old`'s place (its assignment, its leadership) to `new_id`, the same
+    /// instance restarted; `old` is unknown from now on. In a stable group whose protocol
+    /// would stay the same that is all (Kafka's rejoin without rebalance, KIP-345): the
+    /// response is returned, naming the leader as it was, so that the new member syncs as a
+    /// follower and gets the old member's assignment. Otherwise the group rebalances (in
+    /// `CompletingRebalance` the leader may be assigning to the old id) and `None` says the
+    /// caller must wait for it.
+    fn replace_static_member(
+        &mut self,
+        old: &str,
+        new_id: &str,
+        member: &ClassicMember,
+        rebalance_timeout_ms: i64,
+        now: i64,
+    ) -> Option<JoinedGroup> {
+        let previous_leader = self.leader().map(str::to_string);
+        let mut m = self.members.remove(old)?;
+        let protocols_changed = m
+            .classic
+            .as_ref()
+            .is_none_or(|c| c.protocols != member.protocols);
+        m.client_id.clone_from(&member.client_id);
+        m.session_timeout_ms = member.session_timeout_ms;
+        m.rebalance_timeout_ms = rebalance_timeout_ms;
+        m.last_seen_ms = now;
+        // Calls of the old id still blocked find it gone; they no longer keep anyone alive.
+        m.waiting = 0;
+        if let Some(c) = &mut m.classic {
+            c.protocols.clone_from(&member.protocols);
+            c.client_host.clone_from(&member.client_host);
+            c.join_waiter = None;
+            c.join_result = None;
+            c.sync_waiter = None;
+            c.sync_result = None;
+        }
+        self.members.insert(new_id.to_string(), m);
+        if let Some(c) = &mut self.classic
+            && c.leader.as_deref() == Some(old)
+        {
+            c.leader = Some(new_id.to_string());
+        }
+        let protocol = self.classic.as_ref().and_then(|c| c.protocol_name.clone());
+        match self.state {
+            GroupState::Stable if !protocols_changed || self.select_protocol() == protocol => {
+                let mut joined = self.joined(new_id);
+                joined.members.clear();
+                joined.leader = previous_leader.unwrap_or_default();
+                Some(joined)
+            }
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                self.start_rebalance(now);
+                None
+            }
+            GroupState::PreparingRebalance | GroupState::Empty => None,
+        }
+    }
+
     fn leader(&self) -> Option<&str> {
         self.classic.as_ref().and_then(|c| c.leader.as_deref())
     }
@@ -491,7 +548,9 @@ impl GroupCoordinator {
     /// with nothing changed outside a rebalance gets the current generation at once.
     ///
     /// A new member whose `group_instance_id` is already in the group replaces that member
-    /// (a restarted static member); the old member id is then unknown.
+    /// (a restarted static member, KIP-345); the old member id is then unknown. In a stable
+    /// group this needs no rebalance: the call returns at once and the member's sync returns
+    /// the assignment its previous incarnation had.
     ///
     /// Errors ([`Error::Group`]): `UnknownMember` for an id the group does not hold,
     /// `InconsistentGroupProtocol` (another protocol type, no protocol in common, or a group of
@@ -556,19 +615,22 @@ impl GroupCoordinator {
 
         let id = match new_id {
             Some(id) => {
-                match &instance_holder {
-                    // A restarted static member takes its instance's place.
-                    Some(old) => g.remove_member(old, now),
-                    None => {
-                        check_room(group, g)?;
-                        if require_member_id && member.group_instance_id.is_none() {
-                            g.pending
-                                .insert(id.clone(), now.saturating_add(member.session_timeout_ms));
-                            return Ok(JoinOutcome::MemberIdRequired(id));
-                        }
+                if let Some(old) = &instance_holder {
+                    // A restarted static member (KIP-345) takes its instance's place.
+                    if let Some(j) =
+                        g.replace_static_member(old, &id, member, rebalance_timeout_ms, now)
+                    {
+                        return Ok(JoinOutcome::Joined(j));
                     }
+                } else {
+                    check_room(group, g)?;
+                    if require_member_id && member.group_instance_id.is_none() {
+                        g.pending
+                            .insert(id.clone(), now.saturating_add(member.session_timeout_ms));
+                        return Ok(JoinOutcome::MemberIdRequired(id));
+                    }
+                    g.add_classic_member(&id, member, rebalance_timeout_ms, now);
                 }
-                g.add_classic_member(&id, member, rebalance_timeout_ms, now);
                 id
             }
             None if g.pending.remove(member_id).is_some() => {
