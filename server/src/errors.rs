@@ -67,7 +67,11 @@ fn group_code(kind: &GroupErrorKind) -> Code {
         GroupErrorKind::IllegalGeneration { .. } => Code::IllegalGeneration,
         GroupErrorKind::RebalanceInProgress => Code::RebalanceInProgress,
         GroupErrorKind::UnknownGroup => Code::GroupIdNotFound,
-        #[allow(unreachable_patterns)]
+        GroupErrorKind::InconsistentGroupProtocol(_) => Code::InconsistentGroupProtocol,
+        GroupErrorKind::NonEmptyGroup => Code::NonEmptyGroup,
+        GroupErrorKind::InvalidSessionTimeout(_) => Code::InvalidSessionTimeout,
+        GroupErrorKind::GroupMaxSizeReached => Code::GroupMaxSizeReached,
+        GroupErrorKind::FencedInstanceId(_) => Code::FencedInstanceId,
         _ => Code::UnknownServerError,
     }
 }
