@@ -85,6 +85,10 @@ pub(crate) struct OffsetStore {
     offsets: RwLock<BTreeMap<OffsetKey, CommittedOffset>>,
     /// Offsets committed inside open transactions, by producer id: visible once committed.
     pending: Mutex<std::collections::HashMap<i64, Vec<(OffsetKey, CommittedOffset)>>>,
+    /// Held while a group's membership is described and written: members of a group sync from
+    /// several threads at once, and each write must describe the group no earlier than the
+    /// one before it (and they share one temporary file name).
+    publishing: Mutex<()>,
 }
 
 impl OffsetStore {
@@ -95,6 +99,7 @@ impl OffsetStore {
             store,
             coordinator: GroupCoordinator::new(clock),
             loaded: Mutex::new(false),
+            publishing: Mutex::new(()),
             offsets: RwLock::new(BTreeMap::new()),
             pending: Default::default(),
         }
@@ -544,6 +549,7 @@ impl OffsetStore {
         if !self.store.is_writable() {
             return Ok(());
         }
+        let _one_at_a_time = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
         match self.loaded()?.coordinator.describe(group) {
             Some(description) => published_groups::publish(&self.store, description),
             None => Ok(()),

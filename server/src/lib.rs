@@ -63,6 +63,11 @@ pub struct ServerConfig {
     pub default_partitions: i32,
     /// How long shutdown waits for in-flight requests before closing their connections.
     pub shutdown_grace_ms: u64,
+    /// The longest a fetch waits for data (`max_wait_ms` is capped here).
+    pub fetch_wait_ms_max: u64,
+    /// The longest session and rebalance timeout a group member may ask for (Kafka's
+    /// `group.max.session.timeout.ms`): a JoinGroup or SyncGroup waits at most this long.
+    pub group_timeout_ms_max: i64,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +82,8 @@ impl Default for ServerConfig {
             auto_create_topics: false,
             default_partitions: 1,
             shutdown_grace_ms: 10_000,
+            fetch_wait_ms_max: 30_000,
+            group_timeout_ms_max: 30 * 60 * 1000,
         }
     }
 }

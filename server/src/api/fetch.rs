@@ -25,8 +25,6 @@ use crate::Shared;
 use crate::connection::Pending;
 use crate::errors::{KafkaCode, code, error_code};
 
-/// The longest a fetch may wait, whatever it asks for (clients ask for 100-500 ms).
-const FETCH_WAIT_MS_MAX: u64 = 30_000;
 /// How much one decompressed batch may grow to when ListOffsets reads a record's timestamp.
 const DECOMPRESSED_BYTES_MAX: usize = 256 * 1024 * 1024;
 
@@ -40,7 +38,7 @@ pub(crate) fn fetch(ctx: &Ctx<'_>, correlation_id: i32, request: FetchRequest) -
 }
 
 async fn long_poll(shared: &Arc<Shared>, version: i16, request: &FetchRequest) -> FetchResponse {
-    let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0).min(FETCH_WAIT_MS_MAX));
+    let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0).min(shared.config.fetch_wait_ms_max));
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     loop {

@@ -29,6 +29,7 @@ use crate::errors::{KafkaCode, code, error_code};
 
 pub(crate) fn join_group(ctx: &Ctx<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version;
+    let timeout_max = ctx.shared.config.group_timeout_ms_max;
     let member = ClassicMember {
         client_id: ctx.client_id.to_string(),
         client_host: ctx.peer.to_string(),
@@ -45,8 +46,16 @@ pub(crate) fn join_group(ctx: &Ctx<'_>, request: JoinGroupRequest) -> JoinGroupR
             request.rebalance_timeout_ms
         } else {
             request.session_timeout_ms
-        }),
+        })
+        .min(timeout_max),
     };
+    if member.session_timeout_ms > timeout_max {
+        // As Kafka's group.max.session.timeout.ms: refused, not shortened behind its back.
+        return JoinGroupResponse::default()
+            .with_generation_id(-1)
+            .with_error_code(code(KafkaCode::InvalidSessionTimeout))
+            .with_member_id(request.member_id);
+    }
     // KIP-394: from v4 a new member first learns its id, then joins with it.
     let require_member_id = version >= 4;
     let outcome = ctx.shared.log.join_group(
