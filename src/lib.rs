@@ -39,6 +39,7 @@
 pub use weir_log as log;
 pub use weir_operators as operators;
 pub use weir_runtime as runtime;
+pub use weir_server as server;
 pub use weir_sql as sql;
 
 pub use weir_log::{

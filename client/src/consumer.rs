@@ -165,9 +165,15 @@ impl Consumer {
             )
             .set("fetch.wait.max.ms", config.fetch_wait_max_ms.to_string())
             .set("session.timeout.ms", config.session_timeout_ms.to_string());
-        if let Some(g) = &config.group {
-            c.set("group.id", g);
-        }
+        // librdkafka assigns partitions only with a group.id, even one never joined or
+        // committed to: a consumer without a group gets a name of its own.
+        let group = config.group.clone().unwrap_or_else(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!("weir-assign-{}-{nanos}", std::process::id())
+        });
+        c.set("group.id", group);
         let inner = c
             .create_with_context(Context::default())
             .map_err(|e| Error::from_kafka("creating a consumer", e, 0))?;

@@ -162,10 +162,22 @@ pub enum Error {
         /// What is wrong.
         reason: GroupErrorKind,
     },
-    /// A transactional call that does not fit the transaction's state (for example, a
-    /// transactional write to a partition not registered in the transaction).
+    /// A call of the embedded [`crate::TransactionalProducer`] that does not fit its state (a
+    /// second `begin`, a `send` outside a transaction), or a refusal of the coordinator other
+    /// than fencing as that producer reports it (it reports fencing as [`Error::Fenced`]).
     #[error("transaction: {0}")]
     Transaction(String),
+    /// The transaction coordinator, or a partition checking a transactional or idempotent
+    /// batch against it, refused a call; `kind` says why (each kind is one Kafka error code).
+    #[error("transaction{}: {kind}: {reason}", txn_id.as_deref().map(|t| format!(" '{t}'")).unwrap_or_default())]
+    Txn {
+        /// The transactional id, where the refusal concerns a known one.
+        txn_id: Option<String>,
+        /// Why.
+        kind: TxnErrorKind,
+        /// The details, for people.
+        reason: String,
+    },
     /// The log (or the client) has been closed.
     #[error("closed")]
     Closed,
@@ -209,7 +221,57 @@ pub enum GroupErrorKind {
     UnknownGroup,
 }
 
+/// Why the transaction coordinator (or a partition, for a transactional batch) refused a call.
+/// Each kind answers to one Kafka error code, named in its docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TxnErrorKind {
+    /// A batch's (or call's) epoch is not the producer's current one: a newer instance or a
+    /// coordinator abort (timeout, fencing) moved it on. Kafka's INVALID_PRODUCER_EPOCH (47),
+    /// what a partition answers to a transactional batch of an old epoch.
+    #[error("invalid producer epoch")]
+    InvalidProducerEpoch,
+    /// The caller's epoch was superseded at the coordinator: it may do nothing more with this
+    /// transactional id. Kafka's PRODUCER_FENCED (90).
+    #[error("producer fenced")]
+    ProducerFenced,
+    /// The call does not fit the transaction's state: a transactional batch to a partition not
+    /// added to the ongoing transaction, an end without a transaction, commit after abort.
+    /// Kafka's INVALID_TXN_STATE (48).
+    #[error("invalid transaction state")]
+    InvalidTxnState,
+    /// The producer id does not belong to the transactional id (or the transactional id is
+    /// unknown). Kafka's INVALID_PRODUCER_ID_MAPPING (49).
+    #[error("invalid producer id mapping")]
+    InvalidProducerIdMapping,
+    /// The transaction timeout is not between 1 ms and `txn_timeout_ms_max`. Kafka's
+    /// INVALID_TRANSACTION_TIMEOUT (50).
+    #[error("invalid transaction timeout")]
+    InvalidTransactionTimeout,
+    /// The transaction is completing (its decision stopped short of its markers): retry.
+    /// Kafka's CONCURRENT_TRANSACTIONS (51).
+    #[error("concurrent transactions")]
+    ConcurrentTransactions,
+}
+
 impl Error {
+    /// A refusal of the transaction coordinator concerning `txn_id`.
+    pub(crate) fn txn(txn_id: &str, kind: TxnErrorKind, reason: impl Into<String>) -> Self {
+        Error::Txn {
+            txn_id: Some(txn_id.to_string()),
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// The kind of a transaction refusal, if this is one.
+    pub fn txn_kind(&self) -> Option<TxnErrorKind> {
+        match self {
+            Error::Txn { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
     /// Wraps an I/O error with the path it concerned.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

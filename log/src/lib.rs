@@ -11,7 +11,9 @@
 //! - [`Consumer`]: assign, seek by offset or time, poll whole batches; consumer groups with an
 //!   in-process coordinator ([`group`]) and offsets committed in `__consumer_offsets`;
 //! - [`TransactionalProducer`]: atomic writes across partitions plus offset commits
-//!   ([`txn`]), read by consumers at `read_committed`;
+//!   ([`txn`]), read by consumers at `read_committed`; the same coordinator serves Kafka
+//!   clients' transactions ([`Log::init_transactional_id`], [`Log::add_partitions_to_txn`],
+//!   [`Log::add_offsets_to_txn`], [`Log::txn_offset_commit`], [`Log::end_txn`]);
 //! - retention and compaction in a background [`Cleaner`]; recovery after a crash.
 //!
 //! ```
@@ -52,6 +54,7 @@
 //! │  ├─ group/        membership, generations, assignors: pure, no I/O but the clock
 //! │  └─ published_groups.rs  membership written for other processes to read
 //! ├─ txn/coordinator.rs  the transaction coordinator (`__transaction_state`)
+//! │  └─ coordinator/kafka_clients.rs  its entry points for Kafka clients (transaction version 1)
 //! ├─ producer_ids.rs  the producer-id allocator (`@producer-ids`)
 //! ├─ cleaner.rs       retention and compaction rounds (plan: pure; compact: I/O; throttle)
 //! └─ scheduler.rs     the background jobs (cleaner rounds, transaction expiry), stopped on close
@@ -97,7 +100,7 @@ pub use config::{LogConfig, PARTITIONS_MAX, TopicConfig, ValueFormat};
 pub use consumer::{
     Consumer, ConsumerBatch, ConsumerConfig, OffsetReset, RebalanceEvent, RebalanceListener,
 };
-pub use error::{Error, GroupErrorKind, Result};
+pub use error::{Error, GroupErrorKind, Result, TxnErrorKind};
 pub use log::{Log, clean_once};
 pub use offset_store::{CommittedOffset, GroupInfo, OFFSETS_TOPIC, PartitionLag};
 pub use options::LogOptions;

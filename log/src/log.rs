@@ -406,7 +406,118 @@ impl Log {
         offsets: &[(TopicPartition, i64)],
     ) -> Result<Option<(i64, Option<u64>)>> {
         self.groups()?
-            .commit_in_txn(producer_id, epoch, group, member, offsets)
+            .commit_in_txn((producer_id, epoch), group, member, offsets, false)
+    }
+
+    /// InitProducerId with a transactional id, for a Kafka client (transaction version 1: the
+    /// epoch stays the same across its transactions). `current` is the (producer id, epoch) the
+    /// client already has (InitProducerId v3+, KIP-360), or `None` (`(-1, -1)` counts as none).
+    /// Fences older instances: an ongoing transaction is aborted, a prepared one completed;
+    /// returns the (producer id, epoch) to use. With `current` given it must match the
+    /// coordinator's (the epoch is then bumped), or the one a coordinator abort (timeout,
+    /// fencing, recovery) or this client's previous init superseded (the current epoch is then
+    /// returned, as Kafka's lastProducerEpoch allows); else [`TxnErrorKind::ProducerFenced`].
+    /// A timeout outside `1..=txn_timeout_ms_max` is
+    /// [`TxnErrorKind::InvalidTransactionTimeout`]; an empty id is [`Error::Config`].
+    ///
+    /// [`TxnErrorKind::ProducerFenced`]: crate::TxnErrorKind::ProducerFenced
+    /// [`TxnErrorKind::InvalidTransactionTimeout`]: crate::TxnErrorKind::InvalidTransactionTimeout
+    pub fn init_transactional_id(
+        &self,
+        txn_id: &str,
+        timeout_ms: i64,
+        current: Option<(i64, i16)>,
+    ) -> Result<(i64, i16)> {
+        self.txn_coordinator()?
+            .init_client(txn_id, timeout_ms, current)
+    }
+
+    /// AddPartitionsToTxn: registers partitions in the transaction (opening one if none is),
+    /// before any transactional batch to them is accepted. Refusals: an unknown id or a producer
+    /// id not its own, `InvalidProducerIdMapping`; another epoch, `ProducerFenced`; a
+    /// transaction completing, `ConcurrentTransactions`; an unknown topic or partition,
+    /// [`Error::UnknownTopic`] / [`Error::UnknownPartition`] (and nothing is registered).
+    pub fn add_partitions_to_txn(
+        &self,
+        txn_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[TopicPartition],
+    ) -> Result<()> {
+        self.txn_coordinator()?
+            .add_partitions(txn_id, producer_id, epoch, partitions)
+    }
+
+    /// AddOffsetsToTxn: registers the group's offsets partition in the transaction, so that
+    /// [`Log::txn_offset_commit`] may write to it. Refusals as for
+    /// [`Log::add_partitions_to_txn`].
+    pub fn add_offsets_to_txn(
+        &self,
+        txn_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        group: &str,
+    ) -> Result<()> {
+        if group.is_empty() {
+            return Err(Error::config("group", "must not be empty"));
+        }
+        self.groups()?;
+        self.txn_coordinator()?.add_partitions(
+            txn_id,
+            producer_id,
+            epoch,
+            &[TopicPartition::new(OFFSETS_TOPIC, 0)],
+        )
+    }
+
+    /// TxnOffsetCommit: commits `group`'s offsets inside the transaction; they are visible to
+    /// [`Log::committed_offset`] once it commits, dropped if it aborts, and
+    /// [`Log::offset_commit_pending`] meanwhile. `member` = (member id, generation) when the
+    /// client sends group metadata (KIP-447, v3+): the commit is fenced by the group generation
+    /// ([`Error::Group`] with `IllegalGeneration` or `UnknownMember`). Without it (or with
+    /// `("", -1)`, what a client sends outside a group), the commit is accepted even while the
+    /// group has members, as Kafka accepts it. Needs
+    /// [`Log::add_offsets_to_txn`] first (else `InvalidTxnState`); other refusals as for
+    /// [`Log::add_partitions_to_txn`].
+    pub fn txn_offset_commit(
+        &self,
+        txn_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        group: &str,
+        member: Option<(&str, i32)>,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<()> {
+        let member =
+            member.filter(|&(member_id, generation)| !member_id.is_empty() || generation >= 0);
+        let coordinator = self.txn_coordinator()?;
+        coordinator.check_registered(
+            txn_id,
+            producer_id,
+            epoch,
+            &TopicPartition::new(OFFSETS_TOPIC, 0),
+        )?;
+        // Made durable by the end of the transaction, with its decision.
+        self.groups()?
+            .commit_in_txn((producer_id, epoch), group, member, offsets, true)?;
+        Ok(())
+    }
+
+    /// EndTxn: commits or aborts the transaction; the epoch stays the same afterwards
+    /// (transaction version 1) and the producer's sequences continue. The transaction's data is
+    /// durable with the decision, whatever acks its produce requests used, before this returns.
+    /// Repeating an end that completed succeeds; ending an empty transaction, or aborting a
+    /// committed one, is `InvalidTxnState`; other refusals as for
+    /// [`Log::add_partitions_to_txn`].
+    pub fn end_txn(&self, txn_id: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<()> {
+        self.txn_coordinator()?
+            .end_client(txn_id, producer_id, epoch, commit)
+    }
+
+    /// True while a transactional offset commit for this group and partition awaits its
+    /// transaction's end (OffsetFetch's requireStable answers UNSTABLE_OFFSET_COMMIT then).
+    pub fn offset_commit_pending(&self, group: &str, partition: &TopicPartition) -> bool {
+        self.inner.offsets.is_pending(group, partition)
     }
 
     /// The offset `group` committed for a partition, if any.

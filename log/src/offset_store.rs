@@ -219,22 +219,46 @@ impl OffsetStore {
         offsets: &[(TopicPartition, i64)],
     ) -> Result<()> {
         self.loaded()?
-            .commit_as(group, member, offsets, None)
+            .commit_as(group, member, offsets, None, false)
             .map(|_| ())
     }
 
     /// Commits offsets inside producer `producer_id`'s transaction (KIP-447): fenced by the
     /// group generation now, visible to the group only once the transaction commits.
+    /// `manual_into_active_group` allows a commit without `member` into a group that has
+    /// members, as Kafka's TxnOffsetCommit does (its versions before 3 carry no member).
     pub(crate) fn commit_in_txn(
         &self,
-        producer_id: i64,
-        epoch: i16,
+        (producer_id, epoch): (i64, i16),
         group: &str,
         member: Option<(&str, i32)>,
         offsets: &[(TopicPartition, i64)],
+        manual_into_active_group: bool,
     ) -> Result<Option<(i64, Option<u64>)>> {
-        self.loaded()?
-            .commit_as(group, member, offsets, Some((producer_id, epoch)))
+        self.loaded()?.commit_as(
+            group,
+            member,
+            offsets,
+            Some((producer_id, epoch)),
+            manual_into_active_group,
+        )
+    }
+
+    /// True while an offset of `group` for `tp` committed in a transaction awaits its end.
+    pub(crate) fn is_pending(&self, group: &str, tp: &TopicPartition) -> bool {
+        let key = offset_key(group, tp);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|entries| entries.iter().any(|(k, _)| *k == key))
+    }
+
+    fn lock_pending(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Vec<(OffsetKey, CommittedOffset)>>>
+    {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Makes a transaction's offsets visible (commit) or drops them (abort).
@@ -260,6 +284,7 @@ impl OffsetStore {
         member: Option<(&str, i32)>,
         offsets: &[(TopicPartition, i64)],
         txn: Option<(i64, i16)>,
+        manual_into_active_group: bool,
     ) -> Result<Option<(i64, Option<u64>)>> {
         let generation = match member {
             Some((member_id, generation)) => {
@@ -270,7 +295,8 @@ impl OffsetStore {
             None => {
                 // Outside group management (manual assignment), as Kafka allows for groups
                 // without active members.
-                if let Some(d) = self.coordinator.describe(group)
+                if !manual_into_active_group
+                    && let Some(d) = self.coordinator.describe(group)
                     && !d.members.is_empty()
                 {
                     return Err(Error::Group {
@@ -319,17 +345,30 @@ impl OffsetStore {
             return Ok(None);
         }
         if let Some((producer_id, _)) = txn {
-            // Made durable with the transaction's data, before its Prepare counts on it: the
-            // caller gets the offset and the group-commit round.
-            let (info, round) =
-                self.store
-                    .append_deferred(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
-            self.pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            // Pending before the append: once the append is in, the transaction may end at
+            // any moment (the coordinator holds it only through the append), and its end must
+            // find these. Taken back if the append is refused, unless an abort took them.
+            self.lock_pending()
                 .entry(producer_id)
                 .or_default()
-                .extend(entries);
+                .extend(entries.iter().cloned());
+            // Made durable with the transaction's data, before its Prepare counts on it: the
+            // caller gets the offset and the group-commit round.
+            let appended = self
+                .store
+                .append_deferred(OFFSETS_TOPIC, 0, b.finish(0), Acks::All);
+            let (info, round) = match appended {
+                Ok(done) => done,
+                Err(e) => {
+                    let mut pending = self.lock_pending();
+                    if let Some(held) = pending.get_mut(&producer_id)
+                        && held.ends_with(&entries)
+                    {
+                        held.truncate(held.len() - entries.len());
+                    }
+                    return Err(e);
+                }
+            };
             return Ok(Some((info.last_offset, round)));
         }
         self.store

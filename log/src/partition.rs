@@ -378,6 +378,7 @@ impl Partition {
         let mut txn = TxnState {
             ongoing,
             aborted: txn_index::load_aborted(&*self.storage, &self.dir),
+            index_stale: false,
         };
         if !(clean && from == hw) {
             txn.truncate(from);
@@ -647,12 +648,13 @@ impl Partition {
             now,
         )?);
         let ready = util::sync_dir(&*self.storage, &self.dir).and_then(|()| {
-            txn_index::sync_aborted(&*self.storage, &self.dir)?;
+            let mut txn = self.lock_txn();
+            txn.make_index_durable(&*self.storage, &self.dir)?;
             w.producers.write_snapshot(
                 &*self.storage,
                 &self.dir.join(PRODUCER_SNAPSHOT_FILE),
                 base_offset,
-                &self.lock_txn().ongoing,
+                &txn.ongoing,
             )
         });
         if let Err(e) = ready {
@@ -889,14 +891,20 @@ impl Partition {
         seg.append(&buf, &h)?;
         w.producers.record_marker(producer_id, epoch, now);
         let hw = base + 1;
-        {
+        let indexed = {
             let mut txn = self.lock_txn();
-            if let Some(a) = txn.on_marker(producer_id, kind, base) {
-                txn_index::append_aborted(&*self.storage, &self.dir, &a)?;
-            }
+            let indexed = match txn.on_marker(producer_id, kind, base) {
+                Some(a) => txn.index_aborted(&*self.storage, &self.dir, &a),
+                None => Ok(()),
+            };
             self.last_stable.store(txn.lso(hw), Ordering::Release);
-        }
+            indexed
+        };
+        // The marker is in the segment: the partition moves past it even if its index entry
+        // failed (the file is then rewritten before it is relied on), or the next append would
+        // be given the marker's offset.
         self.high_watermark.store(hw, Ordering::Release);
+        indexed?;
         Ok((
             AppendInfo {
                 base_offset: base,
@@ -943,13 +951,15 @@ impl Partition {
             seg.flush_all()?;
         }
         let hw = self.high_watermark();
-        txn_index::sync_aborted(&*self.storage, &self.dir)?;
+        let mut txn = self.lock_txn();
+        txn.make_index_durable(&*self.storage, &self.dir)?;
         w.producers.write_snapshot(
             &*self.storage,
             &self.dir.join(PRODUCER_SNAPSHOT_FILE),
             hw,
-            &self.lock_txn().ongoing,
+            &txn.ongoing,
         )?;
+        drop(txn);
         let active_base = self.active().map_or(0, |s| s.base_offset);
         util::write_atomically(
             &*self.storage,

@@ -156,13 +156,15 @@ pub struct TopicDescription {
 /// implements it, so that every append (the producers', the offset store's) is fenced the same
 /// way without the store knowing the coordinator.
 pub(crate) trait TransactionalWriteCheck: Send + Sync {
-    /// Ok when producer `producer_id` at `epoch` may write a transactional batch to `partition`
-    /// now: its ongoing transaction registered it, durably.
-    fn check_transactional_write(
+    /// Runs `append` when producer `producer_id` at `epoch` may write a transactional batch to
+    /// `partition` now (its ongoing transaction registered it, durably), and keeps the
+    /// transaction from ending until `append` returns; otherwise refuses without running it.
+    fn append_transactional(
         &self,
         producer_id: i64,
         epoch: i16,
         partition: &TopicPartition,
+        append: &mut dyn FnMut() -> Result<()>,
     ) -> Result<()>;
 }
 
@@ -803,26 +805,40 @@ impl TopicStore {
     ) -> Result<(AppendInfo, Option<u64>)> {
         self.check_writable("append")?;
         let part = self.partition(topic, partition)?;
-        if let Ok(h) = crate::format::BatchHeader::parse(
+        let (info, seg) = match crate::format::BatchHeader::parse(
             batch
                 .get(..crate::format::BATCH_HEADER_BYTES)
                 .unwrap_or(&[]),
-        ) && h.is_transactional()
-        {
-            // A transactional write is accepted only once its partition is registered, durably,
-            // in the producer's ongoing transaction at this epoch.
-            let check = self
-                .write_check
-                .get()
-                .and_then(Weak::upgrade)
-                .ok_or_else(|| Error::Internal("no transaction coordinator".into()))?;
-            check.check_transactional_write(
-                h.producer_id,
-                h.producer_epoch,
-                &TopicPartition::new(topic, partition),
-            )?;
-        }
-        let (info, seg) = part.append(batch)?;
+        ) {
+            Ok(h) if h.is_transactional() => {
+                // A transactional write is accepted only once its partition is registered,
+                // durably, in the producer's ongoing transaction at this epoch, and the
+                // transaction cannot end while it is written.
+                let check = self
+                    .write_check
+                    .get()
+                    .and_then(Weak::upgrade)
+                    .ok_or_else(|| Error::Internal("no transaction coordinator".into()))?;
+                let mut batch = Some(batch);
+                let mut appended = None;
+                check.append_transactional(
+                    h.producer_id,
+                    h.producer_epoch,
+                    &TopicPartition::new(topic, partition),
+                    &mut || {
+                        let batch = batch.take().ok_or_else(|| {
+                            Error::Internal("a transactional batch appended twice".into())
+                        })?;
+                        appended = Some(part.append(batch)?);
+                        Ok(())
+                    },
+                )?;
+                appended.ok_or_else(|| {
+                    Error::Internal("the transaction check neither refused nor appended".into())
+                })?
+            }
+            _ => part.append(batch)?,
+        };
         let flusher = self.flusher.as_ref().ok_or(Error::Closed)?;
         part.schedule_roll_flushes(flusher);
         if !info.duplicate {

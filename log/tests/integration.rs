@@ -18,3 +18,4 @@ mod model;
 mod silent_loss;
 mod simulation;
 mod txn;
+mod txn_kafka;

@@ -1,7 +1,9 @@
 //! A seeded simulation of the log on the fault-injecting storage.
 //!
 //! Each seed drives one run: random appends (acks none, leader, all), idempotent appends (with
-//! a retry after a failure), transactions that commit or abort, clean restarts, and crashes, at
+//! a retry after a failure), transactions that commit or abort (the embedded producer's, and a
+//! Kafka client's: transaction version 1, its epoch and sequences kept across transactions),
+//! clean restarts, and crashes, at
 //! a random point between operations or in the middle of one, while the storage fails fsyncs,
 //! returns ENOSPC and tears writes. After each crash the log reopens on what the storage kept,
 //! and the checker holds it to its promises:
@@ -24,7 +26,7 @@ use weir_log::storage::Storage;
 use weir_log::storage::sim::{FaultConfig, FaultStorage, OpKind};
 use weir_log::{
     Acks, Clock, IsolationLevel, Log, LogConfig, LogOptions, ManualClock, ProducerRecord,
-    TransactionalConfig, TransactionalProducer,
+    TopicPartition, TransactionalConfig, TransactionalProducer,
 };
 
 use crate::common::small_segments;
@@ -69,6 +71,14 @@ struct Idempotent {
     sequences: Vec<i32>,
 }
 
+/// A Kafka client's transactional producer (transaction version 1): the (producer id, epoch)
+/// it was given and its next sequence per partition, kept across its transactions.
+struct KafkaTxn {
+    producer_id: i64,
+    epoch: i16,
+    sequences: Vec<i32>,
+}
+
 struct Run {
     rng: fastrand::Rng,
     storage: FaultStorage,
@@ -78,6 +88,7 @@ struct Run {
     log: Option<Log>,
     idempotent: Option<Idempotent>,
     txn: Option<TransactionalProducer>,
+    kafka_txn: Option<KafkaTxn>,
     model: Model,
     crashes: usize,
     /// What the run did, for the report of a failing seed.
@@ -114,6 +125,7 @@ impl Run {
             log: None,
             idempotent: None,
             txn: None,
+            kafka_txn: None,
             model: Model::default(),
             crashes: 0,
             trace: Vec::new(),
@@ -192,6 +204,7 @@ impl Run {
             .push(format!("crash (after {} storage ops)", self.storage.ops()));
         self.storage.crash();
         self.txn = None;
+        self.kafka_txn = None;
         self.idempotent = None;
         self.log = None;
         self.storage = self.storage.reboot();
@@ -204,6 +217,7 @@ impl Run {
     fn clean_restart(&mut self) -> Result<(), String> {
         self.trace.push("clean restart".into());
         self.txn = None;
+        self.kafka_txn = None;
         self.idempotent = None;
         let closed = self.log().close();
         self.log = None;
@@ -219,7 +233,8 @@ impl Run {
         match self.rng.u8(0..20) {
             0..=7 => self.plain_append(),
             8..=11 => self.idempotent_append(),
-            12..=16 => self.transaction(),
+            12..=14 => self.transaction(),
+            15..=16 => self.kafka_transaction(),
             17 => self.clean_restart()?,
             _ => self.storage.crash(),
         }
@@ -341,6 +356,100 @@ impl Run {
                 // A producer whose transaction is stuck is replaced; the next one fences it.
                 self.txn = None;
             }
+        }
+    }
+
+    /// A transaction as a Kafka client runs it: AddPartitionsToTxn, one idempotent
+    /// transactional batch per record (a failed one retried once, as a client would), EndTxn.
+    /// After any failure it aborts; after a failed end it is replaced (the next init fences it).
+    fn kafka_transaction(&mut self) {
+        const TXN_ID: &str = "sim-kafka";
+        if self.kafka_txn.is_none() {
+            let Ok((producer_id, epoch)) = self.log().init_transactional_id(TXN_ID, 60_000, None)
+            else {
+                return;
+            };
+            self.kafka_txn = Some(KafkaTxn {
+                producer_id,
+                epoch,
+                sequences: vec![0; PARTITIONS as usize],
+            });
+        }
+        let n = self.rng.usize(1..5);
+        let mut commit = self.rng.u8(0..10) < 7;
+        let sends: Vec<(i32, String, Acks)> = (0..n)
+            .map(|_| {
+                let pad = self.rng.usize(0..400);
+                let acks = [Acks::None, Acks::Leader, Acks::All][self.rng.usize(0..3)];
+                (
+                    self.rng.i32(0..PARTITIONS),
+                    self.model.value("k", pad),
+                    acks,
+                )
+            })
+            .collect();
+        let values: Vec<String> = sends.iter().map(|(_, v, _)| v.clone()).collect();
+        let Some(k) = &self.kafka_txn else { return };
+        let (producer_id, epoch) = (k.producer_id, k.epoch);
+        let mut sequences = k.sequences.clone();
+        let partitions: Vec<TopicPartition> = sends
+            .iter()
+            .map(|(p, _, _)| TopicPartition::new(TOPIC, *p))
+            .collect();
+        let mut failure = self
+            .log()
+            .add_partitions_to_txn(TXN_ID, producer_id, epoch, &partitions)
+            .err()
+            .map(|e| format!("add partitions: {e}"));
+        for (p, v, acks) in &sends {
+            if failure.is_some() {
+                break;
+            }
+            let mut b = BatchBuilder::new(BatchOptions {
+                producer_id,
+                producer_epoch: epoch,
+                base_sequence: sequences[*p as usize],
+                transactional: true,
+                ..BatchOptions::default()
+            });
+            b.push(self.clock.now_ms(), None, Some(v.as_bytes()), &[]);
+            let batch = b.finish(0);
+            let appended = self
+                .log()
+                .append(TOPIC, *p, batch.clone(), *acks)
+                .or_else(|_| self.log().append(TOPIC, *p, batch, *acks));
+            match appended {
+                Ok(_) => sequences[*p as usize] += 1,
+                Err(e) => failure = Some(format!("append: {e}")),
+            }
+        }
+        if failure.is_some() {
+            commit = false;
+        }
+        let outcome = self
+            .log()
+            .end_txn(TXN_ID, producer_id, epoch, commit)
+            .map(|()| commit);
+        let short = |v: &String| v.split('-').next().unwrap_or_default().to_string();
+        self.trace.push(format!(
+            "kafka transaction {:?} to partitions {:?} at epoch {epoch}: {:?}, {} {:?}",
+            values.iter().map(short).collect::<Vec<_>>(),
+            sends.iter().map(|(p, _, _)| *p).collect::<Vec<_>>(),
+            failure,
+            if commit { "commit" } else { "abort" },
+            outcome.as_ref().map_err(|e| e.to_string())
+        ));
+        match outcome {
+            Ok(true) => self.model.committed.push(values),
+            Ok(false) => self.model.aborted.push(values),
+            Err(_) => {
+                self.model.undecided.push(values);
+                self.kafka_txn = None;
+                return;
+            }
+        }
+        if let Some(k) = &mut self.kafka_txn {
+            k.sequences = sequences;
         }
     }
 

@@ -14,7 +14,7 @@ use weir_log::txn::TxnStatus;
 use weir_log::{
     Acks, Consumer, ConsumerConfig, Error, IsolationLevel, Log, LogConfig, LogOptions, Producer,
     ProducerConfig, ProducerRecord, TopicConfig, TopicPartition, TransactionalConfig,
-    TransactionalProducer,
+    TransactionalProducer, TxnErrorKind,
 };
 
 use crate::common::{seed, spawn_child};
@@ -194,7 +194,16 @@ fn a_transactional_write_to_an_unregistered_partition_is_refused() {
     });
     b.push(1, None, Some(b"sneaky"), &[]);
     let e = log.append("out", 1, b.finish(0), Acks::Leader);
-    assert!(matches!(e, Err(Error::Transaction(_))), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Err(Error::Txn {
+                kind: TxnErrorKind::InvalidTxnState,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
     assert_eq!(
         log.offsets("out", 1).unwrap().1,
         0,

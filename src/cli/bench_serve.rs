@@ -326,7 +326,7 @@ fn serve_produce(
         &ProducerConfig {
             acks: v.acks,
             compression: v.compression,
-            idempotence: v.acks == Acks::All,
+            idempotence: false,
             ..ProducerConfig::default()
         },
     )?;
@@ -488,7 +488,6 @@ fn latency(
         &ProducerConfig {
             acks: Acks::All,
             compression: Compression::Lz4,
-            idempotence: true,
             linger_ms,
             ..ProducerConfig::default()
         },

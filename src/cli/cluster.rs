@@ -111,8 +111,10 @@ fn settings_of(topic: &str, partitions: i32, c: &BTreeMap<String, String>) -> Re
         },
         segment_bytes_max: number(SEGMENT_BYTES)?
             .map_or(defaults.segment_bytes_max, |b| b.max(0) as u64),
-        record_bytes_max: number(MAX_MESSAGE_BYTES)?
-            .map_or(defaults.record_bytes_max, |b| b.max(0) as usize),
+        // Kafka's max.message.bytes bounds a batch; weir's per-record bound has no Kafka name
+        // and keeps its default.
+        batch_bytes_max: number(MAX_MESSAGE_BYTES)?
+            .map_or(defaults.batch_bytes_max, |b| b.max(0) as usize),
         schema: c.get(WEIR_SCHEMA).cloned(),
         format,
         ..defaults

@@ -12,6 +12,7 @@ mod consume;
 mod groups;
 mod produce;
 mod report;
+mod serve;
 mod sql;
 mod stdout;
 mod topic;
@@ -70,6 +71,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Run SQL over topics (no query: an interactive shell)
     Sql(sql::SqlArgs),
+    /// Serve the data directory over the Kafka wire protocol until SIGTERM or Ctrl-C
+    Serve(serve::ServeArgs),
 }
 
 /// An invalid argument value that clap could not check itself: exit status 2.
@@ -298,6 +301,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Groups(cmd) => groups::run(&dir, cmd),
             Command::Bench(cmd) => bench::run(&dir, None, cmd),
             Command::Sql(args) => sql::run(&dir, args),
+            Command::Serve(args) => serve::run(&dir, args),
         };
     };
     match cli.command {
@@ -307,6 +311,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Groups(cmd) => groups::run_cluster(&cluster, cmd),
         Command::Bench(cmd) => bench::run(&dir, Some(&cluster), cmd),
         Command::Sql(_) => usage!("{}", not_over_a_cluster("sql")),
+        Command::Serve(_) => usage!("{}", not_over_a_cluster("serve")),
     }
 }
 

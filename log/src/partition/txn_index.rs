@@ -33,6 +33,11 @@ pub(crate) struct TxnState {
     pub(crate) ongoing: BTreeMap<i64, i64>,
     /// Sorted by `last_offset`.
     pub(crate) aborted: Vec<AbortedTxn>,
+    /// An entry could not be appended to the aborted-transactions file (a full disk, a failed
+    /// write): the file lacks it, and may end in a torn entry that later appends would follow
+    /// out of step. It is rewritten whole from `aborted` before anything is appended to it again
+    /// and before a producer snapshot vouches for the offsets it covers.
+    pub(crate) index_stale: bool,
 }
 
 impl TxnState {
@@ -122,8 +127,39 @@ fn encode(a: &AbortedTxn) -> [u8; 24] {
     e
 }
 
+impl TxnState {
+    /// Records `a` (just pushed to `aborted`) in the aborted-transactions file of `dir`. On
+    /// failure the file is marked stale (see `index_stale`) and the error returned; the
+    /// in-memory state stays right either way.
+    pub(crate) fn index_aborted(
+        &mut self,
+        storage: &dyn Storage,
+        dir: &Path,
+        a: &AbortedTxn,
+    ) -> Result<()> {
+        let written = if self.index_stale {
+            rewrite_aborted(storage, dir, &self.aborted)
+        } else {
+            append_aborted(storage, dir, a)
+        };
+        self.index_stale = written.is_err();
+        written
+    }
+
+    /// Makes the aborted-transactions file durable and whole (rewriting it if an append failed),
+    /// before a producer snapshot says the log up to an offset needs no replay.
+    pub(crate) fn make_index_durable(&mut self, storage: &dyn Storage, dir: &Path) -> Result<()> {
+        if self.index_stale {
+            rewrite_aborted(storage, dir, &self.aborted)?;
+            self.index_stale = false;
+            return Ok(());
+        }
+        sync_aborted(storage, dir)
+    }
+}
+
 /// Appends one entry (the marker in the log is the truth; this file is an index of it).
-pub(crate) fn append_aborted(storage: &dyn Storage, dir: &Path, a: &AbortedTxn) -> Result<()> {
+fn append_aborted(storage: &dyn Storage, dir: &Path, a: &AbortedTxn) -> Result<()> {
     let path = dir.join(ABORTED_FILE);
     let f = storage.open(&path, OpenHow::Create).at(&path)?;
     let end = f.len().at(&path)?;
@@ -132,7 +168,7 @@ pub(crate) fn append_aborted(storage: &dyn Storage, dir: &Path, a: &AbortedTxn) 
 
 /// fsyncs the file (when there is one): entries are appended without an fsync, and a producer
 /// snapshot, which says the log up to an offset needs no replay, must not outlive them.
-pub(crate) fn sync_aborted(storage: &dyn Storage, dir: &Path) -> Result<()> {
+fn sync_aborted(storage: &dyn Storage, dir: &Path) -> Result<()> {
     let path = dir.join(ABORTED_FILE);
     if !storage.is_file(&path) {
         return Ok(());

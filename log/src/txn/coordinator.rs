@@ -1,21 +1,31 @@
-//! The transaction coordinator, after Kafka's KIP-98, KIP-447 and KIP-890.
+//! The transaction coordinator, after Kafka's KIP-98, KIP-360, KIP-447 and KIP-890.
 //!
 //! Per `transactional_id` it keeps the producer id, the epoch and the transaction's state and
 //! partitions, made durable in the compacted internal topic `__transaction_state` *before* the
 //! step they describe takes effect:
 //!
 //! ```text
-//! init ──► Empty ──add partitions (durable)──► Ongoing ──end──► PrepareCommit|PrepareAbort (durable,
-//!            ▲                                                        epoch + 1)
+//! init ──► Empty ──add partitions (durable)──► Ongoing ──end──► PrepareCommit|PrepareAbort (durable)
+//!            ▲                                                        │
 //!            └──────────── CompleteCommit|CompleteAbort ◄── markers to every partition (fsynced)
 //! ```
 //!
+//! It serves two kinds of producer, told apart per transactional id by the call that
+//! initialized it:
+//! - the embedded [`crate::TransactionalProducer`] (KIP-890 style): the epoch is bumped at every
+//!   transaction end and the markers carry the new epoch, so a late write of a finished
+//!   transaction is fenced by the partition itself; the producer names its data's last offsets
+//!   and group-commit round at the end;
+//! - Kafka clients (transaction version 1, `Log::init_transactional_id` and friends): the
+//!   (producer id, epoch) stays the same across transactions and the sequences simply continue
+//!   after a marker; the epoch moves only to fence (a new instance, a timeout or recovery
+//!   abort). A KIP-360 InitProducerId naming the epoch a coordinator abort superseded is accepted.
+//!
 //! Safety choices where Kafka's protocol has been shown unsafe (Jepsen on Bufstream, 2024): the
 //! log accepts a transactional batch only for a partition already registered (durably) in the
-//! producer's ongoing transaction with the current epoch (checked in-process at append, so a write
-//! can never precede its registration); the epoch is bumped at every transaction end and the
-//! markers carry the new epoch, so a late write of a finished transaction is fenced by the
-//! partition itself.
+//! producer's ongoing transaction with the current epoch, checked in-process at append *and
+//! held through the append*, so a write can neither precede its registration nor slip in after
+//! its transaction's markers.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,7 +38,9 @@ use crate::offset_store::{OFFSETS_TOPIC, OffsetStore};
 use crate::producer_ids::ProducerIds;
 use crate::topic_partition::TopicPartition;
 use crate::topic_store::{Acks, TopicStore, TransactionalWriteCheck};
-use crate::{Error, Result};
+use crate::{Error, Result, TxnErrorKind};
+
+mod kafka_clients;
 
 /// The internal topic holding transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
@@ -66,6 +78,16 @@ pub(crate) struct TxnMeta {
     /// so that no record saying "done" is ever durable before the markers are.
     #[serde(skip)]
     pub(crate) markers_round: Option<u64>,
+    /// Transaction version 1 (a Kafka client): the epoch stays the same across transactions and
+    /// moves only to fence. False for the embedded producer (and in records written before).
+    #[serde(default)]
+    pub(crate) keeps_epoch: bool,
+    /// The (producer id, epoch) a Kafka client may still hold legitimately: the one a
+    /// coordinator abort (timeout, recovery) superseded, or the one its last InitProducerId
+    /// bumped (the answer may have been lost). An InitProducerId naming it is accepted (KIP-360,
+    /// Kafka's lastProducerEpoch).
+    #[serde(default)]
+    pub(crate) previous: Option<(i64, i16)>,
 }
 
 /// A transaction as `topic describe` and tests see it.
@@ -100,12 +122,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The caller's (producer id, epoch) is not the transactional id's current one.
 fn fenced(txn_id: &str, producer_id: i64, epoch: i16, meta: &TxnMeta) -> Error {
-    Error::Fenced(format!(
-        "transactional id '{txn_id}': producer {producer_id} epoch {epoch} was superseded by producer {} epoch {}",
-        meta.producer_id, meta.epoch
-    ))
+    let kind = if producer_id == meta.producer_id {
+        TxnErrorKind::ProducerFenced
+    } else {
+        TxnErrorKind::InvalidProducerIdMapping
+    };
+    Error::txn(
+        txn_id,
+        kind,
+        format!(
+            "producer {producer_id} epoch {epoch} was superseded by producer {} epoch {}",
+            meta.producer_id, meta.epoch
+        ),
+    )
 }
+
+/// Per partition, the last offset of a transaction's data that must survive a crash for its
+/// commit to go ahead at recovery.
+type Expected = Vec<(TopicPartition, i64)>;
 
 impl TxnCoordinator {
     /// The largest producer id a transactional id holds, or -1.
@@ -166,19 +202,35 @@ impl TxnCoordinator {
             }
         }
         let ids: Vec<String> = lock(&c.txns).keys().cloned().collect();
+        // Every decision first, from the partitions as the crash left them: a marker written
+        // below for one transaction moves a partition's end, and would let another's check
+        // count that marker as the data it lost.
+        for id in &ids {
+            let e = c
+                .entry(id)
+                .ok_or_else(|| Error::Internal("transaction vanished".into()))?;
+            let mut m = lock(&e);
+            if m.status == TxnStatus::PrepareCommit && !c.data_survived(&m) {
+                // An OS crash lost data the Prepare counted on: abort rather than commit part
+                // of the transaction.
+                m.status = TxnStatus::PrepareAbort;
+            }
+        }
         for id in ids {
             let e = c
                 .entry(&id)
                 .ok_or_else(|| Error::Internal("transaction vanished".into()))?;
             let mut m = lock(&e);
             match m.status {
-                TxnStatus::Ongoing => c.finish(&id, &mut m, false, Vec::new(), None)?,
+                TxnStatus::Ongoing => c.abort_to_fence(&id, &mut m)?,
                 TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
-                    if m.status == TxnStatus::PrepareCommit && !c.data_survived(&m) {
-                        // An OS crash lost data the Prepare counted on: abort rather than
-                        // commit part of the transaction.
-                        m.status = TxnStatus::PrepareAbort;
-                    }
+                    // Writing this transaction's markers again never touches a later
+                    // transaction of the same producer: with the embedded producer the later
+                    // one has a higher epoch, which the partitions refuse the marker over; a
+                    // Kafka client's later transaction (same epoch) can only have written data
+                    // once its registration, fsynced after this transaction's Complete record
+                    // (`add_partitions`), was durable, and then this Prepare is not the last
+                    // record.
                     c.write_markers_and_complete(&id, &mut m)?
                 }
                 _ => {}
@@ -273,54 +325,57 @@ impl TxnCoordinator {
         )
     }
 
-    /// Gives `txn_id` a producer id and a new epoch, fencing every older instance: an open
-    /// transaction of theirs is aborted, a prepared one completed.
-    pub(crate) fn init(&self, txn_id: &str, timeout_ms: i64) -> Result<(i64, i16)> {
-        if txn_id.is_empty() {
-            return Err(Error::config("transactional_id", "must not be empty"));
-        }
-        if timeout_ms <= 0 || timeout_ms > self.store.config().txn_timeout_ms_max {
-            return Err(Error::config(
-                "transaction_timeout_ms",
-                format!(
-                    "must be between 1 and txn_timeout_ms_max ({})",
-                    self.store.config().txn_timeout_ms_max
-                ),
+    fn check_timeout(&self, timeout_ms: i64) -> std::result::Result<(), String> {
+        let max = self.store.config().txn_timeout_ms_max;
+        if timeout_ms <= 0 || timeout_ms > max {
+            return Err(format!(
+                "transaction timeout {timeout_ms} ms must be between 1 and txn_timeout_ms_max ({max})"
             ));
         }
-        let existing = self.entry(txn_id);
-        let Some(e) = existing else {
-            let producer_id = self.allocate_producer_id()?;
-            let meta = TxnMeta {
-                producer_id,
-                epoch: 0,
-                status: TxnStatus::Empty,
-                partitions: BTreeSet::new(),
-                timeout_ms,
-                started_ms: 0,
-                expected: Vec::new(),
-                markers_round: None,
-            };
-            self.persist(txn_id, &meta, Acks::All)?;
-            let e = Arc::new(Mutex::new(meta));
-            lock(&self.by_producer).insert(producer_id, e.clone());
-            lock(&self.txns).insert(txn_id.to_string(), e);
-            return Ok((producer_id, 0));
+        Ok(())
+    }
+
+    /// A new transactional id: a fresh producer id at epoch 0, durable before it is returned.
+    fn create(&self, txn_id: &str, timeout_ms: i64, keeps_epoch: bool) -> Result<(i64, i16)> {
+        let producer_id = self.allocate_producer_id()?;
+        let meta = TxnMeta {
+            producer_id,
+            epoch: 0,
+            status: TxnStatus::Empty,
+            partitions: BTreeSet::new(),
+            timeout_ms,
+            started_ms: 0,
+            expected: Vec::new(),
+            markers_round: None,
+            keeps_epoch,
+            previous: None,
         };
-        let mut m = lock(&e);
+        self.persist(txn_id, &meta, Acks::All)?;
+        let e = Arc::new(Mutex::new(meta));
+        lock(&self.by_producer).insert(producer_id, e.clone());
+        lock(&self.txns).insert(txn_id.to_string(), e);
+        Ok((producer_id, 0))
+    }
+
+    /// Ends what an older instance left: an open transaction is aborted (fencing it), a
+    /// prepared one completed as decided; then records the completion.
+    fn complete_leftovers(&self, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
         match m.status {
-            TxnStatus::Ongoing => self.finish(txn_id, &mut m, false, Vec::new(), None)?,
+            TxnStatus::Ongoing => self.abort_to_fence(txn_id, m)?,
             TxnStatus::PrepareCommit | TxnStatus::PrepareAbort => {
                 // The decision stopped short of its markers (its round failed, say): it may not
                 // be on disk yet.
-                self.make_decision_durable(txn_id, &m, None)?;
-                self.write_markers_and_complete(txn_id, &mut m)?
+                self.make_decision_durable(txn_id, m, None)?;
+                self.write_markers_and_complete(txn_id, m)?
             }
             _ => {}
         }
-        self.settle(txn_id, &mut m)?;
+        self.settle(txn_id, m)
+    }
+
+    /// Moves to the next epoch, or to a fresh producer id once the epochs run out (KIP-360).
+    fn bump_epoch(&self, e: &Entry, m: &mut TxnMeta) -> Result<()> {
         if m.epoch >= i16::MAX - 1 {
-            // Epochs exhausted: a fresh producer id (KIP-360).
             let producer_id = self.allocate_producer_id()?;
             lock(&self.by_producer).remove(&m.producer_id);
             lock(&self.by_producer).insert(producer_id, e.clone());
@@ -329,18 +384,40 @@ impl TxnCoordinator {
         } else {
             m.epoch += 1;
         }
+        Ok(())
+    }
+
+    /// The embedded producer's init: gives `txn_id` a producer id and a new epoch, fencing every
+    /// older instance: an open transaction of theirs is aborted, a prepared one completed.
+    pub(crate) fn init(&self, txn_id: &str, timeout_ms: i64) -> Result<(i64, i16)> {
+        if txn_id.is_empty() {
+            return Err(Error::config("transactional_id", "must not be empty"));
+        }
+        self.check_timeout(timeout_ms)
+            .map_err(|why| Error::config("transaction_timeout_ms", why))?;
+        let Some(e) = self.entry(txn_id) else {
+            return self.create(txn_id, timeout_ms, false);
+        };
+        let mut m = lock(&e);
+        self.complete_leftovers(txn_id, &mut m)?;
+        self.bump_epoch(&e, &mut m)?;
         m.status = TxnStatus::Empty;
         m.partitions.clear();
         m.timeout_ms = timeout_ms;
+        m.keeps_epoch = false;
+        m.previous = None;
         self.persist(txn_id, &m, Acks::All)?;
         Ok((m.producer_id, m.epoch))
     }
 
+    /// The entry of `txn_id`, if the caller holds its current (producer id, epoch).
     fn check(&self, txn_id: &str, producer_id: i64, epoch: i16) -> Result<Entry> {
         let e = self.entry(txn_id).ok_or_else(|| {
-            Error::Transaction(format!(
-                "unknown transactional id '{txn_id}': call init first"
-            ))
+            Error::txn(
+                txn_id,
+                TxnErrorKind::InvalidProducerIdMapping,
+                "unknown transactional id: call init first",
+            )
         })?;
         {
             let m = lock(&e);
@@ -352,7 +429,7 @@ impl TxnCoordinator {
     }
 
     /// Registers partitions in the producer's transaction (opening it if needed), durably, before
-    /// the log accepts transactional writes to them.
+    /// the log accepts transactional writes to them. Unknown partitions refuse the whole call.
     pub(crate) fn add_partitions(
         &self,
         txn_id: &str,
@@ -365,21 +442,17 @@ impl TxnCoordinator {
         if m.producer_id != producer_id || m.epoch != epoch {
             return Err(fenced(txn_id, producer_id, epoch, &m));
         }
-        self.settle(txn_id, &mut m)?;
-        match m.status {
-            TxnStatus::Ongoing => {}
-            TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
-                m.status = TxnStatus::Ongoing;
-                m.partitions.clear();
-                m.started_ms = self.store.clock().now_ms();
-            }
+        let opening = match m.status {
+            TxnStatus::Ongoing => false,
+            TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => true,
             s => {
-                return Err(Error::Transaction(format!(
-                    "'{txn_id}' is completing ({s:?}); no partition can join it"
-                )));
+                return Err(Error::txn(
+                    txn_id,
+                    TxnErrorKind::ConcurrentTransactions,
+                    format!("the transaction is completing ({s:?}); no partition can join it"),
+                ));
             }
-        }
-        let before = m.partitions.len();
+        };
         for tp in partitions {
             let n = self.store.partition_count(tp.topic())?;
             if tp.partition() < 0 || tp.partition() >= n {
@@ -388,51 +461,93 @@ impl TxnCoordinator {
                     partition: tp.partition(),
                 });
             }
-            m.partitions.insert(tp.clone());
         }
-        if m.partitions.len() != before || before == 0 {
-            // Not fsynced: the Prepare record (fsynced) repeats the whole list, and after an
-            // OS crash that lost this record, open aborts any transaction a partition holds open
-            // that the coordinator does not know (`abort_orphans`).
-            self.persist(txn_id, &m, Acks::Leader)?;
+        if !opening && partitions.iter().all(|tp| m.partitions.contains(tp)) {
+            return Ok(());
         }
-        Ok(())
+        self.settle(txn_id, &mut m)?;
+        let before = m.clone();
+        if opening {
+            m.status = TxnStatus::Ongoing;
+            m.partitions.clear();
+            m.started_ms = self.store.clock().now_ms();
+        }
+        m.partitions.extend(partitions.iter().cloned());
+        // The embedded producer's registrations are not fsynced: the Prepare record (fsynced)
+        // repeats the whole list, and after an OS crash that lost this record, open aborts any
+        // transaction a partition holds open that the coordinator does not know
+        // (`abort_orphans`); its next transaction has a higher epoch than any marker of this
+        // one. A Kafka client's next transaction has the same epoch as the last one's markers:
+        // its opening is fsynced, and with it the last one's Complete record before it in the
+        // same file, so that recovery never writes the last one's markers again once data of
+        // the new one may be durable.
+        let acks = if opening && m.keeps_epoch {
+            Acks::All
+        } else {
+            Acks::Leader
+        };
+        let persisted = self.persist(txn_id, &m, acks);
+        if persisted.is_err() {
+            // Not registered: a retry must write the record again, not find the partitions
+            // registered and let data precede a durable opening.
+            *m = before;
+        }
+        persisted
     }
 
-    /// The append-time check: a transactional batch is accepted only from the current epoch of
-    /// an ongoing transaction that registered this partition.
-    fn verify_write(&self, producer_id: i64, epoch: i16, tp: &TopicPartition) -> Result<()> {
+    /// Runs `append` (a transactional batch's append) if producer `producer_id` at `epoch` may
+    /// write to `tp` now: its ongoing transaction registered it. The transaction's lock is held
+    /// through the append, so that the transaction cannot end between the check and the write
+    /// (a Kafka client's epoch does not move at the end, so the partition could not tell a late
+    /// batch from one of the next transaction). The epoch is checked first (KAFKA-19690: a
+    /// producer whose transaction the coordinator aborted must learn of its epoch, not of a
+    /// state it cannot make sense of).
+    fn append_if_registered(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        tp: &TopicPartition,
+        append: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<()> {
         let e = lock(&self.by_producer)
             .get(&producer_id)
             .cloned()
-            .ok_or_else(|| {
-                Error::Transaction(format!(
-                    "producer {producer_id} has no transactional id: call init first"
-                ))
+            .ok_or_else(|| Error::Txn {
+                txn_id: None,
+                kind: TxnErrorKind::InvalidProducerIdMapping,
+                reason: format!("producer {producer_id} has no transactional id: call init first"),
             })?;
         let m = lock(&e);
-        if m.epoch != epoch {
-            return Err(Error::Fenced(format!(
-                "producer {producer_id} epoch {epoch} is not the current epoch {}",
-                m.epoch
-            )));
+        if m.producer_id != producer_id || m.epoch != epoch {
+            return Err(Error::Txn {
+                txn_id: None,
+                kind: TxnErrorKind::InvalidProducerEpoch,
+                reason: format!(
+                    "producer {producer_id} epoch {epoch} is not the current epoch {} of producer {}",
+                    m.epoch, m.producer_id
+                ),
+            });
         }
         if m.status != TxnStatus::Ongoing || !m.partitions.contains(tp) {
-            return Err(Error::Transaction(format!(
-                "{tp} is not registered in producer {producer_id}'s ongoing transaction"
-            )));
+            return Err(Error::Txn {
+                txn_id: None,
+                kind: TxnErrorKind::InvalidTxnState,
+                reason: format!(
+                    "{tp} is not registered in producer {producer_id}'s ongoing transaction"
+                ),
+            });
         }
-        Ok(())
+        append()
     }
 
-    /// Commits or aborts. Returns the new epoch (bumped at every transaction end, KIP-890) the
-    /// producer uses for its next transaction.
+    /// The embedded producer's end: commits or aborts. Returns the new epoch (bumped at every
+    /// transaction end, KIP-890) the producer uses for its next transaction.
     pub(crate) fn end(
         &self,
         txn_id: &str,
         (producer_id, epoch): (i64, i16),
         commit: bool,
-        expected: Vec<(TopicPartition, i64)>,
+        expected: Expected,
         data_round: Option<u64>,
     ) -> Result<(i64, i16)> {
         let e = self.check(txn_id, producer_id, epoch)?;
@@ -441,7 +556,10 @@ impl TxnCoordinator {
             return Err(fenced(txn_id, producer_id, epoch, &m));
         }
         match m.status {
-            TxnStatus::Ongoing => self.finish(txn_id, &mut m, commit, expected, data_round)?,
+            TxnStatus::Ongoing => {
+                m.epoch = m.epoch.saturating_add(1);
+                self.finish(txn_id, &mut m, commit, expected, data_round)?
+            }
             TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort => {
                 // Nothing was written: only the epoch moves on.
                 self.settle(txn_id, &mut m)?;
@@ -454,16 +572,31 @@ impl TxnCoordinator {
                 self.persist(txn_id, &m, Acks::All)?;
             }
             s => {
-                return Err(Error::Transaction(format!(
-                    "'{txn_id}' is already completing ({s:?})"
-                )));
+                return Err(Error::txn(
+                    txn_id,
+                    TxnErrorKind::ConcurrentTransactions,
+                    format!("the transaction is already completing ({s:?})"),
+                ));
             }
         }
         Ok((m.producer_id, m.epoch))
     }
 
-    /// Ongoing → Prepare (durable, epoch + 1) → markers (fsynced) → Complete.
-    /// The decision: Prepare (epoch + 1, with the data's last offsets) made durable in the same
+    /// Aborts the ongoing transaction on the coordinator's own initiative (a new instance, a
+    /// timeout, recovery), with the next epoch: the producer's late batches are refused by the
+    /// partitions from then on. A Kafka client may then recover with KIP-360 naming the epoch
+    /// it held.
+    fn abort_to_fence(&self, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
+        if m.keeps_epoch {
+            m.previous = Some((m.producer_id, m.epoch));
+        }
+        m.epoch = m.epoch.saturating_add(1);
+        self.finish(txn_id, m, false, Vec::new(), None)
+    }
+
+    /// Ongoing → Prepare (durable) → markers (fsynced) → Complete, at `m.epoch` (the caller has
+    /// moved it where the ending requires).
+    /// The decision: Prepare (with the data's last offsets) made durable in the same
     /// group-commit round as the transaction's last data (`data_round`): recovery checks the
     /// offsets, so the Prepare never counts on data that did not survive. Then the markers.
     fn finish(
@@ -471,11 +604,10 @@ impl TxnCoordinator {
         txn_id: &str,
         m: &mut TxnMeta,
         commit: bool,
-        expected: Vec<(TopicPartition, i64)>,
+        expected: Expected,
         data_round: Option<u64>,
     ) -> Result<()> {
         debug_assert_eq!(m.status, TxnStatus::Ongoing);
-        m.epoch = m.epoch.saturating_add(1);
         m.status = if commit {
             TxnStatus::PrepareCommit
         } else {
@@ -507,8 +639,8 @@ impl TxnCoordinator {
     /// Writes the markers (with the Prepare's epoch) and completes the transaction in memory.
     /// The markers become durable in the background; the record of completion waits for them
     /// (`settle`), and recovery writes them again from the Prepare if they were lost: a marker of
-    /// an older epoch than a partition already saw is refused there, so writing one twice never
-    /// touches a later transaction. The next transaction's epoch is one above the markers'.
+    /// an older epoch than a partition already saw is refused there. The embedded producer's
+    /// next transaction has an epoch one above the markers'; a Kafka client's keeps theirs.
     fn write_markers_and_complete(&self, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
         let commit = m.status == TxnStatus::PrepareCommit;
         let kind = if commit {
@@ -542,17 +674,19 @@ impl TxnCoordinator {
         };
         m.partitions.clear();
         m.expected.clear();
-        if m.epoch >= i16::MAX - 2 {
-            // Epochs exhausted: the next transaction gets a fresh producer id (KIP-360).
-            let producer_id = self.allocate_producer_id()?;
-            let e = lock(&self.by_producer).remove(&m.producer_id);
-            if let Some(e) = e {
-                lock(&self.by_producer).insert(producer_id, e);
+        if !m.keeps_epoch {
+            if m.epoch >= i16::MAX - 2 {
+                // Epochs exhausted: the next transaction gets a fresh producer id (KIP-360).
+                let producer_id = self.allocate_producer_id()?;
+                let e = lock(&self.by_producer).remove(&m.producer_id);
+                if let Some(e) = e {
+                    lock(&self.by_producer).insert(producer_id, e);
+                }
+                m.producer_id = producer_id;
+                m.epoch = 0;
+            } else {
+                m.epoch += 1;
             }
-            m.producer_id = producer_id;
-            m.epoch = 0;
-        } else {
-            m.epoch += 1;
         }
         m.markers_round = last_round;
         if last_round.is_none() {
@@ -609,7 +743,7 @@ impl TxnCoordinator {
         for (id, e) in all {
             let mut m = lock(&e);
             if m.status == TxnStatus::Ongoing && now_ms - m.started_ms > m.timeout_ms {
-                self.finish(&id, &mut m, false, Vec::new(), None)?;
+                self.abort_to_fence(&id, &mut m)?;
                 self.settle(&id, &mut m)?;
                 n += 1;
             } else if m.markers_round.is_some_and(|r| self.store.is_durable(r)) {
@@ -640,12 +774,13 @@ impl TxnCoordinator {
 }
 
 impl TransactionalWriteCheck for TxnCoordinator {
-    fn check_transactional_write(
+    fn append_transactional(
         &self,
         producer_id: i64,
         epoch: i16,
         partition: &TopicPartition,
+        append: &mut dyn FnMut() -> Result<()>,
     ) -> Result<()> {
-        self.verify_write(producer_id, epoch, partition)
+        self.append_if_registered(producer_id, epoch, partition, append)
     }
 }

@@ -1,6 +1,7 @@
 //! Transactions: atomic writes across partitions plus offset commits, and the coordinator that
 //! decides them. The protocol is described in `txn/coordinator.rs`; the API is
-//! [`TransactionalProducer`].
+//! [`TransactionalProducer`] in-process, and for Kafka clients (transaction version 1, through
+//! `weir serve`) [`crate::Log::init_transactional_id`] and the calls after it.
 
 pub(crate) mod coordinator;
 mod transactional_producer;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::format::{BatchBuilder, BatchOptions, Compression};
 use crate::partitioner::partition_for_key;
-use crate::{Acks, Error, Log, ProducerRecord, Result, TopicPartition};
+use crate::{Acks, Error, Log, ProducerRecord, Result, TopicPartition, TxnErrorKind};
 
 /// Transactional producer settings.
 #[derive(Debug, Clone)]
@@ -58,6 +58,24 @@ pub struct GroupMetadata {
     pub member_id: Option<String>,
     /// The generation of the member's assignment.
     pub generation: i32,
+}
+
+/// This producer's errors as its API has them: a refusal because its epoch (or producer id) was
+/// superseded is [`Error::Fenced`], any other refusal of the coordinator
+/// [`Error::Transaction`].
+fn embedded_error(e: Error) -> Error {
+    match e {
+        Error::Txn {
+            kind:
+                TxnErrorKind::InvalidProducerEpoch
+                | TxnErrorKind::ProducerFenced
+                | TxnErrorKind::InvalidProducerIdMapping,
+            reason,
+            ..
+        } => Error::Fenced(reason),
+        e @ Error::Txn { .. } => Error::Transaction(e.to_string()),
+        e => e,
+    }
 }
 
 /// Per-partition state of one topic, indexed by partition: no hashing per record.
@@ -107,7 +125,8 @@ impl TransactionalProducer {
         }
         let (producer_id, epoch) = log
             .txn_coordinator()?
-            .init(&config.transactional_id, config.transaction_timeout_ms)?;
+            .init(&config.transactional_id, config.transaction_timeout_ms)
+            .map_err(embedded_error)?;
         Ok(TransactionalProducer {
             log: log.clone(),
             config,
@@ -137,6 +156,7 @@ impl TransactionalProducer {
 
     /// Remembers a fatal error: after fencing, this instance can do nothing more.
     fn fail<T>(&mut self, r: Result<T>) -> Result<T> {
+        let r = r.map_err(embedded_error);
         if let Err(Error::Fenced(why)) = &r {
             self.failed = Some(why.clone());
         }

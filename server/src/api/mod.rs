@@ -1,0 +1,215 @@
+//! The supported APIs and versions, and dispatch: a frame's header names the API and version;
+//! the body is decoded with that version, handed to its family's handler, and the response
+//! encoded with the same version behind a response header.
+//!
+//! Handlers are plain functions from a decoded request and the log to a response. They run in
+//! request order on the connection's task (inside `block_in_place`, since log calls may wait
+//! for a disk), as Kafka brokers process one connection's requests: a produce's append and the
+//! next request's see each other in order. Only the waiting parts, a produce's fsync round and a
+//! fetch's long poll, run beside later requests.
+
+mod admin;
+mod fetch;
+mod metadata;
+mod produce;
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+
+use crate::Shared;
+use crate::connection::{ConnError, Pending};
+
+/// (API, lowest, highest version) served. Nothing is listed that is not implemented: no
+/// KIP-848 consumer groups, no topic IDs (Produce/Fetch v13+), no `transaction.version` 2
+/// (EndTxn v5, AddPartitionsToTxn v4+), no InitProducerId v6 (unstable in the spec).
+pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 6),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::FindCoordinator, 0, 4),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+];
+
+/// The served version range of an API, if it is served at all.
+pub(crate) fn served(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
+}
+
+/// What a handler gets besides its request.
+pub(crate) struct Ctx<'a> {
+    pub(crate) shared: &'a Arc<Shared>,
+    pub(crate) version: i16,
+    /// The client's self-chosen name (the request header's client id).
+    pub(crate) client_id: &'a str,
+    /// The client's address, as DescribeGroups reports members' hosts.
+    pub(crate) peer: std::net::SocketAddr,
+}
+
+/// Decodes one frame and starts answering it.
+pub(crate) fn dispatch(
+    shared: &Arc<Shared>,
+    peer: std::net::SocketAddr,
+    mut frame: Bytes,
+) -> Result<Pending, ConnError> {
+    if frame.len() < 10 {
+        return Err(ConnError::TooShort(frame.len() as i64));
+    }
+    let (api_key, version) = (frame.slice(0..2).get_i16(), frame.slice(2..4).get_i16());
+    let Ok(key) = ApiKey::try_from(api_key) else {
+        return Err(ConnError::UnknownApi(api_key));
+    };
+    let api = api_name(key);
+    let served = served(key);
+    let in_range = served.is_some_and(|(min, max)| (min..=max).contains(&version));
+    if !in_range {
+        if key == ApiKey::ApiVersions {
+            // KIP-511: a newer client than this server learns the supported range from a v0
+            // answer carrying UNSUPPORTED_VERSION, and asks again.
+            let correlation_id = frame.slice(4..8).get_i32();
+            return Ok(Pending::Ready(Some(encode(
+                correlation_id,
+                0,
+                api,
+                &metadata::api_versions_unsupported(),
+            )?)));
+        }
+        return Err(ConnError::UnsupportedVersion { api, version });
+    }
+    let header = RequestHeader::decode(&mut frame, key.request_header_version(version))
+        .map_err(|e| decode_error(api, version, e))?;
+    let correlation_id = header.correlation_id;
+    let client_id = header
+        .client_id
+        .as_ref()
+        .map(StrBytes::as_str)
+        .unwrap_or("");
+    let ctx = Ctx {
+        shared,
+        version,
+        client_id,
+        peer,
+    };
+    macro_rules! inline {
+        ($req:ty, $handler:path) => {{
+            let request = decode::<$req>(&mut frame, api, version)?;
+            let response = tokio::task::block_in_place(|| $handler(&ctx, request));
+            Ok(Pending::Ready(Some(encode(
+                correlation_id,
+                version,
+                api,
+                &response,
+            )?)))
+        }};
+    }
+    use kafka_protocol::messages as m;
+    match key {
+        ApiKey::ApiVersions => inline!(m::ApiVersionsRequest, metadata::api_versions),
+        ApiKey::Metadata => inline!(m::MetadataRequest, metadata::metadata),
+        ApiKey::FindCoordinator => inline!(m::FindCoordinatorRequest, metadata::find_coordinator),
+        ApiKey::CreateTopics => inline!(m::CreateTopicsRequest, admin::create_topics),
+        ApiKey::DeleteTopics => inline!(m::DeleteTopicsRequest, admin::delete_topics),
+        ApiKey::CreatePartitions => inline!(m::CreatePartitionsRequest, admin::create_partitions),
+        ApiKey::DescribeConfigs => inline!(m::DescribeConfigsRequest, admin::describe_configs),
+        ApiKey::ListOffsets => inline!(m::ListOffsetsRequest, fetch::list_offsets),
+        ApiKey::Produce => {
+            let request = decode::<m::ProduceRequest>(&mut frame, api, version)?;
+            Ok(produce::produce(&ctx, correlation_id, request))
+        }
+        ApiKey::Fetch => {
+            let request = decode::<m::FetchRequest>(&mut frame, api, version)?;
+            Ok(fetch::fetch(&ctx, correlation_id, request))
+        }
+        _ => Err(ConnError::UnsupportedVersion { api, version }),
+    }
+}
+
+fn decode<R: Decodable>(
+    frame: &mut Bytes,
+    api: &'static str,
+    version: i16,
+) -> Result<R, ConnError> {
+    R::decode(frame, version).map_err(|e| decode_error(api, version, e))
+}
+
+fn decode_error(api: &'static str, version: i16, e: impl std::fmt::Display) -> ConnError {
+    ConnError::Decode {
+        api,
+        version,
+        reason: e.to_string(),
+    }
+}
+
+/// One response frame: length, response header (its version follows the API's), body.
+pub(crate) fn encode<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    api: &'static str,
+    response: &R,
+) -> Result<Bytes, ConnError> {
+    let encode_error = |e: &dyn std::fmt::Display| ConnError::Encode {
+        api,
+        version,
+        reason: e.to_string(),
+    };
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header
+        .encode(&mut buf, R::header_version(version))
+        .map_err(|e| encode_error(&e))?;
+    response
+        .encode(&mut buf, version)
+        .map_err(|e| encode_error(&e))?;
+    let len = i32::try_from(buf.len() - 4).map_err(|e| encode_error(&e))?;
+    buf[0..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+fn api_name(key: ApiKey) -> &'static str {
+    match key {
+        ApiKey::Produce => "Produce",
+        ApiKey::Fetch => "Fetch",
+        ApiKey::ListOffsets => "ListOffsets",
+        ApiKey::Metadata => "Metadata",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::SaslHandshake => "SaslHandshake",
+        ApiKey::ApiVersions => "ApiVersions",
+        ApiKey::CreateTopics => "CreateTopics",
+        ApiKey::DeleteTopics => "DeleteTopics",
+        ApiKey::DeleteRecords => "DeleteRecords",
+        ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::AddPartitionsToTxn => "AddPartitionsToTxn",
+        ApiKey::AddOffsetsToTxn => "AddOffsetsToTxn",
+        ApiKey::EndTxn => "EndTxn",
+        ApiKey::TxnOffsetCommit => "TxnOffsetCommit",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        _ => "an unsupported API",
+    }
+}
+
+/// A string field of a response.
+pub(crate) fn text(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}

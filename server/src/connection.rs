@@ -1,0 +1,182 @@
+//! One client connection: length-prefixed frames in, replies out in request order.
+//!
+//! A reader task reads frames into a channel of `in_flight_requests_max` slots; this task
+//! dispatches each (the parts whose order matters, appends, run at once, in order) and keeps the
+//! replies still being computed (fsync waits, long polls, group joins) in a queue, writing each
+//! as soon as it and everything before it is ready. A client that does not read its replies
+//! blocks the write, which stops the dispatching, which fills the channel, which stops the
+//! reading: the server waits rather than buffers.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::Shared;
+use crate::api;
+
+/// Why a connection was closed by the server.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnError {
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("request of {bytes} bytes exceeds request_bytes_max ({max})")]
+    TooLarge { bytes: i64, max: usize },
+    #[error("frame of {0} bytes is too short for a request header")]
+    TooShort(i64),
+    #[error("unknown API key {0}")]
+    UnknownApi(i16),
+    #[error("unsupported version {version} of API {api}")]
+    UnsupportedVersion { api: &'static str, version: i16 },
+    #[error("cannot decode {api} v{version}: {reason}")]
+    Decode {
+        api: &'static str,
+        version: i16,
+        reason: String,
+    },
+    #[error("cannot encode the {api} v{version} response: {reason}")]
+    Encode {
+        api: &'static str,
+        version: i16,
+        reason: String,
+    },
+    #[error("a request handler failed: {0}")]
+    Handler(String),
+}
+
+/// A reply in the making: ready (None for requests that get no reply, produce with acks=0), or
+/// a task computing it.
+pub(crate) enum Pending {
+    Ready(Option<Bytes>),
+    Task(JoinHandle<Result<Option<Bytes>, ConnError>>),
+}
+
+/// The smallest request: api key, version, correlation id, client-id length.
+const REQUEST_HEADER_BYTES_MIN: i64 = 10;
+
+pub(crate) async fn serve(
+    socket: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: &Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(), ConnError> {
+    socket.set_nodelay(true)?;
+    let (read, mut write) = socket.into_split();
+    let in_flight_max = shared.config.in_flight_requests_max.max(1);
+    let (frames_tx, mut frames) = mpsc::channel(in_flight_max);
+    let reader = tokio::spawn(read_frames(
+        read,
+        shared.config.request_bytes_max,
+        frames_tx,
+    ));
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut stopping = false;
+    let mut failure: Option<ConnError> = None;
+    let mut input_done = false;
+    loop {
+        if (stopping || input_done) && pending.is_empty() {
+            break;
+        }
+        tokio::select! {
+            reply = next_reply(&mut pending), if !pending.is_empty() => {
+                match reply {
+                    Ok(Some(bytes)) => write.write_all(&bytes).await?,
+                    Ok(None) => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            frame = frames.recv(), if !input_done && !stopping && pending.len() < in_flight_max => {
+                match frame {
+                    Some(Ok(frame)) => match api::dispatch(shared, peer, frame) {
+                        Ok(p) => pending.push_back(p),
+                        Err(e) => {
+                            // Answer what came before, then close.
+                            failure = Some(e);
+                            input_done = true;
+                        }
+                    },
+                    Some(Err(e)) => {
+                        failure = Some(e);
+                        input_done = true;
+                    }
+                    None => input_done = true,
+                }
+            }
+            _ = stopped.changed(), if !stopping => stopping = true,
+        }
+    }
+    reader.abort();
+    let _ = write.shutdown().await;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Waits for the oldest reply. Cancel-safe: the reply leaves the queue only once complete.
+async fn next_reply(pending: &mut VecDeque<Pending>) -> Result<Option<Bytes>, ConnError> {
+    let reply = match pending.front_mut() {
+        None => return Ok(None),
+        Some(Pending::Ready(bytes)) => Ok(bytes.take()),
+        Some(Pending::Task(task)) => match task.await {
+            Ok(r) => r,
+            Err(e) => Err(ConnError::Handler(e.to_string())),
+        },
+    };
+    pending.pop_front();
+    reply
+}
+
+/// Reads length-prefixed frames until the peer closes, a frame breaks a limit, or the
+/// connection's task goes away. The length is checked before any buffer is allocated.
+async fn read_frames(
+    mut read: OwnedReadHalf,
+    request_bytes_max: usize,
+    frames: mpsc::Sender<Result<Bytes, ConnError>>,
+) {
+    loop {
+        let mut prefix = [0u8; 4];
+        match read.read_exact(&mut prefix).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+            Err(e) => {
+                let _ = frames.send(Err(e.into())).await;
+                return;
+            }
+        }
+        let len = i64::from(i32::from_be_bytes(prefix));
+        let checked = if len < REQUEST_HEADER_BYTES_MIN {
+            Err(ConnError::TooShort(len))
+        } else if len as u64 > request_bytes_max as u64 {
+            Err(ConnError::TooLarge {
+                bytes: len,
+                max: request_bytes_max,
+            })
+        } else {
+            Ok(len as usize)
+        };
+        let len = match checked {
+            Ok(len) => len,
+            Err(e) => {
+                let _ = frames.send(Err(e)).await;
+                return;
+            }
+        };
+        let mut body = BytesMut::zeroed(len);
+        if let Err(e) = read.read_exact(&mut body).await {
+            let _ = frames.send(Err(e.into())).await;
+            return;
+        }
+        if frames.send(Ok(body.freeze())).await.is_err() {
+            return;
+        }
+    }
+}

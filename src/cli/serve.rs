@@ -1,0 +1,83 @@
+//! `weir serve`: the Kafka wire protocol over the data directory, until SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use weir::server::{Server, ServerConfig};
+
+use super::{DataDir, usage};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback unless you mean it: there is no authentication yet)
+    #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
+    listen: SocketAddr,
+    /// Host and port clients are told to connect to [default: the listen address]
+    #[arg(long, value_name = "HOST:PORT")]
+    advertised: Option<String>,
+    /// Create unknown topics when a client asks for their metadata (Kafka's auto.create.topics.enable)
+    #[arg(long)]
+    auto_create_topics: bool,
+    /// Partitions of topics created without a count (auto-created, or CreateTopics with -1)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    default_partitions: i32,
+    /// Largest request accepted, in bytes
+    #[arg(long, default_value_t = 100 * 1024 * 1024, value_name = "BYTES")]
+    request_bytes_max: usize,
+    /// Most client connections open at once
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    connections_max: usize,
+}
+
+pub fn run(dir: &DataDir, args: ServeArgs) -> Result<()> {
+    let advertised = match &args.advertised {
+        None => None,
+        Some(a) => {
+            let Some((host, port)) = a.rsplit_once(':') else {
+                usage!("--advertised must be HOST:PORT, got '{a}'");
+            };
+            let Ok(port) = port.parse::<u16>() else {
+                usage!("--advertised port must be a number from 0 to 65535, got '{port}'");
+            };
+            Some((host.to_string(), port))
+        }
+    };
+    if args.default_partitions <= 0 {
+        usage!("--default-partitions must be at least 1");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while shutting down exits at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .context("installing a signal handler")?;
+        signal_hook::flag::register(signal, stop.clone()).context("installing a signal handler")?;
+    }
+    let config = ServerConfig {
+        listen: args.listen,
+        advertised,
+        auto_create_topics: args.auto_create_topics,
+        default_partitions: args.default_partitions,
+        request_bytes_max: args.request_bytes_max,
+        connections_max: args.connections_max,
+        ..ServerConfig::default()
+    };
+    dir.with_writer(true, None, |log| {
+        let server = Server::start(log.clone(), config)?;
+        // Scripts and tests read this one line to learn the port (with --listen ...:0).
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening: {}", server.local_addr())?;
+        out.flush()?;
+        drop(out);
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("weir serve: shutting down");
+        server.shutdown();
+        Ok(())
+    })
+}

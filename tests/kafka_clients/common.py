@@ -1,0 +1,34 @@
+"""Shared helpers of the real-client tests: arguments, checks that fail loudly, unique names."""
+import argparse
+import os
+import sys
+import uuid
+
+
+def args(description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--bootstrap", required=True, help="HOST:PORT of a running weir serve")
+    return parser.parse_args()
+
+
+def check(condition, message):
+    """An assertion that survives `python -O` and says what went wrong."""
+    if not condition:
+        print(f"FAIL: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def create_topic(bootstrap, name, partitions, config=None):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic(name, partitions, 1, config=config or {})])
+    futures[name].result(timeout=30)
+
+
+def done(name):
+    print(f"ok: {name} (pid {os.getpid()})")
