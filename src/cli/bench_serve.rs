@@ -492,6 +492,15 @@ fn latency(
             ..ProducerConfig::default()
         },
     )?;
+    // One record through first, so that connections and the first fetch are not measured.
+    producer.send(ProducerRecord::new(&topic, b"warm-up"))?;
+    producer.flush()?;
+    let warm = Instant::now();
+    while !matches!(consumer.poll(Duration::from_millis(100))?, Some(Event::Record(_))) {
+        if warm.elapsed() > CONSUME_STALL_MAX {
+            bail!("the latency consumer did not see the warm-up record");
+        }
+    }
     let epoch = Instant::now();
     let value_bytes = a.value_bytes as usize;
     let samples = std::thread::scope(|s| -> Result<Vec<Duration>> {
