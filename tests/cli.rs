@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod adclick;
+mod bootstrap;
 mod closed_stdout;
 mod sql;
 

@@ -496,7 +496,10 @@ fn latency(
     producer.send(ProducerRecord::new(&topic, b"warm-up"))?;
     producer.flush()?;
     let warm = Instant::now();
-    while !matches!(consumer.poll(Duration::from_millis(100))?, Some(Event::Record(_))) {
+    while !matches!(
+        consumer.poll(Duration::from_millis(100))?,
+        Some(Event::Record(_))
+    ) {
         if warm.elapsed() > CONSUME_STALL_MAX {
             bail!("the latency consumer did not see the warm-up record");
         }
