@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 mod adclick;
 mod bootstrap;
 mod closed_stdout;
+mod serve;
 mod sql;
 
 /// Longest a spawned process may run before a test gives up on it (a hang, not a timing check).

@@ -219,6 +219,26 @@ pub enum GroupErrorKind {
     /// No group of that name has members or committed offsets.
     #[error("unknown group")]
     UnknownGroup,
+    /// The member's protocol does not fit the group's: another protocol type, no assignment
+    /// protocol in common with every other member, or a Kafka client (client-assigned,
+    /// "classic") joining a group of embedded consumers (whose assignments the log computes) or
+    /// the reverse. The text says which.
+    #[error("inconsistent group protocol: {0}")]
+    InconsistentGroupProtocol(String),
+    /// The group still has members, so it cannot be deleted.
+    #[error("the group has members")]
+    NonEmptyGroup,
+    /// A session timeout outside `1..=`[`crate::group::SESSION_TIMEOUT_MS_MAX`].
+    #[error("invalid session timeout {0} ms")]
+    InvalidSessionTimeout(i64),
+    /// The group already holds [`crate::group::MEMBERS_PER_GROUP_MAX`] members (pending
+    /// member ids included).
+    #[error("the group is full")]
+    GroupMaxSizeReached,
+    /// A static member (`group.instance.id`) called with a member id that is no longer the
+    /// one of its instance id: a newer instance replaced it.
+    #[error("instance '{0}' is fenced by a newer member with the same group.instance.id")]
+    FencedInstanceId(String),
 }
 
 /// Why the transaction coordinator (or a partition, for a transactional batch) refused a call.

@@ -9,7 +9,9 @@
 //! - [`Producer`]: batching, Kafka's murmur2 and sticky partitioning ([`partitioner`]),
 //!   compression, acks `none|leader|all` (group commit), idempotence;
 //! - [`Consumer`]: assign, seek by offset or time, poll whole batches; consumer groups with an
-//!   in-process coordinator ([`group`]) and offsets committed in `__consumer_offsets`;
+//!   in-process coordinator ([`group`]) and offsets committed in `__consumer_offsets`; the same
+//!   coordinator runs Kafka clients' (classic, client-assigned) groups for `weir serve`
+//!   ([`Log::join_group`], [`Log::sync_group`]);
 //! - [`TransactionalProducer`]: atomic writes across partitions plus offset commits
 //!   ([`txn`]), read by consumers at `read_committed`; the same coordinator serves Kafka
 //!   clients' transactions ([`Log::init_transactional_id`], [`Log::add_partitions_to_txn`],
@@ -51,7 +53,8 @@
 //! │     ├─ partition/txn_index.rs    open and aborted transactions (LSO, aborted-txns file)
 //! │     └─ segment/                  one log file and its indexes (knows no topic)
 //! ├─ offset_store.rs  committed offsets (`__consumer_offsets`) and the group coordinator
-//! │  ├─ group/        membership, generations, assignors: pure, no I/O but the clock
+//! │  ├─ group/        membership, generations, assignors, Kafka clients' classic groups
+//! │  │                (group/classic.rs): pure, no I/O but the clock
 //! │  └─ published_groups.rs  membership written for other processes to read
 //! ├─ txn/coordinator.rs  the transaction coordinator (`__transaction_state`)
 //! │  └─ coordinator/kafka_clients.rs  its entry points for Kafka clients (transaction version 1)
@@ -101,6 +104,7 @@ pub use consumer::{
     Consumer, ConsumerBatch, ConsumerConfig, OffsetReset, RebalanceEvent, RebalanceListener,
 };
 pub use error::{Error, GroupErrorKind, Result, TxnErrorKind};
+pub use group::{ClassicMember, GroupMember, GroupMembers, JoinOutcome, JoinedGroup};
 pub use log::{Log, clean_once};
 pub use offset_store::{CommittedOffset, GroupInfo, OFFSETS_TOPIC, PartitionLag};
 pub use options::LogOptions;

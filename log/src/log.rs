@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::cleaner::{self, Cleaner, CleanerReport};
 use crate::config::{LogConfig, TopicConfig};
 use crate::format::Batch;
+use crate::group::{ClassicMember, GroupMembers, JoinOutcome};
 use crate::offset_store::{CommittedOffset, GroupInfo, OFFSETS_TOPIC, OffsetStore};
 use crate::options::LogOptions;
 use crate::partition::AppendInfo;
@@ -564,6 +565,87 @@ impl Log {
     /// A group's members (those of this process's coordinator), committed offsets and lag.
     pub fn describe_group(&self, group: &str) -> Result<GroupInfo> {
         self.inner.offsets.describe(group)
+    }
+
+    /// Kafka's JoinGroup for a client-assigned ("classic") member; `member_id` is empty for a
+    /// new one. Blocks (the server calls it from tokio's `spawn_blocking`) until the rebalance
+    /// completes; see [`GroupCoordinator::join_classic`](crate::group::GroupCoordinator::join_classic).
+    pub fn join_group(
+        &self,
+        group: &str,
+        member_id: &str,
+        require_member_id: bool,
+        member: &ClassicMember,
+    ) -> Result<JoinOutcome> {
+        self.store().check_writable("join a group")?;
+        let outcome = self.inner.offsets.coordinator.join_classic(
+            group,
+            member_id,
+            require_member_id,
+            member,
+        )?;
+        if matches!(outcome, JoinOutcome::Joined(_)) {
+            self.publish_quietly(group);
+        }
+        Ok(outcome)
+    }
+
+    /// Kafka's SyncGroup: the leader passes every member's assignment bytes, the others none.
+    /// Blocks until the leader's assignment arrives, then returns the caller's bytes; see
+    /// [`GroupCoordinator::sync`](crate::group::GroupCoordinator::sync).
+    pub fn sync_group(
+        &self,
+        group: &str,
+        member_id: &str,
+        generation: i32,
+        assignments: Vec<(String, Vec<u8>)>,
+    ) -> Result<Vec<u8>> {
+        self.store().check_writable("sync a group")?;
+        let assignment =
+            self.inner
+                .offsets
+                .coordinator
+                .sync(group, member_id, generation, assignments)?;
+        self.publish_quietly(group);
+        Ok(assignment)
+    }
+
+    /// Kafka's Heartbeat: `Ok` while the member may keep its partitions; see
+    /// [`GroupCoordinator::heartbeat`](crate::group::GroupCoordinator::heartbeat).
+    pub fn heartbeat_group(&self, group: &str, member_id: &str, generation: i32) -> Result<()> {
+        self.inner
+            .offsets
+            .coordinator
+            .heartbeat(group, member_id, generation)
+    }
+
+    /// Kafka's LeaveGroup: the member leaves at once and the rest rebalance.
+    pub fn leave_group(&self, group: &str, member_id: &str) -> Result<()> {
+        self.inner.offsets.coordinator.leave(group, member_id)?;
+        self.publish_quietly(group);
+        Ok(())
+    }
+
+    /// Kafka's DeleteGroups: deletes a group without members and its committed offsets,
+    /// durably. Errors: [`GroupErrorKind::NonEmptyGroup`](crate::GroupErrorKind::NonEmptyGroup),
+    /// [`GroupErrorKind::UnknownGroup`](crate::GroupErrorKind::UnknownGroup).
+    pub fn delete_group(&self, group: &str) -> Result<()> {
+        self.store().check_writable("delete a group")?;
+        self.inner.offsets.delete_group(group)
+    }
+
+    /// A group as Kafka's DescribeGroups shows it, embedded consumers' groups included.
+    /// `None` if the coordinator has never seen the group (it may still have committed offsets).
+    pub fn describe_group_members(&self, group: &str) -> Result<Option<GroupMembers>> {
+        Ok(self.inner.offsets.coordinator.describe_members(group))
+    }
+
+    /// Publishes the group's membership for other processes; a failure only makes `weir groups
+    /// describe` elsewhere show older membership, so it must not fail the group call.
+    fn publish_quietly(&self, group: &str) {
+        if let Err(e) = self.publish_group(group) {
+            eprintln!("weir: publishing the membership of group '{group}' failed: {e}");
+        }
     }
 
     /// Writes the group's membership where other processes (`weir groups describe`) can read

@@ -287,11 +287,19 @@ impl OffsetStore {
         manual_into_active_group: bool,
     ) -> Result<Option<(i64, Option<u64>)>> {
         let generation = match member {
+            Some((member_id, generation)) if txn.is_some() => {
+                self.coordinator
+                    .validate_txn_generation(group, member_id, generation)?;
+                generation
+            }
             Some((member_id, generation)) => {
                 self.coordinator
                     .validate_generation(group, member_id, generation)?;
                 generation
             }
+            // Kafka takes transactional commits without group metadata (TxnOffsetCommit before
+            // v3, KIP-98 producers) into any group: the producer epoch fences them.
+            None if txn.is_some() => -1,
             None => {
                 // Outside group management (manual assignment), as Kafka allows for groups
                 // without active members.
@@ -408,6 +416,42 @@ impl OffsetStore {
             map.remove(key);
         }
         Ok(())
+    }
+
+    /// Deletes an empty group (Kafka's DeleteGroups): the coordinator forgets it and its
+    /// committed offsets get tombstones in the offsets topic, durable before this returns, so
+    /// it stays deleted after a restart. Offsets pending in open transactions are left to
+    /// them: a transaction that commits later commits them anew.
+    ///
+    /// Errors: [`crate::GroupErrorKind::NonEmptyGroup`] while it has members,
+    /// [`crate::GroupErrorKind::UnknownGroup`] if it has neither members nor offsets.
+    pub(crate) fn delete_group(&self, group: &str) -> Result<()> {
+        self.loaded()?;
+        let known = self.coordinator.delete(group)?;
+        let mut map = self.offsets.write().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<OffsetKey> = map.keys().filter(|k| k.0 == group).cloned().collect();
+        if !known && keys.is_empty() {
+            return Err(Error::Group {
+                group: group.to_string(),
+                reason: crate::GroupErrorKind::UnknownGroup,
+            });
+        }
+        if !keys.is_empty() {
+            let now = self.store.clock().now_ms();
+            let mut b = BatchBuilder::new(BatchOptions::default());
+            for key in &keys {
+                let k = serde_json::to_vec(key).map_err(|e| Error::Internal(e.to_string()))?;
+                b.push(now, Some(&k), None, &[]);
+            }
+            self.store
+                .append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
+            for key in &keys {
+                map.remove(key);
+            }
+        }
+        drop(map);
+        // Other processes must not keep showing its last membership either.
+        published_groups::remove(&self.store, group)
     }
 
     /// The offset `group` committed for `tp`, if any.

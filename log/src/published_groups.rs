@@ -61,6 +61,17 @@ pub(crate) fn publish(store: &TopicStore, description: GroupDescription) -> Resu
     util::write_atomically(store.storage(), &file, &bytes)
 }
 
+/// Removes what the writer published of `group` (it was deleted), if anything.
+pub(crate) fn remove(store: &TopicStore, group: &str) -> Result<()> {
+    let dir = store.dir().join(GROUPS_DIR);
+    if !store.storage().is_dir(&dir) {
+        return Ok(());
+    }
+    let file = group_file(store.dir(), group);
+    crate::storage::remove_if_present(store.storage(), &file).at(&file)?;
+    util::sync_dir(store.storage(), &dir)
+}
+
 /// What the writer last published of `group`, if it published anything readable.
 pub(crate) fn read(store: &TopicStore, group: &str) -> Option<PublishedGroup> {
     let file = group_file(store.dir(), group);

@@ -7,6 +7,7 @@
 mod common;
 
 mod bad_input;
+mod classic_groups;
 mod cleaner;
 mod compat;
 mod corruption;

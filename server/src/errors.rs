@@ -2,7 +2,7 @@
 //! typed errors meet the protocol's numbers.
 
 use kafka_protocol::ResponseError as Code;
-use weir_log::{Error, GroupErrorKind};
+use weir_log::{Error, GroupErrorKind, TxnErrorKind};
 
 /// The Kafka error code for a log error, as a client should see it in a response.
 ///
@@ -27,6 +27,7 @@ pub(crate) fn error_code(err: &Error) -> i16 {
         Error::Transaction(_) => Code::InvalidTxnState,
         Error::OffsetOutOfRange { .. } => Code::OffsetOutOfRange,
         Error::Group { reason, .. } => group_code(reason),
+        Error::Txn { kind, .. } => txn_code(*kind),
         Error::Timeout(_) => Code::RequestTimedOut,
         Error::Io { .. } | Error::Corrupt { .. } => Code::KafkaStorageError,
         // The server holds the writer lock; these mean it is shutting down or misconfigured.
@@ -36,13 +37,41 @@ pub(crate) fn error_code(err: &Error) -> i16 {
     code.code()
 }
 
+fn txn_code(kind: TxnErrorKind) -> Code {
+    match kind {
+        TxnErrorKind::InvalidProducerEpoch => Code::InvalidProducerEpoch,
+        TxnErrorKind::ProducerFenced => Code::ProducerFenced,
+        TxnErrorKind::InvalidTxnState => Code::InvalidTxnState,
+        TxnErrorKind::InvalidProducerIdMapping => Code::InvalidProducerIdMapping,
+        TxnErrorKind::InvalidTransactionTimeout => Code::InvalidTransactionTimeout,
+        TxnErrorKind::ConcurrentTransactions => Code::ConcurrentTransactions,
+        _ => Code::UnknownServerError,
+    }
+}
+
+/// [`error_code`] for a transaction API at a version that predates PRODUCER_FENCED (KIP-588:
+/// InitProducerId v4, AddPartitionsToTxn, AddOffsetsToTxn and EndTxn v2, TxnOffsetCommit v3);
+/// older clients know it as INVALID_PRODUCER_EPOCH.
+pub(crate) fn txn_error_code(err: &Error, knows_producer_fenced: bool) -> i16 {
+    let c = error_code(err);
+    if c == Code::ProducerFenced.code() && !knows_producer_fenced {
+        Code::InvalidProducerEpoch.code()
+    } else {
+        c
+    }
+}
+
 fn group_code(kind: &GroupErrorKind) -> Code {
     match kind {
         GroupErrorKind::UnknownMember(_) => Code::UnknownMemberId,
         GroupErrorKind::IllegalGeneration { .. } => Code::IllegalGeneration,
         GroupErrorKind::RebalanceInProgress => Code::RebalanceInProgress,
         GroupErrorKind::UnknownGroup => Code::GroupIdNotFound,
-        #[allow(unreachable_patterns)]
+        GroupErrorKind::InconsistentGroupProtocol(_) => Code::InconsistentGroupProtocol,
+        GroupErrorKind::NonEmptyGroup => Code::NonEmptyGroup,
+        GroupErrorKind::InvalidSessionTimeout(_) => Code::InvalidSessionTimeout,
+        GroupErrorKind::GroupMaxSizeReached => Code::GroupMaxSizeReached,
+        GroupErrorKind::FencedInstanceId(_) => Code::FencedInstanceId,
         _ => Code::UnknownServerError,
     }
 }

@@ -215,8 +215,10 @@ async fn accept_loop(
                 let stopped = stopped.clone();
                 connections.spawn(async move {
                     shared.connections.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = connection::serve(socket, peer, &shared, stopped).await {
-                        eprintln!("weir serve: closing connection from {peer}: {e}");
+                    match connection::serve(socket, peer, &shared, stopped).await {
+                        // A client that hangs up mid-reply is not news.
+                        Ok(()) | Err(connection::ConnError::Io(_)) => {}
+                        Err(e) => eprintln!("weir serve: closed the connection from {peer}: {e}"),
                     }
                     shared.connections.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);

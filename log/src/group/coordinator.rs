@@ -1,8 +1,9 @@
 //! The group coordinator: membership, generations and eager rebalances.
 //!
-//! One [`GroupCoordinator`] serves every group of the embedding process. It keeps all state
-//! behind one mutex; a condition variable wakes members blocked in
-//! [`GroupCoordinator::await_assignment`] whenever a group changes. Deadlines (sessions,
+//! One [`GroupCoordinator`] serves every group of the embedding process, those of embedded
+//! consumers (here) and those of Kafka clients (the classic protocol, `classic.rs`). It keeps
+//! all state behind one mutex; a condition variable wakes members blocked in
+//! [`GroupCoordinator::await_assignment`] (or a classic join or sync) whenever a group changes. Deadlines (sessions,
 //! rebalance timeouts) are checked against the injected [`Clock`] at the start of every call
 //! that touches a group, so there is no timer thread to start, stop or race with.
 
@@ -13,8 +14,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::assignor::{AssignmentStrategy, assign};
+use super::classic::{ClassicGroup, ClassicMemberState};
 use crate::clock::Clock;
 use crate::{Error, GroupErrorKind, Result};
+
+/// Most members (and member ids handed out but not yet used) a group holds; a join past it is
+/// refused with [`GroupErrorKind::GroupMaxSizeReached`]. Kafka's `group.max.size` has no
+/// default bound; this one keeps a client that joins in a loop from growing a group without end.
+pub const MEMBERS_PER_GROUP_MAX: usize = 1_000;
 
 /// What a member asks for when it joins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,9 +104,9 @@ pub struct Assignment {
     pub partitions: Vec<(String, i32)>,
 }
 
-/// Where a group is in its lifecycle (Kafka's states, minus `CompletingRebalance` and `Dead`:
-/// the coordinator computes assignments itself, so there is no sync phase, and groups are never
-/// deleted here because their offsets live on elsewhere).
+/// Where a group is in its lifecycle: Kafka's states, minus `Dead` (a deleted group is simply
+/// gone from the coordinator). Groups of embedded consumers skip `CompletingRebalance`: the
+/// coordinator computes their assignment itself, so there is no sync phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum GroupState {
     /// No members.
@@ -107,6 +114,9 @@ pub enum GroupState {
     /// Waiting for members to rejoin; no assignment is handed out until all have (or the
     /// rebalance timeout drops the rest).
     PreparingRebalance,
+    /// Classic groups only: the new generation is chosen and every member knows it; the
+    /// coordinator waits for the leader to send the assignment (SyncGroup).
+    CompletingRebalance,
     /// Every member holds the assignment of the current generation.
     Stable,
 }
@@ -116,6 +126,7 @@ impl fmt::Display for GroupState {
         f.write_str(match self {
             GroupState::Empty => "Empty",
             GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
             GroupState::Stable => "Stable",
         })
     }
@@ -131,8 +142,12 @@ pub struct GroupDescription {
     /// The generation of the last completed rebalance.
     pub generation: i32,
     /// The strategy the members use; `None` while the group is empty, since the next member to
-    /// join chooses it.
+    /// join chooses it, and for classic groups.
     pub strategy: Option<AssignmentStrategy>,
+    /// Classic (client-assigned) groups: the assignment protocol chosen for the generation
+    /// (`range`, `cooperative-sticky`, …), `None` before the first rebalance completes.
+    #[serde(default)]
+    pub protocol: Option<String>,
     /// The members, sorted by id.
     pub members: Vec<MemberDescription>,
 }
@@ -144,27 +159,36 @@ pub struct MemberDescription {
     pub member_id: String,
     /// The client id it joined with.
     pub client_id: String,
-    /// Its subscription, sorted.
+    /// Classic members: the static-membership id (`group.instance.id`) it joined with.
+    #[serde(default)]
+    pub group_instance_id: Option<String>,
+    /// Classic members: where its connection comes from, as the server reported it.
+    #[serde(default)]
+    pub client_host: String,
+    /// Its subscription, sorted (for classic members, read from their `consumer` protocol
+    /// metadata; empty if that does not decode).
     pub topics: Vec<String>,
     /// The partitions handed to it in the group's current `generation`: during a rebalance,
     /// what it held before (which it gives up as it rejoins); empty for members that joined
-    /// since.
+    /// since. For classic members, decoded from the leader's `consumer` assignment bytes.
     pub assignment: Vec<(String, i32)>,
 }
 
 #[derive(Debug)]
-struct Member {
-    client_id: String,
-    topics: Vec<String>,
-    session_timeout_ms: i64,
-    rebalance_timeout_ms: i64,
-    last_seen_ms: i64,
+pub(super) struct Member {
+    pub(super) client_id: String,
+    pub(super) topics: Vec<String>,
+    pub(super) session_timeout_ms: i64,
+    pub(super) rebalance_timeout_ms: i64,
+    pub(super) last_seen_ms: i64,
     /// Rejoined during the current rebalance (and so revoked what it held).
-    rejoined: bool,
-    /// Number of its calls blocked in `await_assignment`: a member waiting on us is alive.
-    waiting: u32,
+    pub(super) rejoined: bool,
+    /// Number of its calls blocked in the coordinator: a member waiting on us is alive.
+    pub(super) waiting: u32,
     /// Handed out in the current generation.
-    assignment: Vec<(String, i32)>,
+    pub(super) assignment: Vec<(String, i32)>,
+    /// Set for members of classic (client-assigned) groups.
+    pub(super) classic: Option<ClassicMemberState>,
 }
 
 impl Member {
@@ -174,37 +198,57 @@ impl Member {
 }
 
 #[derive(Debug)]
-struct Group {
-    state: GroupState,
-    generation: i32,
-    strategy: Option<AssignmentStrategy>,
-    members: BTreeMap<String, Member>,
-    rebalance_started_ms: i64,
+pub(super) struct Group {
+    pub(super) state: GroupState,
+    pub(super) generation: i32,
+    /// Set while embedded consumers hold the group.
+    pub(super) strategy: Option<AssignmentStrategy>,
+    /// Set while Kafka clients (the classic protocol) hold the group; never with `strategy`.
+    pub(super) classic: Option<ClassicGroup>,
+    pub(super) members: BTreeMap<String, Member>,
+    /// Member ids handed out with `MemberIdRequired` (KIP-394), by the ms they expire at: a
+    /// rebalance waits for them to join with it.
+    pub(super) pending: BTreeMap<String, i64>,
+    pub(super) rebalance_started_ms: i64,
 }
 
 impl Group {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Group {
             state: GroupState::Empty,
             generation: 0,
             strategy: None,
+            classic: None,
             members: BTreeMap::new(),
+            pending: BTreeMap::new(),
             rebalance_started_ms: 0,
         }
     }
 
     /// Moves on to the next generation. Wraps to 1 rather than overflowing, which would need
     /// two billion rebalances; 0 and below stay reserved for "never had a generation".
-    fn bump_generation(&mut self) {
+    pub(super) fn bump_generation(&mut self) {
         self.generation = self.generation.checked_add(1).unwrap_or(1);
     }
 
     /// Starts an eager rebalance: everyone must rejoin (revoking what they hold). With no
-    /// members left the rebalance is trivially complete and the group is empty.
-    fn start_rebalance(&mut self, now: i64) {
+    /// members left the rebalance is trivially complete and the group is empty. Classic
+    /// members still waiting for the assignment of the generation being abandoned learn that
+    /// it will not come.
+    pub(super) fn start_rebalance(&mut self, now: i64) {
         if self.members.is_empty() {
             self.become_empty();
             return;
+        }
+        if self.state == GroupState::CompletingRebalance {
+            for member in self.members.values_mut() {
+                if let Some(c) = &mut member.classic {
+                    c.answer_sync(Err(GroupErrorKind::RebalanceInProgress));
+                }
+            }
+        }
+        if let Some(c) = &mut self.classic {
+            c.sync_deadline_ms = None;
         }
         self.state = GroupState::PreparingRebalance;
         self.rebalance_started_ms = now;
@@ -221,17 +265,19 @@ impl Group {
         }
         self.state = GroupState::Empty;
         self.strategy = None;
+        self.classic = None;
     }
 
-    fn remove_member(&mut self, member_id: &str, now: i64) {
+    pub(super) fn remove_member(&mut self, member_id: &str, now: i64) {
         if self.members.remove(member_id).is_none() {
             return;
         }
         match self.state {
-            GroupState::Stable => self.start_rebalance(now),
+            GroupState::Stable | GroupState::CompletingRebalance => self.start_rebalance(now),
             GroupState::PreparingRebalance if self.members.is_empty() => self.become_empty(),
             GroupState::PreparingRebalance | GroupState::Empty => {}
         }
+        self.complete_classic_if_ready(now, false);
     }
 
     fn rebalance_deadline(&self) -> Option<i64> {
@@ -247,8 +293,14 @@ impl Group {
     }
 
     /// Applies every deadline that has passed by `now`; true if the group changed.
-    fn expire(&mut self, now: i64) -> bool {
+    pub(super) fn expire(&mut self, now: i64) -> bool {
         let mut changed = false;
+        let before = self.pending.len();
+        self.pending.retain(|_, expires_ms| now < *expires_ms);
+        if self.pending.len() != before {
+            changed = true;
+            self.complete_classic_if_ready(now, false);
+        }
         let dead: Vec<String> = self
             .members
             .iter()
@@ -270,24 +322,54 @@ impl Group {
                 self.remove_member(&id, now);
                 changed = true;
             }
+            // Like Kafka, the rebalance timeout completes the join even if member ids handed
+            // out with MemberIdRequired were never used.
+            changed |= self.complete_classic_if_ready(now, true);
+        }
+        if let Some(deadline) = self.classic.as_ref().and_then(|c| c.sync_deadline_ms)
+            && now >= deadline
+        {
+            // Members that got the new generation but never synced are gone (Kafka's pending
+            // sync timeout): the rest rebalance without them.
+            let unsynced: Vec<String> = self
+                .members
+                .iter()
+                .filter(|(_, m)| m.classic.as_ref().is_some_and(|c| !c.synced()))
+                .map(|(id, _)| id.clone())
+                .collect();
+            if let Some(c) = &mut self.classic {
+                c.sync_deadline_ms = None;
+            }
+            for id in unsynced {
+                self.remove_member(&id, now);
+                changed = true;
+            }
         }
         changed
     }
 
     /// When the next deadline falls, so a blocked waiter can wake up and apply it.
-    fn next_deadline(&self) -> Option<i64> {
+    pub(super) fn next_deadline(&self) -> Option<i64> {
         let sessions = self
             .members
             .values()
             .filter(|m| m.waiting == 0)
             .map(Member::session_deadline);
-        sessions.chain(self.rebalance_deadline()).min()
+        let sync = self.classic.as_ref().and_then(|c| c.sync_deadline_ms);
+        sessions
+            .chain(self.rebalance_deadline())
+            .chain(self.pending.values().copied())
+            .chain(sync)
+            .min()
     }
 
-    fn ready_to_complete(&self) -> bool {
+    /// Every member has rejoined (and, for classic groups, every member id handed out has
+    /// been used, unless `force`d by the rebalance timeout).
+    pub(super) fn ready_to_complete(&self, force: bool) -> bool {
         self.state == GroupState::PreparingRebalance
             && !self.members.is_empty()
             && self.members.values().all(|m| m.rejoined)
+            && (force || self.classic.is_none() || self.pending.is_empty())
     }
 
     /// Ends the rebalance: next generation, fresh assignment for everyone.
@@ -323,6 +405,7 @@ impl Group {
     }
 
     fn describe(&self, name: &str) -> GroupDescription {
+        let protocol = self.classic.as_ref().and_then(|c| c.protocol_name.clone());
         GroupDescription {
             group: name.to_string(),
             state: self.state,
@@ -331,21 +414,27 @@ impl Group {
             members: self
                 .members
                 .iter()
-                .map(|(id, m)| MemberDescription {
-                    member_id: id.clone(),
-                    client_id: m.client_id.clone(),
-                    topics: m.topics.clone(),
-                    assignment: m.assignment.clone(),
+                .map(|(id, m)| match &m.classic {
+                    None => MemberDescription {
+                        member_id: id.clone(),
+                        client_id: m.client_id.clone(),
+                        group_instance_id: None,
+                        client_host: String::new(),
+                        topics: m.topics.clone(),
+                        assignment: m.assignment.clone(),
+                    },
+                    Some(c) => c.describe(id, &m.client_id, protocol.as_deref()),
                 })
                 .collect(),
+            protocol,
         }
     }
 }
 
 #[derive(Debug)]
-struct Inner {
-    groups: BTreeMap<String, Group>,
-    next_member: u64,
+pub(super) struct Inner {
+    pub(super) groups: BTreeMap<String, Group>,
+    pub(super) next_member: u64,
 }
 
 /// Runs Kafka's classic ("eager") group protocol for every group in the process, computing
@@ -359,29 +448,55 @@ struct Inner {
 /// the rest) does the generation advance and the new assignment go out, so no partition is
 /// ever owned by two live members, and a member that receives an assignment knows every other
 /// member has already let go of its old one.
+///
+/// Groups of Kafka clients run the same protocol with the assignment left to their leader:
+/// [`join_classic`](Self::join_classic) and [`sync`](Self::sync) (see the `classic` module).
+/// A group is one kind or the other until it is empty again.
 #[derive(Debug)]
 pub struct GroupCoordinator {
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
     /// Random per coordinator, so ids from a previous process (or another coordinator) are
     /// unknown here instead of colliding with a new member's.
     id_prefix: String,
     inner: Mutex<Inner>,
-    changed: Condvar,
+    pub(super) changed: Condvar,
 }
 
-fn group_error(group: &str, reason: GroupErrorKind) -> Error {
+/// What a member's generation is checked for.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    Heartbeat,
+    Commit,
+    TxnCommit,
+}
+
+pub(super) fn group_error(group: &str, reason: GroupErrorKind) -> Error {
     Error::Group {
         group: group.to_string(),
         reason,
     }
 }
 
-fn unknown_member(group: &str, member_id: &str) -> Error {
+pub(super) fn unknown_member(group: &str, member_id: &str) -> Error {
     group_error(group, GroupErrorKind::UnknownMember(member_id.to_string()))
 }
 
-fn empty_with_members(group: &str) -> Error {
+fn embedded_in_sync(group: &str) -> Error {
+    Error::Internal(format!(
+        "group '{group}' of embedded consumers is in CompletingRebalance"
+    ))
+}
+
+pub(super) fn empty_with_members(group: &str) -> Error {
     Error::Internal(format!("group '{group}' is Empty but has members"))
+}
+
+/// Refuses a member that would take the group past [`MEMBERS_PER_GROUP_MAX`].
+pub(super) fn check_room(group_name: &str, g: &Group) -> Result<()> {
+    if g.members.len() + g.pending.len() >= MEMBERS_PER_GROUP_MAX {
+        return Err(group_error(group_name, GroupErrorKind::GroupMaxSizeReached));
+    }
+    Ok(())
 }
 
 impl GroupCoordinator {
@@ -409,12 +524,23 @@ impl GroupCoordinator {
 
     /// The state stays consistent even if a holder panicked (every mutation is completed
     /// before anything can panic), so a poisoned lock is still usable.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A member id no other member of any coordinator has or had: the client id (so ids say
+    /// who they are), this coordinator's random prefix and a counter.
+    pub(super) fn new_member_id(&self, inner: &mut Inner, client_id: &str) -> String {
+        inner.next_member += 1;
+        format!(
+            "{client_id}-{}-{:012x}",
+            self.id_prefix,
+            inner.next_member - 1
+        )
+    }
+
     /// Applies the group's passed deadlines, waking waiters if that changed it.
-    fn expire_group(&self, inner: &mut Inner, group: &str, now: i64) {
+    pub(super) fn expire_group(&self, inner: &mut Inner, group: &str, now: i64) {
         if let Some(g) = inner.groups.get_mut(group)
             && g.expire(now)
         {
@@ -423,7 +549,12 @@ impl GroupCoordinator {
     }
 
     /// Looks a group up after applying its deadlines.
-    fn group<'a>(&self, inner: &'a mut Inner, group: &str, now: i64) -> Option<&'a mut Group> {
+    pub(super) fn group<'a>(
+        &self,
+        inner: &'a mut Inner,
+        group: &str,
+        now: i64,
+    ) -> Option<&'a mut Group> {
         self.expire_group(inner, group, now);
         inner.groups.get_mut(group)
     }
@@ -462,15 +593,9 @@ impl GroupCoordinator {
             // No group is created for a member that cannot be in it.
             return Err(unknown_member(group, id));
         }
-        let new_id = member_id.is_none().then(|| {
-            inner.next_member += 1;
-            format!(
-                "{}-{}-{:012x}",
-                config.client_id,
-                self.id_prefix,
-                inner.next_member - 1
-            )
-        });
+        let new_id = member_id
+            .is_none()
+            .then(|| self.new_member_id(inner, &config.client_id));
         self.expire_group(inner, group, now);
         let g = inner
             .groups
@@ -480,6 +605,19 @@ impl GroupCoordinator {
             && !g.members.contains_key(id)
         {
             return Err(unknown_member(group, id));
+        }
+        if g.classic.is_some() {
+            return Err(group_error(
+                group,
+                GroupErrorKind::InconsistentGroupProtocol(
+                    "Kafka clients hold this group (they assign partitions themselves); an \
+                     embedded consumer cannot join it"
+                        .into(),
+                ),
+            ));
+        }
+        if member_id.is_none() {
+            check_room(group, g)?;
         }
         if let Some(current) = g.strategy
             && current != config.strategy
@@ -514,6 +652,7 @@ impl GroupCoordinator {
                     GroupState::Stable => {}
                     GroupState::PreparingRebalance => {}
                     GroupState::Empty => return Err(empty_with_members(group)),
+                    GroupState::CompletingRebalance => return Err(embedded_in_sync(group)),
                 }
                 if let Some(member) = g.members.get_mut(id) {
                     member.rejoined = true;
@@ -533,6 +672,7 @@ impl GroupCoordinator {
                         rejoined: true,
                         waiting: 0,
                         assignment: Vec::new(),
+                        classic: None,
                     },
                 );
                 if g.state != GroupState::PreparingRebalance {
@@ -589,13 +729,14 @@ impl GroupCoordinator {
                     return Err(group_error(group, GroupErrorKind::RebalanceInProgress));
                 }
                 GroupState::PreparingRebalance => {
-                    if g.ready_to_complete() {
+                    if g.ready_to_complete(false) {
                         g.complete_rebalance(partitions_of);
                         self.changed.notify_all();
                         continue;
                     }
                 }
                 GroupState::Empty => return Err(empty_with_members(group)),
+                GroupState::CompletingRebalance => return Err(embedded_in_sync(group)),
             }
 
             // Sleep until woken, the caller's patience runs out, or the group's next deadline
@@ -640,7 +781,7 @@ impl GroupCoordinator {
     /// does), [`GroupErrorKind::UnknownMember`] if it is no longer in the group (rejoin without
     /// an id).
     pub fn heartbeat(&self, group: &str, member_id: &str, generation: i32) -> Result<()> {
-        self.check_member(group, member_id, generation, false)
+        self.check_member(group, member_id, generation, Check::Heartbeat)
     }
 
     /// Checks that an offset commit comes from a current owner.
@@ -648,9 +789,23 @@ impl GroupCoordinator {
     /// Like [`heartbeat`](Self::heartbeat) (and it counts as one), except that during a
     /// rebalance a member of the current generation is still allowed, as Kafka allows: it is
     /// how members commit what they processed before revoking, and nobody else can own those
-    /// partitions until the next generation.
+    /// partitions until the next generation. In a classic group's `CompletingRebalance` a
+    /// commit is refused with [`GroupErrorKind::RebalanceInProgress`] (as in Kafka: the member
+    /// has not yet received the partitions it would commit for).
     pub fn validate_generation(&self, group: &str, member_id: &str, generation: i32) -> Result<()> {
-        self.check_member(group, member_id, generation, true)
+        self.check_member(group, member_id, generation, Check::Commit)
+    }
+
+    /// Checks that an offset commit inside a transaction (KIP-447) comes from a current member:
+    /// only the member and its generation count, whatever the group's state, as in Kafka's
+    /// TxnOffsetCommit; the transaction's own fencing does the rest.
+    pub fn validate_txn_generation(
+        &self,
+        group: &str,
+        member_id: &str,
+        generation: i32,
+    ) -> Result<()> {
+        self.check_member(group, member_id, generation, Check::TxnCommit)
     }
 
     fn check_member(
@@ -658,7 +813,7 @@ impl GroupCoordinator {
         group: &str,
         member_id: &str,
         generation: i32,
-        allow_rebalancing: bool,
+        check: Check,
     ) -> Result<()> {
         let mut guard = self.lock();
         let now = self.clock.monotonic_ms();
@@ -678,13 +833,16 @@ impl GroupCoordinator {
                 },
             ));
         }
-        match g.state {
-            GroupState::Stable => Ok(()),
-            GroupState::PreparingRebalance if allow_rebalancing => Ok(()),
-            GroupState::PreparingRebalance => {
-                Err(group_error(group, GroupErrorKind::RebalanceInProgress))
-            }
-            GroupState::Empty => Err(empty_with_members(group)),
+        let rebalancing = || Err(group_error(group, GroupErrorKind::RebalanceInProgress));
+        match (g.state, check) {
+            (GroupState::Empty, _) => Err(empty_with_members(group)),
+            (_, Check::TxnCommit) | (GroupState::Stable, _) => Ok(()),
+            (GroupState::PreparingRebalance, Check::Commit) => Ok(()),
+            (GroupState::PreparingRebalance, Check::Heartbeat) => rebalancing(),
+            // The member knows the new generation from its join response; heartbeats while it
+            // waits for the leader's assignment are normal.
+            (GroupState::CompletingRebalance, Check::Heartbeat) => Ok(()),
+            (GroupState::CompletingRebalance, Check::Commit) => rebalancing(),
         }
     }
 
@@ -696,6 +854,11 @@ impl GroupCoordinator {
         let Some(g) = self.group(&mut guard, group, now) else {
             return Err(unknown_member(group, member_id));
         };
+        if g.pending.remove(member_id).is_some() {
+            g.complete_classic_if_ready(now, false);
+            self.changed.notify_all();
+            return Ok(());
+        }
         if !g.members.contains_key(member_id) {
             return Err(unknown_member(group, member_id));
         }
@@ -727,7 +890,9 @@ impl GroupCoordinator {
         let now = self.clock.monotonic_ms();
         for g in guard.groups.values_mut() {
             g.expire(now);
+            // Kafka clients watch topic metadata themselves; their leader rejoins to rebalance.
             if g.state == GroupState::Stable
+                && g.classic.is_none()
                 && g.members
                     .values()
                     .any(|m| m.topics.iter().any(|t| t == topic))
@@ -1202,6 +1367,7 @@ mod tests {
                 state: GroupState::Empty,
                 generation: 3,
                 strategy: None,
+                protocol: None,
                 members: vec![],
             }
         );
@@ -1246,16 +1412,21 @@ mod tests {
                 state: GroupState::Stable,
                 generation: 1,
                 strategy: Some(AssignmentStrategy::RoundRobin),
+                protocol: None,
                 members: vec![
                     MemberDescription {
                         member_id: a.clone(),
                         client_id: "client-a".to_string(),
+                        group_instance_id: None,
+                        client_host: String::new(),
                         topics: topics.clone(),
                         assignment: tps(&[("t", 0), ("t", 2), ("t", 4), ("u", 0), ("u", 2)]),
                     },
                     MemberDescription {
                         member_id: b.clone(),
                         client_id: "client-b".to_string(),
+                        group_instance_id: None,
+                        client_host: String::new(),
                         topics,
                         assignment: tps(&[("t", 1), ("t", 3), ("t", 5), ("u", 1)]),
                     },

@@ -192,7 +192,7 @@ pub(crate) fn describe_groups(
                 // Known only by its committed offsets (or not at all): Kafka answers Dead for
                 // a group it does not have.
                 Ok(None) => described.with_group_state(text(
-                    if log.list_groups().is_ok_and(|g| g.iter().any(|n| n == &*group)) {
+                    if log.list_groups().is_ok_and(|g| g.iter().any(|n| n.as_str() == group.as_str())) {
                         "Empty"
                     } else {
                         "Dead"

@@ -10,8 +10,10 @@
 
 mod admin;
 mod fetch;
+mod groups;
 mod metadata;
 mod produce;
+mod txn;
 
 use std::sync::Arc;
 
@@ -36,6 +38,20 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 4),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// The served version range of an API, if it is served at all.
@@ -122,6 +138,22 @@ pub(crate) fn dispatch(
         ApiKey::CreatePartitions => inline!(m::CreatePartitionsRequest, admin::create_partitions),
         ApiKey::DescribeConfigs => inline!(m::DescribeConfigsRequest, admin::describe_configs),
         ApiKey::ListOffsets => inline!(m::ListOffsetsRequest, fetch::list_offsets),
+        ApiKey::JoinGroup => inline!(m::JoinGroupRequest, groups::join_group),
+        ApiKey::SyncGroup => inline!(m::SyncGroupRequest, groups::sync_group),
+        ApiKey::Heartbeat => inline!(m::HeartbeatRequest, groups::heartbeat),
+        ApiKey::LeaveGroup => inline!(m::LeaveGroupRequest, groups::leave_group),
+        ApiKey::OffsetCommit => inline!(m::OffsetCommitRequest, groups::offset_commit),
+        ApiKey::OffsetFetch => inline!(m::OffsetFetchRequest, groups::offset_fetch),
+        ApiKey::DescribeGroups => inline!(m::DescribeGroupsRequest, groups::describe_groups),
+        ApiKey::ListGroups => inline!(m::ListGroupsRequest, groups::list_groups),
+        ApiKey::DeleteGroups => inline!(m::DeleteGroupsRequest, groups::delete_groups),
+        ApiKey::InitProducerId => inline!(m::InitProducerIdRequest, txn::init_producer_id),
+        ApiKey::AddPartitionsToTxn => {
+            inline!(m::AddPartitionsToTxnRequest, txn::add_partitions_to_txn)
+        }
+        ApiKey::AddOffsetsToTxn => inline!(m::AddOffsetsToTxnRequest, txn::add_offsets_to_txn),
+        ApiKey::EndTxn => inline!(m::EndTxnRequest, txn::end_txn),
+        ApiKey::TxnOffsetCommit => inline!(m::TxnOffsetCommitRequest, txn::txn_offset_commit),
         ApiKey::Produce => {
             let request = decode::<m::ProduceRequest>(&mut frame, api, version)?;
             Ok(produce::produce(&ctx, correlation_id, request))

@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
 use weir_log::TopicPartition;
 
 use super::Ctx;
-use crate::errors::error_code;
+use crate::errors::txn_error_code;
 
 /// No producer id (InitProducerId requests without one, and failed responses).
 const NO_PRODUCER_ID: i64 = -1;
@@ -44,7 +44,7 @@ pub(crate) fn init_producer_id(
             .with_producer_id(ProducerId(producer_id))
             .with_producer_epoch(epoch),
         Err(e) => InitProducerIdResponse::default()
-            .with_error_code(error_code(&e))
+            .with_error_code(txn_error_code(&e, ctx.version >= 4))
             .with_producer_id(ProducerId(NO_PRODUCER_ID))
             .with_producer_epoch(-1),
     }
@@ -71,7 +71,7 @@ pub(crate) fn add_partitions_to_txn(
         &partitions,
     ) {
         Ok(()) => 0,
-        Err(e) => error_code(&e),
+        Err(e) => txn_error_code(&e, ctx.version >= 2),
     };
     let results = request
         .v3_and_below_topics
@@ -105,7 +105,9 @@ pub(crate) fn add_offsets_to_txn(
         &request.group_id,
     ) {
         Ok(()) => AddOffsetsToTxnResponse::default(),
-        Err(e) => AddOffsetsToTxnResponse::default().with_error_code(error_code(&e)),
+        Err(e) => {
+            AddOffsetsToTxnResponse::default().with_error_code(txn_error_code(&e, ctx.version >= 2))
+        }
     }
 }
 
@@ -137,7 +139,7 @@ pub(crate) fn txn_offset_commit(
         &offsets,
     ) {
         Ok(()) => 0,
-        Err(e) => error_code(&e),
+        Err(e) => txn_error_code(&e, ctx.version >= 3),
     };
     let topics = request
         .topics
@@ -168,6 +170,6 @@ pub(crate) fn end_txn(ctx: &Ctx<'_>, request: EndTxnRequest) -> EndTxnResponse {
         request.committed,
     ) {
         Ok(()) => EndTxnResponse::default(),
-        Err(e) => EndTxnResponse::default().with_error_code(error_code(&e)),
+        Err(e) => EndTxnResponse::default().with_error_code(txn_error_code(&e, ctx.version >= 2)),
     }
 }
