@@ -3,118 +3,40 @@
 //! (read-only) on the same data.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{PROCESS_WAIT_MAX, Run, by_partition, json_lines, run};
+use super::serve::ServeProcess;
+use super::{Run, by_partition, json_lines, run, wait_with_output};
 
-/// `weir serve` over a data directory, stopped by pid (SIGTERM) when dropped.
-struct Serve {
-    child: Child,
-    address: String,
+/// `weir` as a client of `server` (stdin empty).
+fn client(server: &ServeProcess, args: &[&str]) -> Run {
+    client_with_input(server, args, "")
 }
 
-impl Serve {
-    fn start(dir: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("WEIR_DATA_DIR")
-            .env_remove("WEIR_BOOTSTRAP")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn weir serve");
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let first = lines
-            .next()
-            .expect("weir serve printed a line")
-            .expect("read stdout");
-        let address = first
-            .strip_prefix("listening: ")
-            .unwrap_or_else(|| panic!("not a listening line: {first:?}"))
-            .to_string();
-        assert!(address.starts_with("127.0.0.1:"), "{address}");
-        // Nothing more is expected on stdout; drain it so the server never blocks.
-        std::thread::spawn(move || for _ in lines {});
-        Serve { child, address }
-    }
-
-    /// SIGTERM, then waits: the server stops cleanly with status 0.
-    fn stop(mut self) {
-        self.terminate_and_wait();
-    }
-
-    fn terminate_and_wait(&mut self) -> Option<std::process::ExitStatus> {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            return Some(status);
-        }
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            if start.elapsed() > PROCESS_WAIT_MAX {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The `weir` command as a client of this server.
-    fn client(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
-        c.arg("--bootstrap")
-            .arg(&self.address)
-            .env_remove("WEIR_DATA_DIR")
-            .env_remove("WEIR_BOOTSTRAP");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        self.run_with_input(args, "")
-    }
-
-    fn run_with_input(&self, args: &[&str], input: &str) -> Run {
-        let mut child = self
-            .client()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn weir");
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        let input = input.to_string();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(input.as_bytes());
-        });
-        let out = super::wait_with_output(child);
-        writer.join().expect("writer thread");
-        out
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let status = self.terminate_and_wait();
-        if !std::thread::panicking() {
-            assert!(
-                status.is_some_and(|s| s.success()),
-                "weir serve did not stop cleanly on SIGTERM: {status:?}"
-            );
-        }
-    }
+fn client_with_input(server: &ServeProcess, args: &[&str], input: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--bootstrap")
+        .arg(&server.addr)
+        .args(args)
+        .env_remove("WEIR_DATA_DIR")
+        .env_remove("WEIR_BOOTSTRAP")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn weir");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_string();
+    // Write from a thread: weir may stop reading early (a bad line) and close its end.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let out = wait_with_output(child);
+    writer.join().expect("writer thread");
+    out
 }
 
 /// Lines sorted by (partition, offset), so that outputs that interleave partitions differently
@@ -139,33 +61,30 @@ fn by_position(out: &str) -> Vec<String> {
 fn topic_admin_over_the_protocol_matches_the_embedded_commands() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let serve = Serve::start(d);
+    let serve = ServeProcess::start(d, 0);
 
-    let out = serve
-        .run(&["topic", "create", "clicks", "--partitions", "3"])
-        .ok();
+    let out = client(&serve, &["topic", "create", "clicks", "--partitions", "3"]).ok();
     assert_eq!(out.stdout, "created topic 'clicks' with 3 partitions\n");
-    let out = serve
-        .run(&[
+    let out = client(
+        &serve,
+        &[
             "topic",
             "create",
             "state",
             "--partitions",
             "1",
             "--compacted",
-        ])
-        .ok();
+        ],
+    )
+    .ok();
     assert_eq!(out.stdout, "created topic 'state' with 1 partition\n");
-    let out = serve
-        .run(&["topic", "create", "clicks", "--partitions", "3"])
-        .fails(1);
+    let out = client(&serve, &["topic", "create", "clicks", "--partitions", "3"]).fails(1);
     assert_eq!(out.stderr, "error: topic 'clicks' already exists\n");
     // Invalid flags are refused before any request, as embedded.
-    serve
-        .run(&["topic", "create", "x", "--partitions", "0"])
-        .fails(2);
-    serve
-        .run(&[
+    client(&serve, &["topic", "create", "x", "--partitions", "0"]).fails(2);
+    client(
+        &serve,
+        &[
             "topic",
             "create",
             "x",
@@ -173,15 +92,16 @@ fn topic_admin_over_the_protocol_matches_the_embedded_commands() {
             "1",
             "--format",
             "binary",
-        ])
-        .fails(2);
+        ],
+    )
+    .fails(2);
 
-    let listed = serve.run(&["topic", "list"]).ok().stdout;
+    let listed = client(&serve, &["topic", "list"]).ok().stdout;
     assert_eq!(listed, "clicks\nstate\n");
     assert_eq!(run(d, &["topic", "list"]).ok().stdout, listed);
 
     for topic in ["clicks", "state"] {
-        let over = serve.run(&["topic", "describe", topic]).ok().stdout;
+        let over = client(&serve, &["topic", "describe", topic]).ok().stdout;
         let embedded = run(d, &["topic", "describe", topic]).ok().stdout;
         let (over_settings, over_table) = over.split_once("\n\n").unwrap();
         let (embedded_settings, embedded_table) = embedded.split_once("\n\n").unwrap();
@@ -214,20 +134,19 @@ fn topic_admin_over_the_protocol_matches_the_embedded_commands() {
         }
     }
     assert!(
-        serve
-            .run(&["topic", "describe", "state"])
+        client(&serve, &["topic", "describe", "state"])
             .ok()
             .stdout
             .contains("compacted: true\nretention_ms: none\n")
     );
 
-    let out = serve.run(&["topic", "describe", "nope"]).fails(1);
+    let out = client(&serve, &["topic", "describe", "nope"]).fails(1);
     assert_eq!(out.stderr, "error: unknown topic 'nope'\n");
-    let out = serve.run(&["topic", "delete", "state"]).ok();
+    let out = client(&serve, &["topic", "delete", "state"]).ok();
     assert_eq!(out.stdout, "deleted topic 'state'\n");
-    let out = serve.run(&["topic", "delete", "state"]).fails(1);
+    let out = client(&serve, &["topic", "delete", "state"]).fails(1);
     assert_eq!(out.stderr, "error: unknown topic 'state'\n");
-    assert_eq!(serve.run(&["topic", "list"]).ok().stdout, "clicks\n");
+    assert_eq!(client(&serve, &["topic", "list"]).ok().stdout, "clicks\n");
     serve.stop();
 }
 
@@ -235,27 +154,23 @@ fn topic_admin_over_the_protocol_matches_the_embedded_commands() {
 fn produce_and_consume_over_the_protocol_match_the_embedded_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let serve = Serve::start(d);
-    serve
-        .run(&["topic", "create", "clicks", "--partitions", "3"])
-        .ok();
+    let serve = ServeProcess::start(d, 0);
+    client(&serve, &["topic", "create", "clicks", "--partitions", "3"]).ok();
     let input: String = (0..60)
         .map(|i| format!("{{\"ad_id\": {}, \"n\": {i}, \"s\": \"x y\"}}\n", i % 7))
         .collect();
-    let out = serve
-        .run_with_input(
-            &["produce", "clicks", "--key-field", "ad_id", "--acks", "all"],
-            &input,
-        )
-        .ok();
+    let out = client_with_input(
+        &serve,
+        &["produce", "clicks", "--key-field", "ad_id", "--acks", "all"],
+        &input,
+    )
+    .ok();
     assert_eq!(out.stdout, "produced 60 records\n");
-    let out = serve
-        .run_with_input(&["produce", "clicks"], "{\"ad_id\": 99}\n\n")
-        .ok();
+    let out = client_with_input(&serve, &["produce", "clicks"], "{\"ad_id\": 99}\n\n").ok();
     assert_eq!(out.stdout, "produced 1 record\n");
 
     let all = ["consume", "clicks", "--from-beginning", "--until-end"];
-    let over = serve.run(&all).ok().stdout;
+    let over = client(&serve, &all).ok().stdout;
     let embedded = run(d, &all).ok().stdout;
     assert_eq!(by_position(&over), by_position(&embedded));
     let records = json_lines(&over);
@@ -286,18 +201,16 @@ fn produce_and_consume_over_the_protocol_match_the_embedded_output() {
         "--format",
         "text",
     ];
-    let over = serve.run(&text).ok().stdout;
+    let over = client(&serve, &text).ok().stdout;
     assert_eq!(over.lines().count(), 5);
     for line in over.lines() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{line}: {e}"));
     }
     // Without --from-beginning, only new records: none before the end.
-    let out = serve.run(&["consume", "clicks", "--until-end"]).ok();
+    let out = client(&serve, &["consume", "clicks", "--until-end"]).ok();
     assert_eq!(out.stdout, "");
-    serve.run(&["consume", "nope", "--until-end"]).fails(1);
-    serve
-        .run_with_input(&["produce", "clicks"], "{\"a\": 1}\n{oops\n")
-        .fails(1);
+    client(&serve, &["consume", "nope", "--until-end"]).fails(1);
+    client_with_input(&serve, &["produce", "clicks"], "{\"a\": 1}\n{oops\n").fails(1);
     serve.stop();
 }
 
@@ -305,9 +218,10 @@ fn produce_and_consume_over_the_protocol_match_the_embedded_output() {
 fn binary_topics_over_the_protocol_keep_their_schema() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let serve = Serve::start(d);
-    serve
-        .run(&[
+    let serve = ServeProcess::start(d, 0);
+    client(
+        &serve,
+        &[
             "topic",
             "create",
             "scores",
@@ -317,29 +231,30 @@ fn binary_topics_over_the_protocol_keep_their_schema() {
             "binary",
             "--schema",
             "id BIGINT, player VARCHAR",
-        ])
-        .ok();
-    let described = serve.run(&["topic", "describe", "scores"]).ok().stdout;
+        ],
+    )
+    .ok();
+    let described = client(&serve, &["topic", "describe", "scores"]).ok().stdout;
     assert!(
         described.contains("schema: id BIGINT, player VARCHAR\nformat: binary\n"),
         "{described}"
     );
-    let out = serve
-        .run_with_input(
-            &["produce", "scores"],
-            "{\"id\": 1, \"player\": \"ann\"}\n{\"id\": 2, \"player\": null}\n",
-        )
-        .ok();
+    let out = client_with_input(
+        &serve,
+        &["produce", "scores"],
+        "{\"id\": 1, \"player\": \"ann\"}\n{\"id\": 2, \"player\": null}\n",
+    )
+    .ok();
     assert_eq!(out.stdout, "produced 2 records\n");
-    let out = serve
-        .run_with_input(
-            &["produce", "scores"],
-            "{\"id\": \"x\", \"player\": \"b\"}\n",
-        )
-        .fails(1);
+    let out = client_with_input(
+        &serve,
+        &["produce", "scores"],
+        "{\"id\": \"x\", \"player\": \"b\"}\n",
+    )
+    .fails(1);
     assert!(out.stderr.starts_with("error: line 1: "), "{}", out.stderr);
     let args = ["consume", "scores", "--from-beginning", "--until-end"];
-    let over = serve.run(&args).ok().stdout;
+    let over = client(&serve, &args).ok().stdout;
     assert_eq!(over, run(d, &args).ok().stdout);
     let values: Vec<Value> = json_lines(&over)
         .iter()
@@ -393,18 +308,13 @@ fn commands_without_meaning_over_a_cluster_refuse_bootstrap() {
 }
 
 #[test]
-#[ignore = "needs weir serve's group APIs (JoinGroup, SyncGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups)"]
 fn groups_over_the_protocol_commit_what_was_printed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let serve = Serve::start(d);
-    serve
-        .run(&["topic", "create", "t", "--partitions", "2"])
-        .ok();
+    let serve = ServeProcess::start(d, 0);
+    client(&serve, &["topic", "create", "t", "--partitions", "2"]).ok();
     let input: String = (0..10).map(|i| format!("{{\"k\": {i}}}\n")).collect();
-    serve
-        .run_with_input(&["produce", "t", "--key-field", "k"], &input)
-        .ok();
+    client_with_input(&serve, &["produce", "t", "--key-field", "k"], &input).ok();
     let group = [
         "consume",
         "t",
@@ -414,7 +324,7 @@ fn groups_over_the_protocol_commit_what_was_printed() {
         "--max",
         "4",
     ];
-    let first = json_lines(&serve.run(&group).ok().stdout);
+    let first = json_lines(&client(&serve, &group).ok().stdout);
     assert_eq!(first.len(), 4);
     let rest = [
         "consume",
@@ -424,10 +334,10 @@ fn groups_over_the_protocol_commit_what_was_printed() {
         "--from-beginning",
         "--until-end",
     ];
-    let second = json_lines(&serve.run(&rest).ok().stdout);
+    let second = json_lines(&client(&serve, &rest).ok().stdout);
     assert_eq!(first.len() + second.len(), 10, "each record once");
-    assert_eq!(serve.run(&["groups", "list"]).ok().stdout, "g\n");
-    let over = serve.run(&["groups", "describe", "g"]).ok().stdout;
+    assert_eq!(client(&serve, &["groups", "list"]).ok().stdout, "g\n");
+    let over = client(&serve, &["groups", "describe", "g"]).ok().stdout;
     let embedded = run(d, &["groups", "describe", "g"]).ok().stdout;
     // The offsets table is the same; membership lives in the server.
     let table = |s: &str| s.split_once("\n\n").map(|(_, t)| t.to_string());
@@ -436,7 +346,7 @@ fn groups_over_the_protocol_commit_what_was_printed() {
         over.starts_with("group: g\nstate: Empty\nmembers: 0\n"),
         "{over}"
     );
-    let out = serve.run(&["groups", "describe", "nope"]).fails(1);
+    let out = client(&serve, &["groups", "describe", "nope"]).fails(1);
     assert_eq!(out.stderr, "error: unknown group 'nope'\n");
     serve.stop();
 }

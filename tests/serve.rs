@@ -55,7 +55,10 @@ impl ServeProcess {
         // SAFETY: kill(2) on our own child's pid, which we have not yet waited for.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let status = wait_with_limit(&mut child, PROCESS_WAIT_MAX);
-        assert!(status.success(), "weir serve exited with {status} after SIGTERM");
+        assert!(
+            status.success(),
+            "weir serve exited with {status} after SIGTERM"
+        );
     }
 
     /// SIGKILL: no clean shutdown; the next open recovers.
@@ -104,7 +107,10 @@ fn require_clients() {
         python.is_ok_and(|s| s.success()),
         "the real-client tests need confluent-kafka, kafka-python and lz4 for python3: run `bash .ci/install-clients`"
     );
-    let kcat = Command::new("kcat").arg("-V").stdout(Stdio::null()).status();
+    let kcat = Command::new("kcat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status();
     assert!(
         kcat.is_ok_and(|s| s.success()),
         "the real-client tests need kcat: run `bash .ci/install-clients`"
@@ -124,7 +130,10 @@ pub(crate) fn run_script(script: &str, addr: &str, extra: &[&str]) {
         .spawn()
         .unwrap();
     let status = wait_with_limit(&mut child, PROCESS_WAIT_MAX * 3);
-    assert!(status.success(), "{script} failed ({status}); its output is above");
+    assert!(
+        status.success(),
+        "{script} failed ({status}); its output is above"
+    );
 }
 
 #[test]
@@ -150,9 +159,20 @@ fn kcat_with_debians_librdkafka_produces_and_consumes() {
         .status()
         .unwrap();
     assert!(admin.success());
-    let lines: Vec<String> = (0..500).map(|i| format!("key{}:value-{i}", i % 7)).collect();
+    let lines: Vec<String> = (0..500)
+        .map(|i| format!("key{}:value-{i}", i % 7))
+        .collect();
     let mut produce = Command::new("kcat")
-        .args(["-b", &server.addr, "-P", "-t", "kc", "-K:", "-X", "acks=all"])
+        .args([
+            "-b",
+            &server.addr,
+            "-P",
+            "-t",
+            "kc",
+            "-K:",
+            "-X",
+            "acks=all",
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -165,11 +185,25 @@ fn kcat_with_debians_librdkafka_produces_and_consumes() {
     }
     assert!(wait_with_limit(&mut produce, PROCESS_WAIT_MAX).success());
     let out = Command::new("kcat")
-        .args(["-b", &server.addr, "-C", "-t", "kc", "-o", "beginning", "-e", "-q"])
+        .args([
+            "-b",
+            &server.addr,
+            "-C",
+            "-t",
+            "kc",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ])
         .args(["-f", "%k:%s\\n"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut got: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
