@@ -3,13 +3,12 @@
 //! (read-only) on the same data.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 use super::serve::ServeProcess;
-use super::{Run, by_partition, json_lines, run, wait_with_output};
+use super::{Run, by_partition, json_lines, run, run_command_with_input};
 
 /// `weir` as a client of `server` (stdin empty).
 fn client(server: &ServeProcess, args: &[&str]) -> Run {
@@ -17,26 +16,14 @@ fn client(server: &ServeProcess, args: &[&str]) -> Run {
 }
 
 fn client_with_input(server: &ServeProcess, args: &[&str], input: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+    command
         .arg("--bootstrap")
         .arg(&server.addr)
         .args(args)
         .env_remove("WEIR_DATA_DIR")
-        .env_remove("WEIR_BOOTSTRAP")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn weir");
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let input = input.to_string();
-    // Write from a thread: weir may stop reading early (a bad line) and close its end.
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let out = wait_with_output(child);
-    writer.join().expect("writer thread");
-    out
+        .env_remove("WEIR_BOOTSTRAP");
+    run_command_with_input(command, input)
 }
 
 /// Lines sorted by (partition, offset), so that outputs that interleave partitions differently

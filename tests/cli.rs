@@ -78,8 +78,14 @@ fn run(dir: &Path, args: &[&str]) -> Run {
 }
 
 fn run_with_input(dir: &Path, args: &[&str], input: &str) -> Run {
-    let mut child = weir(dir)
-        .args(args)
+    let mut command = weir(dir);
+    command.args(args);
+    run_command_with_input(command, input)
+}
+
+/// Runs `command` with `input` on its stdin.
+fn run_command_with_input(mut command: Command, input: &str) -> Run {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -616,39 +616,12 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
         report.line("bytes_per_record", format!("{per_record:.1}"));
 
         settle(&place.path.join(topic))?;
-        let mut consumer = Consumer::new(log, ConsumerConfig::default())?;
-        consumer.assign_topic(topic)?;
-        consumer.seek_to_beginning()?;
-        let start = Instant::now();
-        let mut records = 0u64;
-        let mut value_bytes = 0u64;
-        let mut last_progress = Instant::now();
-        while records < a.records {
-            let batches = consumer.poll(Duration::from_millis(100))?;
-            if batches.is_empty() {
-                if last_progress.elapsed() > CONSUME_STALL_MAX {
-                    bail!(
-                        "the consumer stalled after {records} of {} records",
-                        a.records
-                    );
-                }
-                continue;
-            }
-            last_progress = Instant::now();
-            for b in &batches {
-                for r in b.records() {
-                    let r = r?;
-                    value_bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
-                    records += 1;
-                }
-            }
-        }
-        let elapsed = start.elapsed();
-        consumer.close()?;
-        if records != a.records || value_bytes != a.records * a.value_bytes {
+        let (value_bytes, elapsed) = consume_all(log, topic, a.records)?;
+        let records = a.records;
+        if value_bytes != a.records * a.value_bytes {
             bail!(
-                "consumed {records} records with {value_bytes} value bytes, expected {} records",
-                a.records
+                "consumed {records} records with {value_bytes} value bytes, expected {} bytes",
+                a.records * a.value_bytes
             );
         }
         report.line("seconds", format!("{:.3}", elapsed.as_secs_f64()));
@@ -691,6 +664,41 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
         report.line("recovery_truncations", log.recovery_report().len());
         Ok(())
     })
+}
+
+/// One consumer reads `records` records of `topic` from the beginning, touching every value;
+/// returns the value bytes read and the time taken. A consumer that sees nothing new for
+/// `CONSUME_STALL_MAX` fails.
+pub(super) fn consume_all(log: &Log, topic: &str, records: u64) -> Result<(u64, Duration)> {
+    let mut consumer = Consumer::new(log, ConsumerConfig::default())?;
+    consumer.assign_topic(topic)?;
+    consumer.seek_to_beginning()?;
+    let start = Instant::now();
+    let mut read = 0u64;
+    let mut value_bytes = 0u64;
+    let mut last_progress = Instant::now();
+    while read < records {
+        let batches = consumer.poll(Duration::from_millis(100))?;
+        if batches.is_empty() {
+            if last_progress.elapsed() > CONSUME_STALL_MAX {
+                bail!("the consumer stalled after {read} of {records} records");
+            }
+            continue;
+        }
+        last_progress = Instant::now();
+        for b in &batches {
+            for r in b.records() {
+                value_bytes += r?.value.as_ref().map_or(0, |v| v.len() as u64);
+                read += 1;
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    consumer.close()?;
+    if read != records {
+        bail!("consumed {read} records, expected {records}");
+    }
+    Ok((value_bytes, elapsed))
 }
 
 /// Reads every segment file (`*.log`) under `topic_dir` sequentially with 1 MiB `read` calls;

@@ -12,15 +12,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use weir::log::{
-    Acks as LogAcks, Consumer as LogConsumer, ConsumerConfig as LogConsumerConfig, Log, LogConfig,
-    Producer as LogProducer, ProducerConfig as LogProducerConfig, TopicConfig,
+    Acks as LogAcks, Log, LogConfig, Producer as LogProducer, ProducerConfig as LogProducerConfig,
+    TopicConfig,
 };
 use weir_client::{
     Acks, Admin, ClientConfig, Compression, Consumer, ConsumerConfig, Event, NewTopic, Producer,
     ProducerConfig, ProducerRecord, StartAt,
 };
 
-use super::bench::{CONSUME_STALL_MAX, MB, ValuePool, per_s, percentile_ms, send_records};
+use super::bench::{
+    CONSUME_STALL_MAX, MB, ValuePool, consume_all, per_s, percentile_ms, send_records,
+};
 use super::report::Report;
 
 /// How long the server may take to print its `listening:` line.
@@ -421,41 +423,14 @@ fn serve_consume(
 }
 
 fn embedded_consume(log: &Log, topic: &str, a: &ServeBench) -> Result<f64> {
-    let mut consumer = LogConsumer::new(log, LogConsumerConfig::default())?;
-    consumer.assign_topic(topic)?;
-    consumer.seek_to_beginning()?;
-    let start = Instant::now();
-    let mut records = 0u64;
-    let mut value_bytes = 0u64;
-    let mut last_progress = Instant::now();
-    while records < a.records {
-        let batches = consumer.poll(Duration::from_millis(100))?;
-        if batches.is_empty() {
-            if last_progress.elapsed() > CONSUME_STALL_MAX {
-                bail!(
-                    "the embedded consumer stalled after {records} of {} records",
-                    a.records
-                );
-            }
-            continue;
-        }
-        last_progress = Instant::now();
-        for b in &batches {
-            for r in b.records() {
-                value_bytes += r?.value.as_ref().map_or(0, |v| v.len() as u64);
-                records += 1;
-            }
-        }
-    }
-    let elapsed = start.elapsed();
-    consumer.close()?;
+    let (value_bytes, elapsed) = consume_all(log, topic, a.records)?;
     if value_bytes != a.records * a.value_bytes {
         bail!(
             "consumed {value_bytes} value bytes, expected {}",
             a.records * a.value_bytes
         );
     }
-    Ok(per_s(records as f64, elapsed))
+    Ok(per_s(a.records as f64, elapsed))
 }
 
 /// Produce→consume latency through the protocol: one producer (acks=all, lz4, linger 1 ms)
