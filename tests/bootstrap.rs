@@ -323,6 +323,8 @@ fn groups_over_the_protocol_commit_what_was_printed() {
     ];
     let second = json_lines(&client(&serve, &rest).ok().stdout);
     assert_eq!(first.len() + second.len(), 10, "each record once");
+    // A consumer without --group reads without joining or committing: no group of its own.
+    client(&serve, &["consume", "t", "--from-beginning", "--until-end"]).ok();
     assert_eq!(client(&serve, &["groups", "list"]).ok().stdout, "g\n");
     let over = client(&serve, &["groups", "describe", "g"]).ok().stdout;
     let embedded = run(d, &["groups", "describe", "g"]).ok().stdout;
