@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod adclick;
+mod bootstrap;
 mod closed_stdout;
 mod serve;
 mod sql;
@@ -77,8 +78,14 @@ fn run(dir: &Path, args: &[&str]) -> Run {
 }
 
 fn run_with_input(dir: &Path, args: &[&str], input: &str) -> Run {
-    let mut child = weir(dir)
-        .args(args)
+    let mut command = weir(dir);
+    command.args(args);
+    run_command_with_input(command, input)
+}
+
+/// Runs `command` with `input` on its stdin.
+fn run_command_with_input(mut command: Command, input: &str) -> Run {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -51,9 +51,11 @@ impl ServeProcess {
         // SAFETY: kill(2) on our own child's pid, which we have not yet waited for.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let status = wait_with_limit(&mut child, PROCESS_WAIT_MAX);
-        assert!(status.success(), "weir serve exited with {status} after SIGTERM");
+        assert!(
+            status.success(),
+            "weir serve exited with {status} after SIGTERM"
+        );
     }
-
 }
 
 impl Drop for ServeProcess {
@@ -94,7 +96,10 @@ fn require_clients() {
         python.is_ok_and(|s| s.success()),
         "the real-client tests need confluent-kafka, kafka-python and lz4 for python3: run `bash .ci/install-clients`"
     );
-    let kcat = Command::new("kcat").arg("-V").stdout(Stdio::null()).status();
+    let kcat = Command::new("kcat")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .status();
     assert!(
         kcat.is_ok_and(|s| s.success()),
         "the real-client tests need kcat: run `bash .ci/install-clients`"
@@ -114,7 +119,10 @@ pub(crate) fn run_script(script: &str, addr: &str, extra: &[&str]) {
         .spawn()
         .unwrap();
     let status = wait_with_limit(&mut child, PROCESS_WAIT_MAX * 3);
-    assert!(status.success(), "{script} failed ({status}); its output is above");
+    assert!(
+        status.success(),
+        "{script} failed ({status}); its output is above"
+    );
 }
 
 #[test]
@@ -140,9 +148,20 @@ fn kcat_with_debians_librdkafka_produces_and_consumes() {
         .status()
         .unwrap();
     assert!(admin.success());
-    let lines: Vec<String> = (0..500).map(|i| format!("key{}:value-{i}", i % 7)).collect();
+    let lines: Vec<String> = (0..500)
+        .map(|i| format!("key{}:value-{i}", i % 7))
+        .collect();
     let mut produce = Command::new("kcat")
-        .args(["-b", &server.addr, "-P", "-t", "kc", "-K:", "-X", "acks=all"])
+        .args([
+            "-b",
+            &server.addr,
+            "-P",
+            "-t",
+            "kc",
+            "-K:",
+            "-X",
+            "acks=all",
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
@@ -155,11 +174,25 @@ fn kcat_with_debians_librdkafka_produces_and_consumes() {
     }
     assert!(wait_with_limit(&mut produce, PROCESS_WAIT_MAX).success());
     let out = Command::new("kcat")
-        .args(["-b", &server.addr, "-C", "-t", "kc", "-o", "beginning", "-e", "-q"])
+        .args([
+            "-b",
+            &server.addr,
+            "-C",
+            "-t",
+            "kc",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ])
         .args(["-f", "%k:%s\\n"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut got: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -239,7 +272,11 @@ p.flush(30)
         .args(["consume", "agree", "--from-beginning", "--until-end"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // `weir consume` prints a stored JSON value exactly as stored: the bytes Python sent
     // (json.dumps: ", " and ": " separators, non-ASCII escaped).
     let mut by_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();

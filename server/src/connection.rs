@@ -69,7 +69,11 @@ pub(crate) async fn serve(
     let (read, mut write) = socket.into_split();
     let in_flight_max = shared.config.in_flight_requests_max.max(1);
     let (frames_tx, mut frames) = mpsc::channel(in_flight_max);
-    let reader = tokio::spawn(read_frames(read, shared.config.request_bytes_max, frames_tx));
+    let reader = tokio::spawn(read_frames(
+        read,
+        shared.config.request_bytes_max,
+        frames_tx,
+    ));
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut stopping = false;
     let mut failure: Option<ConnError> = None;

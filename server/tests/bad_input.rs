@@ -66,10 +66,19 @@ impl Fixture {
     /// A well-formed request on a fresh connection still gets its answer.
     fn still_serves(&self) {
         let mut s = self.connect();
-        let body = request(&mut s, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+        let body = request(
+            &mut s,
+            ApiKey::ApiVersions,
+            3,
+            &ApiVersionsRequest::default(),
+        );
         let r = ApiVersionsResponse::decode(&mut body.clone(), 3).unwrap();
         assert_eq!(r.error_code, 0);
-        assert!(r.api_keys.iter().any(|k| k.api_key == ApiKey::Produce as i16));
+        assert!(
+            r.api_keys
+                .iter()
+                .any(|k| k.api_key == ApiKey::Produce as i16)
+        );
     }
 }
 
@@ -135,7 +144,8 @@ fn assert_closed(mut s: TcpStream) {
 fn garbage_bytes_close_that_connection_only() {
     let f = Fixture::new();
     let mut s = f.connect();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: weir\r\n\r\n").unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: weir\r\n\r\n")
+        .unwrap();
     assert_closed(s);
     f.still_serves();
 }
@@ -209,15 +219,18 @@ fn a_truncated_request_closes_the_connection() {
 }
 
 fn produce_request(records: Vec<u8>) -> ProduceRequest {
-    ProduceRequest::default().with_acks(-1).with_timeout_ms(10_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_static_str("t")))
-            .with_partition_data(vec![
-                PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(records.into())),
-            ]),
-    ])
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(records.into())),
+                ]),
+        ])
 }
 
 fn one_batch() -> Vec<u8> {
@@ -265,7 +278,11 @@ fn a_fetch_of_an_unknown_topic_gets_unknown_topic_or_partition() {
     let r = FetchResponse::decode(&mut body, 11).unwrap();
     let p = &r.responses[0].partitions[0];
     assert_eq!(p.error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
-    assert_eq!(p.records.as_deref(), Some(&[][..]), "empty bytes, never a null record set");
+    assert_eq!(
+        p.records.as_deref(),
+        Some(&[][..]),
+        "empty bytes, never a null record set"
+    );
     f.still_serves();
 }
 
@@ -277,5 +294,8 @@ fn a_produce_to_an_internal_topic_is_refused() {
     req.topic_data[0].name = TopicName(StrBytes::from_static_str("__consumer_offsets"));
     let mut body = request(&mut s, ApiKey::Produce, 9, &req);
     let r = ProduceResponse::decode(&mut body, 9).unwrap();
-    assert_eq!(r.responses[0].partition_responses[0].error_code, 17, "INVALID_TOPIC_EXCEPTION");
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code, 17,
+        "INVALID_TOPIC_EXCEPTION"
+    );
 }

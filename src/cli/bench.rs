@@ -14,10 +14,12 @@ use weir::log::{
     TopicConfig, TransactionalConfig, TransactionalProducer,
 };
 
-use super::report::Report;
-use super::{AcksArg, CompressionArg, DataDir};
+use weir_client::ClientConfig;
 
-const MB: f64 = 1e6;
+use super::report::Report;
+use super::{AcksArg, CompressionArg, DataDir, usage};
+
+pub(super) const MB: f64 = 1e6;
 /// Pre-generated values: at least this many, and at least this many bytes (several batches).
 const VALUE_POOL_VALUES_MIN: usize = 1024;
 const VALUE_POOL_BYTES_MIN: usize = 64 << 20;
@@ -33,7 +35,7 @@ const BASELINE_RUNS: u32 = 3;
 /// With acks=all the baseline fsyncs this often (and at the end).
 const BASELINE_FSYNC_BYTES: u64 = 64 << 20;
 /// A consumer that sees nothing new for this long has lost records: the bench fails.
-const CONSUME_STALL_MAX: Duration = Duration::from_secs(30);
+pub(super) const CONSUME_STALL_MAX: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -77,6 +79,21 @@ jsonl_rows_per_s (DataFusion's NDJSON reader) and memory_rows_per_s (a MemTable)
 read_only_rows_per_s: the binary topic grouped by _partition, which decodes no value (the log-read floor)."
     )]
     Sql(super::bench_sql::SqlBench),
+    /// Producer and consumer through the Kafka protocol (`weir serve` over loopback) beside the
+    /// embedded log, and produce→consume latency
+    #[command(
+        after_help = "Starts `weir serve --listen 127.0.0.1:0` as a child process of this program \
+(its data directory in a temporary directory; with --bootstrap, uses that cluster instead), and \
+stops it with SIGTERM at the end. For each of acks=all and acks=1, with lz4 and without compression: \
+one librdkafka producer sends N records of --value-bytes to a fresh topic of --partitions and flushes \
+(serve_produce_<acks>_<compression>_records_per_s, _mb_per_s), and the embedded producer does the same \
+on a log in the same directory (embedded_produce_..., acks=all fsynced in both); \
+serve_to_embedded_produce_ratio is that of acks=all lz4. Then one consumer reads each acks=all topic \
+from the beginning (serve_consume_..., embedded_consume_...). Latency: one producer (acks=all, lz4, \
+linger 1 ms) sends --latency-rate records/s for --latency-seconds, evenly paced, and one consumer in \
+the same process reads them; p50/p99/p999 of read time minus send time (serve_latency_p99_ms...)."
+    )]
+    Serve(super::bench_serve::ServeBench),
 }
 
 #[derive(Debug, Args)]
@@ -125,7 +142,19 @@ pub struct ConsumeBench {
     partitions: i32,
 }
 
-pub fn run(dir: &DataDir, cmd: BenchCommand) -> Result<()> {
+pub fn run(dir: &DataDir, cluster: Option<&ClientConfig>, cmd: BenchCommand) -> Result<()> {
+    if cluster.is_some() {
+        let name = match &cmd {
+            BenchCommand::Produce(_) => Some("bench produce"),
+            BenchCommand::Consume(_) => Some("bench consume"),
+            BenchCommand::Adclick(_) => Some("bench adclick"),
+            BenchCommand::Sql(_) => Some("bench sql"),
+            BenchCommand::Serve(_) => None,
+        };
+        if let Some(name) = name {
+            usage!("{}", super::not_over_a_cluster(name));
+        }
+    }
     let place = Place::new(dir)?;
     let mut report = Report::default();
     report.line(
@@ -142,6 +171,7 @@ pub fn run(dir: &DataDir, cmd: BenchCommand) -> Result<()> {
         BenchCommand::Consume(a) => bench_consume(&place, &a, &mut report),
         BenchCommand::Adclick(a) => super::bench_adclick::bench(&place.path, &a, &mut report),
         BenchCommand::Sql(a) => super::bench_sql::bench(&place.path, &a, &mut report),
+        BenchCommand::Serve(a) => super::bench_serve::bench(&place.path, cluster, &a, &mut report),
     };
     // What was measured is printed even when the bench failed; then the failure is the error
     // (a closed stdout must not hide it).
@@ -228,7 +258,7 @@ fn reopen(
 /// Pre-generated values that records cycle through: pseudo-random printable bytes (compressible
 /// about as much as text, by entropy coding, but without repeats within a batch for a codec to
 /// find), from a fixed seed so that runs compare.
-struct ValuePool {
+pub(super) struct ValuePool {
     bytes: Vec<u8>,
     value_bytes: usize,
     count: u64,
@@ -237,7 +267,7 @@ struct ValuePool {
 impl ValuePool {
     /// At least `VALUE_POOL_VALUES_MIN` values and `VALUE_POOL_BYTES_MIN` bytes, so a batch never
     /// holds the same value twice.
-    fn new(value_bytes: usize) -> ValuePool {
+    pub(super) fn new(value_bytes: usize) -> ValuePool {
         const ALPHABET: &[u8] =
             b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,:{}\"";
         let count = VALUE_POOL_VALUES_MIN.max(VALUE_POOL_BYTES_MIN.div_ceil(value_bytes));
@@ -252,7 +282,7 @@ impl ValuePool {
         }
     }
 
-    fn get(&self, i: u64) -> &[u8] {
+    pub(super) fn get(&self, i: u64) -> &[u8] {
         let start = (i % self.count) as usize * self.value_bytes;
         &self.bytes[start..start + self.value_bytes]
     }
@@ -277,11 +307,11 @@ fn on_threads(threads: u64, work: impl Fn(u64) -> Result<u64> + Sync) -> Result<
     })
 }
 
-fn per_s(amount: f64, d: Duration) -> f64 {
+pub(super) fn per_s(amount: f64, d: Duration) -> f64 {
     amount / d.as_secs_f64().max(1e-9)
 }
 
-fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+pub(super) fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -299,7 +329,7 @@ fn log_bytes(log: &Log, topic: &str) -> Result<u64> {
 }
 
 /// Sends `count` records cycling through `pool`, starting at `first`.
-fn send_records(
+pub(super) fn send_records(
     producer: &Producer,
     topic: &str,
     pool: &ValuePool,
@@ -586,39 +616,12 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
         report.line("bytes_per_record", format!("{per_record:.1}"));
 
         settle(&place.path.join(topic))?;
-        let mut consumer = Consumer::new(log, ConsumerConfig::default())?;
-        consumer.assign_topic(topic)?;
-        consumer.seek_to_beginning()?;
-        let start = Instant::now();
-        let mut records = 0u64;
-        let mut value_bytes = 0u64;
-        let mut last_progress = Instant::now();
-        while records < a.records {
-            let batches = consumer.poll(Duration::from_millis(100))?;
-            if batches.is_empty() {
-                if last_progress.elapsed() > CONSUME_STALL_MAX {
-                    bail!(
-                        "the consumer stalled after {records} of {} records",
-                        a.records
-                    );
-                }
-                continue;
-            }
-            last_progress = Instant::now();
-            for b in &batches {
-                for r in b.records() {
-                    let r = r?;
-                    value_bytes += r.value.as_ref().map_or(0, |v| v.len() as u64);
-                    records += 1;
-                }
-            }
-        }
-        let elapsed = start.elapsed();
-        consumer.close()?;
-        if records != a.records || value_bytes != a.records * a.value_bytes {
+        let (value_bytes, elapsed) = consume_all(log, topic, a.records)?;
+        let records = a.records;
+        if value_bytes != a.records * a.value_bytes {
             bail!(
-                "consumed {records} records with {value_bytes} value bytes, expected {} records",
-                a.records
+                "consumed {records} records with {value_bytes} value bytes, expected {} bytes",
+                a.records * a.value_bytes
             );
         }
         report.line("seconds", format!("{:.3}", elapsed.as_secs_f64()));
@@ -661,6 +664,41 @@ fn bench_consume(place: &Place, a: &ConsumeBench, report: &mut Report) -> Result
         report.line("recovery_truncations", log.recovery_report().len());
         Ok(())
     })
+}
+
+/// One consumer reads `records` records of `topic` from the beginning, touching every value;
+/// returns the value bytes read and the time taken. A consumer that sees nothing new for
+/// `CONSUME_STALL_MAX` fails.
+pub(super) fn consume_all(log: &Log, topic: &str, records: u64) -> Result<(u64, Duration)> {
+    let mut consumer = Consumer::new(log, ConsumerConfig::default())?;
+    consumer.assign_topic(topic)?;
+    consumer.seek_to_beginning()?;
+    let start = Instant::now();
+    let mut read = 0u64;
+    let mut value_bytes = 0u64;
+    let mut last_progress = Instant::now();
+    while read < records {
+        let batches = consumer.poll(Duration::from_millis(100))?;
+        if batches.is_empty() {
+            if last_progress.elapsed() > CONSUME_STALL_MAX {
+                bail!("the consumer stalled after {read} of {records} records");
+            }
+            continue;
+        }
+        last_progress = Instant::now();
+        for b in &batches {
+            for r in b.records() {
+                value_bytes += r?.value.as_ref().map_or(0, |v| v.len() as u64);
+                read += 1;
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    consumer.close()?;
+    if read != records {
+        bail!("consumed {read} records, expected {records}");
+    }
+    Ok((value_bytes, elapsed))
 }
 
 /// Reads every segment file (`*.log`) under `topic_dir` sequentially with 1 MiB `read` calls;

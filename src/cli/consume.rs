@@ -1,6 +1,6 @@
 //! `weir consume`: prints a topic's records, one per line.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +10,11 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use weir::log::{Consumer, ConsumerBatch, ConsumerConfig, Log, OffsetReset};
+
+use weir_client::{
+    Admin, ClientConfig, Consumer as ClusterConsumer, ConsumerConfig as ClusterConsumerConfig,
+    Event as ClusterEvent, Isolation, OffsetReset as ClusterOffsetReset, StartAt,
+};
 
 use super::stdout::Stdout;
 use super::values::{OutValue, ValueCodec};
@@ -82,7 +87,8 @@ struct OutRecord<'a> {
     tombstone: bool,
 }
 
-pub fn run(dir: &DataDir, args: ConsumeArgs) -> Result<()> {
+/// Checks the flags clap cannot, and returns the flag Ctrl-C and SIGTERM set.
+fn prepare(args: &ConsumeArgs) -> Result<Arc<AtomicBool>> {
     if args.group.as_deref().is_some_and(str::is_empty) {
         usage!("--group must not be empty");
     }
@@ -93,6 +99,11 @@ pub fn run(dir: &DataDir, args: ConsumeArgs) -> Result<()> {
             .context("installing a signal handler")?;
         signal_hook::flag::register(signal, stop.clone()).context("installing a signal handler")?;
     }
+    Ok(stop)
+}
+
+pub fn run(dir: &DataDir, args: ConsumeArgs) -> Result<()> {
+    let stop = prepare(&args)?;
     match &args.group {
         None => {
             let log = dir.open_read_only(Some(&args.topic))?;
@@ -250,39 +261,72 @@ fn print_batches(
                 // Past where --until-end stops.
                 break;
             }
-            let value = format.decode(r.value.as_deref()).with_context(|| {
-                format!(
-                    "topic '{}' partition {} offset {}",
-                    b.topic, b.partition, r.offset
-                )
-            })?;
-            match output {
-                OutputFormat::Json => {
-                    let rec = OutRecord {
-                        topic: &b.topic,
-                        partition: b.partition,
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        key: r.key.as_deref().map(String::from_utf8_lossy),
-                        tombstone: value.is_tombstone(),
-                        value,
-                    };
-                    // Back to the io error, which keeps the mark of a closed standard output
-                    // (serde_json's own error hides it from `source()`).
-                    serde_json::to_writer(&mut *out, &rec).map_err(io::Error::from)?;
-                    out.write_all(b"\n")?;
-                }
-                OutputFormat::Text => {
-                    out.write_all(value.to_text().as_bytes())?;
-                    out.write_all(b"\n")?;
-                }
-            }
+            print_record(
+                out,
+                &RecordRef {
+                    topic: &b.topic,
+                    partition: b.partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    key: r.key.as_deref(),
+                    value: r.value.as_deref(),
+                },
+                format,
+                output,
+            )?;
             next.insert(b.partition, r.offset + 1);
             count += 1;
             left -= 1;
         }
     }
     Ok((count, next))
+}
+
+/// A record to print, from the embedded log or a cluster.
+struct RecordRef<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+}
+
+/// Prints one record as `output` says (one line).
+fn print_record(
+    out: &mut impl Write,
+    r: &RecordRef<'_>,
+    format: &ValueCodec,
+    output: OutputFormat,
+) -> Result<()> {
+    let value = format.decode(r.value).with_context(|| {
+        format!(
+            "topic '{}' partition {} offset {}",
+            r.topic, r.partition, r.offset
+        )
+    })?;
+    match output {
+        OutputFormat::Json => {
+            let rec = OutRecord {
+                topic: r.topic,
+                partition: r.partition,
+                offset: r.offset,
+                timestamp: r.timestamp,
+                key: r.key.map(String::from_utf8_lossy),
+                tombstone: value.is_tombstone(),
+                value,
+            };
+            // Back to the io error, which keeps the mark of a closed standard output
+            // (serde_json's own error hides it from `source()`).
+            serde_json::to_writer(&mut *out, &rec).map_err(io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+        OutputFormat::Text => {
+            out.write_all(value.to_text().as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
 }
 
 /// Moves every partition of this poll back to just after its last printed record (or to where
@@ -313,6 +357,159 @@ fn rewind(
             },
         };
         consumer.seek(topic, b.partition, target)?;
+    }
+    Ok(())
+}
+
+/// Records handed out by one poll of a cluster consumer, at most: printed, flushed and
+/// committed together.
+const CLUSTER_POLL_RECORDS_MAX: usize = 1000;
+
+/// `consume` as a client of `cluster`: the same flags, starts, stops and output.
+pub fn run_cluster(cluster: &ClientConfig, args: ConsumeArgs) -> Result<()> {
+    let stop = prepare(&args)?;
+    let topic = args.topic.as_str();
+    let isolation: Isolation = args.isolation.into();
+    let admin = Admin::connect(cluster)?;
+    let config = super::cluster::fetch_topic_config(&admin, topic)?;
+    let format = ValueCodec::of_topic(topic, &config)?;
+    let partitions = admin.partitions(topic)?;
+    // Where --until-end stops: each partition's end as the command starts.
+    let ends: Option<HashMap<i32, i64>> = if args.until_end {
+        let mut ends = HashMap::new();
+        for &p in &partitions {
+            ends.insert(p, admin.watermarks(topic, p, isolation)?.1);
+        }
+        Some(ends)
+    } else {
+        None
+    };
+    drop(admin);
+    let consumer = ClusterConsumer::new(
+        cluster,
+        &ClusterConsumerConfig {
+            group: args.group.clone(),
+            isolation,
+            offset_reset: if args.from_beginning {
+                ClusterOffsetReset::Earliest
+            } else {
+                ClusterOffsetReset::Latest
+            },
+            // A partition already at its end when assigned hands out no record to say so.
+            report_partition_end: ends.is_some(),
+            ..ClusterConsumerConfig::default()
+        },
+    )?;
+    if args.group.is_some() {
+        consumer.subscribe(&[topic])?;
+    } else {
+        let start = if args.from_beginning {
+            StartAt::Beginning
+        } else {
+            StartAt::End
+        };
+        let assignment: Vec<(i32, StartAt)> = partitions.iter().map(|&p| (p, start)).collect();
+        consumer.assign(topic, &assignment)?;
+    }
+    let result = follow_cluster(&consumer, &args, &format, ends.as_ref(), &stop);
+    consumer.close();
+    result
+}
+
+fn follow_cluster(
+    consumer: &ClusterConsumer,
+    args: &ConsumeArgs,
+    format: &ValueCodec,
+    ends: Option<&HashMap<i32, i64>>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let topic = args.topic.as_str();
+    let mut out = BufWriter::with_capacity(1 << 16, Stdout::lock());
+    let mut printed = 0u64;
+    let mut last_record = Instant::now();
+    let idle_exit = args.idle_exit_ms.map(Duration::from_millis);
+    // Partitions that reached their end (with --until-end).
+    let mut at_end: HashSet<i32> = HashSet::new();
+    while args.max.is_none_or(|m| printed < m) && !stop.load(Ordering::Relaxed) {
+        if ends.is_some() {
+            let assigned: Vec<i32> = if args.group.is_some() {
+                consumer
+                    .assignment()?
+                    .into_iter()
+                    .filter(|(t, _)| t == topic)
+                    .map(|(_, p)| p)
+                    .collect()
+            } else {
+                ends.into_iter().flat_map(|e| e.keys().copied()).collect()
+            };
+            if !assigned.is_empty() && assigned.iter().all(|p| at_end.contains(p)) {
+                break;
+            }
+        }
+        // Offsets after the last record printed in this poll, per partition.
+        let mut next: HashMap<i32, i64> = HashMap::new();
+        let mut handed_out = 0;
+        let mut wait = Duration::from_millis(POLL_WAIT_MS);
+        while handed_out < CLUSTER_POLL_RECORDS_MAX && args.max.is_none_or(|m| printed < m) {
+            let Some(event) = consumer.poll(wait)? else {
+                break;
+            };
+            wait = Duration::ZERO;
+            let record = match event {
+                ClusterEvent::PartitionEnd { partition } => {
+                    at_end.insert(partition);
+                    continue;
+                }
+                ClusterEvent::Record(r) => r,
+            };
+            handed_out += 1;
+            let partition = record.partition();
+            let end = ends.map_or(i64::MAX, |e| e.get(&partition).copied().unwrap_or(0));
+            if record.offset() >= end {
+                // Past where --until-end stops.
+                at_end.insert(partition);
+                continue;
+            }
+            print_record(
+                &mut out,
+                &RecordRef {
+                    topic: record.topic(),
+                    partition,
+                    offset: record.offset(),
+                    timestamp: record.timestamp_ms(),
+                    key: record.key(),
+                    value: record.value(),
+                },
+                format,
+                args.format,
+            )?;
+            printed += 1;
+            next.insert(partition, record.offset() + 1);
+            if record.offset() + 1 >= end {
+                at_end.insert(partition);
+            }
+        }
+        if handed_out == 0 {
+            if idle_exit.is_some_and(|d| last_record.elapsed() >= d) {
+                break;
+            }
+            continue;
+        }
+        last_record = Instant::now();
+        match out.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                // The reader went away: nothing printed in this poll reached it, so commit
+                // nothing of it.
+                return Ok(());
+            }
+            r => r.context("writing to standard output")?,
+        }
+        if args.group.is_some() {
+            let offsets: Vec<(i32, i64)> = next.into_iter().collect();
+            consumer
+                .commit(topic, &offsets)
+                .context("committing offsets")?;
+        }
     }
     Ok(())
 }

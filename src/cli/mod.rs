@@ -5,7 +5,9 @@
 
 mod bench;
 mod bench_adclick;
+mod bench_serve;
 mod bench_sql;
+mod cluster;
 mod consume;
 mod groups;
 mod produce;
@@ -42,6 +44,11 @@ pub struct Cli {
     /// Data directory [default: $WEIR_DATA_DIR, else ./weir-data]
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Run as a client of this Kafka-protocol cluster (weir serve, Kafka, Redpanda) instead of
+    /// opening a data directory [default: $WEIR_BOOTSTRAP]
+    #[arg(long, global = true, value_name = "HOST:PORT[,HOST:PORT...]")]
+    bootstrap: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -109,6 +116,16 @@ impl From<AcksArg> for Acks {
     }
 }
 
+impl From<AcksArg> for weir_client::Acks {
+    fn from(a: AcksArg) -> weir_client::Acks {
+        match a {
+            AcksArg::None => weir_client::Acks::None,
+            AcksArg::Leader => weir_client::Acks::Leader,
+            AcksArg::All => weir_client::Acks::All,
+        }
+    }
+}
+
 /// Transaction visibility for readers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum IsolationArg {
@@ -125,6 +142,15 @@ impl From<IsolationArg> for IsolationLevel {
         match a {
             IsolationArg::ReadCommitted => IsolationLevel::ReadCommitted,
             IsolationArg::ReadUncommitted => IsolationLevel::ReadUncommitted,
+        }
+    }
+}
+
+impl From<IsolationArg> for weir_client::Isolation {
+    fn from(a: IsolationArg) -> weir_client::Isolation {
+        match a {
+            IsolationArg::ReadCommitted => weir_client::Isolation::ReadCommitted,
+            IsolationArg::ReadUncommitted => weir_client::Isolation::ReadUncommitted,
         }
     }
 }
@@ -152,6 +178,18 @@ impl From<CompressionArg> for Compression {
             CompressionArg::Zstd => Compression::Zstd,
             CompressionArg::Gzip => Compression::Gzip,
             CompressionArg::Snappy => Compression::Snappy,
+        }
+    }
+}
+
+impl From<CompressionArg> for weir_client::Compression {
+    fn from(c: CompressionArg) -> weir_client::Compression {
+        match c {
+            CompressionArg::None => weir_client::Compression::None,
+            CompressionArg::Lz4 => weir_client::Compression::Lz4,
+            CompressionArg::Zstd => weir_client::Compression::Zstd,
+            CompressionArg::Gzip => weir_client::Compression::Gzip,
+            CompressionArg::Snappy => weir_client::Compression::Snappy,
         }
     }
 }
@@ -255,15 +293,34 @@ impl DataDir {
 
 fn run(cli: Cli) -> Result<()> {
     let dir = DataDir::resolve(cli.data_dir);
+    let Some(cluster) = cluster::resolve(cli.bootstrap)? else {
+        return match cli.command {
+            Command::Topic(cmd) => topic::run(&dir, cmd),
+            Command::Produce(args) => produce::run(&dir, args),
+            Command::Consume(args) => consume::run(&dir, args),
+            Command::Groups(cmd) => groups::run(&dir, cmd),
+            Command::Bench(cmd) => bench::run(&dir, None, cmd),
+            Command::Sql(args) => sql::run(&dir, args),
+            Command::Serve(args) => serve::run(&dir, args),
+        };
+    };
     match cli.command {
-        Command::Topic(cmd) => topic::run(&dir, cmd),
-        Command::Produce(args) => produce::run(&dir, args),
-        Command::Consume(args) => consume::run(&dir, args),
-        Command::Groups(cmd) => groups::run(&dir, cmd),
-        Command::Bench(cmd) => bench::run(&dir, cmd),
-        Command::Sql(args) => sql::run(&dir, args),
-        Command::Serve(args) => serve::run(&dir, args),
+        Command::Topic(cmd) => topic::run_cluster(&cluster, cmd),
+        Command::Produce(args) => produce::run_cluster(&cluster, args),
+        Command::Consume(args) => consume::run_cluster(&cluster, args),
+        Command::Groups(cmd) => groups::run_cluster(&cluster, cmd),
+        Command::Bench(cmd) => bench::run(&dir, Some(&cluster), cmd),
+        Command::Sql(_) => usage!("{}", not_over_a_cluster("sql")),
+        Command::Serve(_) => usage!("{}", not_over_a_cluster("serve")),
     }
+}
+
+/// Why a command refuses `--bootstrap` (or `$WEIR_BOOTSTRAP`).
+fn not_over_a_cluster(command: &str) -> String {
+    format!(
+        "weir {command} works on a data directory only, not over a cluster (--bootstrap or \
+         $WEIR_BOOTSTRAP is set)"
+    )
 }
 
 /// clap's multi-line message as one line: the text up to the first blank line.

@@ -7,6 +7,11 @@ use clap::Args;
 use serde_json::Value;
 use weir::log::{Error as LogError, Log, Producer, ProducerConfig, ProducerRecord};
 
+use weir_client::{
+    Acks, Admin, ClientConfig, ErrorCode, Producer as ClusterProducer,
+    ProducerConfig as ClusterProducerConfig, ProducerRecord as ClusterRecord,
+};
+
 use super::stdout::Stdout;
 use super::values::ValueCodec;
 use super::{AcksArg, DataDir, topic_name};
@@ -37,7 +42,59 @@ pub struct ProduceArgs {
 }
 
 pub fn run(dir: &DataDir, args: ProduceArgs) -> Result<()> {
-    let produced = dir.with_writer(false, Some(&args.topic), |log| produce(log, &args))?;
+    report(dir.with_writer(false, Some(&args.topic), |log| produce(log, &args))?)
+}
+
+/// `produce` as a client of `cluster`: the same input, checks and output.
+pub fn run_cluster(cluster: &ClientConfig, args: ProduceArgs) -> Result<()> {
+    let admin = Admin::connect(cluster)?;
+    let config = super::cluster::fetch_topic_config(&admin, &args.topic)?;
+    drop(admin);
+    let format = ValueCodec::of_topic(&args.topic, &config)?;
+    let acks: Acks = args.acks.into();
+    let producer = ClusterProducer::new(
+        cluster,
+        &ClusterProducerConfig {
+            acks,
+            // Like the embedded producer, not idempotent: a record retried after a lost
+            // answer may be stored twice.
+            idempotence: false,
+            ..ClusterProducerConfig::default()
+        },
+    )?;
+    let mut sent = 0u64;
+    let topic = args.topic.as_str();
+    let error = send_lines(
+        io::stdin().lock(),
+        args.key_field.as_deref(),
+        &format,
+        config.record_bytes_max,
+        &mut sent,
+        |line_no, key, value| {
+            let mut record = ClusterRecord::new(topic, value);
+            if let Some(k) = key {
+                record = record.key(k);
+            }
+            producer.send(record).map_err(|e| {
+                if e.code() == Some(ErrorCode::MessageSizeTooLarge) {
+                    anyhow!("line {line_no}: {e}")
+                } else {
+                    anyhow::Error::new(e).context(format!("sending line {line_no}"))
+                }
+            })
+        },
+    )
+    .err();
+    // Whatever went wrong, the lines before it are kept.
+    producer.flush().context("flushing the producer")?;
+    report(Outcome {
+        records: sent,
+        error,
+    })
+}
+
+/// Prints how many records were kept, then fails with the bad line's error, if any.
+fn report(produced: Outcome) -> Result<()> {
     match produced {
         Outcome {
             records,
@@ -81,14 +138,26 @@ fn produce(log: &Log, args: &ProduceArgs) -> Result<Outcome> {
     )?;
     let stdin = io::stdin().lock();
     let mut sent = 0u64;
+    let topic = args.topic.as_str();
     let error = send_lines(
-        &producer,
         stdin,
-        &args.topic,
         args.key_field.as_deref(),
         &format,
         config.record_bytes_max,
         &mut sent,
+        |line_no, key, value| {
+            let mut record = ProducerRecord::new(topic, value);
+            if let Some(k) = key {
+                record = record.key(k);
+            }
+            producer.send(record).map_err(|e| match e {
+                LogError::RecordTooLarge { .. } | LogError::Config { .. } => {
+                    anyhow!("line {line_no}: {e}")
+                }
+                // Not about this line: an earlier batch failed.
+                e => anyhow::Error::new(e).context(format!("sending line {line_no}")),
+            })
+        },
     )
     .err();
     // Whatever went wrong, the lines before it are kept.
@@ -100,15 +169,15 @@ fn produce(log: &Log, args: &ProduceArgs) -> Result<Outcome> {
     })
 }
 
-/// Reads, converts and sends every line; stops at the first bad one.
+/// Reads, converts and sends (through `send(line number, key, value)`) every line; stops at
+/// the first bad one.
 fn send_lines(
-    producer: &Producer,
     mut input: impl BufRead,
-    topic: &str,
     key_field: Option<&str>,
     format: &ValueCodec,
     line_bytes_max: usize,
     sent: &mut u64,
+    mut send: impl FnMut(u64, Option<&[u8]>, &[u8]) -> Result<()>,
 ) -> Result<()> {
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
@@ -150,17 +219,7 @@ fn send_lines(
         let bytes = format
             .encode(&value)
             .map_err(|e| anyhow!("line {line_no}: {e}"))?;
-        let mut record = ProducerRecord::new(topic, &bytes);
-        if let Some(k) = &key {
-            record = record.key(k);
-        }
-        producer.send(record).map_err(|e| match e {
-            LogError::RecordTooLarge { .. } | LogError::Config { .. } => {
-                anyhow!("line {line_no}: {e}")
-            }
-            // Not about this line: an earlier batch failed.
-            e => anyhow::Error::new(e).context(format!("sending line {line_no}")),
-        })?;
+        send(line_no, key.as_deref(), &bytes)?;
         *sent += 1;
     }
 }

@@ -37,7 +37,8 @@ pub(crate) fn create_topics(ctx: &Ctx<'_>, request: CreateTopicsRequest) -> Crea
             let result = CreatableTopicResult::default().with_name(name.clone());
             let outcome = topic_config(ctx, &topic).and_then(|config| {
                 if request.validate_only {
-                    weir_log::validate_topic_name(&name.0).map_err(|e| (error_code_for_create(&e), e.to_string()))?;
+                    weir_log::validate_topic_name(&name.0)
+                        .map_err(|e| (error_code_for_create(&e), e.to_string()))?;
                     if log.partition_count(&name.0).is_ok() {
                         let e = Error::TopicExists(name.0.to_string());
                         return Err((error_code(&e), e.to_string()));
@@ -56,8 +57,16 @@ pub(crate) fn create_topics(ctx: &Ctx<'_>, request: CreateTopicsRequest) -> Crea
                 Ok(_) => result,
                 Err((err, message)) => {
                     let result = result.with_error_code(err);
-                    let result = if version >= 1 { result.with_error_message(Some(text(message))) } else { result };
-                    if version >= 5 { result.with_num_partitions(-1).with_replication_factor(-1) } else { result }
+                    let result = if version >= 1 {
+                        result.with_error_message(Some(text(message)))
+                    } else {
+                        result
+                    };
+                    if version >= 5 {
+                        result.with_num_partitions(-1).with_replication_factor(-1)
+                    } else {
+                        result
+                    }
                 }
             }
         })
@@ -68,7 +77,9 @@ pub(crate) fn create_topics(ctx: &Ctx<'_>, request: CreateTopicsRequest) -> Crea
 /// A bad name is INVALID_TOPIC_EXCEPTION to a client, not a config error.
 fn error_code_for_create(e: &Error) -> i16 {
     match e {
-        Error::Config { field, .. } if field == "topic" || field == "name" => code(KafkaCode::InvalidTopicException),
+        Error::Config { field, .. } if field == "topic" || field == "name" => {
+            code(KafkaCode::InvalidTopicException)
+        }
         e => error_code(e),
     }
 }
@@ -177,16 +188,27 @@ fn config_entries(config: &TopicConfig) -> Vec<(&'static str, String)> {
     let mut entries = vec![
         (
             "cleanup.policy",
-            if config.compacted { "compact" } else { "delete" }.to_string(),
+            if config.compacted {
+                "compact"
+            } else {
+                "delete"
+            }
+            .to_string(),
         ),
-        ("retention.ms", config.retention_ms.unwrap_or(-1).to_string()),
+        (
+            "retention.ms",
+            config.retention_ms.unwrap_or(-1).to_string(),
+        ),
         (
             "retention.bytes",
             config.retention_bytes.map_or(-1, |b| b as i64).to_string(),
         ),
         ("segment.bytes", config.segment_bytes_max.to_string()),
         ("segment.ms", config.segment_age_ms_max.to_string()),
-        ("delete.retention.ms", config.delete_retention_ms.to_string()),
+        (
+            "delete.retention.ms",
+            config.delete_retention_ms.to_string(),
+        ),
         ("max.message.bytes", config.batch_bytes_max.to_string()),
         (
             "weir.value.format",
@@ -225,9 +247,9 @@ pub(crate) fn delete_topics(ctx: &Ctx<'_>, request: DeleteTopicsRequest) -> Dele
             };
             match outcome {
                 Ok(()) => result,
-                Err((err, message)) if ctx.version >= 5 => {
-                    result.with_error_code(err).with_error_message(Some(text(message)))
-                }
+                Err((err, message)) if ctx.version >= 5 => result
+                    .with_error_code(err)
+                    .with_error_message(Some(text(message))),
                 Err((err, _)) => result.with_error_code(err),
             }
         })
@@ -284,11 +306,16 @@ pub(crate) fn describe_configs(
                             .into_iter()
                             .filter(|(k, _)| wanted(k))
                             .map(|(k, v)| {
-                                let is_default = defaults.iter().any(|(dk, dv)| *dk == k && *dv == v);
+                                let is_default =
+                                    defaults.iter().any(|(dk, dv)| *dk == k && *dv == v);
                                 DescribeConfigsResourceResult::default()
                                     .with_name(text(k))
                                     .with_value(Some(text(v)))
-                                    .with_config_source(if is_default { SOURCE_DEFAULT } else { SOURCE_TOPIC })
+                                    .with_config_source(if is_default {
+                                        SOURCE_DEFAULT
+                                    } else {
+                                        SOURCE_TOPIC
+                                    })
                             })
                             .collect();
                         result.with_configs(configs)
@@ -302,7 +329,9 @@ pub(crate) fn describe_configs(
                 RESOURCE_BROKER => result,
                 other => result
                     .with_error_code(code(KafkaCode::InvalidRequest))
-                    .with_error_message(Some(text(format!("resource type {other} is not supported")))),
+                    .with_error_message(Some(text(format!(
+                        "resource type {other} is not supported"
+                    )))),
             }
         })
         .collect();

@@ -38,7 +38,11 @@ pub(crate) fn fetch(ctx: &Ctx<'_>, correlation_id: i32, request: FetchRequest) -
 }
 
 async fn long_poll(shared: &Arc<Shared>, version: i16, request: &FetchRequest) -> FetchResponse {
-    let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0).min(shared.config.fetch_wait_ms_max));
+    let wait = Duration::from_millis(
+        u64::try_from(request.max_wait_ms)
+            .unwrap_or(0)
+            .min(shared.config.fetch_wait_ms_max),
+    );
     let deadline = Instant::now() + wait;
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     loop {
@@ -58,7 +62,11 @@ async fn long_poll(shared: &Arc<Shared>, version: i16, request: &FetchRequest) -
 
 /// One pass over the asked partitions: the response, its record bytes, and whether any
 /// partition failed (an error is answered at once rather than waited on).
-fn read_once(shared: &Shared, version: i16, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+fn read_once(
+    shared: &Shared,
+    version: i16,
+    request: &FetchRequest,
+) -> (FetchResponse, usize, bool) {
     let log = &shared.log;
     let isolation = if version >= 4 && request.isolation_level == 1 {
         IsolationLevel::ReadCommitted
@@ -79,7 +87,15 @@ fn read_once(shared: &Shared, version: i16, request: &FetchRequest) -> (FetchRes
             // Past the response's budget a partition gets its offsets but no records (the
             // first partition with data always gets one batch, however large, as in Kafka).
             let max = partition_max.min(budget);
-            let data = match read_partition(log, name, p.partition, p.fetch_offset, max, isolation, total == 0) {
+            let data = match read_partition(
+                log,
+                name,
+                p.partition,
+                p.fetch_offset,
+                max,
+                isolation,
+                total == 0,
+            ) {
                 Ok(read) => {
                     total += read.records.len();
                     budget = budget.saturating_sub(read.records.len());
@@ -89,7 +105,11 @@ fn read_once(shared: &Shared, version: i16, request: &FetchRequest) -> (FetchRes
                         .with_log_start_offset(read.log_start_offset)
                         .with_aborted_transactions(Some(read.aborted))
                         .with_records(Some(read.records));
-                    if version >= 11 { data.with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1)) } else { data }
+                    if version >= 11 {
+                        data.with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1))
+                    } else {
+                        data
+                    }
                 }
                 Err(e) => {
                     failed = true;
@@ -108,7 +128,11 @@ fn read_once(shared: &Shared, version: i16, request: &FetchRequest) -> (FetchRes
                 .with_partitions(partitions),
         );
     }
-    (FetchResponse::default().with_responses(topics), total, failed)
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        failed,
+    )
 }
 
 struct PartitionRead {
@@ -197,11 +221,16 @@ pub(crate) fn list_offsets(ctx: &Ctx<'_>, request: ListOffsetsRequest) -> ListOf
                 .partitions
                 .into_iter()
                 .map(|p| {
-                    let response =
-                        ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                    let response = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
                     match list_offset(log, &name, p.partition_index, p.timestamp, committed) {
-                        Ok((offset, timestamp)) => response.with_offset(offset).with_timestamp(timestamp),
-                        Err(err) => response.with_error_code(err).with_offset(-1).with_timestamp(-1),
+                        Ok((offset, timestamp)) => {
+                            response.with_offset(offset).with_timestamp(timestamp)
+                        }
+                        Err(err) => response
+                            .with_error_code(err)
+                            .with_offset(-1)
+                            .with_timestamp(-1),
                     }
                 })
                 .collect();
@@ -214,23 +243,41 @@ pub(crate) fn list_offsets(ctx: &Ctx<'_>, request: ListOffsetsRequest) -> ListOf
 }
 
 /// (offset, timestamp) for one ListOffsets query, or the error code.
-fn list_offset(log: &Log, topic: &str, partition: i32, timestamp: i64, committed: bool) -> Result<(i64, i64), i16> {
+fn list_offset(
+    log: &Log,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    committed: bool,
+) -> Result<(i64, i64), i16> {
     let to_code = |e: Error| error_code(&e);
     match timestamp {
         LATEST_TIMESTAMP => {
             let end = if committed {
-                log.fetch_isolated(topic, partition, log.offsets(topic, partition).map_err(to_code)?.1, 1, IsolationLevel::ReadCommitted)
-                    .map_err(to_code)?
-                    .last_stable_offset
+                log.fetch_isolated(
+                    topic,
+                    partition,
+                    log.offsets(topic, partition).map_err(to_code)?.1,
+                    1,
+                    IsolationLevel::ReadCommitted,
+                )
+                .map_err(to_code)?
+                .last_stable_offset
             } else {
                 log.offsets(topic, partition).map_err(to_code)?.1
             };
             Ok((end, -1))
         }
         EARLIEST_TIMESTAMP => Ok((log.offsets(topic, partition).map_err(to_code)?.0, -1)),
-        t if t >= 0 => match log.offset_for_timestamp(topic, partition, t).map_err(to_code)? {
+        t if t >= 0 => match log
+            .offset_for_timestamp(topic, partition, t)
+            .map_err(to_code)?
+        {
             None => Ok((-1, -1)),
-            Some(offset) => Ok((offset, record_timestamp(log, topic, partition, offset).unwrap_or(t))),
+            Some(offset) => Ok((
+                offset,
+                record_timestamp(log, topic, partition, offset).unwrap_or(t),
+            )),
         },
         _ => Err(code(KafkaCode::InvalidRequest)),
     }

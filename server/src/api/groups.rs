@@ -4,6 +4,7 @@
 //! opaque bytes it sent, so client-side assignors (range, round-robin, sticky, cooperative)
 //! work unchanged.
 
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
@@ -14,7 +15,6 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
-use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
@@ -201,7 +201,10 @@ pub(crate) fn describe_groups(
                 // Known only by its committed offsets (or not at all): Kafka answers Dead for
                 // a group it does not have.
                 Ok(None) => described.with_group_state(text(
-                    if log.list_groups().is_ok_and(|g| g.iter().any(|n| n.as_str() == group.as_str())) {
+                    if log
+                        .list_groups()
+                        .is_ok_and(|g| g.iter().any(|n| n.as_str() == group.as_str()))
+                    {
                         "Empty"
                     } else {
                         "Dead"
@@ -263,18 +266,29 @@ pub(crate) fn offset_commit(ctx: &Ctx<'_>, request: OffsetCommitRequest) -> Offs
     // Generation -1 with no member id: a commit from outside group management (an assign()
     // consumer), allowed only while the group has no members.
     let member = (request.generation_id_or_member_epoch >= 0 || !request.member_id.is_empty())
-        .then(|| (request.member_id.as_str(), request.generation_id_or_member_epoch));
+        .then(|| {
+            (
+                request.member_id.as_str(),
+                request.generation_id_or_member_epoch,
+            )
+        });
     let offsets: Vec<(TopicPartition, i64)> = request
         .topics
         .iter()
         .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| (TopicPartition::new(t.name.0.as_str(), p.partition_index), p.committed_offset))
+            t.partitions.iter().map(|p| {
+                (
+                    TopicPartition::new(t.name.0.as_str(), p.partition_index),
+                    p.committed_offset,
+                )
+            })
         })
         .collect();
-    let result = check_partitions(ctx, &offsets)
-        .and_then(|()| ctx.shared.log.commit_offsets(&request.group_id, member, &offsets));
+    let result = check_partitions(ctx, &offsets).and_then(|()| {
+        ctx.shared
+            .log
+            .commit_offsets(&request.group_id, member, &offsets)
+    });
     let err = match &result {
         Ok(()) => 0,
         Err(e) => error_code(e),

@@ -63,8 +63,8 @@ pub(crate) fn metadata(ctx: &Ctx<'_>, request: MetadataRequest) -> MetadataRespo
                 .collect(),
         ),
     };
-    let auto_create = ctx.shared.config.auto_create_topics
-        && (version < 4 || request.allow_auto_topic_creation);
+    let auto_create =
+        ctx.shared.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     let names = match wanted {
         Some(names) => names,
         None => log.topic_names(),

@@ -105,7 +105,11 @@ pub(crate) fn dispatch(
     let header = RequestHeader::decode(&mut frame, key.request_header_version(version))
         .map_err(|e| decode_error(api, version, e))?;
     let correlation_id = header.correlation_id;
-    let client_id = header.client_id.as_ref().map(StrBytes::as_str).unwrap_or("");
+    let client_id = header
+        .client_id
+        .as_ref()
+        .map(StrBytes::as_str)
+        .unwrap_or("");
     let ctx = Ctx {
         shared,
         version,
@@ -162,7 +166,11 @@ pub(crate) fn dispatch(
     }
 }
 
-fn decode<R: Decodable>(frame: &mut Bytes, api: &'static str, version: i16) -> Result<R, ConnError> {
+fn decode<R: Decodable>(
+    frame: &mut Bytes,
+    api: &'static str,
+    version: i16,
+) -> Result<R, ConnError> {
     R::decode(frame, version).map_err(|e| decode_error(api, version, e))
 }
 

@@ -44,7 +44,13 @@ pub(crate) fn produce(ctx: &Ctx<'_>, correlation_id: i32, request: ProduceReques
                     format!("'{name}' is internal to weir; clients cannot write to it"),
                 )),
                 Some(acks) => tokio::task::block_in_place(|| {
-                    append_all(log, &name, data.index, data.records.unwrap_or_default(), acks)
+                    append_all(
+                        log,
+                        &name,
+                        data.index,
+                        data.records.unwrap_or_default(),
+                        acks,
+                    )
                 })
                 .map_err(|e| (error_code(&e), e.to_string())),
             };
@@ -117,7 +123,9 @@ fn append_all(
     acks: Acks,
 ) -> Result<Appended, Error> {
     if records.is_empty() {
-        return Err(Error::Malformed("a produce request with no record batch".into()));
+        return Err(Error::Malformed(
+            "a produce request with no record batch".into(),
+        ));
     }
     let mut first: Option<i64> = None;
     let mut round: Option<u64> = None;

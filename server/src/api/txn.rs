@@ -31,11 +31,9 @@ pub(crate) fn init_producer_id(
     let current = (ctx.version >= 3 && request.producer_id.0 != NO_PRODUCER_ID)
         .then_some((request.producer_id.0, request.producer_epoch));
     let outcome = match &request.transactional_id {
-        Some(txn_id) if !txn_id.is_empty() => log.init_transactional_id(
-            txn_id,
-            i64::from(request.transaction_timeout_ms),
-            current,
-        ),
+        Some(txn_id) if !txn_id.is_empty() => {
+            log.init_transactional_id(txn_id, i64::from(request.transaction_timeout_ms), current)
+        }
         // An idempotent producer: a fresh id (also when it asks to bump an old one, as Kafka).
         _ => log.init_producer_id(),
     };

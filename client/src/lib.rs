@@ -1,0 +1,45 @@
+//! Weir's Kafka-protocol client: a thin, typed layer over librdkafka (through `rdkafka`) for
+//! talking to `weir serve` or any Kafka cluster. Everything librdkafka-specific lives here;
+//! callers see plain config structs, blocking calls and [`Error`] values that name the Kafka
+//! error.
+//!
+//! - [`Admin`]: create, list, describe and delete topics; list and describe consumer groups
+//!   (members, committed offsets, lag).
+//! - [`Producer`]: keyed or keyless records with acks, compression and idempotence; `flush`
+//!   reports failed deliveries.
+//! - [`Consumer`]: assigned partitions or a group subscription, isolation level, seeking,
+//!   watermarks (for reading up to a partition's end), explicit commits.
+//!
+//! ```no_run
+//! use weir_client::{Admin, ClientConfig, NewTopic, Producer, ProducerConfig, ProducerRecord};
+//!
+//! let cluster = ClientConfig::new("127.0.0.1:9092");
+//! let admin = Admin::connect(&cluster)?;
+//! admin.create_topic(&NewTopic {
+//!     name: "clicks".into(),
+//!     partitions: 4,
+//!     replication_factor: None,
+//!     configs: vec![("retention.ms".into(), "86400000".into())],
+//! })?;
+//! let producer = Producer::new(&cluster, &ProducerConfig::default())?;
+//! producer.send(ProducerRecord::new("clicks", br#"{"ad_id":1}"#).key(b"1"))?;
+//! let delivered = producer.flush()?.delivered;
+//! assert_eq!(delivered, 1);
+//! # Ok::<(), weir_client::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod admin;
+mod config;
+mod consumer;
+mod context;
+mod error;
+mod groups;
+mod producer;
+
+pub use admin::{Admin, NewTopic, PartitionOffsets, TopicDescription};
+pub use config::{Acks, ClientConfig, Compression, Isolation, parse_bootstrap};
+pub use consumer::{Consumer, ConsumerConfig, Event, OffsetReset, Record, StartAt};
+pub use error::{Error, ErrorCode, Result};
+pub use groups::{GroupDescription, GroupMember, GroupOffset, parse_assignment};
+pub use producer::{Deliveries, Producer, ProducerConfig, ProducerRecord};
