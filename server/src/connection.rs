@@ -135,6 +135,21 @@ async fn next_reply(pending: &mut VecDeque<Pending>) -> Result<Option<Bytes>, Co
     reply
 }
 
+/// The body length a frame's prefix announces, if it is within the limits.
+pub(crate) fn frame_length(prefix: [u8; 4], request_bytes_max: usize) -> Result<usize, ConnError> {
+    let len = i64::from(i32::from_be_bytes(prefix));
+    if len < REQUEST_HEADER_BYTES_MIN {
+        Err(ConnError::TooShort(len))
+    } else if len as u64 > request_bytes_max as u64 {
+        Err(ConnError::TooLarge {
+            bytes: len,
+            max: request_bytes_max,
+        })
+    } else {
+        Ok(len as usize)
+    }
+}
+
 /// Reads length-prefixed frames until the peer closes, a frame breaks a limit, or the
 /// connection's task goes away. The length is checked before any buffer is allocated.
 async fn read_frames(
@@ -152,18 +167,7 @@ async fn read_frames(
                 return;
             }
         }
-        let len = i64::from(i32::from_be_bytes(prefix));
-        let checked = if len < REQUEST_HEADER_BYTES_MIN {
-            Err(ConnError::TooShort(len))
-        } else if len as u64 > request_bytes_max as u64 {
-            Err(ConnError::TooLarge {
-                bytes: len,
-                max: request_bytes_max,
-            })
-        } else {
-            Ok(len as usize)
-        };
-        let len = match checked {
+        let len = match frame_length(prefix, request_bytes_max) {
             Ok(len) => len,
             Err(e) => {
                 let _ = frames.send(Err(e)).await;

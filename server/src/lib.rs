@@ -21,12 +21,16 @@
 //! ├─ groups.rs    the classic group protocol, OffsetCommit, OffsetFetch, Describe/List/DeleteGroups
 //! └─ txn.rs       InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit
 //! errors.rs       log errors → Kafka error codes, in one place
+//! harness.rs      RequestHarness: a connection's bytes answered without a socket (fuzzing)
 //! ```
 #![warn(missing_docs)]
 
 mod api;
 mod connection;
 mod errors;
+mod harness;
+
+pub use harness::RequestHarness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -299,3 +299,21 @@ fn a_produce_to_an_internal_topic_is_refused() {
         "INVALID_TOPIC_EXCEPTION"
     );
 }
+
+/// Found by the fuzzer: a 20-byte Metadata request announcing 2^31 - 1 topics once made the
+/// decoder reserve 139 GB and abort the server (third_party/README.md).
+#[test]
+fn an_array_count_far_beyond_the_request_closes_the_connection_without_reserving_it() {
+    let f = Fixture::new();
+    let mut s = f.connect();
+    let mut bytes = frame(
+        ApiKey::Metadata,
+        1,
+        &MetadataRequest::default().with_topics(Some(vec![])),
+    );
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&i32::MAX.to_be_bytes());
+    s.write_all(&bytes).unwrap();
+    assert_closed(s);
+    f.still_serves();
+}
