@@ -125,12 +125,17 @@ pub(crate) fn run_script(script: &str, addr: &str, extra: &[&str]) {
     );
 }
 
-#[test]
-fn librdkafka_and_kafka_python_produce_and_read_back_every_compression() {
+/// Runs one script against a server of its own over a fresh data directory, then stops it.
+fn run_against_a_new_server(script: &str) {
     let dir = tempfile::tempdir().unwrap();
     let server = ServeProcess::start(dir.path(), 0);
-    run_script("produce_consume.py", &server.addr, &[]);
+    run_script(script, &server.addr, &[]);
     server.stop();
+}
+
+#[test]
+fn librdkafka_and_kafka_python_produce_and_read_back_every_compression() {
+    run_against_a_new_server("produce_consume.py");
 }
 
 #[test]
@@ -214,26 +219,17 @@ fn kcat_with_debians_librdkafka_produces_and_consumes() {
 
 #[test]
 fn a_consumer_group_of_three_processes_joins_leaves_and_resumes_from_committed_offsets() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServeProcess::start(dir.path(), 0);
-    run_script("groups.py", &server.addr, &[]);
-    server.stop();
+    run_against_a_new_server("groups.py");
 }
 
 #[test]
 fn read_committed_sees_only_committed_transactions_and_a_fenced_producer_cannot_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServeProcess::start(dir.path(), 0);
-    run_script("transactions.py", &server.addr, &[]);
-    server.stop();
+    run_against_a_new_server("transactions.py");
 }
 
 #[test]
 fn a_transactional_copier_killed_at_random_copies_every_record_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServeProcess::start(dir.path(), 0);
-    run_script("copier_driver.py", &server.addr, &[]);
-    server.stop();
+    run_against_a_new_server("copier_driver.py");
 }
 
 #[test]

@@ -1,13 +1,16 @@
 //! The server's request path: framing (length prefixes and their limits), header and body
 //! decoding for every API and version, and dispatch into a real log in a temporary directory.
-//! An input is one connection's byte stream. Run:
+//! An input is one connection's byte stream. The log's files live in memory (the fault-injecting
+//! storage with no faults), so a run is not bound by the disk. Run:
 //! `cargo +nightly fuzz run server_requests fuzz/corpus/server_requests`
 #![no_main]
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use weir_log::{Log, LogConfig, TopicConfig};
+use weir_log::storage::sim::{FaultConfig, FaultStorage};
+use weir_log::{Log, LogConfig, LogOptions, SystemClock, TopicConfig};
 use weir_server::{RequestHarness, ServerConfig};
 
 /// A fresh log every so many inputs, so that topics and records the fuzzer creates do not pile
@@ -17,13 +20,16 @@ const RUNS_PER_LOG: u32 = 20_000;
 struct Fixture {
     harness: RequestHarness,
     log: Log,
-    _dir: tempfile::TempDir,
     runs: u32,
 }
 
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let log = Log::open(dir.path(), LogConfig::default()).expect("a log");
+    let root = "/weir-fuzz";
+    let options = LogOptions {
+        storage: Arc::new(FaultStorage::new(root, 0, FaultConfig::default())),
+        clock: Arc::new(SystemClock::new()),
+    };
+    let log = Log::open_with(format!("{root}/data"), LogConfig::default(), options).expect("a log");
     log.create_topic(
         "t",
         TopicConfig {
@@ -43,7 +49,6 @@ fn fixture() -> Fixture {
     Fixture {
         harness,
         log,
-        _dir: dir,
         runs: 0,
     }
 }

@@ -32,3 +32,24 @@ def create_topic(bootstrap, name, partitions, config=None):
 
 def done(name):
     print(f"ok: {name} (pid {os.getpid()})")
+
+
+def read_all(bootstrap, topic, partitions, isolation="read_committed"):
+    """Every value of `topic` from the beginning to the end each partition has now, as a
+    librdkafka consumer at `isolation` sees them (no group: assign and read to the end)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("reader"),
+                  "isolation.level": isolation, "enable.partition.eof": True,
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    values, eof = [], set()
+    while len(eof) < partitions:
+        m = c.poll(10)
+        check(m is not None, f"a {isolation} reader of {topic} timed out")
+        if m.error():
+            eof.add(m.partition())
+            continue
+        values.append(m.value().decode())
+    c.close()
+    return values

@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from common import args, check, create_topic, done, unique
+from common import args, check, create_topic, done, read_all, unique
 
 TOTAL = 4000
 KILLS = 6
@@ -42,24 +42,7 @@ while True:
     break
 
 
-def read(topic):
-    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": unique("check"),
-                  "isolation.level": "read_committed", "enable.partition.eof": True,
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    c.assign([TopicPartition(topic, q, 0) for q in range(3)])
-    values, eof = [], set()
-    while len(eof) < 3:
-        m = c.poll(10)
-        check(m is not None, "checker timed out")
-        if m.error():
-            eof.add(m.partition())
-            continue
-        values.append(m.value().decode())
-    c.close()
-    return values
-
-
-out = read(dst)
+out = read_all(a.bootstrap, dst, 3)
 counts = collections.Counter(out)
 dupes = [v for v, n in counts.items() if n > 1]
 missing = {f"r{i}" for i in range(TOTAL)} - set(counts)

@@ -1,9 +1,9 @@
 """Transactions through librdkafka: one committed, one aborted, one left open. A read_committed
 reader (librdkafka, kafka-python) sees exactly the committed records; a read_uncommitted reader
 sees all of them, aborted and open ones included."""
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from common import args, check, create_topic, done, unique
+from common import args, check, create_topic, done, read_all, unique
 
 a = args(__doc__)
 topic = unique("txn")
@@ -46,38 +46,25 @@ for i in range(30):
 plain.flush(30)
 
 
-def read_all(isolation):
-    c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": unique("r"),
-                  "isolation.level": isolation, "enable.partition.eof": True,
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    c.assign([TopicPartition(topic, p, 0) for p in range(3)])
-    values, eof = [], set()
-    while len(eof) < 3:
-        m = c.poll(10)
-        check(m is not None, f"{isolation} reader timed out")
-        if m.error():
-            eof.add(m.partition())
-            continue
-        values.append(m.value().decode())
-    c.close()
-    return values
+def read_all_at(isolation):
+    return read_all(a.bootstrap, topic, 3, isolation)
 
 
-committed = read_all("read_committed")
+committed = read_all_at("read_committed")
 labels = {v.rsplit("-", 1)[0] for v in committed}
 check(not any(v.startswith("aborted") or v.startswith("open") for v in committed),
       f"read_committed saw aborted or open records: {sorted(labels)}")
 check(sum(v.startswith("committed-") for v in committed) == 300, "read_committed missed committed records")
 check(sum(v.startswith("committed2-") for v in committed) == 100, "read_committed missed the second transaction")
 
-uncommitted = read_all("read_uncommitted")
+uncommitted = read_all_at("read_uncommitted")
 for label, n in [("committed", 300), ("committed2", 100), ("aborted", 200), ("open", 50), ("plain", 30)]:
     got = sum(v.rsplit("-", 1)[0] == label for v in uncommitted)
     check(got == n, f"read_uncommitted saw {got} {label} records, not {n}")
 
 # Once the open transaction commits, read_committed sees it and everything behind it.
 opener.commit_transaction(30)
-after = read_all("read_committed")
+after = read_all_at("read_committed")
 check(sum(v.startswith("open-") for v in after) == 50, "the late commit is not visible")
 check(sum(v.startswith("plain-") for v in after) == 30, "records behind the LSO stayed hidden")
 check(not any(v.startswith("aborted") for v in after), "aborted records became visible")
@@ -102,6 +89,6 @@ try:
     check(False, "a fenced producer committed")
 except Exception as e:  # KafkaException: fenced
     check("fenced" in str(e).lower() or "epoch" in str(e).lower(), f"unexpected error for the zombie: {e}")
-final = read_all("read_committed")
+final = read_all_at("read_committed")
 check("zombie" not in final, "the fenced producer's record became visible")
 done("transactions")
