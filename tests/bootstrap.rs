@@ -389,7 +389,14 @@ fn bench_serve_reports_measured_figures() {
             .unwrap_or_else(|| panic!("no {name} in {}", out.stdout))
             .parse()
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(v > 0.0, "{name}: {v}");
+        // A rate is measured, so above zero; a ratio of two rates printed to two decimals may
+        // round to 0.00 in a run this small (the embedded consumer reads 2000 records in
+        // microseconds), so it need only be a number.
+        if name.ends_with("_ratio") {
+            assert!(v >= 0.0, "{name}: {v}");
+        } else {
+            assert!(v > 0.0, "{name}: {v}");
+        }
     }
     assert_eq!(figures.get("serve_latency_records"), Some(&"1000"));
     assert!(
