@@ -409,15 +409,25 @@ impl OffsetStore {
         if keys.is_empty() {
             return Ok(());
         }
+        self.remove_durably(&mut map, &keys)
+    }
+
+    /// Writes a tombstone for each key to the offsets topic (durable before it returns), then
+    /// drops the keys from `map`.
+    fn remove_durably(
+        &self,
+        map: &mut BTreeMap<OffsetKey, CommittedOffset>,
+        keys: &[OffsetKey],
+    ) -> Result<()> {
         let now = self.store.clock().now_ms();
         let mut b = BatchBuilder::new(BatchOptions::default());
-        for key in &keys {
+        for key in keys {
             let k = serde_json::to_vec(key).map_err(|e| Error::Internal(e.to_string()))?;
             b.push(now, Some(&k), None, &[]);
         }
         self.store
             .append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
-        for key in &keys {
+        for key in keys {
             map.remove(key);
         }
         Ok(())
@@ -442,17 +452,7 @@ impl OffsetStore {
             });
         }
         if !keys.is_empty() {
-            let now = self.store.clock().now_ms();
-            let mut b = BatchBuilder::new(BatchOptions::default());
-            for key in &keys {
-                let k = serde_json::to_vec(key).map_err(|e| Error::Internal(e.to_string()))?;
-                b.push(now, Some(&k), None, &[]);
-            }
-            self.store
-                .append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
-            for key in &keys {
-                map.remove(key);
-            }
+            self.remove_durably(&mut map, &keys)?;
         }
         drop(map);
         // Other processes must not keep showing its last membership either.
