@@ -14,9 +14,9 @@ mod plan;
 mod report;
 mod throttle;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -233,6 +233,7 @@ fn background_round(
             );
         }
     }
-    // Forget deleted partitions.
-    memo.retain(|dir, _| partitions.iter().any(|p| &p.dir == dir));
+    // Forget deleted partitions (a set: a log may hold tens of thousands of partitions).
+    let live: HashSet<&Path> = partitions.iter().map(|p| p.dir.as_path()).collect();
+    memo.retain(|dir, _| live.contains(dir.as_path()));
 }
