@@ -60,19 +60,37 @@ fn main() {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("the corpus directory"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut seeds: Vec<(&str, Vec<u8>)> = Vec::new();
-    seeds.push(("api_versions", frame(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())));
-    seeds.push(("metadata", frame(ApiKey::Metadata, 9, &MetadataRequest::default())));
-    seeds.push(("produce", frame(ApiKey::Produce, 9, &produce(batch(-1, false), None))));
-    let fetch = FetchRequest::default().with_max_bytes(1 << 20).with_isolation_level(1).with_topics(vec![
-        fetch_request::FetchTopic::default().with_topic(TopicName(s("t"))).with_partitions(vec![
-            fetch_request::FetchPartition::default().with_partition(0).with_partition_max_bytes(1 << 20),
-        ]),
-    ]);
+    seeds.push((
+        "api_versions",
+        frame(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()),
+    ));
+    seeds.push((
+        "metadata",
+        frame(ApiKey::Metadata, 9, &MetadataRequest::default()),
+    ));
+    seeds.push((
+        "produce",
+        frame(ApiKey::Produce, 9, &produce(batch(-1, false), None)),
+    ));
+    let fetch = FetchRequest::default()
+        .with_max_bytes(1 << 20)
+        .with_isolation_level(1)
+        .with_topics(vec![
+            fetch_request::FetchTopic::default()
+                .with_topic(TopicName(s("t")))
+                .with_partitions(vec![
+                    fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ]);
     seeds.push(("fetch", frame(ApiKey::Fetch, 11, &fetch)));
     let list = ListOffsetsRequest::default().with_topics(vec![
-        list_offsets_request::ListOffsetsTopic::default().with_name(TopicName(s("t"))).with_partitions(vec![
-            list_offsets_request::ListOffsetsPartition::default().with_timestamp(-1),
-        ]),
+        list_offsets_request::ListOffsetsTopic::default()
+            .with_name(TopicName(s("t")))
+            .with_partitions(vec![
+                list_offsets_request::ListOffsetsPartition::default().with_timestamp(-1),
+            ]),
     ]);
     seeds.push(("list_offsets", frame(ApiKey::ListOffsets, 6, &list)));
     let create = CreateTopicsRequest::default().with_topics(vec![
@@ -89,7 +107,11 @@ fn main() {
     seeds.push(("create_topics", frame(ApiKey::CreateTopics, 5, &create)));
     seeds.push((
         "delete_topics",
-        frame(ApiKey::DeleteTopics, 4, &DeleteTopicsRequest::default().with_topic_names(vec![TopicName(s("new"))])),
+        frame(
+            ApiKey::DeleteTopics,
+            4,
+            &DeleteTopicsRequest::default().with_topic_names(vec![TopicName(s("new"))]),
+        ),
     ));
     seeds.push((
         "describe_configs",
@@ -103,36 +125,84 @@ fn main() {
             ]),
         ),
     ));
-    seeds.push(("find_coordinator", frame(ApiKey::FindCoordinator, 3, &FindCoordinatorRequest::default().with_key(s("g")))));
+    seeds.push((
+        "find_coordinator",
+        frame(
+            ApiKey::FindCoordinator,
+            3,
+            &FindCoordinatorRequest::default().with_key(s("g")),
+        ),
+    ));
     let join = JoinGroupRequest::default()
         .with_group_id(GroupId(s("g")))
         .with_session_timeout_ms(10)
         .with_rebalance_timeout_ms(10)
         .with_protocol_type(s("consumer"))
         .with_protocols(vec![
-            join_group_request::JoinGroupRequestProtocol::default().with_name(s("range")).with_metadata(bytes::Bytes::from_static(&[0, 1, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 0])),
+            join_group_request::JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(bytes::Bytes::from_static(&[
+                    0, 1, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 0,
+                ])),
         ]);
-    let sync = SyncGroupRequest::default().with_group_id(GroupId(s("g"))).with_generation_id(1).with_member_id(s("m"));
-    let commit = OffsetCommitRequest::default().with_group_id(GroupId(s("g"))).with_generation_id_or_member_epoch(-1).with_topics(vec![
-        offset_commit_request::OffsetCommitRequestTopic::default().with_name(TopicName(s("t"))).with_partitions(vec![
-            offset_commit_request::OffsetCommitRequestPartition::default().with_committed_offset(1),
-        ]),
-    ]);
-    let fetch_offsets = OffsetFetchRequest::default().with_group_id(GroupId(s("g"))).with_require_stable(true);
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id(1)
+        .with_member_id(s("m"));
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_committed_offset(1),
+                ]),
+        ]);
+    let fetch_offsets = OffsetFetchRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_require_stable(true);
     let mut group = frame(ApiKey::JoinGroup, 3, &join);
     group.extend(frame(ApiKey::SyncGroup, 3, &sync));
-    group.extend(frame(ApiKey::Heartbeat, 3, &HeartbeatRequest::default().with_group_id(GroupId(s("g"))).with_member_id(s("m"))));
+    group.extend(frame(
+        ApiKey::Heartbeat,
+        3,
+        &HeartbeatRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_member_id(s("m")),
+    ));
     group.extend(frame(ApiKey::OffsetCommit, 8, &commit));
     group.extend(frame(ApiKey::OffsetFetch, 7, &fetch_offsets));
-    group.extend(frame(ApiKey::DescribeGroups, 5, &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g"))])));
+    group.extend(frame(
+        ApiKey::DescribeGroups,
+        5,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g"))]),
+    ));
     group.extend(frame(ApiKey::ListGroups, 4, &ListGroupsRequest::default()));
-    group.extend(frame(ApiKey::LeaveGroup, 4, &LeaveGroupRequest::default().with_group_id(GroupId(s("g"))).with_members(vec![leave_group_request::MemberIdentity::default().with_member_id(s("m"))])));
-    group.extend(frame(ApiKey::DeleteGroups, 2, &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))])));
+    group.extend(frame(
+        ApiKey::LeaveGroup,
+        4,
+        &LeaveGroupRequest::default()
+            .with_group_id(GroupId(s("g")))
+            .with_members(vec![
+                leave_group_request::MemberIdentity::default().with_member_id(s("m")),
+            ]),
+    ));
+    group.extend(frame(
+        ApiKey::DeleteGroups,
+        2,
+        &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g"))]),
+    ));
     seeds.push(("group", group));
     let mut txn = frame(
         ApiKey::InitProducerId,
         4,
-        &InitProducerIdRequest::default().with_transactional_id(Some(TransactionalId(s("x")))).with_transaction_timeout_ms(60_000).with_producer_id(ProducerId(-1)).with_producer_epoch(-1),
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(s("x"))))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
     );
     txn.extend(frame(
         ApiKey::AddPartitionsToTxn,
@@ -140,26 +210,59 @@ fn main() {
         &AddPartitionsToTxnRequest::default()
             .with_v3_and_below_transactional_id(TransactionalId(s("x")))
             .with_v3_and_below_producer_id(ProducerId(0))
-            .with_v3_and_below_topics(vec![add_partitions_to_txn_request::AddPartitionsToTxnTopic::default().with_name(TopicName(s("t"))).with_partitions(vec![0])]),
+            .with_v3_and_below_topics(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![0]),
+            ]),
     ));
-    txn.extend(frame(ApiKey::Produce, 9, &produce(batch(0, true), Some("x"))));
-    txn.extend(frame(ApiKey::AddOffsetsToTxn, 3, &AddOffsetsToTxnRequest::default().with_transactional_id(TransactionalId(s("x"))).with_group_id(GroupId(s("g")))));
+    txn.extend(frame(
+        ApiKey::Produce,
+        9,
+        &produce(batch(0, true), Some("x")),
+    ));
+    txn.extend(frame(
+        ApiKey::AddOffsetsToTxn,
+        3,
+        &AddOffsetsToTxnRequest::default()
+            .with_transactional_id(TransactionalId(s("x")))
+            .with_group_id(GroupId(s("g"))),
+    ));
     txn.extend(frame(
         ApiKey::TxnOffsetCommit,
         3,
-        &TxnOffsetCommitRequest::default().with_transactional_id(TransactionalId(s("x"))).with_group_id(GroupId(s("g"))).with_generation_id(-1).with_topics(vec![
-            txn_offset_commit_request::TxnOffsetCommitRequestTopic::default().with_name(TopicName(s("t"))).with_partitions(vec![
-                txn_offset_commit_request::TxnOffsetCommitRequestPartition::default().with_committed_offset(1),
+        &TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(s("x")))
+            .with_group_id(GroupId(s("g")))
+            .with_generation_id(-1)
+            .with_topics(vec![
+                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_committed_offset(1),
+                    ]),
             ]),
-        ]),
     ));
-    txn.extend(frame(ApiKey::EndTxn, 3, &EndTxnRequest::default().with_transactional_id(TransactionalId(s("x"))).with_committed(true)));
+    txn.extend(frame(
+        ApiKey::EndTxn,
+        3,
+        &EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(s("x")))
+            .with_committed(true),
+    ));
     seeds.push(("transaction", txn));
     seeds.push((
         "create_partitions",
-        frame(ApiKey::CreatePartitions, 3, &CreatePartitionsRequest::default().with_topics(vec![
-            create_partitions_request::CreatePartitionsTopic::default().with_name(TopicName(s("t"))).with_count(4),
-        ])),
+        frame(
+            ApiKey::CreatePartitions,
+            3,
+            &CreatePartitionsRequest::default().with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_count(4),
+            ]),
+        ),
     ));
     for (name, bytes) in seeds {
         std::fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
