@@ -24,6 +24,7 @@ pub use budget::IoBudget;
 pub use report::CleanerReport;
 use throttle::Throttle;
 
+use crate::config::TopicConfig;
 use crate::partition::Partition;
 use crate::scheduler::{Scheduler, Shutdown};
 use crate::segment::Segment;
@@ -67,8 +68,17 @@ fn clean_partition(
         return Ok(CleanerReport::default());
     }
     let _busy = store.lock_for_cleaning(&p.dir);
-    if !p.config.compacted {
-        return apply_retention(p, now_ms);
+    // What DeleteRecords left behind (it deletes them itself; a crash in between leaves them).
+    let below_start = p.delete_segments_below_start()?;
+    let mut report = CleanerReport {
+        segments_deleted: below_start.len(),
+        bytes_freed: below_start.iter().map(|s| s.size()).sum(),
+        ..CleanerReport::default()
+    };
+    let config = p.config();
+    if !config.compacted {
+        report += apply_retention(p, &config, now_ms)?;
+        return Ok(report);
     }
     let active_base = p.segments_snapshot().last().map_or(0, |s| s.base_offset);
     if let Some(m) = memo.as_ref().and_then(|m| m.get(&p.dir))
@@ -77,7 +87,7 @@ fn clean_partition(
     {
         return Ok(CleanerReport::default());
     }
-    let done = compact::compact_partition(p, now_ms, throttle)?;
+    let done = compact::compact_partition(p, &config, now_ms, throttle)?;
     if let Some(memo) = memo {
         memo.insert(
             p.dir.clone(),
@@ -87,13 +97,13 @@ fn clean_partition(
             },
         );
     }
-    Ok(done.report)
+    report += done.report;
+    Ok(report)
 }
 
 /// Deletes the segments retention picks ([`plan::retention_victims`]). Readers holding one keep
 /// reading it: its files are unlinked, not truncated.
-fn apply_retention(p: &Partition, now_ms: i64) -> Result<CleanerReport> {
-    let cfg = &p.config;
+fn apply_retention(p: &Partition, cfg: &TopicConfig, now_ms: i64) -> Result<CleanerReport> {
     if cfg.retention_ms.is_none() && cfg.retention_bytes.is_none() {
         return Ok(CleanerReport::default());
     }

@@ -79,6 +79,7 @@ mod config;
 mod consumer;
 mod error;
 mod flusher;
+mod live_config;
 pub mod format;
 pub mod group;
 mod log;

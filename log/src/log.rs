@@ -204,6 +204,38 @@ impl Log {
         self.store().topic_config(name)
     }
 
+    /// Replaces a topic's settings with `config` (Kafka's IncrementalAlterConfigs: the caller
+    /// reads [`Log::topic_config`], changes what it alters, and passes the whole). Validated as
+    /// [`Log::create_topic`] validates; written durably to the topic's metadata (atomically: a
+    /// crash leaves the old settings or the new, whole) before it applies to the live
+    /// partitions, so a later open sees it. Retention, segment rolling, `compacted`,
+    /// `delete_retention_ms` and `batch_bytes_max` take effect at the next append or cleaner
+    /// round; `record_bytes_max` at the next producer that reads the topic's config.
+    ///
+    /// Fixed at creation, so [`Error::Config`] naming the field: `partitions` (keys would move),
+    /// `schema` and `format` (records already written were encoded under them). Passing them
+    /// unchanged is fine. An unknown topic is [`Error::UnknownTopic`]; an invalid value is
+    /// [`Error::Config`], and nothing changes.
+    pub fn alter_topic_config(&self, topic: &str, config: TopicConfig) -> Result<()> {
+        self.store().alter_topic_config(topic, config)
+    }
+
+    /// Kafka's DeleteRecords on one partition: moves its log start offset up to
+    /// `before_offset` (-1: the high watermark) and returns the log start offset then (Kafka's
+    /// low watermark). An offset at or below the current start changes nothing and returns the
+    /// start; one above the high watermark, or below -1, is [`Error::OffsetOutOfRange`].
+    ///
+    /// The new start is durable (a checksummed checkpoint in the partition directory) before
+    /// this returns, and holds at once: fetches below it are [`Error::OffsetOutOfRange`],
+    /// [`Log::offsets`] and [`Log::describe_topic`] report it, read-only handles see it.
+    /// Segments wholly below it are deleted; the one it falls in stays whole, so a fetch at the
+    /// start may return a batch that begins earlier (readers skip records below their offset,
+    /// as for any fetch). The last stable offset is never below the start: a transaction open
+    /// across it holds read_committed readers at the start until it ends.
+    pub fn delete_records(&self, topic: &str, partition: i32, before_offset: i64) -> Result<i64> {
+        self.store().delete_records(topic, partition, before_offset)
+    }
+
     /// Number of partitions of a topic.
     pub fn partition_count(&self, name: &str) -> Result<i32> {
         self.store().partition_count(name)

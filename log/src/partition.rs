@@ -2,6 +2,7 @@
 //! assignment, rolling, idempotence), the read path (offset and timestamp lookup) and recovery.
 
 mod idempotence;
+mod log_start;
 pub(crate) mod txn_index;
 
 use std::ops::ControlFlow;
@@ -15,6 +16,7 @@ use txn_index::TxnState;
 
 use crate::clock::Clock;
 use crate::config::{LogConfig, TopicConfig};
+use crate::live_config::LiveTopicConfig;
 use crate::error::IoContext;
 use crate::flusher::Flusher;
 use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
@@ -67,7 +69,8 @@ pub(crate) struct Partition {
     pub(crate) topic: String,
     pub(crate) id: i32,
     pub(crate) dir: PathBuf,
-    pub(crate) config: Arc<TopicConfig>,
+    /// The topic's settings, shared with the topic: an altered config applies at once.
+    topic_config: Arc<LiveTopicConfig>,
     log_config: Arc<LogConfig>,
     storage: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
@@ -75,6 +78,9 @@ pub(crate) struct Partition {
     segments: RwLock<Vec<Arc<Segment>>>,
     write: Mutex<WriteState>,
     high_watermark: AtomicI64,
+    /// The start DeleteRecords checkpointed (0 if none); the log start offset is the larger of
+    /// it and the first segment's base. See `log_start.rs`.
+    start_checkpoint: AtomicI64,
     /// Last stable offset: below it every transaction is decided (read_committed stops here).
     last_stable: AtomicI64,
     /// Open and aborted transactions. Lock order: `write`, then `txn`.
@@ -187,18 +193,31 @@ fn check_segments_follow_on(segments: &[Arc<Segment>], settings: SegmentSettings
 }
 
 impl Partition {
-    fn settings(config: &TopicConfig, log_config: &LogConfig, writable: bool) -> SegmentSettings {
+    /// What segments need of the topic's settings. From its history, not only its settings
+    /// now: a topic compacted once keeps its offset gaps, and batches appended under a larger
+    /// limit stay readable (see [`crate::live_config::ConfigHistory`]).
+    fn settings(
+        config: &LiveTopicConfig,
+        log_config: &LogConfig,
+        writable: bool,
+    ) -> SegmentSettings {
+        let history = config.history();
         SegmentSettings {
             index_interval_bytes: log_config.index_interval_bytes,
             index_bytes_max: log_config.index_bytes_max,
             writable,
-            dense: !config.compacted,
-            batch_bytes_max: config.batch_bytes_max,
+            dense: !history.compacted_once,
+            batch_bytes_max: history.batch_bytes_max_ever,
         }
     }
 
     pub(crate) fn segment_settings(&self, writable: bool) -> SegmentSettings {
-        Self::settings(&self.config, &self.log_config, writable)
+        Self::settings(&self.topic_config, &self.log_config, writable)
+    }
+
+    /// The topic's settings now.
+    pub(crate) fn config(&self) -> Arc<TopicConfig> {
+        self.topic_config.get()
     }
 
     /// Opens (creating if needed, when writable) the partition in `dir`. Without `clean`, every
@@ -208,7 +227,7 @@ impl Partition {
         dir: &Path,
         topic: &str,
         id: i32,
-        config: Arc<TopicConfig>,
+        config: Arc<LiveTopicConfig>,
         log_config: Arc<LogConfig>,
         options: &LogOptions,
         mode: OpenMode<'_>,
@@ -304,12 +323,26 @@ impl Partition {
             // A reader racing a writer may see a closed segment short of its last batch.
             check_segments_follow_on(&segments, settings)?;
         }
-        let hw = segments.last().map_or(0, |s| s.next_offset());
+        let start_checkpoint = log_start::read(&**storage, dir)?;
+        let mut hw = segments.last().map_or(0, |s| s.next_offset());
+        if writable && start_checkpoint > hw {
+            // DeleteRecords deleted up to offsets that the crash then took (appended, not yet
+            // fsynced): nothing the log holds is readable. Start over at the checkpoint, as
+            // Kafka does, so that offsets stay above the start.
+            let dropped: Vec<i64> = segments.iter().map(|s| s.base_offset).collect();
+            let reason = format!(
+                "wholly below the log start offset {start_checkpoint}, which DeleteRecords set \
+                 before a crash took the records up to it (the partition ended at {hw})"
+            );
+            segments.clear();
+            cut_segments(&**storage, dir, &dropped, &reason, &mut truncations)?;
+            hw = start_checkpoint;
+        }
         let part = Partition {
             topic: topic.to_string(),
             id,
             dir: dir.to_path_buf(),
-            config,
+            topic_config: config,
             log_config,
             storage: storage.clone(),
             clock: options.clock.clone(),
@@ -319,6 +352,7 @@ impl Partition {
                 producers: ProducerStateMap::default(),
             }),
             high_watermark: AtomicI64::new(hw),
+            start_checkpoint: AtomicI64::new(start_checkpoint),
             last_stable: AtomicI64::new(hw),
             txn: Mutex::new(TxnState::default()),
             follow: Mutex::new(()),
@@ -463,9 +497,15 @@ impl Partition {
         self.txn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Offsets below which every transaction is decided.
+    /// Offsets below which every transaction is decided. Never below the log start offset (as
+    /// in Kafka): a transaction that began below it may still be open, but what it wrote
+    /// there is gone, and a read_committed reader at the start must be told the start, not an
+    /// offset it may no longer fetch. It waits there until the transaction ends.
     pub(crate) fn last_stable_offset(&self) -> i64 {
-        self.last_stable.load(Ordering::Acquire)
+        self.last_stable
+            .load(Ordering::Acquire)
+            .max(self.log_start_offset())
+            .min(self.high_watermark())
     }
 
     /// Aborted transactions overlapping `[from, to)`, for read_committed readers.
@@ -516,13 +556,16 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// First offset still held.
+    /// First offset still held: where DeleteRecords moved the start, or where retention and
+    /// compaction left the first segment, whichever is later.
     pub(crate) fn log_start_offset(&self) -> i64 {
-        self.segments
+        let first_base = self
+            .segments
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .first()
-            .map_or(0, |s| s.base_offset)
+            .map_or(0, |s| s.base_offset);
+        first_base.max(self.start_checkpoint.load(Ordering::Acquire))
     }
 
     /// Bytes on disk across segments.
@@ -539,10 +582,11 @@ impl Partition {
                 self.topic, self.id
             )));
         }
-        if buf.len() > self.config.batch_bytes_max {
+        let batch_bytes_max = self.config().batch_bytes_max;
+        if buf.len() > batch_bytes_max {
             return Err(Error::BatchTooLarge {
                 bytes: buf.len(),
-                max: self.config.batch_bytes_max,
+                max: batch_bytes_max,
             });
         }
         let h = BatchHeader::parse(buf.get(..BATCH_HEADER_BYTES).unwrap_or(&[]))?;
@@ -624,11 +668,12 @@ impl Partition {
             // The first append: the partition's first segment.
             return self.roll(h.base_offset, w, now);
         };
+        let config = self.config();
         if !active.must_roll(
             bytes,
             h.last_offset(),
-            self.config.segment_bytes_max,
-            self.config.segment_age_ms_max,
+            config.segment_bytes_max,
+            config.segment_age_ms_max,
             now,
         ) {
             return Ok(active);
@@ -699,6 +744,9 @@ impl Partition {
             return Ok(());
         }
         let _guard = self.follow.lock().unwrap_or_else(|e| e.into_inner());
+        // The writer's DeleteRecords: only ever forward.
+        let start = log_start::read(&*self.storage, &self.dir)?;
+        self.start_checkpoint.fetch_max(start, Ordering::AcqRel);
         let old_hw = self.high_watermark();
         match self.active() {
             None => self.open_new_segments(i64::MIN)?,
@@ -811,11 +859,13 @@ impl Partition {
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
         self.refresh()?;
         let hw = self.high_watermark();
+        // Records below the start (in a segment DeleteRecords cut into) are not there to find.
+        let log_start = self.log_start_offset();
         for seg in self.segments_snapshot() {
-            if seg.max_timestamp()? < timestamp {
+            if seg.next_offset() <= log_start || seg.max_timestamp()? < timestamp {
                 continue;
             }
-            let start = seg.time_lookup(timestamp);
+            let start = seg.time_lookup(timestamp).max(log_start);
             let Some(mut pos) = seg.find_position(start)? else {
                 continue;
             };
@@ -915,6 +965,51 @@ impl Partition {
         ))
     }
 
+    /// Kafka's DeleteRecords: moves the log start offset up to `before_offset` (-1: the high
+    /// watermark) and returns the start then. An offset at or below the start changes nothing;
+    /// one past the high watermark (or below -1) is [`Error::OffsetOutOfRange`]. The new start
+    /// is durable before this returns; segments wholly below it are deleted (a segment
+    /// straddling it stays whole, and reads start at the new offset within it).
+    pub(crate) fn delete_records(&self, before_offset: i64) -> Result<i64> {
+        if !self.writable {
+            return Err(Error::ReadOnly(format!(
+                "cannot delete records of {}-{}",
+                self.topic, self.id
+            )));
+        }
+        let start = {
+            // Under the write lock: appends and truncation wait, so the high watermark checked
+            // is the one the start is set against.
+            let _w = self.lock_write();
+            let hw = self.high_watermark();
+            let target = if before_offset == -1 {
+                hw
+            } else {
+                before_offset
+            };
+            if target < 0 || target > hw {
+                return Err(self.out_of_range(before_offset));
+            }
+            let current = self.log_start_offset();
+            if target <= current {
+                return Ok(current);
+            }
+            self.changed.store(true, Ordering::Release);
+            log_start::write(&*self.storage, &self.dir, target)?;
+            self.start_checkpoint.fetch_max(target, Ordering::AcqRel);
+            target
+        };
+        self.delete_segments_below_start()?;
+        Ok(start)
+    }
+
+    /// Deletes the closed segments that hold only offsets below the log start offset (the
+    /// active one stays, whatever it holds).
+    pub(crate) fn delete_segments_below_start(&self) -> Result<Vec<Arc<Segment>>> {
+        let start = self.start_checkpoint.load(Ordering::Acquire);
+        self.delete_oldest_while(|seg, _| Ok(seg.next_offset() <= start))
+    }
+
     /// Removes every record at or after `offset` (rounded down to a batch boundary); returns the
     /// new high watermark.
     pub(crate) fn truncate_to(&self, offset: i64) -> Result<i64> {
@@ -931,6 +1026,12 @@ impl Partition {
             None => 0,
         };
         drop(segs);
+        if hw < self.start_checkpoint.load(Ordering::Acquire) {
+            // Truncated below where DeleteRecords had moved the start: the start follows the
+            // end down, or the offsets appended next would sit below it, unreadable.
+            log_start::write(&*self.storage, &self.dir, hw)?;
+            self.start_checkpoint.store(hw, Ordering::Release);
+        }
         self.high_watermark.store(hw, Ordering::Release);
         drop(_w);
         let _ = self
@@ -983,11 +1084,14 @@ impl Partition {
             if !drop_it(&segs[0], total)? {
                 break;
             }
-            let seg = self
-                .segments
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(0);
+            let mut current = self.segments.write().unwrap_or_else(|e| e.into_inner());
+            // Another caller (retention beside a DeleteRecords) may have removed it meanwhile:
+            // remove only the segment judged, and judge the new first one.
+            if current.len() < 2 || !Arc::ptr_eq(&current[0], &segs[0]) {
+                continue;
+            }
+            let seg = current.remove(0);
+            drop(current);
             self.changed.store(true, Ordering::Release);
             seg.delete_files()?;
             removed.push(seg);

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{LogConfig, TopicConfig};
 use crate::error::IoContext;
 use crate::flusher::Flusher;
+use crate::live_config::{ConfigHistory, LiveTopicConfig};
 use crate::format::Batch;
 use crate::options::LogOptions;
 use crate::partition::{AbortedTxn, AppendInfo, OpenMode, Partition};
@@ -216,6 +217,9 @@ fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct TopicMeta {
     name: String,
     config: TopicConfig,
+    /// Absent in metadata written before configs could change: nothing to remember then.
+    #[serde(default)]
+    history: ConfigHistory,
 }
 
 /// A topic's settings and its partitions, each opened on first use: opening a data directory
@@ -225,7 +229,8 @@ pub(crate) struct Topic {
     name: String,
     dir: PathBuf,
     data_dir: PathBuf,
-    pub(crate) config: Arc<TopicConfig>,
+    /// Shared with its partitions, so that an altered config reaches them all at once.
+    config: Arc<LiveTopicConfig>,
     log_config: Arc<LogConfig>,
     options: LogOptions,
     writable: bool,
@@ -284,7 +289,7 @@ impl Topic {
 
     /// Every partition, opening those not yet open.
     fn open_all(&self) -> Result<Vec<Arc<Partition>>> {
-        (0..self.config.partitions)
+        (0..self.config.get().partitions)
             .filter_map(|p| self.partition(p).transpose())
             .collect()
     }
@@ -293,6 +298,51 @@ impl Topic {
     fn opened(&self) -> impl Iterator<Item = &Arc<Partition>> {
         self.partitions.iter().filter_map(OnceLock::get)
     }
+}
+
+/// Writes a topic's metadata file in `topic_dir`, atomically.
+fn write_topic_meta(
+    storage: &dyn Storage,
+    topic_dir: &Path,
+    name: &str,
+    config: &TopicConfig,
+    history: ConfigHistory,
+) -> Result<()> {
+    let meta = TopicMeta {
+        name: name.to_string(),
+        config: config.clone(),
+        history,
+    };
+    let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+    util::write_atomically(storage, &topic_dir.join(TOPIC_META_FILE), &bytes)
+}
+
+/// Refuses a change of what a topic fixes at creation: its partition count (keys would move
+/// to other partitions), and its schema and value format (records already written were
+/// encoded under them; readers would decode them with the new ones).
+fn check_alterable(current: &TopicConfig, new: &TopicConfig) -> Result<()> {
+    let fixed = |field: &str, what: String| {
+        Err(Error::config(
+            field,
+            format!("fixed at the topic's creation ({what}); create a new topic instead"),
+        ))
+    };
+    if new.partitions != current.partitions {
+        return fixed(
+            "partitions",
+            format!("{} asked, the topic has {}", new.partitions, current.partitions),
+        );
+    }
+    if new.schema != current.schema {
+        return fixed("schema", "records already written follow it".into());
+    }
+    if new.format != current.format {
+        return fixed(
+            "format",
+            format!("records already written are {}", current.format),
+        );
+    }
+    Ok(())
 }
 
 /// Checks a topic name: 1 to 249 of `[A-Za-z0-9._-]`, not `.` or `..`.
@@ -537,7 +587,7 @@ impl TopicStore {
         Ok(Some(Self::new_topic(
             dir,
             name,
-            meta.config,
+            LiveTopicConfig::new(meta.config, meta.history),
             config,
             options,
             writable,
@@ -552,7 +602,7 @@ impl TopicStore {
     fn new_topic(
         dir: &Path,
         name: &str,
-        config: TopicConfig,
+        config: LiveTopicConfig,
         log_config: &Arc<LogConfig>,
         options: &LogOptions,
         writable: bool,
@@ -563,7 +613,9 @@ impl TopicStore {
             name: name.to_string(),
             dir: dir.join(name),
             data_dir: dir.to_path_buf(),
-            partitions: (0..config.partitions).map(|_| OnceLock::new()).collect(),
+            partitions: (0..config.get().partitions)
+                .map(|_| OnceLock::new())
+                .collect(),
             config: Arc::new(config),
             log_config: log_config.clone(),
             options: options.clone(),
@@ -646,12 +698,8 @@ impl TopicStore {
             storage.create_dir(&pdir).at(&pdir)?;
         }
         util::sync_dir(storage, &topic_dir)?;
-        let meta = TopicMeta {
-            name: name.to_string(),
-            config: config.clone(),
-        };
-        let bytes = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Internal(e.to_string()))?;
-        util::write_atomically(storage, &topic_dir.join(TOPIC_META_FILE), &bytes)?;
+        let config = LiveTopicConfig::new(config, ConfigHistory::default());
+        write_topic_meta(storage, &topic_dir, name, &config.get(), config.history())?;
         util::sync_dir(storage, &self.dir)?;
         let topic = Self::new_topic(
             &self.dir,
@@ -746,18 +794,41 @@ impl TopicStore {
 
     /// A topic's settings.
     pub(crate) fn topic_config(&self, name: &str) -> Result<TopicConfig> {
-        Ok((*self.topic(name)?.config).clone())
+        Ok((*self.topic(name)?.config.get()).clone())
     }
 
     /// Number of partitions of a topic.
     pub(crate) fn partition_count(&self, name: &str) -> Result<i32> {
-        Ok(self.topic(name)?.config.partitions)
+        Ok(self.topic(name)?.config.get().partitions)
+    }
+
+    /// Replaces a topic's settings: validated as at creation, durable in its metadata, then
+    /// applied to its partitions. The partition count, schema and value format are fixed at
+    /// creation ([`Error::Config`] naming the field).
+    pub(crate) fn alter_topic_config(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.check_writable("alter a topic's config")?;
+        config.validate()?;
+        // Held while the metadata is written: alters, creations and deletions go one at a time.
+        let topics = self.topics_write();
+        let topic = topics
+            .get(name)
+            .ok_or_else(|| Error::UnknownTopic(name.to_string()))?;
+        let current = topic.config.get();
+        check_alterable(&current, &config)?;
+        if *current == config {
+            return Ok(());
+        }
+        let history = topic.config.history().with(&config);
+        write_topic_meta(self.storage(), &topic.dir, name, &config, history)?;
+        topic.config.replace(config);
+        Ok(())
     }
 
     /// A topic's settings and per-partition offsets and sizes.
     pub(crate) fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
         let t = self.topic(name)?;
-        let mut partitions = Vec::with_capacity(t.config.partitions as usize);
+        let config = t.config.get();
+        let mut partitions = Vec::with_capacity(config.partitions as usize);
         for p in &t.open_all()? {
             p.refresh()?;
             partitions.push(PartitionDescription {
@@ -772,7 +843,7 @@ impl TopicStore {
         }
         Ok(TopicDescription {
             name: name.to_string(),
-            config: (*t.config).clone(),
+            config: (*config).clone(),
             partitions,
         })
     }
@@ -989,6 +1060,18 @@ impl TopicStore {
     ) -> Result<Option<i64>> {
         self.partition(topic, partition)?
             .offset_for_timestamp(timestamp)
+    }
+
+    /// Kafka's DeleteRecords on one partition; see [`crate::Log::delete_records`].
+    pub(crate) fn delete_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        before_offset: i64,
+    ) -> Result<i64> {
+        self.check_writable("delete records")?;
+        self.partition(topic, partition)?
+            .delete_records(before_offset)
     }
 
     /// Removes every record at or after `offset` (down to a batch boundary); returns the new end.

@@ -6,12 +6,14 @@
 
 mod common;
 
+mod alter_config;
 mod bad_input;
 mod classic_groups;
 mod cleaner;
 mod compat;
 mod corruption;
 mod crash;
+mod delete_records;
 mod follow;
 mod format_props;
 mod groups;

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::plan::{self, KeyMap, Planner, RecordFacts, ShrinkEstimate, TxnState};
 use super::report::CleanerReport;
 use super::throttle::Throttle;
+use crate::config::TopicConfig;
 use crate::error::IoContext;
 use crate::format::{
     Batch, BatchBuilder, BatchHeader, BatchOptions, ControlRecord, ControlType, Record, attributes,
@@ -41,6 +42,7 @@ pub(super) struct Compacted {
 /// Compacts the closed segments of `p` (see [`plan::keep_record`]).
 pub(super) fn compact_partition(
     p: &Partition,
+    config: &TopicConfig,
     now_ms: i64,
     throttle: &mut Throttle,
 ) -> Result<Compacted> {
@@ -55,7 +57,7 @@ pub(super) fn compact_partition(
     }
     let decompressed_bytes_max = p.log_config().decompressed_bytes_max;
     let (keys, mapped) = map_keys(&segs, throttle, decompressed_bytes_max)?;
-    let mut planner = Planner::new(keys, now_ms, p.config.delete_retention_ms);
+    let mut planner = Planner::new(keys, now_ms, config.delete_retention_ms);
     let work = p.dir.join(CLEANER_WORK_DIR);
     remove_work_dir(&**p.storage(), &work)?;
     let closed = &segs[..segs.len() - 1];
