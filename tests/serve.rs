@@ -232,6 +232,28 @@ fn a_transactional_copier_killed_at_random_copies_every_record_exactly_once() {
     run_against_a_new_server("copier_driver.py");
 }
 
+/// IncrementalAlterConfigs and DeleteRecords through both admin clients; then a restart on the
+/// same directory keeps the altered configs and the new log start offsets.
+#[test]
+fn altered_configs_and_deleted_records_hold_for_real_clients_and_through_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = ["--topic", "admin-configs"];
+    let server = ServeProcess::start(dir.path(), 0);
+    run_script(
+        "admin_configs.py",
+        &server.addr,
+        &[&["--phase", "setup"][..], &topic].concat(),
+    );
+    server.stop();
+    let server = ServeProcess::start(dir.path(), 0);
+    run_script(
+        "admin_configs.py",
+        &server.addr,
+        &[&["--phase", "check"][..], &topic].concat(),
+    );
+    server.stop();
+}
+
 #[test]
 fn a_server_killed_while_acks_all_produces_loses_and_duplicates_nothing() {
     // The script starts, SIGKILLs and restarts its own server (WEIR_BIN) on one port.

@@ -220,6 +220,13 @@ impl Log {
         self.store().alter_topic_config(topic, config)
     }
 
+    /// Everything [`Log::alter_topic_config`] checks (the values, the fields fixed at creation,
+    /// the topic, a writable log), without changing anything: IncrementalAlterConfigs'
+    /// `validate_only`.
+    pub fn check_topic_config_change(&self, topic: &str, config: &TopicConfig) -> Result<()> {
+        self.store().check_topic_config_change(topic, config)
+    }
+
     /// Kafka's DeleteRecords on one partition: moves its log start offset up to
     /// `before_offset` (-1: the high watermark) and returns the log start offset then (Kafka's
     /// low watermark). An offset at or below the current start changes nothing and returns the

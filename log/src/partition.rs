@@ -16,11 +16,11 @@ use txn_index::TxnState;
 
 use crate::clock::Clock;
 use crate::config::{LogConfig, TopicConfig};
-use crate::live_config::LiveTopicConfig;
 use crate::error::IoContext;
 use crate::flusher::Flusher;
 use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
 use crate::format::{BatchBuilder, BatchOptions, ControlRecord, ControlType};
+use crate::live_config::LiveTopicConfig;
 use crate::options::LogOptions;
 use crate::segment::{Segment, SegmentSettings, Truncation, parse_log_name};
 use crate::storage::Storage;
@@ -1007,7 +1007,9 @@ impl Partition {
     /// active one stays, whatever it holds).
     pub(crate) fn delete_segments_below_start(&self) -> Result<Vec<Arc<Segment>>> {
         let start = self.start_checkpoint.load(Ordering::Acquire);
-        self.delete_oldest_while(|seg, _| Ok(seg.next_offset() <= start))
+        // `base_offset < start` too: a segment compaction emptied holds no offset at all, and
+        // stays unless DeleteRecords passed it (compaction keeps emptied segments).
+        self.delete_oldest_while(|seg, _| Ok(seg.base_offset < start && seg.next_offset() <= start))
     }
 
     /// Removes every record at or after `offset` (rounded down to a batch boundary); returns the

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{LogConfig, TopicConfig};
 use crate::error::IoContext;
 use crate::flusher::Flusher;
-use crate::live_config::{ConfigHistory, LiveTopicConfig};
 use crate::format::Batch;
+use crate::live_config::{ConfigHistory, LiveTopicConfig};
 use crate::options::LogOptions;
 use crate::partition::{AbortedTxn, AppendInfo, OpenMode, Partition};
 use crate::segment::Truncation;
@@ -330,7 +330,10 @@ fn check_alterable(current: &TopicConfig, new: &TopicConfig) -> Result<()> {
     if new.partitions != current.partitions {
         return fixed(
             "partitions",
-            format!("{} asked, the topic has {}", new.partitions, current.partitions),
+            format!(
+                "{} asked, the topic has {}",
+                new.partitions, current.partitions
+            ),
         );
     }
     if new.schema != current.schema {
@@ -805,6 +808,13 @@ impl TopicStore {
     /// Replaces a topic's settings: validated as at creation, durable in its metadata, then
     /// applied to its partitions. The partition count, schema and value format are fixed at
     /// creation ([`Error::Config`] naming the field).
+    /// What [`TopicStore::alter_topic_config`] checks, without changing anything.
+    pub(crate) fn check_topic_config_change(&self, name: &str, config: &TopicConfig) -> Result<()> {
+        self.check_writable("alter a topic's config")?;
+        config.validate()?;
+        check_alterable(&self.topic(name)?.config.get(), config)
+    }
+
     pub(crate) fn alter_topic_config(&self, name: &str, config: TopicConfig) -> Result<()> {
         self.check_writable("alter a topic's config")?;
         config.validate()?;

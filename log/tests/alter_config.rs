@@ -82,8 +82,13 @@ fn an_altered_retention_applies_at_the_next_cleaner_round() {
     log.create_topic("r", config.clone()).unwrap();
     let value = vec![b'x'; 500];
     for _ in 0..40 {
-        log.append("r", 0, batch(&[&value], None, NOW - 2 * HOUR_MS), Acks::Leader)
-            .unwrap();
+        log.append(
+            "r",
+            0,
+            batch(&[&value], None, NOW - 2 * HOUR_MS),
+            Acks::Leader,
+        )
+        .unwrap();
     }
     let segments = log.describe_topic("r").unwrap().partitions[0].segments;
     assert!(segments >= 4, "{segments} segments");
@@ -141,7 +146,11 @@ fn a_smaller_batch_limit_applies_to_appends_and_the_next_segment_size_to_rolls()
     // A crash: recovery still accepts the batch written under the larger limit.
     drop(log);
     let log = open(dir.path());
-    assert!(log.recovery_report().is_empty(), "{:?}", log.recovery_report());
+    assert!(
+        log.recovery_report().is_empty(),
+        "{:?}",
+        log.recovery_report()
+    );
     let records = read_all(&log, "b", 0, 0).unwrap();
     assert_eq!(records.len(), 2);
     assert_eq!(records[0].value.as_deref(), Some(&big[..]));
@@ -188,7 +197,11 @@ fn a_topic_compacted_then_switched_to_delete_keeps_its_gapped_offsets_through_a_
         .unwrap();
     drop(log); // unclean
     let log = open(dir.path());
-    assert!(log.recovery_report().is_empty(), "{:?}", log.recovery_report());
+    assert!(
+        log.recovery_report().is_empty(),
+        "{:?}",
+        log.recovery_report()
+    );
     assert!(!log.topic_config("c").unwrap().compacted);
     let after: Vec<i64> = read_all(&log, "c", 0, 0)
         .unwrap()

@@ -11,8 +11,8 @@ use weir_log::format::{BatchBuilder, BatchOptions};
 use weir_log::storage::Storage;
 use weir_log::storage::sim::{FaultConfig, FaultStorage};
 use weir_log::{
-    Acks, Consumer, ConsumerConfig, Error, IsolationLevel, Log, LogConfig, LogOptions,
-    ManualClock, TopicPartition, clean_once,
+    Acks, Consumer, ConsumerConfig, Error, IsolationLevel, Log, LogConfig, LogOptions, ManualClock,
+    TopicPartition, clean_once,
 };
 
 use crate::common::{open, read_all, small_segments};
@@ -74,7 +74,10 @@ fn the_start_moves_exactly_and_fetches_below_it_are_refused() {
         "the other partition is untouched"
     );
     assert!(d.partitions[0].segments < segments_before);
-    assert_eq!(out_of_range(log.fetch(TOPIC, 0, 36, 1 << 20)), (36, 37, 100));
+    assert_eq!(
+        out_of_range(log.fetch(TOPIC, 0, 36, 1 << 20)),
+        (36, 37, 100)
+    );
     assert_eq!(out_of_range(log.fetch(TOPIC, 0, 0, 1 << 20)), (0, 37, 100));
     let batches = log.fetch(TOPIC, 0, 37, 1 << 20).unwrap();
     assert_eq!(
@@ -92,8 +95,14 @@ fn the_start_moves_exactly_and_fetches_below_it_are_refused() {
     assert_eq!(log.delete_records(TOPIC, 0, 10).unwrap(), 37);
     assert_eq!(log.delete_records(TOPIC, 0, 0).unwrap(), 37);
     // Past the high watermark, or below -1: refused, the start as it was.
-    assert_eq!(out_of_range(log.delete_records(TOPIC, 0, 101)), (101, 37, 100));
-    assert_eq!(out_of_range(log.delete_records(TOPIC, 0, -2)), (-2, 37, 100));
+    assert_eq!(
+        out_of_range(log.delete_records(TOPIC, 0, 101)),
+        (101, 37, 100)
+    );
+    assert_eq!(
+        out_of_range(log.delete_records(TOPIC, 0, -2)),
+        (-2, 37, 100)
+    );
     assert!(matches!(
         log.delete_records(TOPIC, 2, 1),
         Err(Error::UnknownPartition { .. })
@@ -156,7 +165,11 @@ fn the_start_survives_clean_and_unclean_restarts_and_read_only_handles_see_it() 
     // An unclean stop: no close.
     drop(log);
     let log = open(dir.path());
-    assert!(log.recovery_report().is_empty(), "{:?}", log.recovery_report());
+    assert!(
+        log.recovery_report().is_empty(),
+        "{:?}",
+        log.recovery_report()
+    );
     assert_eq!(start_and_end(&log), (60, 100));
     assert_eq!(read_all(&log, TOPIC, 0, 60).unwrap().len(), 40);
     log.close().unwrap();
@@ -232,7 +245,10 @@ fn a_crash_at_any_storage_operation_keeps_the_old_start_or_the_new_one() {
         let storage = storage.reboot();
         let log = open_on(&storage, &dir).unwrap();
         let (start, end) = start_and_end(&log);
-        assert_eq!(end, 100, "crash at operation {k}: acknowledged records lost");
+        assert_eq!(
+            end, 100,
+            "crash at operation {k}: acknowledged records lost"
+        );
         if crashed {
             assert!(
                 start == 23 || start == 71,
@@ -344,12 +360,22 @@ fn a_start_inside_an_open_transaction_holds_the_lso_there_and_aborted_records_st
     log.add_partitions_to_txn("t", pid, epoch, &[TopicPartition::new(TOPIC, 0)])
         .unwrap();
     // The transaction starts at 2 and writes 2..=3 and 6..=7; plain records 4..=5 between.
-    log.append(TOPIC, 0, txn_batch(pid, epoch, 0, &["t2", "t3"]), Acks::Leader)
-        .unwrap();
+    log.append(
+        TOPIC,
+        0,
+        txn_batch(pid, epoch, 0, &["t2", "t3"]),
+        Acks::Leader,
+    )
+    .unwrap();
     log.append(TOPIC, 0, plain_batch(&["p4", "p5"]), Acks::Leader)
         .unwrap();
-    log.append(TOPIC, 0, txn_batch(pid, epoch, 2, &["t6", "t7"]), Acks::Leader)
-        .unwrap();
+    log.append(
+        TOPIC,
+        0,
+        txn_batch(pid, epoch, 2, &["t6", "t7"]),
+        Acks::Leader,
+    )
+    .unwrap();
     let lso = |log: &Log| log.describe_topic(TOPIC).unwrap().partitions[0].last_stable_offset;
     assert_eq!(lso(&log), 2);
 
@@ -360,7 +386,10 @@ fn a_start_inside_an_open_transaction_holds_the_lso_there_and_aborted_records_st
         .unwrap();
     assert!(f.batches.is_empty(), "nothing stable past the start yet");
     assert_eq!(f.last_stable_offset, 5);
-    assert_eq!(values(&log, IsolationLevel::ReadCommitted), Vec::<String>::new());
+    assert_eq!(
+        values(&log, IsolationLevel::ReadCommitted),
+        Vec::<String>::new()
+    );
     assert_eq!(
         values(&log, IsolationLevel::ReadUncommitted),
         ["p5", "t6", "t7"],

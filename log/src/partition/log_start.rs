@@ -22,7 +22,8 @@ pub(crate) const LOG_START_FILE: &str = "log-start-offset";
 /// how to accept that loss by hand.
 pub(crate) fn read(storage: &dyn Storage, dir: &Path) -> Result<i64> {
     let path = dir.join(LOG_START_FILE);
-    let Some(payload) = util::read_checksummed(storage, &path).map_err(|e| with_remedy(e, &path))?
+    let Some(payload) =
+        util::read_checksummed(storage, &path).map_err(|e| with_remedy(e, &path))?
     else {
         return Ok(0);
     };

@@ -1,17 +1,24 @@
-//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions (refused), and
-//! DescribeConfigs for the topic settings weir has, under Kafka's config names.
+//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions (refused), DeleteRecords,
+//! and DescribeConfigs and IncrementalAlterConfigs for the topic settings weir has, under
+//! Kafka's config names (one mapping, [`set_config`] and [`config_entries`], for all three).
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    TopicName,
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, TopicName,
 };
 use weir_log::{Error, TopicConfig, ValueFormat};
 
@@ -169,7 +176,15 @@ fn set_config(config: &mut TopicConfig, key: &str, value: &str) -> Result<(), St
         "segment.bytes" => config.segment_bytes_max = parse(key, value)?,
         "segment.ms" => config.segment_age_ms_max = parse(key, value)?,
         "delete.retention.ms" => config.delete_retention_ms = parse(key, value)?,
-        "max.message.bytes" => config.batch_bytes_max = parse(key, value)?,
+        "max.message.bytes" => {
+            // Kafka's limit is on a batch; a record can be no larger than its batch, so the
+            // record limit follows (from its default, so the value alone decides it: setting the
+            // default back restores both).
+            config.batch_bytes_max = parse(key, value)?;
+            config.record_bytes_max = TopicConfig::default()
+                .record_bytes_max
+                .min(config.batch_bytes_max);
+        }
         "weir.schema" => config.schema = (!value.is_empty()).then(|| value.to_string()),
         "weir.value.format" => {
             config.format = match value {
@@ -336,4 +351,182 @@ pub(crate) fn describe_configs(
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// IncrementalAlterConfigs operations.
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+pub(crate) fn incremental_alter_configs(
+    ctx: &Ctx<'_>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let log = &ctx.shared.log;
+    let responses = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let response = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let name = resource.resource_name.as_str();
+            let outcome = match resource.resource_type {
+                RESOURCE_TOPIC if is_internal(name) => Err((
+                    code(KafkaCode::InvalidTopicException),
+                    format!("'{name}' is internal to weir: its settings are weir's"),
+                )),
+                RESOURCE_TOPIC => log
+                    .topic_config(name)
+                    .map_err(|e| (error_code(&e), e.to_string()))
+                    .and_then(|current| altered_config(current, &resource.configs))
+                    .and_then(|config| {
+                        let applied = if request.validate_only {
+                            log.check_topic_config_change(name, &config)
+                        } else {
+                            log.alter_topic_config(name, config)
+                        };
+                        applied.map_err(|e| (error_code(&e), e.to_string()))
+                    }),
+                RESOURCE_BROKER => Err((
+                    code(KafkaCode::InvalidRequest),
+                    "weir serve has no broker configs that can be altered; topic configs can"
+                        .to_string(),
+                )),
+                other => Err((
+                    code(KafkaCode::InvalidRequest),
+                    format!("resource type {other} is not supported: only topics (2)"),
+                )),
+            };
+            match outcome {
+                Ok(()) => response,
+                Err((err, message)) => response
+                    .with_error_code(err)
+                    .with_error_message(Some(text(message))),
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// `current` with a resource's operations applied, in order, through the same mapping as
+/// CreateTopics; the code and message refusing them otherwise. DELETE sets the default back;
+/// APPEND and SUBTRACT apply to the one list config weir has, `cleanup.policy`, and must leave
+/// exactly one policy (weir has no `compact,delete`).
+fn altered_config(
+    current: TopicConfig,
+    ops: &[AlterableConfig],
+) -> Result<TopicConfig, (i16, String)> {
+    let invalid = |reason: String| (code(KafkaCode::InvalidConfig), reason);
+    let mut seen: Vec<&str> = Vec::with_capacity(ops.len());
+    for op in ops {
+        let key = op.name.as_str();
+        if seen.contains(&key) {
+            return Err((
+                code(KafkaCode::InvalidRequest),
+                format!("config '{key}' appears twice in one resource"),
+            ));
+        }
+        seen.push(key);
+    }
+    let defaults = config_entries(&TopicConfig::default());
+    let mut config = current;
+    for op in ops {
+        let key = op.name.as_str();
+        let value = op.value.as_ref().map(|v| v.as_str());
+        match op.config_operation {
+            OP_SET => set_config(&mut config, key, value.unwrap_or("")).map_err(invalid)?,
+            OP_DELETE => {
+                let default = defaults
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or("", |(_, v)| v.as_str());
+                set_config(&mut config, key, default).map_err(invalid)?;
+            }
+            OP_APPEND | OP_SUBTRACT if key == "cleanup.policy" => {
+                let mut policies = vec![if config.compacted {
+                    "compact"
+                } else {
+                    "delete"
+                }];
+                for item in value.unwrap_or("").split(',').map(str::trim) {
+                    if item.is_empty() {
+                        continue;
+                    }
+                    if op.config_operation == OP_APPEND {
+                        if !policies.contains(&item) {
+                            policies.push(item);
+                        }
+                    } else {
+                        policies.retain(|p| *p != item);
+                    }
+                }
+                let [policy] = policies.as_slice() else {
+                    return Err(invalid(format!(
+                        "cleanup.policy would be '{}': weir has one policy per topic, 'compact' or 'delete'",
+                        policies.join(",")
+                    )));
+                };
+                set_config(&mut config, key, policy).map_err(invalid)?;
+            }
+            OP_APPEND | OP_SUBTRACT => {
+                let known = key == "weir.schema" || defaults.iter().any(|(k, _)| *k == key);
+                return Err(invalid(if known {
+                    format!(
+                        "config '{key}' is not a list: APPEND and SUBTRACT apply to list configs only"
+                    )
+                } else {
+                    format!("config '{key}' is not supported by weir")
+                }));
+            }
+            other => {
+                return Err((
+                    code(KafkaCode::InvalidRequest),
+                    format!(
+                        "config operation {other} is unknown (0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(config)
+}
+
+pub(crate) fn delete_records(
+    ctx: &Ctx<'_>,
+    request: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
+    let log = &ctx.shared.log;
+    // Every partition is done before the response: timeout_ms (how long the client would wait
+    // for replicas) has nothing to bound here.
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let name = topic.name.0.as_str();
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let result = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index);
+                    let deleted = if is_internal(name) {
+                        Err(code(KafkaCode::InvalidTopicException))
+                    } else {
+                        log.delete_records(name, p.partition_index, p.offset)
+                            .map_err(|e| error_code(&e))
+                    };
+                    match deleted {
+                        Ok(low_watermark) => result.with_low_watermark(low_watermark),
+                        Err(err) => result.with_low_watermark(-1).with_error_code(err),
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
 }

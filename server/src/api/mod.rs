@@ -38,6 +38,8 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::JoinGroup, 0, 7),
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
@@ -137,6 +139,11 @@ pub(crate) fn dispatch(
         ApiKey::DeleteTopics => inline!(m::DeleteTopicsRequest, admin::delete_topics),
         ApiKey::CreatePartitions => inline!(m::CreatePartitionsRequest, admin::create_partitions),
         ApiKey::DescribeConfigs => inline!(m::DescribeConfigsRequest, admin::describe_configs),
+        ApiKey::IncrementalAlterConfigs => inline!(
+            m::IncrementalAlterConfigsRequest,
+            admin::incremental_alter_configs
+        ),
+        ApiKey::DeleteRecords => inline!(m::DeleteRecordsRequest, admin::delete_records),
         ApiKey::ListOffsets => inline!(m::ListOffsetsRequest, fetch::list_offsets),
         ApiKey::JoinGroup => inline!(m::JoinGroupRequest, groups::join_group),
         ApiKey::SyncGroup => inline!(m::SyncGroupRequest, groups::sync_group),
