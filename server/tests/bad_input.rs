@@ -11,9 +11,11 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, MetadataRequest,
-    ProduceRequest, ProduceResponse, RequestHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
+    FetchRequest, FetchResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    MetadataRequest, ProduceRequest, ProduceResponse, RequestHeader, TopicName,
 };
+use kafka_protocol::messages::{delete_records_request, incremental_alter_configs_request};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use weir_log::format::{BatchBuilder, BatchOptions};
 use weir_log::{Log, LogConfig, TopicConfig};
@@ -315,5 +317,120 @@ fn an_array_count_far_beyond_the_request_closes_the_connection_without_reserving
     bytes[n - 4..].copy_from_slice(&i32::MAX.to_be_bytes());
     s.write_all(&bytes).unwrap();
     assert_closed(s);
+    f.still_serves();
+}
+
+fn alterable(
+    name: &str,
+    op: i8,
+    value: Option<&str>,
+) -> incremental_alter_configs_request::AlterableConfig {
+    incremental_alter_configs_request::AlterableConfig::default()
+        .with_name(StrBytes::from_string(name.into()))
+        .with_config_operation(op)
+        .with_value(value.map(|v| StrBytes::from_string(v.into())))
+}
+
+fn topic_resource(
+    name: &str,
+    configs: Vec<incremental_alter_configs_request::AlterableConfig>,
+) -> incremental_alter_configs_request::AlterConfigsResource {
+    incremental_alter_configs_request::AlterConfigsResource::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_string(name.into()))
+        .with_configs(configs)
+}
+
+/// Odd alters get their codes, per resource and in order, at both versions (v1 is flexible),
+/// and change nothing; a good one beside them applies.
+#[test]
+fn odd_config_alters_get_their_codes_and_change_nothing() {
+    let f = Fixture::new();
+    let before = f.log.topic_config("t").unwrap();
+    for version in [0, 1] {
+        let mut s = f.connect();
+        let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            topic_resource(
+                "t",
+                vec![
+                    alterable("retention.ms", 0, Some("1")),
+                    alterable("retention.ms", 0, Some("2")),
+                ],
+            ),
+            topic_resource("t", vec![alterable("retention.ms", 9, Some("1"))]),
+            topic_resource(
+                "__consumer_offsets",
+                vec![alterable("retention.ms", 0, Some("1"))],
+            ),
+            topic_resource("t", vec![alterable("cleanup.policy", 3, Some("delete"))]),
+            topic_resource("t", vec![alterable("segment.bytes", 0, None)]),
+            topic_resource("t", vec![alterable("retention.ms", 0, Some("3600000"))]),
+        ]);
+        let mut body = request(&mut s, ApiKey::IncrementalAlterConfigs, version, &alter);
+        let r = IncrementalAlterConfigsResponse::decode(&mut body, version).unwrap();
+        let codes: Vec<i16> = r.responses.iter().map(|r| r.error_code).collect();
+        // INVALID_REQUEST twice, INVALID_TOPIC_EXCEPTION, INVALID_CONFIG twice, none.
+        assert_eq!(codes, [42, 42, 17, 40, 40, 0], "v{version}");
+        assert!(r.responses[..5].iter().all(|r| r.error_message.is_some()));
+        assert_eq!(&*r.responses[2].resource_name, "__consumer_offsets");
+        assert_eq!(
+            f.log.topic_config("t").unwrap(),
+            weir_log::TopicConfig {
+                retention_ms: Some(3_600_000),
+                ..before.clone()
+            }
+        );
+    }
+    f.still_serves();
+}
+
+/// DeleteRecords answers each partition on its own, at v0 and v2 (flexible): an unknown
+/// partition or topic, an offset below -1 or past the end, and a good one beside them.
+#[test]
+fn delete_records_answers_each_partition_with_its_code() {
+    let f = Fixture::new();
+    for version in [0, 2] {
+        let mut s = f.connect();
+        let partitions = |offsets: &[(i32, i64)]| {
+            offsets
+                .iter()
+                .map(|&(p, o)| {
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(p)
+                        .with_offset(o)
+                })
+                .collect::<Vec<_>>()
+        };
+        let delete = DeleteRecordsRequest::default()
+            .with_timeout_ms(1000)
+            .with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(partitions(&[(0, 0), (0, -5), (0, 1), (7, 0)])),
+                delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("nope")))
+                    .with_partitions(partitions(&[(0, 0)])),
+            ]);
+        let mut body = request(&mut s, ApiKey::DeleteRecords, version, &delete);
+        let r = DeleteRecordsResponse::decode(&mut body, version).unwrap();
+        let answers: Vec<Vec<(i32, i64, i16)>> = r
+            .topics
+            .iter()
+            .map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.low_watermark, p.error_code))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                vec![(0, 0, 0), (0, -1, 1), (0, -1, 1), (7, -1, 3)],
+                vec![(0, -1, 3)]
+            ],
+            "v{version}: the empty partition's start is 0; -5 and 1 are out of range"
+        );
+    }
     f.still_serves();
 }

@@ -125,6 +125,40 @@ fn main() {
             ]),
         ),
     ));
+    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s("t"))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(s("retention.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(s("3600000"))),
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(s("cleanup.policy"))
+                    .with_config_operation(2)
+                    .with_value(Some(s("compact"))),
+            ]),
+    ]);
+    seeds.push((
+        "incremental_alter_configs",
+        frame(ApiKey::IncrementalAlterConfigs, 1, &alter),
+    ));
+    let delete_records = DeleteRecordsRequest::default()
+        .with_timeout_ms(1000)
+        .with_topics(vec![
+            delete_records_request::DeleteRecordsTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(0)
+                        .with_offset(1),
+                ]),
+        ]);
+    seeds.push((
+        "delete_records",
+        frame(ApiKey::DeleteRecords, 2, &delete_records),
+    ));
     seeds.push((
         "find_coordinator",
         frame(
