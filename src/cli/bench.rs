@@ -89,7 +89,9 @@ one librdkafka producer sends N records of --value-bytes to a fresh topic of --p
 (serve_produce_<acks>_<compression>_records_per_s, _mb_per_s), and the embedded producer does the same \
 on a log in the same directory (embedded_produce_..., acks=all fsynced in both); \
 serve_to_embedded_produce_ratio is that of acks=all lz4. Then one consumer reads each acks=all topic \
-from the beginning (serve_consume_..., embedded_consume_...). Latency: one producer (acks=all, lz4, \
+from the beginning (serve_consume_..., embedded_consume_...). Latency, once those topics are \
+deleted and every file under the directory is fsynced (so that it does not time the writeback of \
+the runs before): one producer (acks=all, lz4, \
 linger 1 ms) sends --latency-rate records/s for --latency-seconds, evenly paced, and one consumer in \
 the same process reads them; p50/p99/p999 of read time minus send time (serve_latency_p99_ms...)."
     )]
@@ -549,7 +551,7 @@ fn bench_transactional(place: &Place, a: &ProduceBench, report: &mut Report) -> 
 /// Writes every dirty page under `dir` to disk (fsync of each file), so that the next timed
 /// phase does not run against the writeback of the previous one: on a VM, writing while the
 /// kernel flushes gigabytes written just before is several times slower than writing after.
-fn settle(dir: &Path) -> Result<()> {
+pub(super) fn settle(dir: &Path) -> Result<()> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {

@@ -21,7 +21,7 @@ use weir_client::{
 };
 
 use super::bench::{
-    CONSUME_STALL_MAX, MB, ValuePool, consume_all, per_s, percentile_ms, send_records,
+    CONSUME_STALL_MAX, MB, ValuePool, consume_all, per_s, percentile_ms, send_records, settle,
 };
 use super::report::Report;
 
@@ -218,20 +218,17 @@ pub fn bench(
         }
     };
     report.line("serve_address", &cluster.bootstrap);
-    let result = measure(&cluster, &work.path().join("embedded"), a, report);
+    let result = measure(&cluster, work.path(), a, report);
     let stopped = server.map_or(Ok(()), Server::stop);
     result.and(stopped)
 }
 
-fn measure(
-    cluster: &ClientConfig,
-    embedded_dir: &Path,
-    a: &ServeBench,
-    report: &mut Report,
-) -> Result<()> {
+/// The runs, with the embedded log in `work/embedded` (and the server's files, when this
+/// process started it, in `work/serve`).
+fn measure(cluster: &ClientConfig, work: &Path, a: &ServeBench, report: &mut Report) -> Result<()> {
     let pool = ValuePool::new(a.value_bytes as usize);
     let admin = Admin::connect(cluster)?;
-    let log = Log::open(embedded_dir, LogConfig::default())?;
+    let log = Log::open(work.join("embedded"), LogConfig::default())?;
     let result = (|| -> Result<()> {
         let mut serve_rates = HashMap::new();
         let mut embedded_rates = HashMap::new();
@@ -284,10 +281,14 @@ fn measure(
                 serve_rates[&headline] / embedded_rates[&headline].max(1.0)
             ),
         );
-        latency(cluster, &admin, a, report)?;
         for v in Variant::ALL {
             admin.delete_topic(&v.topic())?;
         }
+        // The throughput runs leave gigabytes for the kernel to write back; measured during
+        // that writeback, the latency phase's fsyncs would time the disk's backlog, not the
+        // path (p99 above 100 ms against about 3 ms after a settle, on this machine).
+        settle(work)?;
+        latency(cluster, &admin, a, report)?;
         Ok(())
     })();
     let closed = log.close().context("closing the embedded log");
@@ -452,8 +453,8 @@ fn latency(
     report.line("serve_latency_compression", "lz4");
     report.line("serve_latency_linger_ms", linger_ms);
     let consumer = Consumer::new(cluster, &ConsumerConfig::default())?;
-    let assignment: Vec<(i32, StartAt)> = admin
-        .partitions(&topic)?
+    let partitions = admin.partitions(&topic)?;
+    let assignment: Vec<(i32, StartAt)> = partitions
         .iter()
         .map(|&p| (p, StartAt::Beginning))
         .collect();
@@ -467,16 +468,23 @@ fn latency(
             ..ProducerConfig::default()
         },
     )?;
-    // One record through first, so that connections and the first fetch are not measured.
-    producer.send(ProducerRecord::new(&topic, b"warm-up"))?;
+    // One record through every partition first, so that neither the connections, nor the
+    // first fetches, nor the creation of each partition's first segment (files made and
+    // fsynced, some 5 ms each here) are measured as the first records' latency.
+    for &p in &partitions {
+        producer.send(ProducerRecord::new(&topic, b"warm-up").partition(p))?;
+    }
     producer.flush()?;
     let warm = Instant::now();
-    while !matches!(
-        consumer.poll(Duration::from_millis(100))?,
-        Some(Event::Record(_))
-    ) {
-        if warm.elapsed() > CONSUME_STALL_MAX {
-            bail!("the latency consumer did not see the warm-up record");
+    let mut warmed = 0;
+    while warmed < partitions.len() {
+        if let Some(Event::Record(_)) = consumer.poll(Duration::from_millis(100))? {
+            warmed += 1;
+        } else if warm.elapsed() > CONSUME_STALL_MAX {
+            bail!(
+                "the latency consumer saw {warmed} of {} warm-up records",
+                partitions.len()
+            );
         }
     }
     let epoch = Instant::now();
