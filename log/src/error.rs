@@ -19,6 +19,10 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A group-commit round failed (an fsync, or the flush of a rolled segment): what it
+    /// covered was written but is not known to be durable, and must not count as acknowledged.
+    #[error("not durable: the group-commit round failed: {0}")]
+    NotDurable(String),
     /// Bytes on disk that fail a check (CRC, framing, offsets): `position` is the byte position
     /// within `segment`, `offset` the log offset where known.
     #[error("corrupt data in {} at byte {position}{}: {reason}", segment.display(), offset_note(*offset))]

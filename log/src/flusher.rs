@@ -3,6 +3,7 @@
 //! ask for a round and wait for it; the same thread runs the slow work of segment rolls (flushing
 //! the closed segment, then advancing the recovery point).
 
+use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -16,6 +17,9 @@ type Task = Box<dyn FnMut() -> Result<()> + Send>;
 #[derive(Default)]
 struct State {
     dirty: Vec<Arc<Segment>>,
+    /// The addresses of `dirty`'s segments: a request is O(1), not a scan of every segment
+    /// written this round (thousands with thousands of partitions).
+    dirty_set: HashSet<usize>,
     tasks: Vec<Task>,
     /// Tasks that failed, to run again with the next round (not a round of their own: a task
     /// that keeps failing must not spin the thread).
@@ -69,9 +73,7 @@ impl Flusher {
     /// Asks for `segment` to be fsynced; returns the round to wait for.
     pub(crate) fn request(&self, segment: &Arc<Segment>) -> u64 {
         let mut st = self.lock();
-        if !st.dirty.iter().any(|s| Arc::ptr_eq(s, segment)) {
-            st.dirty.push(segment.clone());
-        }
+        st.mark_dirty(segment);
         self.shared.wake.notify_one();
         st.started + 1
     }
@@ -80,9 +82,7 @@ impl Flusher {
     pub(crate) fn request_all(&self, segments: &[Arc<Segment>]) -> u64 {
         let mut st = self.lock();
         for segment in segments {
-            if !st.dirty.iter().any(|s| Arc::ptr_eq(s, segment)) {
-                st.dirty.push(segment.clone());
-            }
+            st.mark_dirty(segment);
         }
         self.shared.wake.notify_one();
         st.started + 1
@@ -103,7 +103,7 @@ impl Flusher {
             return Err(Error::Closed);
         }
         match &st.failed {
-            Some((r, why)) if *r >= round => Err(Error::Internal(format!("fsync failed: {why}"))),
+            Some((r, why)) if *r >= round => Err(Error::NotDurable(why.clone())),
             _ => Ok(()),
         }
     }
@@ -178,12 +178,13 @@ fn run(shared: &Shared) {
             st.started += 1;
             let mut tasks = std::mem::take(&mut st.retry);
             tasks.append(&mut st.tasks);
-            let mut dirty = std::mem::take(&mut st.retry_dirty);
-            for s in std::mem::take(&mut st.dirty) {
-                if !dirty.iter().any(|d| Arc::ptr_eq(d, &s)) {
-                    dirty.push(s);
-                }
-            }
+            let mut dirty = std::mem::take(&mut st.dirty);
+            let retried: Vec<_> = std::mem::take(&mut st.retry_dirty)
+                .into_iter()
+                .filter(|s| !st.dirty_set.contains(&address(s)))
+                .collect();
+            st.dirty_set.clear();
+            dirty.extend(retried);
             (dirty, tasks, st.started)
         };
         let mut failure = sync_all(&dirty);
@@ -208,4 +209,17 @@ fn run(shared: &Shared) {
         }
         shared.done.notify_all();
     }
+}
+
+impl State {
+    fn mark_dirty(&mut self, segment: &Arc<Segment>) {
+        if self.dirty_set.insert(address(segment)) {
+            self.dirty.push(segment.clone());
+        }
+    }
+}
+
+/// A segment's identity while it is held: its allocation's address.
+fn address(segment: &Arc<Segment>) -> usize {
+    Arc::as_ptr(segment) as usize
 }

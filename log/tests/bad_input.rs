@@ -325,3 +325,35 @@ fn acks_none_flush_does_not_wait_but_close_drains_everything() {
     let want: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
     assert_eq!(values, want);
 }
+
+#[test]
+fn a_failed_fsync_is_a_typed_not_durable_error_and_the_next_round_recovers() {
+    use std::sync::Arc;
+    use weir_log::storage::sim::{FaultConfig, FaultStorage};
+    use weir_log::{LogOptions, SystemClock};
+
+    let storage = FaultStorage::new("/sim", 3, FaultConfig::default());
+    let options = LogOptions {
+        storage: Arc::new(storage.clone()),
+        clock: Arc::new(SystemClock::new()),
+    };
+    let log = Log::open_with("/sim/data", LogConfig::default(), options).unwrap();
+    log.create_topic("t", TopicConfig::default()).unwrap();
+    log.append("t", 0, batch_of(&[b"before".to_vec()], 1), Acks::All)
+        .unwrap();
+    storage.set_faults(FaultConfig {
+        fsync_fail_per_mille: 1000,
+        ..FaultConfig::default()
+    });
+    let failed = log.append("t", 0, batch_of(&[b"during".to_vec()], 1), Acks::All);
+    assert!(
+        matches!(failed, Err(Error::NotDurable(ref why)) if why.contains("Input/output error")),
+        "{failed:?}"
+    );
+    storage.set_faults(FaultConfig::default());
+    // The failed round's segment is fsynced again with the next, which then succeeds.
+    let after = log
+        .append("t", 0, batch_of(&[b"after".to_vec()], 1), Acks::All)
+        .unwrap();
+    assert_eq!(after.base_offset, 2);
+}

@@ -29,7 +29,7 @@ pub(crate) fn error_code(err: &Error) -> i16 {
         Error::Group { reason, .. } => group_code(reason),
         Error::Txn { kind, .. } => txn_code(*kind),
         Error::Timeout(_) => Code::RequestTimedOut,
-        Error::Io { .. } | Error::Corrupt { .. } => Code::KafkaStorageError,
+        Error::Io { .. } | Error::Corrupt { .. } | Error::NotDurable(_) => Code::KafkaStorageError,
         // The server holds the writer lock; these mean it is shutting down or misconfigured.
         Error::Closed | Error::ReadOnly(_) | Error::Locked { .. } => Code::NotLeaderOrFollower,
         _ => Code::UnknownServerError,
