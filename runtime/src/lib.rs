@@ -111,7 +111,6 @@ mod job;
 mod keyed;
 mod metrics;
 mod operator;
-mod output;
 pub mod schema;
 mod sink;
 mod source;
@@ -119,6 +118,7 @@ mod start;
 pub mod state;
 mod stream;
 mod task;
+pub mod topics;
 mod watermark;
 
 pub use chained::Either;
@@ -136,4 +136,5 @@ pub use metrics::{ExchangeMetrics, JobMetrics, OperatorCounters, OperatorMetrics
 pub use operator::{BoxOperator, Operator, Output};
 pub use stream::Stream;
 pub use task::TaskContext;
+pub use topics::{EmbeddedTopics, Topics};
 pub use weir_log::clock::{Clock, ManualClock, SystemClock};
