@@ -8,7 +8,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-
 use crate::chained::{Discard, FanOut};
 use crate::config::JobConfig;
 use crate::data::Data;

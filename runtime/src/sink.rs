@@ -8,8 +8,8 @@ use crate::emitter::{Checkpoint, Emitter};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::metrics::OperatorCounters;
-use crate::topics::OutgoingRecord;
 use crate::task::{Shared, TaskContext};
+use crate::topics::OutgoingRecord;
 
 /// Computes a record's key bytes for a keyed sink.
 pub(crate) type KeyFn<T> = Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;

@@ -120,10 +120,11 @@ pub(crate) fn task<T: Data, C: Codec<T>>(
             drained: false,
             got_data: false,
         });
-        start_offsets.push(
-            ctx.topics()
-                .committed_offset(&ctx.config().job_id(), &spec.topic, p)?,
-        );
+        start_offsets.push(ctx.topics().committed_offset(
+            &ctx.config().job_id(),
+            &spec.topic,
+            p,
+        )?);
     }
     let progress = ctx.register_source();
     Ok(Box::new(SourceTask {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::shared::Shared;
 use crate::config::JobConfig;
-use crate::topics::Topics;
 use crate::metrics::{ExchangeGauge, OperatorCounters, SourceProgress};
+use crate::topics::Topics;
 
 /// What a task's factories see while its chain is built: where the task stands in its stage,
 /// the job's topics and configuration, and the state restored for it.
