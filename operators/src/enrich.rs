@@ -9,13 +9,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use weir_log::{Consumer, ConsumerConfig, IsolationLevel};
+use weir_runtime::topics::{Isolation, ReaderConfig, TopicReader};
 use weir_runtime::{
     BoxOperator, Codec, Data, Error, Event, Operator, Output, Result, Stream, TaskContext,
 };
 
 /// How many records pass between two looks at the table topic.
 const RECORDS_BETWEEN_REFRESHES: u32 = 1024;
+/// Bytes read from a table partition per fetch.
+const TABLE_FETCH_BYTES_MAX: usize = 1 << 20;
+/// Bytes of table updates taken in per poll.
+const TABLE_POLL_BYTES_MAX: usize = 8 << 20;
 
 /// Adds `enrich` to streams: each record joined with a table kept from a compacted topic.
 pub trait EnrichExt<T> {
@@ -55,16 +59,15 @@ impl<T: Data> EnrichExt<T> for Stream<T> {
         self.transform(
             &format!("enrich:{topic}"),
             move |ctx: &mut TaskContext<'_>, _uid: &str| -> Result<BoxOperator<T, U>> {
-                let mut consumer = Consumer::new(
-                    ctx.log(),
-                    ConsumerConfig {
-                        auto_commit: false,
-                        isolation: IsolationLevel::ReadCommitted,
-                        client_id: format!("{}-table", ctx.config().job_id()),
-                        ..ConsumerConfig::default()
-                    },
-                )?;
-                consumer.assign_topic(&topic)?;
+                let topics = ctx.topics();
+                let mut consumer = topics.reader(ReaderConfig {
+                    client_id: format!("{}-table", ctx.config().job_id()),
+                    isolation: Isolation::ReadCommitted,
+                    fetch_bytes_max: TABLE_FETCH_BYTES_MAX,
+                    poll_bytes_max: TABLE_POLL_BYTES_MAX,
+                })?;
+                let partitions: Vec<i32> = (0..topics.partition_count(&topic)?).collect();
+                consumer.assign(&topic, &partitions)?;
                 let mut op = Enrich {
                     topic: topic.clone(),
                     consumer,
@@ -85,7 +88,7 @@ impl<T: Data> EnrichExt<T> for Stream<T> {
 #[allow(clippy::type_complexity)]
 struct Enrich<T, V, U, C> {
     topic: String,
-    consumer: Consumer,
+    consumer: Box<dyn TopicReader>,
     codec: C,
     table: HashMap<Vec<u8>, V>,
     table_entries_max: usize,
@@ -108,8 +111,7 @@ impl<T, V, U, C: Codec<V>> Enrich<T, V, U, C> {
     fn refresh(&mut self, wait: Duration) -> Result<usize> {
         let mut n = 0;
         for b in self.consumer.poll(wait)? {
-            for r in b.records() {
-                let r = r?;
+            for r in b.records {
                 n += 1;
                 let Some(k) = r.key else { continue };
                 match r.value {

@@ -7,6 +7,15 @@ pub enum Error {
     /// The log refused an operation (unknown topic, I/O, fenced, ...).
     #[error(transparent)]
     Log(#[from] weir_log::Error),
+    /// A topic service other than the embedded log (a Kafka-protocol cluster) refused or failed
+    /// an operation.
+    #[error("{operation}: {source}")]
+    Topics {
+        /// What the runtime asked for (`fetch from clicks/3`, `commit the transaction`, ...).
+        operation: String,
+        /// The client's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A configuration value is invalid; `field` names it.
     #[error("invalid job config `{field}`: {reason}")]
     Config {

@@ -6,8 +6,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-
-use weir_log::Log;
+use std::sync::Arc;
 
 use crate::chained::{Discard, FanOut};
 use crate::config::JobConfig;
@@ -15,6 +14,7 @@ use crate::data::Data;
 use crate::emitter::Emitter;
 use crate::error::Result;
 use crate::task::{TaskContext, TaskKind, TaskRun};
+use crate::topics::Topics;
 
 /// Builds one consumer of a port in one task: its emitter, with everything downstream of it.
 pub(crate) type Factory<T> = Box<dyn FnMut(&mut TaskContext<'_>) -> Result<Box<dyn Emitter<T>>>>;
@@ -38,7 +38,7 @@ pub(crate) struct Stage {
 /// A job's graph under construction.
 pub(crate) struct Graph {
     pub(crate) config: JobConfig,
-    pub(crate) log: Log,
+    pub(crate) topics: Arc<dyn Topics>,
     pub(crate) stages: Vec<Stage>,
     pub(crate) operators: usize,
     pub(crate) sinks: usize,
@@ -50,10 +50,10 @@ pub(crate) struct Graph {
 
 impl Graph {
     /// An empty graph; `errors` are reported when it starts.
-    pub(crate) fn new(config: JobConfig, log: Log, errors: Vec<String>) -> Graph {
+    pub(crate) fn new(config: JobConfig, topics: Arc<dyn Topics>, errors: Vec<String>) -> Graph {
         Graph {
             config,
-            log,
+            topics,
             stages: Vec::new(),
             operators: 0,
             sinks: 0,

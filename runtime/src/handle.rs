@@ -42,7 +42,7 @@ impl JobHandle {
     pub fn metrics(&self) -> JobMetrics {
         self.shared
             .metrics
-            .collect(&self.shared.log, &*self.shared.config.clock)
+            .collect(&*self.shared.topics, &*self.shared.config.clock)
     }
 
     /// The last committed epoch.

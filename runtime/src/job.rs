@@ -18,6 +18,7 @@ use crate::handle::JobHandle;
 use crate::source::{SourceSpec, Timestamps};
 use crate::stream::Stream;
 use crate::task::TaskKind;
+use crate::topics::{EmbeddedTopics, Topics};
 
 /// A job under construction. Build the graph from [`Job::source`], then [`Job::start`] it.
 pub struct Job {
@@ -38,11 +39,17 @@ impl std::fmt::Debug for Job {
 }
 
 impl Job {
-    /// A new job on `log`. The configuration is checked here.
+    /// A new job on the embedded `log`. The configuration is checked here.
     pub fn new(log: &Log, config: JobConfig) -> Result<Job> {
+        Job::with_topics(Arc::new(EmbeddedTopics::new(log.clone())), config)
+    }
+
+    /// A new job on `topics`: the embedded log ([`Job::new`] is the short way) or another
+    /// implementation of [`Topics`]. The configuration is checked here.
+    pub fn with_topics(topics: Arc<dyn Topics>, config: JobConfig) -> Result<Job> {
         config.validate()?;
         Ok(Job {
-            g: Rc::new(RefCell::new(Graph::new(config, log.clone(), Vec::new()))),
+            g: Rc::new(RefCell::new(Graph::new(config, topics, Vec::new()))),
         })
     }
 
@@ -69,7 +76,7 @@ impl Job {
             let mut cell = self.g.borrow_mut();
             let empty = Graph::new(
                 cell.config.clone(),
-                cell.log.clone(),
+                cell.topics.clone(),
                 vec!["this job has already been started".into()],
             );
             std::mem::replace(&mut *cell, empty)
@@ -116,7 +123,7 @@ impl<T: Data, C: Codec<T>> Source<T, C> {
     pub fn stream(self) -> Stream<T> {
         let Source { g, spec } = self;
         let mut gm = g.borrow_mut();
-        let partitions = match gm.log.partition_count(&spec.topic) {
+        let partitions = match gm.topics.partition_count(&spec.topic) {
             Ok(n) => n as usize,
             Err(e) => {
                 gm.errors.push(format!("source `{}`: {e}", spec.topic));

@@ -21,6 +21,10 @@
 //! the last committed snapshots and seeks the sources to the committed offsets. Whatever the
 //! crash point, the committed output equals that of a run without a crash.
 //!
+//! **Topics.** The runtime reaches topics only through the [`Topics`] trait (readers, the job's
+//! one writer with a commit per epoch, offsets and metadata): [`Job::new`] runs a job on the
+//! embedded log ([`EmbeddedTopics`]), [`Job::with_topics`] on any implementation.
+//!
 //! Windows, aggregates, keyed processing and hot-key salting live in `weir-operators`, built on
 //! [`KeyedStream::process_with`].
 //!
@@ -62,7 +66,7 @@
 //! - What a task is: `task` (its body, its kind, what it sees while built and while running,
 //!   what every task of a running job shares), the leaf every task body builds on. The bodies:
 //!   `source` (reads partitions, injects barriers), `exchange` (routes by key, aligns barriers),
-//!   `sink` (writes through `output`, the job's producer). Both inputs combine their watermarks
+//!   `sink` (writes through the job's `topics` writer). Both inputs combine their watermarks
 //!   with one `watermark` valve.
 //! - Running a job: `start` builds the tasks and starts the threads; `checkpoint` runs the
 //!   epochs (a pure `protocol` and `ledger`, and the `coordinator` thread that does their I/O);
@@ -82,9 +86,11 @@
 //! graph  handle  checkpoint (coordinator → protocol, ledger)
 //! source  exchange  sink    the task bodies (exchange: sender, receiver → channels, keys)
 //! task                      (run → env → shared → report, signals; context → shared; kind)
-//! output  watermark  operator  chained  state
+//! watermark  operator  chained  state
 //! emitter
-//! metrics  config
+//! metrics
+//! topics                    the trait; embedded: the log behind it
+//! config
 //! error
 //! codec  schema  hash  event  data
 //! ```
@@ -111,7 +117,6 @@ mod job;
 mod keyed;
 mod metrics;
 mod operator;
-mod output;
 pub mod schema;
 mod sink;
 mod source;
@@ -119,6 +124,7 @@ mod start;
 pub mod state;
 mod stream;
 mod task;
+pub mod topics;
 mod watermark;
 
 pub use chained::Either;
@@ -136,4 +142,5 @@ pub use metrics::{ExchangeMetrics, JobMetrics, OperatorCounters, OperatorMetrics
 pub use operator::{BoxOperator, Operator, Output};
 pub use stream::Stream;
 pub use task::TaskContext;
+pub use topics::{EmbeddedTopics, Topics};
 pub use weir_log::clock::{Clock, ManualClock, SystemClock};

@@ -8,8 +8,8 @@ use crate::emitter::{Checkpoint, Emitter};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::metrics::OperatorCounters;
-use crate::output::OutputRecord;
 use crate::task::{Shared, TaskContext};
+use crate::topics::OutgoingRecord;
 
 /// Computes a record's key bytes for a keyed sink.
 pub(crate) type KeyFn<T> = Arc<dyn Fn(&T) -> Vec<u8> + Send + Sync>;
@@ -50,11 +50,12 @@ impl<T, C: Codec<T>> TopicSink<T, C> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let records: Vec<OutputRecord<'_>> = self
+        let records: Vec<OutgoingRecord<'_>> = self
             .pending
             .iter()
-            .map(|(k, v, ts)| OutputRecord {
+            .map(|(k, v, ts)| OutgoingRecord {
                 topic: &self.topic,
+                partition: None,
                 key: k.as_deref(),
                 value: v,
                 timestamp: Some(*ts),

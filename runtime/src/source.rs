@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use weir_log::format::Header;
-use weir_log::{Consumer, ConsumerConfig, IsolationLevel};
 
 use crate::codec::Codec;
 use crate::data::Data;
@@ -18,8 +16,10 @@ use crate::emitter::{Checkpoint, Emitter};
 use crate::error::{Error, Result};
 use crate::event::{Event, WATERMARK_MAX, WATERMARK_MIN};
 use crate::metrics::SourceProgress;
-use crate::output::OutputRecord;
 use crate::task::{TaskContext, TaskEnv, TaskRun};
+use crate::topics::{
+    Isolation, OutgoingRecord, ReaderConfig, RecordChunk, RecordHeader, TopicReader, TopicRecord,
+};
 use crate::watermark::WatermarkValve;
 
 /// How a source assigns event time.
@@ -120,10 +120,11 @@ pub(crate) fn task<T: Data, C: Codec<T>>(
             drained: false,
             got_data: false,
         });
-        start_offsets.push(
-            ctx.log()
-                .committed_offset(&ctx.config().job_id(), &spec.topic, p)?,
-        );
+        start_offsets.push(ctx.topics().committed_offset(
+            &ctx.config().job_id(),
+            &spec.topic,
+            p,
+        )?);
     }
     let progress = ctx.register_source();
     Ok(Box::new(SourceTask {
@@ -149,7 +150,7 @@ fn watermark_of(max_ts: i64, out_of_orderness_ms: i64) -> i64 {
 }
 
 impl<T: Data, C: Codec<T>> SourceTask<T, C> {
-    fn checkpoint(&mut self, epoch: u64, consumer: &Consumer, env: &TaskEnv) -> Result<()> {
+    fn checkpoint(&mut self, epoch: u64, consumer: &dyn TopicReader, env: &TaskEnv) -> Result<()> {
         let mut cp = Checkpoint::new(epoch);
         let state = SourceState {
             max_ts: self.parts.iter().map(|p| (p.partition, p.max_ts)).collect(),
@@ -167,7 +168,7 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
     fn dead_letter(
         &self,
         env: &TaskEnv,
-        r: &weir_log::format::Record,
+        r: &TopicRecord,
         partition: i32,
         reason: String,
     ) -> Result<()> {
@@ -175,25 +176,26 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
             return Ok(());
         };
         let headers = vec![
-            Header {
+            RecordHeader {
                 key: "weir.error".into(),
                 value: Some(Bytes::from(reason)),
             },
-            Header {
+            RecordHeader {
                 key: "weir.topic".into(),
                 value: Some(Bytes::from(self.spec.topic.clone())),
             },
-            Header {
+            RecordHeader {
                 key: "weir.partition".into(),
                 value: Some(Bytes::from(partition.to_string())),
             },
-            Header {
+            RecordHeader {
                 key: "weir.offset".into(),
                 value: Some(Bytes::from(r.offset.to_string())),
             },
         ];
-        env.output(&[OutputRecord {
+        env.output(&[OutgoingRecord {
             topic,
+            partition: None,
             key: r.key.as_deref(),
             value: r.value.as_deref().unwrap_or_default(),
             timestamp: Some(r.timestamp),
@@ -201,7 +203,7 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
         }])
     }
 
-    fn process(&mut self, batches: Vec<weir_log::ConsumerBatch>, env: &TaskEnv) -> Result<()> {
+    fn process(&mut self, batches: Vec<RecordChunk>, env: &TaskEnv) -> Result<()> {
         let now = env.now_ms();
         let bound = match &self.spec.timestamps {
             Timestamps::LogTime => 0,
@@ -219,8 +221,7 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
                 part.idle = false;
                 part.got_data = true;
             }
-            for r in cb.records() {
-                let r = r?;
+            for r in &cb.records {
                 let part = &mut self.parts[pi];
                 let value = match &r.value {
                     Some(v) => {
@@ -246,7 +247,7 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
                             });
                         }
                         let (p, reason) = (part.partition, e.to_string());
-                        self.dead_letter(env, &r, p, reason)?;
+                        self.dead_letter(env, r, p, reason)?;
                         continue;
                     }
                 };
@@ -269,9 +270,9 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
     }
 
     /// Marks idle and drained partitions, then passes on the watermark (or idleness).
-    fn update_status(&mut self, consumer: &Consumer, env: &TaskEnv) -> Result<()> {
+    fn update_status(&mut self, consumer: &dyn TopicReader, env: &TaskEnv) -> Result<()> {
         let now = env.now_ms();
-        let log = env.log();
+        let topics = env.topics();
         let idle_timeout = env.config().idle_timeout_ms;
         let stop_when_drained = env.config().stop_when_drained;
         for p in &mut self.parts {
@@ -283,7 +284,7 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
             let pos = consumer
                 .position(&self.spec.topic, p.partition)
                 .unwrap_or(0);
-            let (_, end) = log.offsets(&self.spec.topic, p.partition)?;
+            let end = topics.end_offset(&self.spec.topic, p.partition)?;
             let caught_up = pos >= end;
             if caught_up && stop_when_drained {
                 p.drained = true;
@@ -331,24 +332,15 @@ impl<T: Data, C: Codec<T>> SourceTask<T, C> {
 impl<T: Data, C: Codec<T>> TaskRun for SourceTask<T, C> {
     fn run(mut self: Box<Self>, env: TaskEnv) -> Result<()> {
         let config = env.config();
-        let mut consumer = Consumer::new(
-            env.log(),
-            ConsumerConfig {
-                client_id: format!("{}-source", config.job_id()),
-                auto_commit: false,
-                isolation: IsolationLevel::ReadCommitted,
-                fetch_bytes_max: config.source_poll_bytes_max.min(1 << 20),
-                poll_bytes_max: config.source_poll_bytes_max,
-                ..ConsumerConfig::default()
-            },
-        )?;
+        let mut consumer = env.topics().reader(ReaderConfig {
+            client_id: format!("{}-source", config.job_id()),
+            isolation: Isolation::ReadCommitted,
+            fetch_bytes_max: config.source_poll_bytes_max.min(1 << 20),
+            poll_bytes_max: config.source_poll_bytes_max,
+        })?;
         let topic = self.spec.topic.clone();
-        let assigned: Vec<(&str, i32)> = self
-            .parts
-            .iter()
-            .map(|p| (topic.as_str(), p.partition))
-            .collect();
-        consumer.assign(&assigned)?;
+        let assigned: Vec<i32> = self.parts.iter().map(|p| p.partition).collect();
+        consumer.assign(&topic, &assigned)?;
         for (p, offset) in self.parts.iter().zip(&self.start_offsets) {
             if let Some(offset) = offset {
                 consumer.seek(&topic, p.partition, *offset)?;
@@ -364,7 +356,7 @@ impl<T: Data, C: Codec<T>> TaskRun for SourceTask<T, C> {
             let requested = env.requested_epoch();
             if requested > epoch {
                 epoch = requested;
-                self.checkpoint(epoch, &consumer, &env)?;
+                self.checkpoint(epoch, &*consumer, &env)?;
             }
             if self.drained || self.parts.is_empty() {
                 if !self.drained && config.stop_when_drained {
@@ -382,7 +374,7 @@ impl<T: Data, C: Codec<T>> TaskRun for SourceTask<T, C> {
             }
             let batches = consumer.poll(Duration::from_millis(20))?;
             self.process(batches, &env)?;
-            self.update_status(&consumer, &env)?;
+            self.update_status(&*consumer, &env)?;
         }
     }
 }

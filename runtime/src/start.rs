@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::handle::JobHandle;
 use crate::metrics::MetricsRegistry;
-use crate::output::OutputProducer;
 use crate::state;
 use crate::task::{EpochSignals, Shared, TaskContext, TaskEnv, TaskKind, TaskReport, TaskRun};
+use crate::topics::WriterConfig;
 
 /// Room in the coordinator's inbox per task (an ack and a drained report at most are in flight
 /// per task and epoch; the rest is slack).
@@ -26,17 +26,17 @@ pub(crate) fn start(g: Graph) -> Result<JobHandle> {
     check(&g)?;
     let Graph {
         config,
-        log,
+        topics,
         mut stages,
         ..
     } = g;
-    if !log.is_writable() {
-        return Err(Error::config("log", "a job needs a log opened for writing"));
-    }
     let job = config.job_id();
-    state::ensure_topic(&log, &config.state_topic)?;
-    let output = OutputProducer::open(&log, &config)?;
-    let restored = state::restore(&log, &config.state_topic, &job)?;
+    state::ensure_topic(&*topics, &config.state_topic)?;
+    let output = topics.writer(WriterConfig {
+        guarantee: config.guarantee,
+        transactional_id: job.clone(),
+    })?;
+    let restored = state::restore(&*topics, &config.state_topic, &job)?;
     let topology = stages
         .iter()
         .map(|s| format!("{}x{}", s.name, s.parallelism))
@@ -59,7 +59,7 @@ pub(crate) fn start(g: Graph) -> Result<JobHandle> {
     let last_epoch = restored.manifest.as_ref().map_or(0, |m| m.epoch);
     let shared = Arc::new(Shared {
         config: config.clone(),
-        log: log.clone(),
+        topics,
         output,
         signals: EpochSignals::new(last_epoch),
         reports,

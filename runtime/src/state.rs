@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use weir_log::{Consumer, ConsumerConfig, IsolationLevel, Log, TopicConfig};
 
 use crate::error::{Error, Result};
+use crate::topics::{Isolation, ReaderConfig, TopicSpec, Topics};
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -59,23 +59,16 @@ struct Chunk {
     bytes: Vec<u8>,
 }
 
-pub(crate) fn ensure_topic(log: &Log, topic: &str) -> Result<()> {
-    if log.partition_count(topic).is_ok() {
-        return Ok(());
-    }
-    let config = TopicConfig {
-        partitions: 1,
-        compacted: true,
-        record_bytes_max: 8 << 20,
-        batch_bytes_max: 16 << 20,
-        ..TopicConfig::default()
-    };
-    match log.create_topic(topic, config) {
-        Ok(()) => Ok(()),
-        // Created meanwhile by another job of this process.
-        Err(_) if log.partition_count(topic).is_ok() => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+pub(crate) fn ensure_topic(topics: &dyn Topics, topic: &str) -> Result<()> {
+    topics.ensure_topic(
+        topic,
+        &TopicSpec {
+            partitions: 1,
+            compacted: true,
+            record_bytes_max: 8 << 20,
+            batch_bytes_max: 16 << 20,
+        },
+    )
 }
 
 pub(crate) fn manifest_key(job: &str) -> String {
@@ -126,21 +119,20 @@ pub(crate) struct Restored {
 }
 
 /// Reads the state topic (read_committed) and assembles the state of `job`'s last commit.
-pub(crate) fn restore(log: &Log, topic: &str, job: &str) -> Result<Restored> {
-    let mut consumer = Consumer::new(
-        log,
-        ConsumerConfig {
-            auto_commit: false,
-            isolation: IsolationLevel::ReadCommitted,
-            client_id: format!("{job}-restore"),
-            ..ConsumerConfig::default()
-        },
-    )?;
-    consumer.assign_topic(topic)?;
-    let partitions = log.partition_count(topic)?;
+pub(crate) fn restore(topics: &dyn Topics, topic: &str, job: &str) -> Result<Restored> {
+    let mut consumer = topics.reader(ReaderConfig {
+        client_id: format!("{job}-restore"),
+        isolation: Isolation::ReadCommitted,
+        // The defaults of the log's consumer, which restored state before readers were
+        // behind a trait.
+        fetch_bytes_max: 1 << 20,
+        poll_bytes_max: 8 << 20,
+    })?;
+    let partitions = topics.partition_count(topic)?;
+    consumer.assign(topic, &(0..partitions).collect::<Vec<_>>())?;
     let ends: Vec<i64> = (0..partitions)
-        .map(|p| log.offsets(topic, p).map(|(_, end)| end))
-        .collect::<Result<_, _>>()?;
+        .map(|p| topics.end_offset(topic, p))
+        .collect::<Result<_>>()?;
     let prefix = format!("{job}/");
     let mut latest: HashMap<String, Vec<u8>> = HashMap::new();
     loop {
@@ -155,8 +147,9 @@ pub(crate) fn restore(log: &Log, topic: &str, job: &str) -> Result<Restored> {
             // aborted by now, so the reader catches up on the next poll.
             let stuck = (0..partitions).all(|p| {
                 let pos = consumer.position(topic, p).unwrap_or(0);
-                log.describe_topic(topic)
-                    .map(|d| pos >= d.partitions[p as usize].last_stable_offset)
+                topics
+                    .last_stable_offset(topic, p)
+                    .map(|lso| pos >= lso)
                     .unwrap_or(true)
             });
             if stuck {
@@ -165,8 +158,7 @@ pub(crate) fn restore(log: &Log, topic: &str, job: &str) -> Result<Restored> {
             continue;
         }
         for b in batches {
-            for r in b.records() {
-                let r = r?;
+            for r in b.records {
                 let Some(key) = r.key.as_deref() else {
                     continue;
                 };

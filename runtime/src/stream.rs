@@ -146,7 +146,7 @@ impl<T: Data> Stream<T> {
             let mut g = self.g.borrow_mut();
             g.sinks += 1;
             g.mark_writes_output(self.port.borrow().stage);
-            if let Err(e) = g.log.partition_count(&topic) {
+            if let Err(e) = g.topics.partition_count(&topic) {
                 g.errors.push(format!("sink `{topic}`: {e}"));
             }
         }

@@ -5,3 +5,4 @@
 
 mod codec;
 mod job;
+mod topics;

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use weir_log::{GroupMetadata, ProducerRecord};
 
 use super::ledger::{CommitPlan, StateLedger};
 use super::protocol::{CompleteEpoch, EpochProtocol};
 use crate::error::{Error, Result};
-use crate::output::OutputProducer;
 use crate::task::{Shared, TaskReport};
+use crate::topics::{EpochCommit, OutgoingRecord, PartitionOffset};
 
 /// The longest the coordinator sleeps between two looks at the stop flag, in ms.
 const WAKE_INTERVAL_MS_MAX: u64 = 100;
@@ -78,7 +77,7 @@ impl Coordinator {
                 let metrics = self
                     .shared
                     .metrics
-                    .collect(&self.shared.log, &*config.clock);
+                    .collect(&*self.shared.topics, &*config.clock);
                 eprintln!("[{}] {metrics}", config.name);
                 next_print_at_ms = Some(now_ms.saturating_add(every as i64));
             }
@@ -128,43 +127,24 @@ impl Coordinator {
     fn write(&self, plan: &CommitPlan) -> Result<()> {
         let config = &self.shared.config;
         let job = config.job_id();
-        let topic = config.state_topic.as_str();
-        let offset_refs: Vec<(weir_log::TopicPartition, i64)> = plan
+        let records: Vec<OutgoingRecord<'_>> =
+            state_records(plan, config.state_topic.as_str()).collect();
+        let offsets: Vec<PartitionOffset> = plan
             .offsets
             .iter()
-            .map(|(t, p, o)| (weir_log::TopicPartition::new(t.as_str(), *p), *o))
+            .map(|(topic, partition, offset)| PartitionOffset {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+            })
             .collect();
-        match &self.shared.output {
-            OutputProducer::Transactional(producer) => {
-                let mut producer = producer.lock().map_err(|_| Error::Stopped)?;
-                for record in state_records(plan, topic) {
-                    producer.send(record)?;
-                }
-                if !plan.offsets.is_empty() {
-                    producer.send_offsets(
-                        &offset_refs,
-                        &GroupMetadata {
-                            group: job.clone(),
-                            member_id: None,
-                            generation: -1,
-                        },
-                    )?;
-                }
-                producer.commit()?;
-                producer.begin()?;
-            }
-            OutputProducer::Plain(producer) => {
-                producer.flush()?;
-                for record in state_records(plan, topic) {
-                    producer.send(record)?;
-                }
-                producer.flush()?;
-                if !plan.offsets.is_empty() {
-                    self.shared.log.commit_offsets(&job, None, &offset_refs)?;
-                }
-            }
-        }
-        Ok(())
+        self.shared.output.commit_epoch(&EpochCommit {
+            records: &records,
+            group: &job,
+            offsets: &offsets,
+            // A standalone job: its offsets are committed outside group management.
+            membership: None,
+        })
     }
 }
 
@@ -173,7 +153,7 @@ impl Coordinator {
 fn state_records<'a>(
     plan: &'a CommitPlan,
     topic: &'a str,
-) -> impl Iterator<Item = ProducerRecord<'a>> {
+) -> impl Iterator<Item = OutgoingRecord<'a>> {
     plan.state_records
         .iter()
         .map(|(k, v)| (k.as_bytes(), v.as_slice()))
@@ -181,5 +161,12 @@ fn state_records<'a>(
             plan.manifest_key.as_bytes(),
             plan.manifest.as_slice(),
         )))
-        .map(move |(key, value)| ProducerRecord::new(topic, value).key(key).partition(0))
+        .map(move |(key, value)| OutgoingRecord {
+            topic,
+            partition: Some(0),
+            key: Some(key),
+            value,
+            timestamp: None,
+            headers: &[],
+        })
 }

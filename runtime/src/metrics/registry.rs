@@ -4,8 +4,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use weir_log::Log;
 use weir_log::clock::Clock;
+
+use crate::topics::Topics;
 
 use super::counters::{self, CheckpointStats, ExchangeGauge, OperatorCounters, SourceProgress};
 use super::snapshot::{JobMetrics, OperatorMetrics};
@@ -70,9 +71,9 @@ impl MetricsRegistry {
         s.last_state_bytes.store(state_bytes, Relaxed);
     }
 
-    /// A snapshot of every counter. `log` gives the source partitions' ends (for the lag),
+    /// A snapshot of every counter. `topics` gives the source partitions' ends (for the lag),
     /// `clock` the processing time (for the watermark lag).
-    pub(crate) fn collect(&self, log: &Log, clock: &dyn Clock) -> JobMetrics {
+    pub(crate) fn collect(&self, topics: &dyn Topics, clock: &dyn Clock) -> JobMetrics {
         let elapsed = self.started.elapsed();
         let mut operators: Vec<OperatorMetrics> = Vec::new();
         for c in self.counters.lock().expect("counters lock").iter() {
@@ -112,7 +113,7 @@ impl MetricsRegistry {
                 live_min = Some(live_min.map_or(wm, |w| w.min(wm)));
             }
             for (topic, p, pos) in s.positions.lock().expect("positions lock").iter() {
-                if let Ok((_, end)) = log.offsets(topic, *p) {
+                if let Ok(end) = topics.end_offset(topic, *p) {
                     lag += (end - pos).max(0);
                 }
             }

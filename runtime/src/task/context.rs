@@ -3,14 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use weir_log::Log;
-
 use super::shared::Shared;
 use crate::config::JobConfig;
 use crate::metrics::{ExchangeGauge, OperatorCounters, SourceProgress};
+use crate::topics::Topics;
 
 /// What a task's factories see while its chain is built: where the task stands in its stage,
-/// the job's log and configuration, and the state restored for it.
+/// the job's topics and configuration, and the state restored for it.
 pub struct TaskContext<'a> {
     pub(crate) stage: &'a str,
     pub(crate) index: usize,
@@ -35,9 +34,9 @@ impl TaskContext<'_> {
         self.stage
     }
 
-    /// The log the job runs on.
-    pub fn log(&self) -> &Log {
-        &self.shared.log
+    /// The topics the job runs on (the embedded log, or a cluster).
+    pub fn topics(&self) -> &dyn Topics {
+        &*self.shared.topics
     }
 
     /// The job's configuration.

@@ -3,15 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_log::Log;
-
 use super::kind::TaskKind;
 use super::report::TaskReport;
 use super::shared::Shared;
 use crate::config::{Guarantee, JobConfig};
 use crate::emitter::Checkpoint;
 use crate::error::{Error, Result};
-use crate::output::OutputRecord;
+use crate::topics::{OutgoingRecord, Topics};
 
 /// What a task's body reaches while it runs: the stop and epoch signals, the job's producer and
 /// the coordinator.
@@ -59,9 +57,9 @@ impl TaskEnv {
         &self.shared.config
     }
 
-    /// The log the job reads and writes.
-    pub(crate) fn log(&self) -> &Log {
-        &self.shared.log
+    /// The topics the job reads and writes.
+    pub(crate) fn topics(&self) -> &dyn Topics {
+        &*self.shared.topics
     }
 
     /// Processing time from the job's clock, ms since the Unix epoch.
@@ -87,7 +85,7 @@ impl TaskEnv {
 
     /// Writes records through the job's producer (into the open epoch's transaction, under
     /// exactly-once).
-    pub(crate) fn output(&self, records: &[OutputRecord<'_>]) -> Result<()> {
+    pub(crate) fn output(&self, records: &[OutgoingRecord<'_>]) -> Result<()> {
         self.shared.output.send(records)
     }
 

@@ -1,21 +1,23 @@
 //! What every task of a running job shares.
 
+use std::sync::Arc;
+
 use crossbeam_channel::Sender;
-use weir_log::Log;
 
 use super::report::TaskReport;
 use super::signals::EpochSignals;
 use crate::config::JobConfig;
 use crate::metrics::MetricsRegistry;
-use crate::output::OutputProducer;
+use crate::topics::{TopicWriter, Topics};
 
 /// The running job as its threads see it: built once by the start-up, then read-only apart from
 /// its signals, its counters and the producer's lock.
 pub(crate) struct Shared {
     pub(crate) config: JobConfig,
-    pub(crate) log: Log,
+    /// Where the job's topics live (the embedded log, or a cluster).
+    pub(crate) topics: Arc<dyn Topics>,
     /// Where sinks write (into the open epoch's transaction under exactly-once).
-    pub(crate) output: OutputProducer,
+    pub(crate) output: Box<dyn TopicWriter>,
     pub(crate) signals: EpochSignals,
     /// The coordinator's inbox.
     pub(crate) reports: Sender<TaskReport>,

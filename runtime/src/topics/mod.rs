@@ -1,0 +1,235 @@
+//! How the runtime reaches topics: the [`Topics`] trait and the handles it opens, a
+//! [`TopicReader`] for sources and the state restore, and a [`TopicWriter`] for sinks, dead
+//! letters, the state topic and the epoch's commit.
+//!
+//! The trait speaks only the runtime's own types and plain data, so that one job runs unchanged
+//! on the embedded log ([`EmbeddedTopics`], the implementation that exists now) and, later, as a
+//! client of a Kafka-protocol cluster (an implementation over librdkafka). Its shape follows what
+//! a Kafka client can do:
+//! - reads come in chunks of one partition, each a call rather than a call per record (the hot
+//!   path stays free of dynamic dispatch per record); a chunk need not be a whole stored batch,
+//!   and offsets need not be dense (compaction and transaction markers leave gaps), so a reader's
+//!   [`TopicReader::position`] is the truth about where it stands, not the last offset plus one;
+//! - under exactly-once one transaction per epoch carries the sink records, the state records and
+//!   the source offsets ([`TopicWriter::commit_epoch`]), as Kafka's
+//!   `send_offsets_to_transaction` does;
+//! - everything is synchronous: the runtime runs one thread per task.
+//!
+//! Errors are the runtime's [`Error`](crate::Error): the embedded log's as
+//! [`Error::Log`](crate::Error::Log), another implementation's as
+//! [`Error::Topics`](crate::Error::Topics).
+
+mod embedded;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::config::Guarantee;
+use crate::error::Result;
+
+pub use embedded::EmbeddedTopics;
+
+/// The topics a job reads and writes, wherever they live. One value serves the whole job: every
+/// task thread and the coordinator share it (`Arc<dyn Topics>`).
+pub trait Topics: Send + Sync {
+    /// The number of partitions of `topic`; an error if it does not exist.
+    fn partition_count(&self, topic: &str) -> Result<i32>;
+
+    /// Creates `topic` as `spec` says unless it exists (whatever its configuration then). Two
+    /// jobs racing to create it both succeed.
+    fn ensure_topic(&self, topic: &str, spec: &TopicSpec) -> Result<()>;
+
+    /// The end of a partition: the offset the next record appended will get (the high
+    /// watermark), whether or not its records are committed.
+    fn end_offset(&self, topic: &str, partition: i32) -> Result<i64>;
+
+    /// The last stable offset of a partition: a read-committed reader cannot pass it while a
+    /// transaction that wrote to the partition is open.
+    fn last_stable_offset(&self, topic: &str, partition: i32) -> Result<i64>;
+
+    /// The offset consumer group `group` committed for a partition (the next offset to read), if
+    /// any.
+    fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>>;
+
+    /// Opens a reader that reads the partitions it is then assigned.
+    fn reader(&self, config: ReaderConfig) -> Result<Box<dyn TopicReader>>;
+
+    /// Opens the job's writer. Under exactly-once this fences an earlier writer with the same
+    /// transactional id (aborting its open transaction) and begins the first epoch's
+    /// transaction.
+    fn writer(&self, config: WriterConfig) -> Result<Box<dyn TopicWriter>>;
+}
+
+/// Reads assigned partitions, each from its own position on.
+pub trait TopicReader: Send {
+    /// Reads `partitions` of `topic` (replacing any earlier assignment), each from the
+    /// beginning of what is retained until [`TopicReader::seek`] says otherwise.
+    fn assign(&mut self, topic: &str, partitions: &[i32]) -> Result<()>;
+
+    /// Moves an assigned partition's position to `offset` (the next offset to read).
+    fn seek(&mut self, topic: &str, partition: i32, offset: i64) -> Result<()>;
+
+    /// The next offset this reader will return for an assigned partition: one past the last
+    /// record returned, or further when what follows holds no record for this reader (aborted
+    /// records, transaction markers). `None` while not yet known.
+    fn position(&self, topic: &str, partition: i32) -> Option<i64>;
+
+    /// Waits up to `timeout` for records and returns what arrived, in chunks of one partition
+    /// each with offsets increasing; empty when nothing came. Positions move past what is
+    /// returned.
+    fn poll(&mut self, timeout: Duration) -> Result<Vec<RecordChunk>>;
+}
+
+/// The job's one writer: every task and the coordinator write through it.
+pub trait TopicWriter: Send + Sync {
+    /// Writes records: into the open epoch's transaction under exactly-once, idempotently and
+    /// acknowledged by all replicas under at-least-once.
+    fn send(&self, records: &[OutgoingRecord<'_>]) -> Result<()>;
+
+    /// Ends an epoch. Under exactly-once: writes `commit.records` and the offsets into the open
+    /// transaction, commits it and begins the next. Under at-least-once: makes what was sent
+    /// durable, then writes `commit.records`, makes them durable, then commits the offsets for
+    /// the group.
+    fn commit_epoch(&self, commit: &EpochCommit<'_>) -> Result<()>;
+
+    /// The job is ending: under exactly-once the open transaction is aborted (a restart replays
+    /// the epoch); under at-least-once what was sent is flushed. Errors are ignored: the job
+    /// already has its result.
+    fn abandon(&self);
+}
+
+/// How a topic the runtime creates is configured (the state topic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Partitions.
+    pub partitions: i32,
+    /// Compacted (the newest record per key is kept) rather than deleted by age.
+    pub compacted: bool,
+    /// The largest record the topic accepts, in bytes.
+    pub record_bytes_max: usize,
+    /// The largest batch of records the topic accepts, in bytes.
+    pub batch_bytes_max: usize,
+}
+
+/// Which records a reader returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Only committed transactions' records (and those written outside transactions), never
+    /// past the last stable offset.
+    ReadCommitted,
+    /// Every record appended, up to the high watermark.
+    ReadUncommitted,
+}
+
+/// How a reader reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderConfig {
+    /// Names the reader to the service (in its logs and metrics).
+    pub client_id: String,
+    /// Which records it returns.
+    pub isolation: Isolation,
+    /// Bytes read per partition per fetch.
+    pub fetch_bytes_max: usize,
+    /// Bytes returned by one [`TopicReader::poll`] (at least one chunk, whatever its size).
+    pub poll_bytes_max: usize,
+}
+
+/// A record header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// Header key (UTF-8).
+    pub key: String,
+    /// Header value, `None` for null.
+    pub value: Option<Bytes>,
+}
+
+/// One record as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRecord {
+    /// Offset in the partition.
+    pub offset: i64,
+    /// Timestamp, ms since the Unix epoch.
+    pub timestamp: i64,
+    /// Key, `None` for null.
+    pub key: Option<Bytes>,
+    /// Value, `None` for null (a tombstone).
+    pub value: Option<Bytes>,
+    /// Headers, in order.
+    pub headers: Vec<RecordHeader>,
+}
+
+/// Records of one partition returned by one [`TopicReader::poll`], offsets increasing (not
+/// necessarily by one).
+#[derive(Debug, Clone)]
+pub struct RecordChunk {
+    /// Topic.
+    pub topic: Arc<str>,
+    /// Partition.
+    pub partition: i32,
+    /// The records.
+    pub records: Vec<TopicRecord>,
+}
+
+/// A record to write, borrowed from its writer's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingRecord<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition; `None` lets the writer choose (by the key's hash, as Kafka's default
+    /// partitioner does).
+    pub partition: Option<i32>,
+    /// Key, `None` for null.
+    pub key: Option<&'a [u8]>,
+    /// Value.
+    pub value: &'a [u8],
+    /// Timestamp, ms since the Unix epoch; `None` for the time of writing.
+    pub timestamp: Option<i64>,
+    /// Headers, in order.
+    pub headers: &'a [RecordHeader],
+}
+
+/// How the job's writer writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterConfig {
+    /// Exactly-once (a transaction per epoch) or at-least-once.
+    pub guarantee: Guarantee,
+    /// The transactional id under exactly-once (the job's id): a new writer with the same id
+    /// fences the old one.
+    pub transactional_id: String,
+}
+
+/// A source partition's position committed with an epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffset {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The next offset to read.
+    pub offset: i64,
+}
+
+/// The membership that fences a commit of group offsets: a member of an older generation is
+/// refused. Jobs run standalone today (no membership); instances sharing a job will have one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMembership {
+    /// The member id the group coordinator gave.
+    pub member_id: String,
+    /// The generation of the member's assignment.
+    pub generation: i32,
+}
+
+/// What ends an epoch besides the records already sent: see [`TopicWriter::commit_epoch`].
+#[derive(Debug, Clone, Copy)]
+pub struct EpochCommit<'a> {
+    /// Records written last, before the offsets (the state chunks and the manifest).
+    pub records: &'a [OutgoingRecord<'a>],
+    /// The consumer group the offsets are committed for (the job's id).
+    pub group: &'a str,
+    /// The sources' positions; nothing is committed for the group when empty.
+    pub offsets: &'a [PartitionOffset],
+    /// The group membership the commit is fenced by; `None` for a standalone job.
+    pub membership: Option<&'a GroupMembership>,
+}
