@@ -47,7 +47,7 @@ impl<T: Data> Stream<T> {
         }
     }
 
-    /// Records a problem found while building; [`Job::start`] reports it.
+    /// Records a problem found while building; [`Job::start`](crate::Job::start) reports it.
     pub fn graph_error(&self, message: impl Into<String>) {
         self.g.borrow_mut().errors.push(message.into());
     }
