@@ -49,7 +49,8 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    pub(crate) fn start() -> Flusher {
+    /// Starts the thread; a process out of threads gets an error, not a panic.
+    pub(crate) fn start() -> Result<Flusher> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -59,11 +60,11 @@ impl Flusher {
         let thread = std::thread::Builder::new()
             .name("weir-flusher".into())
             .spawn(move || run(&s))
-            .expect("spawning the flusher thread");
-        Flusher {
+            .map_err(|e| Error::Internal(format!("spawning the flusher thread: {e}")))?;
+        Ok(Flusher {
             shared,
             thread: Mutex::new(Some(thread)),
-        }
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

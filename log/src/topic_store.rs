@@ -440,7 +440,7 @@ impl TopicStore {
         );
         store.writable = true;
         store.lock = Mutex::new(Some(lock));
-        store.flusher = Some(Flusher::start());
+        store.flusher = Some(Flusher::start()?);
         Ok(store)
     }
 
