@@ -169,7 +169,18 @@ fn doubler_child() {
         ..ClientConfig::new(bootstrap)
     };
     let handle = start_doubler(&client, Guarantee::ExactlyOnce, false);
-    report_commits_while_running(|| handle.committed_epoch(), || handle.is_finished());
+    // Commits count once the job has read something: a kill must interrupt work in progress,
+    // not an instance still connecting.
+    report_commits_while_running(
+        || {
+            if handle.metrics().source_records > 0 {
+                handle.committed_epoch()
+            } else {
+                0
+            }
+        },
+        || handle.is_finished(),
+    );
     panic!("the job stopped: {:?}", handle.wait());
 }
 
@@ -180,12 +191,18 @@ fn sigkilled_jobs_leave_no_duplicate_and_no_gap() {
     let client = server.client();
     create_topics(&client);
     let input = readings(0..40_000);
-    produce(&client, &input);
-    // Each round: the child commits an epoch, then is SIGKILLed at a random moment (mid-epoch,
-    // mid-commit, or caught up); its successor fences it and aborts its open transaction.
+    // Each round: a fifth of the input more, so that the child has something to read; it
+    // commits twice after it has read something, then is SIGKILLed at a random moment
+    // (mid-epoch, mid-commit, or caught up); its successor fences it and aborts its open
+    // transaction.
+    let fifths: Vec<&[Reading]> = input.chunks(input.len() / 5).collect();
     let env = [(CHILD_BOOTSTRAP_ENV, server.addr.clone())];
-    kill_after_commits("jobs::doubler_child", &env, 4, 1, seed);
-    // Then once more, in this process, to the end of the input.
+    for (round, fifth) in fifths[..4].iter().enumerate() {
+        produce(&client, fifth);
+        kill_after_commits("jobs::doubler_child", &env, 1, 2, seed + round as u64);
+    }
+    // Then the rest, and once more in this process to the end of the input.
+    produce(&client, fifths[4]);
     start_doubler(&client, Guarantee::ExactlyOnce, true)
         .wait()
         .unwrap();

@@ -11,15 +11,20 @@ use weir_client::{ClientConfig, Consumer, ConsumerConfig, Event, Isolation, Star
 /// How long a server may take to stop after SIGTERM: a hang, not a timing check.
 const STOP_WAIT_MAX: Duration = Duration::from_secs(60);
 
-/// The `weir` binary of this workspace's debug build.
+/// The `weir` binary of this workspace, from the same build profile as this test binary
+/// (`target/<profile>/deps/integration-*` beside `target/<profile>/weir`): `cargo test
+/// --workspace` builds it, `cargo test -p weir-cluster` alone does not.
 fn weir_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("debug/weir");
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lies in target/<profile>/deps");
+    let bin = profile_dir.join("weir");
     assert!(
         bin.is_file(),
-        "{} is missing: run `cargo build -p weir --bin weir` first",
+        "{} is missing: build it first (`cargo build -p weir --bin weir`, with `--release` for a \
+         release test run)",
         bin.display()
     );
     bin
