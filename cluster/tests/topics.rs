@@ -1,14 +1,16 @@
 //! The `Topics` contract the runtime relies on, held by `KafkaTopics` over `weir serve`:
 //! topic creation with its configs, offsets, read_committed positions past transaction
-//! markers and aborted records, and an epoch's commit of records and offsets together.
+//! markers and aborted records, an epoch's commit of records and offsets together, fencing, and
+//! records' headers, keys and timestamps both ways.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use weir_client::Admin;
 use weir_cluster::KafkaTopics;
 use weir_runtime::topics::{
-    EpochCommit, Isolation, OutgoingRecord, PartitionOffset, ReaderConfig, TopicReader, TopicSpec,
-    WriterConfig,
+    EpochCommit, Isolation, OutgoingRecord, PartitionOffset, ReaderConfig, RecordHeader,
+    TopicReader, TopicSpec, WriterConfig,
 };
 use weir_runtime::{Guarantee, Topics};
 
@@ -286,5 +288,85 @@ fn at_least_once_flushes_then_commits_the_offsets() {
         .unwrap();
     assert_eq!(topics.end_offset("out", 0).unwrap(), 2);
     assert_eq!(topics.committed_offset("alo", "out", 0).unwrap(), Some(7));
+    server.stop();
+}
+
+#[test]
+fn headers_keys_and_timestamps_round_trip() {
+    let server = Server::start();
+    let topics = KafkaTopics::new(server.client()).unwrap();
+    topics
+        .ensure_topic(
+            "dead",
+            &TopicSpec {
+                partitions: 1,
+                compacted: false,
+                record_bytes_max: 1 << 20,
+                batch_bytes_max: 1 << 20,
+            },
+        )
+        .unwrap();
+    let writer = topics
+        .writer(WriterConfig {
+            guarantee: Guarantee::ExactlyOnce,
+            transactional_id: "headers".into(),
+        })
+        .unwrap();
+    let headers = [
+        RecordHeader {
+            key: "weir.error".into(),
+            value: Some(Bytes::from_static(b"bad json")),
+        },
+        RecordHeader {
+            key: "weir.null".into(),
+            value: None,
+        },
+    ];
+    writer
+        .send(&[
+            OutgoingRecord {
+                topic: "dead",
+                partition: None,
+                key: Some(b"k"),
+                value: b"{",
+                timestamp: Some(1_234),
+                headers: &headers,
+            },
+            OutgoingRecord {
+                topic: "dead",
+                partition: Some(0),
+                key: None,
+                value: b"",
+                timestamp: Some(5_678),
+                headers: &[],
+            },
+        ])
+        .unwrap();
+    writer
+        .commit_epoch(&EpochCommit {
+            records: &[],
+            group: "headers",
+            offsets: &[],
+            membership: None,
+        })
+        .unwrap();
+    wait_for_end(&topics, "dead", 0, 3);
+    let mut reader = reader(&topics, Isolation::ReadCommitted);
+    reader.assign("dead", &[0]).unwrap();
+    let mut got = Vec::new();
+    while reader.position("dead", 0).unwrap_or(0) < 3 {
+        for chunk in reader.poll(Duration::from_millis(50)).unwrap() {
+            got.extend(chunk.records);
+        }
+    }
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].key.as_deref(), Some(&b"k"[..]));
+    assert_eq!(got[0].value.as_deref(), Some(&b"{"[..]));
+    assert_eq!(got[0].timestamp, 1_234);
+    assert_eq!(got[0].headers, headers);
+    assert_eq!(got[1].key, None);
+    assert_eq!(got[1].value.as_deref(), Some(&b""[..]));
+    assert_eq!(got[1].timestamp, 5_678);
+    assert!(got[1].headers.is_empty());
     server.stop();
 }
