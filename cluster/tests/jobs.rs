@@ -136,6 +136,42 @@ fn a_job_on_the_server_writes_exactly_its_output_and_resumes_where_it_committed(
 }
 
 #[test]
+fn a_job_drains_a_transactional_input_past_its_commit_markers() {
+    let server = Server::start();
+    let client = server.client();
+    create_topics(&client);
+    let input = readings(0..2_000);
+    produce(&client, &input);
+    start_doubler(&client, Guarantee::ExactlyOnce, true)
+        .wait()
+        .unwrap();
+    // `doubled` was written in transactions: each partition ends with a commit marker, which a
+    // draining source must count as read (its position passes it) or it never stops.
+    Admin::connect(&client)
+        .unwrap()
+        .create_topic(&NewTopic {
+            name: "copied".into(),
+            partitions: 1,
+            replication_factor: None,
+            configs: Vec::new(),
+        })
+        .unwrap();
+    let mut config = JobConfig::new("copier");
+    config.stop_when_drained = true;
+    config.epoch_ms = 50;
+    config.state_topic = "copier-state".into();
+    let job =
+        Job::with_topics(Arc::new(KafkaTopics::new(client.clone()).unwrap()), config).unwrap();
+    job.source::<Doubled, _>("doubled", Json)
+        .stream()
+        .sink("copied", Json);
+    let metrics = job.start().unwrap().wait().unwrap();
+    assert_eq!(metrics.source_records, 2_000);
+    assert_eq!(read_committed(&client, "copied").len(), 2_000);
+    server.stop();
+}
+
+#[test]
 fn an_at_least_once_job_on_the_server_writes_every_record() {
     let server = Server::start();
     let client = server.client();
