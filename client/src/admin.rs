@@ -76,8 +76,12 @@ pub struct Admin {
 impl Admin {
     /// A client for `config`'s cluster (connections are made on first use).
     pub fn connect(config: &ClientConfig) -> Result<Admin> {
-        let admin = config
-            .rdkafka()?
+        let mut c = config.rdkafka()?;
+        // librdkafka's admin client is a producer underneath, whose metadata requests ask the
+        // broker to create a topic they name (Kafka's auto.create.topics.enable is on by
+        // default): asking about a missing topic must not create it with the broker's defaults.
+        c.set("allow.auto.create.topics", "false");
+        let admin = c
             .create_with_context(Context::default())
             .map_err(|e| Error::from_kafka("creating an admin client", e, 0))?;
         let probe = |isolation: Isolation| -> Result<BaseConsumer<Context>> {

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message as _};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{ClientConfig, Isolation, config_error};
@@ -40,6 +40,9 @@ pub struct ConsumerConfig {
     pub fetch_wait_max_ms: u64,
     /// A member that sends no heartbeat for this long leaves its group.
     pub session_timeout_ms: u64,
+    /// Bytes one fetch asks for per partition (`max.partition.fetch.bytes`; a larger first
+    /// batch is still returned whole).
+    pub partition_fetch_bytes_max: usize,
 }
 
 impl Default for ConsumerConfig {
@@ -51,6 +54,7 @@ impl Default for ConsumerConfig {
             report_partition_end: false,
             fetch_wait_max_ms: 100,
             session_timeout_ms: 10_000,
+            partition_fetch_bytes_max: 1 << 20,
         }
     }
 }
@@ -63,6 +67,12 @@ impl ConsumerConfig {
         }
         if self.session_timeout_ms == 0 {
             return Err(config_error("session_timeout_ms", "must be positive"));
+        }
+        if self.partition_fetch_bytes_max == 0 {
+            return Err(config_error(
+                "partition_fetch_bytes_max",
+                "must be positive",
+            ));
         }
         Ok(())
     }
@@ -125,6 +135,30 @@ impl Record<'_> {
     pub fn value(&self) -> Option<&[u8]> {
         self.0.payload()
     }
+
+    /// How many headers it carries.
+    pub fn header_count(&self) -> usize {
+        self.0.headers().map_or(0, |h| h.count())
+    }
+
+    /// Its headers in order, as (key, value); a null value is `None`.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
+        self.0
+            .headers()
+            .into_iter()
+            .flat_map(|h| h.iter().map(|h| (h.key, h.value)))
+    }
+}
+
+/// A consumer group's identity and generation as a consumer knows it, for
+/// [`crate::TransactionalProducer::send_offsets`]: the group coordinator refuses the offsets
+/// of a member whose generation has passed (KIP-447).
+pub struct GroupMetadata(pub(crate) ConsumerGroupMetadata);
+
+impl std::fmt::Debug for GroupMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupMetadata")
+    }
 }
 
 /// What a poll returns.
@@ -171,7 +205,11 @@ impl Consumer {
             // queued.max.messages.kbytes), librdkafka 2.3+ waits this long before fetching it
             // again: its default of a second left a fast reader idle for most of each second.
             .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS.to_string())
-            .set("session.timeout.ms", config.session_timeout_ms.to_string());
+            .set("session.timeout.ms", config.session_timeout_ms.to_string())
+            .set(
+                "max.partition.fetch.bytes",
+                config.partition_fetch_bytes_max.to_string(),
+            );
         // librdkafka assigns partitions only with a group.id, even one never joined or
         // committed to: a consumer without a group gets a name of its own.
         let group = config.group.clone().unwrap_or_else(|| {
@@ -238,6 +276,38 @@ impl Consumer {
                 Offset::Offset(n) => Some(n),
                 _ => None,
             }))
+    }
+
+    /// The next offset of every assigned partition of `topic` that is known, as (partition,
+    /// offset). It moves past transaction markers and aborted records as polls skip them, not
+    /// only past records handed out.
+    pub fn positions(&self, topic: &str) -> Result<Vec<(i32, i64)>> {
+        let tpl = self
+            .inner
+            .position()
+            .map_err(|e| self.fail("position", e))?;
+        Ok(tpl
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == topic)
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(n) => Some((e.partition(), n)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The group this consumer names (its `group`, or the name of its own it was given), its
+    /// member id and generation: what a transaction's offsets are fenced by. Outside a
+    /// subscription the member id is empty and the generation -1 (a standalone commit).
+    pub fn group_metadata(&self) -> Result<GroupMetadata> {
+        self.inner
+            .group_metadata()
+            .map(GroupMetadata)
+            .ok_or_else(|| Error::Config {
+                field: "group".into(),
+                reason: "the consumer has no group metadata".into(),
+            })
     }
 
     /// Moves an assigned partition to `offset`.

@@ -52,6 +52,19 @@ pub enum Error {
         /// ProducerFenced or InvalidProducerEpoch.
         code: ErrorCode,
     },
+    /// A transactional call failed without fencing: [`TransactionFailure`] says whether the
+    /// call may be retried, the transaction must be aborted, or the producer is unusable.
+    #[error("{operation}: {code} ({failure:?}): {message}")]
+    Transaction {
+        /// What was being done, e.g. `commit the transaction`.
+        operation: String,
+        /// The Kafka (or librdkafka-local) error code.
+        code: ErrorCode,
+        /// What the caller may do next.
+        failure: TransactionFailure,
+        /// librdkafka's description of this failure.
+        message: String,
+    },
     /// The topic does not exist on the cluster.
     #[error("unknown topic '{topic}'")]
     UnknownTopic {
@@ -96,6 +109,18 @@ pub enum Error {
     },
 }
 
+/// What a failed transactional call leaves the producer able to do (librdkafka's classes of
+/// transactional errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionFailure {
+    /// The call may be made again as it was (a timeout, a coordinator moving).
+    Retriable,
+    /// The open transaction cannot commit: abort it, then begin another.
+    Abortable,
+    /// The producer cannot be used any more: make a new one (which fences this one).
+    Fatal,
+}
+
 fn last_error_suffix(last: &Option<String>) -> String {
     match last {
         Some(e) => format!(" (last connection error: {e})"),
@@ -113,6 +138,7 @@ impl Error {
             Error::Kafka { code, .. }
             | Error::Unreachable { code, .. }
             | Error::Fenced { code, .. }
+            | Error::Transaction { code, .. }
             | Error::Delivery { code, .. } => Some(*code),
             Error::Client { source, .. } => source.rdkafka_error_code(),
             _ => None,
@@ -143,7 +169,7 @@ impl Error {
                     last_error: None,
                 }
             }
-            ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => {
+            ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch | ErrorCode::Fenced => {
                 Error::Fenced { operation, code }
             }
             code => Error::Kafka { operation, code },
@@ -162,6 +188,39 @@ impl Error {
                 operation: operation.into(),
                 source: e,
             },
+        }
+    }
+
+    /// A transactional call's error: fencing as [`Error::Fenced`], anything else as
+    /// [`Error::Transaction`] with its class.
+    pub(crate) fn from_transaction(operation: impl Into<String>, e: KafkaError) -> Error {
+        let operation = operation.into();
+        let KafkaError::Transaction(txn) = &e else {
+            return Error::from_kafka(operation, e, 0);
+        };
+        let code = txn.code();
+        if matches!(
+            code,
+            ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch | ErrorCode::Fenced
+        ) {
+            return Error::Fenced { operation, code };
+        }
+        let failure = if txn.is_fatal() {
+            TransactionFailure::Fatal
+        } else if txn.txn_requires_abort() {
+            TransactionFailure::Abortable
+        } else if txn.is_retriable() {
+            TransactionFailure::Retriable
+        } else {
+            // Neither retriable nor abortable (a call out of order): only a new producer is
+            // sure to be in a known state.
+            TransactionFailure::Fatal
+        };
+        Error::Transaction {
+            operation,
+            code,
+            failure,
+            message: txn.string(),
         }
     }
 

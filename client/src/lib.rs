@@ -9,6 +9,8 @@
 //!   reports failed deliveries.
 //! - [`Consumer`]: assigned partitions or a group subscription, isolation level, seeking,
 //!   watermarks (for reading up to a partition's end), explicit commits.
+//! - [`TransactionalProducer`]: Kafka transactions (KIP-98): records and a group's offsets
+//!   committed or aborted together, an older producer of the same transactional id fenced.
 //!
 //! ```no_run
 //! use weir_client::{Admin, ClientConfig, NewTopic, Producer, ProducerConfig, ProducerRecord};
@@ -36,10 +38,12 @@ mod context;
 mod error;
 mod groups;
 mod producer;
+mod transaction;
 
 pub use admin::{Admin, NewTopic, PartitionOffsets, TopicDescription};
 pub use config::{Acks, ClientConfig, Compression, Isolation, parse_bootstrap};
-pub use consumer::{Consumer, ConsumerConfig, Event, OffsetReset, Record, StartAt};
-pub use error::{Error, ErrorCode, Result};
+pub use consumer::{Consumer, ConsumerConfig, Event, GroupMetadata, OffsetReset, Record, StartAt};
+pub use error::{Error, ErrorCode, Result, TransactionFailure};
 pub use groups::{GroupDescription, GroupMember, GroupOffset, parse_assignment};
-pub use producer::{Deliveries, Producer, ProducerConfig, ProducerRecord};
+pub use producer::{Deliveries, Header, Producer, ProducerConfig, ProducerRecord};
+pub use transaction::{TransactionalConfig, TransactionalProducer};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{DeliveryResult, Message as _};
+use rdkafka::message::{DeliveryResult, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext};
 
 use crate::config::{Acks, ClientConfig, Compression, config_error};
@@ -89,6 +89,17 @@ pub struct ProducerRecord<'a> {
     pub value: Option<&'a [u8]>,
     /// The record's timestamp, ms since the epoch; `None`: now.
     pub timestamp_ms: Option<i64>,
+    /// Its headers, in order.
+    pub headers: &'a [Header<'a>],
+}
+
+/// A record header to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The header's key.
+    pub key: &'a str,
+    /// Its value; `None` for null.
+    pub value: Option<&'a [u8]>,
 }
 
 impl<'a> ProducerRecord<'a> {
@@ -100,6 +111,7 @@ impl<'a> ProducerRecord<'a> {
             key: None,
             value: Some(value),
             timestamp_ms: None,
+            headers: &[],
         }
     }
 
@@ -171,6 +183,70 @@ impl ProducerContext for DeliveryContext {
     }
 }
 
+/// Queues `record` on `inner` (waiting, serving delivery reports, while its queue is full);
+/// `sent` counts the records queued, to serve reports now and then.
+pub(crate) fn send_queued(
+    inner: &BaseProducer<DeliveryContext>,
+    sent: &AtomicU64,
+    record: ProducerRecord<'_>,
+    request_timeout_ms: u64,
+) -> Result<()> {
+    let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(record.topic);
+    if let Some(k) = record.key {
+        r = r.key(k);
+    }
+    if let Some(v) = record.value {
+        r = r.payload(v);
+    }
+    if let Some(p) = record.partition {
+        r = r.partition(p);
+    }
+    if let Some(ts) = record.timestamp_ms {
+        r = r.timestamp(ts);
+    }
+    if !record.headers.is_empty() {
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for h in record.headers {
+            headers = headers.insert(rdkafka::message::Header {
+                key: h.key,
+                value: h.value,
+            });
+        }
+        r = r.headers(headers);
+    }
+    loop {
+        match inner.send(r) {
+            Ok(()) => {
+                if sent
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(SENDS_PER_POLL)
+                {
+                    inner.poll(Duration::ZERO);
+                }
+                return Ok(());
+            }
+            Err((KafkaError::MessageProduction(ErrorCode::QueueFull), back)) => {
+                r = back;
+                inner.poll(Duration::from_millis(QUEUE_FULL_WAIT_MS));
+            }
+            Err((e, _)) => {
+                return Err(Error::from_kafka(
+                    format!("send to '{}'", record.topic),
+                    e,
+                    request_timeout_ms,
+                ));
+            }
+        }
+    }
+}
+
+impl DeliveryContext {
+    /// The last connection error librdkafka reported.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.client.last_error()
+    }
+}
+
 /// A producer. `send` queues a record (waiting while the queue is full); `flush` waits for
 /// every queued record's delivery report and fails if any record failed.
 pub struct Producer {
@@ -212,44 +288,12 @@ impl Producer {
 
     /// Queues a record; waits (serving delivery reports) while the queue is full.
     pub fn send(&self, record: ProducerRecord<'_>) -> Result<()> {
-        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(record.topic);
-        if let Some(k) = record.key {
-            r = r.key(k);
-        }
-        if let Some(v) = record.value {
-            r = r.payload(v);
-        }
-        if let Some(p) = record.partition {
-            r = r.partition(p);
-        }
-        if let Some(ts) = record.timestamp_ms {
-            r = r.timestamp(ts);
-        }
-        loop {
-            match self.inner.send(r) {
-                Ok(()) => {
-                    if self
-                        .sent
-                        .fetch_add(1, Ordering::Relaxed)
-                        .is_multiple_of(SENDS_PER_POLL)
-                    {
-                        self.inner.poll(Duration::ZERO);
-                    }
-                    return Ok(());
-                }
-                Err((KafkaError::MessageProduction(ErrorCode::QueueFull), back)) => {
-                    r = back;
-                    self.inner.poll(Duration::from_millis(QUEUE_FULL_WAIT_MS));
-                }
-                Err((e, _)) => {
-                    return Err(Error::from_kafka(
-                        format!("send to '{}'", record.topic),
-                        e,
-                        self.config.request_timeout_ms,
-                    ));
-                }
-            }
-        }
+        send_queued(
+            &self.inner,
+            &self.sent,
+            record,
+            self.config.request_timeout_ms,
+        )
     }
 
     /// Delivery reports served so far.

@@ -1,0 +1,45 @@
+//! Weir jobs as clients of a Kafka-protocol cluster (`weir serve`, Apache Kafka, Redpanda):
+//! [`KafkaTopics`] implements the runtime's [`Topics`](weir_runtime::Topics) over
+//! [`weir_client`] (librdkafka), so a job written for the embedded log runs unchanged against a
+//! cluster.
+//!
+//! What one instance of a job needs is here: sources read assigned partitions from the offsets
+//! the job committed, sinks and the state topic are written in one Kafka transaction per epoch
+//! that also commits the source offsets for the job's group (exactly-once), or by an idempotent
+//! producer followed by a group commit (at-least-once). Instances sharing a job (a group
+//! subscription, repartition topics, rebalances) are not yet.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use weir_client::ClientConfig;
+//! use weir_cluster::KafkaTopics;
+//! use weir_runtime::{Job, JobConfig, Json};
+//!
+//! let topics = KafkaTopics::new(ClientConfig::new("127.0.0.1:9092"))?;
+//! let job = Job::with_topics(Arc::new(topics), JobConfig::new("doubler"))?;
+//! job.source::<i64, _>("numbers", Json)
+//!     .stream()
+//!     .map(|n| n * 2)
+//!     .sink("doubled", Json);
+//! job.start()?.wait()?;
+//! # Ok::<(), weir_runtime::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod reader;
+mod topics;
+mod writer;
+
+pub use topics::KafkaTopics;
+
+/// The runtime's error for a client error while doing `operation`; the client's error stays
+/// the source, so a caller can tell fencing ([`weir_client::Error::Fenced`]) from the rest.
+pub(crate) fn topics_error(
+    operation: impl Into<String>,
+    source: weir_client::Error,
+) -> weir_runtime::Error {
+    weir_runtime::Error::Topics {
+        operation: operation.into(),
+        source: Box::new(source),
+    }
+}

@@ -1,0 +1,154 @@
+//! [`KafkaTopics`]: metadata, offsets and topic creation through the admin client; readers and
+//! writers opened per call.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use weir_client::{
+    Admin, ClientConfig, Consumer, ConsumerConfig, Error as ClientError,
+    Isolation as ClientIsolation, NewTopic,
+};
+use weir_runtime::topics::{
+    ReaderConfig, TopicReader, TopicSpec, TopicWriter, Topics, WriterConfig,
+};
+use weir_runtime::{Error, Result};
+
+use crate::reader::KafkaReader;
+use crate::topics_error;
+use crate::writer::KafkaWriter;
+
+/// Groups whose committed offsets are read through a consumer kept for them, at most: a job
+/// asks for its own group only; more are read through a consumer made for the call.
+const OFFSET_READERS_MAX: usize = 16;
+
+/// A Kafka-protocol cluster as a job's topics. One value serves the whole job (task threads and
+/// the coordinator share it); connections are made on first use.
+pub struct KafkaTopics {
+    client: ClientConfig,
+    admin: Admin,
+    /// A consumer per group asked about (not subscribed: it only reads committed offsets).
+    offset_readers: Mutex<HashMap<String, Consumer>>,
+}
+
+impl std::fmt::Debug for KafkaTopics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaTopics")
+            .field("bootstrap", &self.client.bootstrap)
+            .finish()
+    }
+}
+
+impl KafkaTopics {
+    /// The topics of the cluster `client` names. Checks the settings; reaches the cluster only
+    /// when first asked something.
+    pub fn new(client: ClientConfig) -> Result<KafkaTopics> {
+        let admin = Admin::connect(&client).map_err(|e| topics_error("connect", e))?;
+        Ok(KafkaTopics {
+            client,
+            admin,
+            offset_readers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The cluster's settings.
+    pub fn client(&self) -> &ClientConfig {
+        &self.client
+    }
+
+    fn offset_reader(&self, group: &str) -> std::result::Result<Consumer, ClientError> {
+        Consumer::new(
+            &self.client,
+            &ConsumerConfig {
+                group: Some(group.to_string()),
+                ..ConsumerConfig::default()
+            },
+        )
+    }
+}
+
+/// Kafka's topic configs for `spec`. Kafka limits batches only (`max.message.bytes`); a record
+/// is never larger than its batch, so the larger of the two limits is the one to ask for.
+pub(crate) fn topic_configs(spec: &TopicSpec) -> Vec<(String, String)> {
+    let mut configs = vec![(
+        "max.message.bytes".to_string(),
+        spec.batch_bytes_max.max(spec.record_bytes_max).to_string(),
+    )];
+    if spec.compacted {
+        configs.push(("cleanup.policy".to_string(), "compact".to_string()));
+    }
+    configs
+}
+
+impl Topics for KafkaTopics {
+    fn partition_count(&self, topic: &str) -> Result<i32> {
+        let partitions = self
+            .admin
+            .partitions(topic)
+            .map_err(|e| topics_error(format!("partitions of '{topic}'"), e))?;
+        i32::try_from(partitions.len())
+            .map_err(|_| Error::Internal(format!("'{topic}' has too many partitions")))
+    }
+
+    fn ensure_topic(&self, topic: &str, spec: &TopicSpec) -> Result<()> {
+        match self.admin.partitions(topic) {
+            Ok(_) => return Ok(()),
+            Err(ClientError::UnknownTopic { .. }) => {}
+            Err(e) => return Err(topics_error(format!("metadata of '{topic}'"), e)),
+        }
+        let created = self.admin.create_topic(&NewTopic {
+            name: topic.to_string(),
+            partitions: spec.partitions,
+            replication_factor: None,
+            configs: topic_configs(spec),
+        });
+        match created {
+            Ok(()) => Ok(()),
+            // Created meanwhile by another job or instance.
+            Err(e) if e.code() == Some(weir_client::ErrorCode::TopicAlreadyExists) => Ok(()),
+            Err(e) => Err(topics_error(format!("create topic '{topic}'"), e)),
+        }
+    }
+
+    fn end_offset(&self, topic: &str, partition: i32) -> Result<i64> {
+        self.admin
+            .watermarks(topic, partition, ClientIsolation::ReadUncommitted)
+            .map(|(_, high)| high)
+            .map_err(|e| topics_error(format!("high watermark of {topic}/{partition}"), e))
+    }
+
+    fn last_stable_offset(&self, topic: &str, partition: i32) -> Result<i64> {
+        // librdkafka sends ListOffsets with its consumer's isolation level: a read_committed
+        // one's "high" watermark is the last stable offset.
+        self.admin
+            .watermarks(topic, partition, ClientIsolation::ReadCommitted)
+            .map(|(_, stable)| stable)
+            .map_err(|e| topics_error(format!("last stable offset of {topic}/{partition}"), e))
+    }
+
+    fn committed_offset(&self, group: &str, topic: &str, partition: i32) -> Result<Option<i64>> {
+        let operation = || format!("offset group '{group}' committed for {topic}/{partition}");
+        let mut readers = self.offset_readers.lock().map_err(|_| Error::Stopped)?;
+        if !readers.contains_key(group) && readers.len() < OFFSET_READERS_MAX {
+            let reader = self
+                .offset_reader(group)
+                .map_err(|e| topics_error(operation(), e))?;
+            readers.insert(group.to_string(), reader);
+        }
+        let committed = match readers.get(group) {
+            Some(reader) => reader.committed(topic, &[partition]),
+            None => self
+                .offset_reader(group)
+                .and_then(|reader| reader.committed(topic, &[partition])),
+        }
+        .map_err(|e| topics_error(operation(), e))?;
+        Ok(committed.first().and_then(|&(_, offset)| offset))
+    }
+
+    fn reader(&self, config: ReaderConfig) -> Result<Box<dyn TopicReader>> {
+        Ok(Box::new(KafkaReader::new(&self.client, config)?))
+    }
+
+    fn writer(&self, config: WriterConfig) -> Result<Box<dyn TopicWriter>> {
+        Ok(Box::new(KafkaWriter::new(&self.client, config)?))
+    }
+}

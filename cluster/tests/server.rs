@@ -1,0 +1,151 @@
+//! Starting and stopping `weir serve`, and reading a topic back as an independent
+//! read_committed consumer.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use weir_client::{ClientConfig, Consumer, ConsumerConfig, Event, Isolation, StartAt};
+
+/// How long a server may take to stop after SIGTERM: a hang, not a timing check.
+const STOP_WAIT_MAX: Duration = Duration::from_secs(60);
+
+/// The `weir` binary of this workspace, from the same build profile as this test binary
+/// (`target/<profile>/deps/integration-*` beside `target/<profile>/weir`): `cargo test
+/// --workspace` builds it, `cargo test -p weir-cluster` alone does not.
+fn weir_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lies in target/<profile>/deps");
+    let bin = profile_dir.join("weir");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (`cargo build -p weir --bin weir`, with `--release` for a \
+         release test run)",
+        bin.display()
+    );
+    bin
+}
+
+/// A `weir serve` child process; killed (SIGKILL) when dropped unless stopped first.
+pub(crate) struct Server {
+    child: Option<Child>,
+    /// HOST:PORT it listens on.
+    pub(crate) addr: String,
+    /// Its data directory, removed when the server is dropped.
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `weir serve` on 127.0.0.1 (a port the OS picks) over a new scratch directory and
+    /// waits for its `listening:` line.
+    pub(crate) fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(weir_binary())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("WEIR_DATA_DIR")
+            .env_remove("WEIR_BOOTSTRAP")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening: ")
+            .unwrap_or_else(|| panic!("weir serve printed {line:?}, not `listening: ADDR`"))
+            .to_string();
+        Server {
+            child: Some(child),
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// Client settings for this server.
+    pub(crate) fn client(&self) -> ClientConfig {
+        ClientConfig {
+            request_timeout_ms: 10_000,
+            ..ClientConfig::new(self.addr.clone())
+        }
+    }
+
+    /// SIGTERM by pid, then waits: the server closes its log cleanly and exits 0.
+    pub(crate) fn stop(mut self) {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: kill(2) on our own child's pid, which we have not yet waited for.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > STOP_WAIT_MAX {
+                let _ = child.kill();
+                panic!("weir serve did not stop within {STOP_WAIT_MAX:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "weir serve exited with {status}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A record read back.
+pub(crate) struct ReadBack {
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) value: Vec<u8>,
+}
+
+/// Every committed record of `topic`, read by a plain read_committed consumer of weir-client
+/// up to each partition's end.
+pub(crate) fn read_committed(client: &ClientConfig, topic: &str) -> Vec<ReadBack> {
+    let consumer = Consumer::new(
+        client,
+        &ConsumerConfig {
+            isolation: Isolation::ReadCommitted,
+            report_partition_end: true,
+            ..ConsumerConfig::default()
+        },
+    )
+    .unwrap();
+    let partitions = consumer.partitions(topic).unwrap();
+    let assignment: Vec<(i32, StartAt)> = partitions
+        .iter()
+        .map(|&p| (p, StartAt::Beginning))
+        .collect();
+    consumer.assign(topic, &assignment).unwrap();
+    let mut ended = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    while ended.len() < partitions.len() {
+        match consumer.poll(Duration::from_millis(100)).unwrap() {
+            None => {}
+            Some(Event::PartitionEnd { partition }) => {
+                ended.insert(partition);
+            }
+            Some(Event::Record(r)) => out.push(ReadBack {
+                partition: r.partition(),
+                offset: r.offset(),
+                value: r.value().unwrap_or_default().to_vec(),
+            }),
+        }
+    }
+    out
+}

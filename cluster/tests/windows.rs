@@ -1,0 +1,182 @@
+//! A stateful job on `weir serve`: windowed counts per key, hot keys salted over an exchange,
+//! state in the job's compacted state topic. SIGKILLed instances, then a run to the end: every
+//! (key, minute) is committed once with the count of the input.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use weir_client::{Admin, ClientConfig, NewTopic, Producer, ProducerConfig, ProducerRecord};
+use weir_cluster::KafkaTopics;
+use weir_operators::aggregate::count;
+use weir_operators::window::WindowSpec;
+use weir_operators::windowed::{HotKeys, KeyedWindowExt, WindowResult};
+use weir_runtime::{Job, JobConfig, JobHandle, Json};
+use weir_test_support::child::{kill_after_commits, report_commits_while_running};
+
+use crate::server::{Server, read_committed};
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+struct Click {
+    ad_id: u64,
+    ts: i64,
+}
+
+const MINUTE: i64 = 60_000;
+/// 2026-11-22 00:00 UTC.
+const T0: i64 = 1_795_305_600_000;
+
+/// `n` clicks over `minutes`, in event-time order (nothing is late), a third of them on ad 0.
+fn clicks(n: u64, minutes: u64, ads: u64) -> Vec<Click> {
+    (0..n)
+        .map(|i| Click {
+            ad_id: if i % 3 == 0 { 0 } else { (i * 7919) % ads },
+            ts: T0 + (i * minutes * MINUTE as u64 / n) as i64,
+        })
+        .collect()
+}
+
+fn create_topics(client: &ClientConfig) {
+    let admin = Admin::connect(client).unwrap();
+    for (name, partitions) in [("clicks", 3), ("counts", 2), ("late", 1)] {
+        admin
+            .create_topic(&NewTopic {
+                name: name.into(),
+                partitions,
+                replication_factor: None,
+                configs: Vec::new(),
+            })
+            .unwrap();
+    }
+}
+
+fn produce(client: &ClientConfig, input: &[Click]) {
+    let producer = Producer::new(client, &ProducerConfig::default()).unwrap();
+    for c in input {
+        let key = c.ad_id.to_string();
+        let value = serde_json::to_vec(c).unwrap();
+        producer
+            .send(ProducerRecord::new("clicks", &value).key(key.as_bytes()))
+            .unwrap();
+    }
+    producer.flush().unwrap();
+}
+
+fn start_counts(client: &ClientConfig, stop_when_drained: bool) -> JobHandle {
+    let topics = KafkaTopics::new(client.clone()).unwrap();
+    let mut config = JobConfig::new("counts");
+    config.stop_when_drained = stop_when_drained;
+    config.epoch_ms = 50;
+    config.parallelism_default = 2;
+    // weir serve keeps names starting with `__` for itself: the default `__weir_state` is refused.
+    config.state_topic = "counts-state".into();
+    let job = Job::with_topics(Arc::new(topics), config).unwrap();
+    let out = job
+        .source::<Click, _>("clicks", Json)
+        .timestamps(|c| c.ts, 1_000)
+        .key_by(|c| c.ad_id)
+        .window(WindowSpec::tumbling(Duration::from_secs(60)))
+        .hot_keys(HotKeys::detect().salts(3))
+        .aggregate(count());
+    out.results
+        .sink_keyed("counts", Json, |r: &WindowResult<u64, u64>| {
+            r.key.to_string().into_bytes()
+        });
+    out.late.sink("late", Json);
+    job.start().unwrap()
+}
+
+type Counts = BTreeMap<(u64, i64), u64>;
+
+fn output_counts(client: &ClientConfig) -> Counts {
+    let mut m = Counts::new();
+    for r in read_committed(client, "counts") {
+        let w: WindowResult<u64, u64> = serde_json::from_slice(&r.value).unwrap();
+        assert!(w.is_final);
+        let earlier = m.insert((w.key, w.window_start), w.value);
+        assert!(
+            earlier.is_none(),
+            "window {:?} committed twice",
+            (w.key, w.window_start)
+        );
+    }
+    m
+}
+
+fn input_counts(input: &[Click]) -> Counts {
+    let mut m = Counts::new();
+    for c in input {
+        *m.entry((c.ad_id, c.ts.div_euclid(MINUTE) * MINUTE))
+            .or_default() += 1;
+    }
+    m
+}
+
+const CHILD_BOOTSTRAP_ENV: &str = "WEIR_CLUSTER_COUNTS_CHILD_BOOTSTRAP";
+
+/// The child: runs the count job (following its input) until it is killed.
+#[test]
+#[ignore = "child process of windowed_counts_survive_sigkill"]
+fn counts_child() {
+    let Ok(bootstrap) = std::env::var(CHILD_BOOTSTRAP_ENV) else {
+        return;
+    };
+    let client = ClientConfig {
+        request_timeout_ms: 10_000,
+        ..ClientConfig::new(bootstrap)
+    };
+    let handle = start_counts(&client, false);
+    // Commits count once the job has read something: a kill must interrupt work in progress,
+    // not an instance still connecting.
+    report_commits_while_running(
+        || {
+            if handle.metrics().source_records > 0 {
+                handle.committed_epoch()
+            } else {
+                0
+            }
+        },
+        || handle.is_finished(),
+    );
+    panic!("the job stopped: {:?}", handle.wait());
+}
+
+#[test]
+fn windowed_counts_survive_sigkill_with_their_state_on_the_server() {
+    let seed = weir_test_support::seed();
+    let server = Server::start();
+    let client = server.client();
+    create_topics(&client);
+    let input = clicks(30_000, 20, 40);
+    // Each round: a fifth of the input more, so that the child has something to read; it
+    // commits twice after it has read something (windows open, state in them), then is
+    // SIGKILLed at a random moment. Its successor fences it, restores the state and resumes.
+    let fifths: Vec<&[Click]> = input.chunks(input.len() / 5).collect();
+    let env = [(CHILD_BOOTSTRAP_ENV, server.addr.clone())];
+    for (round, fifth) in fifths[..4].iter().enumerate() {
+        produce(&client, fifth);
+        kill_after_commits("windows::counts_child", &env, 1, 2, seed + round as u64);
+    }
+    // Then the rest, to the end of the input in this process: every window closes.
+    produce(&client, fifths[4]);
+    start_counts(&client, true).wait().unwrap();
+    assert!(
+        read_committed(&client, "late").is_empty(),
+        "in-order input: nothing is late"
+    );
+    let (out, expected) = (output_counts(&client), input_counts(&input));
+    let differ: Vec<_> = expected
+        .keys()
+        .chain(out.keys())
+        .filter(|w| out.get(w) != expected.get(w))
+        .take(5)
+        .map(|w| (w, out.get(w), expected.get(w)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "windows (key, start) whose committed count differs from the input's, the first five \
+         as (window, committed, input): {differ:?} (seed {seed})"
+    );
+    server.stop();
+}
