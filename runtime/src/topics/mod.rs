@@ -3,9 +3,9 @@
 //! letters, the state topic and the epoch's commit.
 //!
 //! The trait speaks only the runtime's own types and plain data, so that one job runs unchanged
-//! on the embedded log ([`EmbeddedTopics`], the implementation that exists now) and, later, as a
-//! client of a Kafka-protocol cluster (an implementation over librdkafka). Its shape follows what
-//! a Kafka client can do:
+//! on the embedded log ([`EmbeddedTopics`]) and as a client of a Kafka-protocol cluster
+//! (`weir_cluster::KafkaTopics`, over librdkafka, in its own crate so that the runtime does not
+//! build librdkafka). Its shape follows what a Kafka client can do:
 //! - reads come in chunks of one partition, each a call rather than a call per record (the hot
 //!   path stays free of dynamic dispatch per record); a chunk need not be a whole stored batch,
 //!   and offsets need not be dense (compaction and transaction markers leave gaps), so a reader's
