@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use weir_client::{Admin, ClientConfig, NewTopic, Producer, ProducerConfig, ProducerRecord};
+use weir_client::ClientConfig;
 use weir_cluster::KafkaTopics;
 use weir_runtime::{Guarantee, Job, JobConfig, JobHandle, Json};
-use weir_test_support::child::{kill_after_commits, report_commits_while_running};
+use weir_test_support::child::kill_after_commits;
 
-use crate::server::{Server, read_committed};
+use crate::server::{
+    self, Server, child_client, produce_json, read_committed, report_commits_until_killed,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct Reading {
@@ -36,30 +38,12 @@ fn readings(ids: std::ops::Range<u64>) -> Vec<Reading> {
 }
 
 fn create_topics(client: &ClientConfig) {
-    let admin = Admin::connect(client).unwrap();
-    for (name, partitions) in [("readings", 3), ("doubled", 2)] {
-        admin
-            .create_topic(&NewTopic {
-                name: name.into(),
-                partitions,
-                replication_factor: None,
-                configs: Vec::new(),
-            })
-            .unwrap();
-    }
+    server::create_topics(client, &[("readings", 3), ("doubled", 2)]);
 }
 
 /// Produces `input` to `readings` keyed by sensor, as JSON, and waits for every delivery.
 fn produce(client: &ClientConfig, input: &[Reading]) {
-    let producer = Producer::new(client, &ProducerConfig::default()).unwrap();
-    for r in input {
-        let key = r.sensor.to_string();
-        let value = serde_json::to_vec(r).unwrap();
-        producer
-            .send(ProducerRecord::new("readings", &value).key(key.as_bytes()))
-            .unwrap();
-    }
-    producer.flush().unwrap();
+    produce_json(client, "readings", input, |r| r.sensor);
 }
 
 /// The doubling job on `client`'s cluster, started.
@@ -147,15 +131,7 @@ fn a_job_drains_a_transactional_input_past_its_commit_markers() {
         .unwrap();
     // `doubled` was written in transactions: each partition ends with a commit marker, which a
     // draining source must count as read (its position passes it) or it never stops.
-    Admin::connect(&client)
-        .unwrap()
-        .create_topic(&NewTopic {
-            name: "copied".into(),
-            partitions: 1,
-            replication_factor: None,
-            configs: Vec::new(),
-        })
-        .unwrap();
+    server::create_topics(&client, &[("copied", 1)]);
     let mut config = JobConfig::new("copier");
     config.stop_when_drained = true;
     config.epoch_ms = 50;
@@ -197,27 +173,10 @@ const CHILD_BOOTSTRAP_ENV: &str = "WEIR_CLUSTER_CHILD_BOOTSTRAP";
 #[test]
 #[ignore = "child process of sigkilled_jobs_leave_no_duplicate"]
 fn doubler_child() {
-    let Ok(bootstrap) = std::env::var(CHILD_BOOTSTRAP_ENV) else {
+    let Some(client) = child_client(CHILD_BOOTSTRAP_ENV) else {
         return;
     };
-    let client = ClientConfig {
-        request_timeout_ms: 10_000,
-        ..ClientConfig::new(bootstrap)
-    };
-    let handle = start_doubler(&client, Guarantee::ExactlyOnce, false);
-    // Commits count once the job has read something: a kill must interrupt work in progress,
-    // not an instance still connecting.
-    report_commits_while_running(
-        || {
-            if handle.metrics().source_records > 0 {
-                handle.committed_epoch()
-            } else {
-                0
-            }
-        },
-        || handle.is_finished(),
-    );
-    panic!("the job stopped: {:?}", handle.wait());
+    report_commits_until_killed(start_doubler(&client, Guarantee::ExactlyOnce, false));
 }
 
 #[test]

@@ -1,12 +1,18 @@
-//! Starting and stopping `weir serve`, and reading a topic back as an independent
-//! read_committed consumer.
+//! Starting and stopping `weir serve`, creating and filling topics, reading a topic back as an
+//! independent read_committed consumer, and the child side of the SIGKILL tests.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use weir_client::{ClientConfig, Consumer, ConsumerConfig, Event, Isolation, StartAt};
+use serde::Serialize;
+use weir_client::{
+    Admin, ClientConfig, Consumer, ConsumerConfig, Event, Isolation, NewTopic, Producer,
+    ProducerConfig, ProducerRecord, StartAt,
+};
+use weir_runtime::JobHandle;
+use weir_test_support::child::report_commits_while_running;
 
 /// How long a server may take to stop after SIGTERM: a hang, not a timing check.
 const STOP_WAIT_MAX: Duration = Duration::from_secs(60);
@@ -148,4 +154,64 @@ pub(crate) fn read_committed(client: &ClientConfig, topic: &str) -> Vec<ReadBack
         }
     }
     out
+}
+
+/// Creates each `(name, partitions)` topic with the server's defaults.
+pub(crate) fn create_topics(client: &ClientConfig, topics: &[(&str, i32)]) {
+    let admin = Admin::connect(client).unwrap();
+    for &(name, partitions) in topics {
+        admin
+            .create_topic(&NewTopic {
+                name: name.into(),
+                partitions,
+                replication_factor: None,
+                configs: Vec::new(),
+            })
+            .unwrap();
+    }
+}
+
+/// Produces `items` to `topic` as JSON, each keyed by `key` of it, and waits for every delivery.
+pub(crate) fn produce_json<T: Serialize>(
+    client: &ClientConfig,
+    topic: &str,
+    items: &[T],
+    key: impl Fn(&T) -> u64,
+) {
+    let producer = Producer::new(client, &ProducerConfig::default()).unwrap();
+    for item in items {
+        let k = key(item).to_string();
+        let value = serde_json::to_vec(item).unwrap();
+        producer
+            .send(ProducerRecord::new(topic, &value).key(k.as_bytes()))
+            .unwrap();
+    }
+    producer.flush().unwrap();
+}
+
+/// A child test's client of the server its parent names in `env`, or `None` when the test runs
+/// by itself rather than as a child.
+pub(crate) fn child_client(env: &str) -> Option<ClientConfig> {
+    let bootstrap = std::env::var(env).ok()?;
+    Some(ClientConfig {
+        request_timeout_ms: 10_000,
+        ..ClientConfig::new(bootstrap)
+    })
+}
+
+/// The child's side of a SIGKILL test: reports the job's committed epochs until it is killed.
+/// Commits count once the job has read something: a kill must interrupt work in progress, not
+/// an instance still connecting.
+pub(crate) fn report_commits_until_killed(handle: JobHandle) -> ! {
+    report_commits_while_running(
+        || {
+            if handle.metrics().source_records > 0 {
+                handle.committed_epoch()
+            } else {
+                0
+            }
+        },
+        || handle.is_finished(),
+    );
+    panic!("the job stopped: {:?}", handle.wait());
 }

@@ -7,15 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use weir_client::{Admin, ClientConfig, NewTopic, Producer, ProducerConfig, ProducerRecord};
+use weir_client::ClientConfig;
 use weir_cluster::KafkaTopics;
 use weir_operators::aggregate::count;
 use weir_operators::window::WindowSpec;
 use weir_operators::windowed::{HotKeys, KeyedWindowExt, WindowResult};
 use weir_runtime::{Job, JobConfig, JobHandle, Json};
-use weir_test_support::child::{kill_after_commits, report_commits_while_running};
+use weir_test_support::child::kill_after_commits;
 
-use crate::server::{Server, read_committed};
+use crate::server::{
+    self, Server, child_client, produce_json, read_committed, report_commits_until_killed,
+};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 struct Click {
@@ -38,29 +40,11 @@ fn clicks(n: u64, minutes: u64, ads: u64) -> Vec<Click> {
 }
 
 fn create_topics(client: &ClientConfig) {
-    let admin = Admin::connect(client).unwrap();
-    for (name, partitions) in [("clicks", 3), ("counts", 2), ("late", 1)] {
-        admin
-            .create_topic(&NewTopic {
-                name: name.into(),
-                partitions,
-                replication_factor: None,
-                configs: Vec::new(),
-            })
-            .unwrap();
-    }
+    server::create_topics(client, &[("clicks", 3), ("counts", 2), ("late", 1)]);
 }
 
 fn produce(client: &ClientConfig, input: &[Click]) {
-    let producer = Producer::new(client, &ProducerConfig::default()).unwrap();
-    for c in input {
-        let key = c.ad_id.to_string();
-        let value = serde_json::to_vec(c).unwrap();
-        producer
-            .send(ProducerRecord::new("clicks", &value).key(key.as_bytes()))
-            .unwrap();
-    }
-    producer.flush().unwrap();
+    produce_json(client, "clicks", input, |c| c.ad_id);
 }
 
 fn start_counts(client: &ClientConfig, stop_when_drained: bool) -> JobHandle {
@@ -119,27 +103,10 @@ const CHILD_BOOTSTRAP_ENV: &str = "WEIR_CLUSTER_COUNTS_CHILD_BOOTSTRAP";
 #[test]
 #[ignore = "child process of windowed_counts_survive_sigkill"]
 fn counts_child() {
-    let Ok(bootstrap) = std::env::var(CHILD_BOOTSTRAP_ENV) else {
+    let Some(client) = child_client(CHILD_BOOTSTRAP_ENV) else {
         return;
     };
-    let client = ClientConfig {
-        request_timeout_ms: 10_000,
-        ..ClientConfig::new(bootstrap)
-    };
-    let handle = start_counts(&client, false);
-    // Commits count once the job has read something: a kill must interrupt work in progress,
-    // not an instance still connecting.
-    report_commits_while_running(
-        || {
-            if handle.metrics().source_records > 0 {
-                handle.committed_epoch()
-            } else {
-                0
-            }
-        },
-        || handle.is_finished(),
-    );
-    panic!("the job stopped: {:?}", handle.wait());
+    report_commits_until_killed(start_counts(&client, false));
 }
 
 #[test]
