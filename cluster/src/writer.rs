@@ -122,22 +122,25 @@ fn with_group<T>(
     f: impl FnOnce(&GroupHandle) -> Result<T>,
 ) -> Result<T> {
     let mut groups = groups.lock().map_err(|_| Error::Stopped)?;
-    if !groups.contains_key(group) {
-        let operation = || format!("name group '{group}'");
-        let consumer = Consumer::new(
-            client,
-            &ConsumerConfig {
-                group: Some(group.to_string()),
-                ..ConsumerConfig::default()
-            },
-        )
-        .map_err(|e| topics_error(operation(), e))?;
-        let metadata = consumer
-            .group_metadata()
+    let handle = match groups.entry(group.to_string()) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let operation = || format!("name group '{group}'");
+            let consumer = Consumer::new(
+                client,
+                &ConsumerConfig {
+                    group: Some(group.to_string()),
+                    ..ConsumerConfig::default()
+                },
+            )
             .map_err(|e| topics_error(operation(), e))?;
-        groups.insert(group.to_string(), GroupHandle { consumer, metadata });
-    }
-    f(groups.get(group).expect("inserted above"))
+            let metadata = consumer
+                .group_metadata()
+                .map_err(|e| topics_error(operation(), e))?;
+            e.insert(GroupHandle { consumer, metadata })
+        }
+    };
+    f(handle)
 }
 
 /// A group membership cannot be named to librdkafka yet: its group metadata comes only from a
