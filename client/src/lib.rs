@@ -37,6 +37,7 @@ mod consumer;
 mod context;
 mod error;
 mod groups;
+mod member;
 mod producer;
 mod transaction;
 
@@ -45,5 +46,6 @@ pub use config::{Acks, ClientConfig, Compression, Isolation, parse_bootstrap};
 pub use consumer::{Consumer, ConsumerConfig, Event, GroupMetadata, OffsetReset, Record, StartAt};
 pub use error::{Error, ErrorCode, Result, TransactionFailure};
 pub use groups::{GroupDescription, GroupMember, GroupOffset, parse_assignment};
+pub use member::{Membership, OnRevoke};
 pub use producer::{Deliveries, Header, Producer, ProducerConfig, ProducerRecord};
 pub use transaction::{TransactionalConfig, TransactionalProducer};

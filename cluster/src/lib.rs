@@ -3,11 +3,14 @@
 //! [`weir_client`] (librdkafka), so a job written for the embedded log runs unchanged against a
 //! cluster.
 //!
-//! What one instance of a job needs is here: sources read assigned partitions from the offsets
-//! the job committed, sinks and the state topic are written in one Kafka transaction per epoch
-//! that also commits the source offsets for the job's group (exactly-once), or by an idempotent
-//! producer followed by a group commit (at-least-once). Instances sharing a job (a group
-//! subscription, repartition topics, rebalances) are not yet.
+//! Instances of a job share it through the job's consumer group (the runtime's side of it is
+//! `weir_runtime`'s group module): each instance joins with a [`weir_client::Membership`] that
+//! only takes assignments, and runs the tasks of the partitions it is given. Its sources and
+//! repartition readers read assigned partitions from the offsets the job committed; sinks,
+//! repartition records and the state topic are written in one Kafka transaction per epoch per
+//! instance that also commits the offsets read, fenced by the group metadata of the assignment
+//! (exactly-once, Kafka Streams' exactly-once v2), or by an idempotent producer followed by a
+//! group commit (at-least-once).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -26,6 +29,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod member;
 mod reader;
 mod topics;
 mod writer;

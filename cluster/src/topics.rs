@@ -9,10 +9,12 @@ use weir_client::{
     Isolation as ClientIsolation, NewTopic,
 };
 use weir_runtime::topics::{
-    ReaderConfig, TopicReader, TopicSpec, TopicWriter, Topics, WriterConfig,
+    GroupMember, GroupSpec, ReaderConfig, TopicReader, TopicSpec, TopicWriter, Topics,
+    WriterConfig,
 };
 use weir_runtime::{Error, Result};
 
+use crate::member::{Assignments, KafkaMember};
 use crate::reader::KafkaReader;
 use crate::topics_error;
 use crate::writer::KafkaWriter;
@@ -28,6 +30,9 @@ pub struct KafkaTopics {
     admin: Admin,
     /// A consumer per group asked about (not subscribed: it only reads committed offsets).
     offset_readers: Mutex<HashMap<String, Consumer>>,
+    /// The current assignment of each group joined through these topics, which fences the
+    /// commits of the writers opened here.
+    assignments: Assignments,
 }
 
 impl std::fmt::Debug for KafkaTopics {
@@ -47,6 +52,7 @@ impl KafkaTopics {
             client,
             admin,
             offset_readers: Mutex::new(HashMap::new()),
+            assignments: Assignments::default(),
         })
     }
 
@@ -149,6 +155,22 @@ impl Topics for KafkaTopics {
     }
 
     fn writer(&self, config: WriterConfig) -> Result<Box<dyn TopicWriter>> {
-        Ok(Box::new(KafkaWriter::new(&self.client, config)?))
+        Ok(Box::new(KafkaWriter::new(
+            &self.client,
+            config,
+            self.assignments.clone(),
+        )?))
+    }
+
+    fn shares_work(&self) -> bool {
+        true
+    }
+
+    fn join_group(&self, spec: GroupSpec) -> Result<Box<dyn GroupMember>> {
+        Ok(Box::new(KafkaMember::join(
+            &self.client,
+            spec,
+            self.assignments.clone(),
+        )?))
     }
 }

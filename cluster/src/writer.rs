@@ -8,9 +8,12 @@ use weir_client::{
     Acks, ClientConfig, Compression, Consumer, ConsumerConfig, GroupMetadata, Header, Producer,
     ProducerConfig, ProducerRecord, TransactionalConfig, TransactionalProducer,
 };
-use weir_runtime::topics::{EpochCommit, OutgoingRecord, TopicWriter, WriterConfig};
+use weir_runtime::topics::{
+    EpochCommit, GroupMembership, OutgoingRecord, TopicWriter, WriterConfig,
+};
 use weir_runtime::{Error, Guarantee, Result};
 
+use crate::member::{Assignments, Current};
 use crate::topics_error;
 
 /// The largest record the writer sends, bytes: the state topic's records (its chunks are far
@@ -32,17 +35,23 @@ pub(crate) enum KafkaWriter {
         client: ClientConfig,
         /// By group name: a job commits for its own group only, so this holds one.
         groups: Mutex<HashMap<String, GroupHandle>>,
+        assignments: Assignments,
     },
     /// Idempotent, `acks=all`; flushed before the offsets are committed.
     Plain {
         producer: Producer,
         client: ClientConfig,
         groups: Mutex<HashMap<String, GroupHandle>>,
+        assignments: Assignments,
     },
 }
 
 impl KafkaWriter {
-    pub(crate) fn new(client: &ClientConfig, config: WriterConfig) -> Result<KafkaWriter> {
+    pub(crate) fn new(
+        client: &ClientConfig,
+        config: WriterConfig,
+        assignments: Assignments,
+    ) -> Result<KafkaWriter> {
         let client = client.clone();
         Ok(match config.guarantee {
             Guarantee::ExactlyOnce => {
@@ -52,6 +61,7 @@ impl KafkaWriter {
                         // lz4: state snapshots (sketches, sparse tables) shrink many times over.
                         compression: Compression::Lz4,
                         record_bytes_max: RECORD_BYTES_MAX,
+                        transaction_timeout_ms: config.transaction_timeout_ms,
                         ..TransactionalConfig::new(config.transactional_id.clone())
                     },
                 )
@@ -68,6 +78,7 @@ impl KafkaWriter {
                     producer,
                     client,
                     groups: Mutex::new(HashMap::new()),
+                    assignments,
                 }
             }
             Guarantee::AtLeastOnce => KafkaWriter::Plain {
@@ -82,6 +93,7 @@ impl KafkaWriter {
                 .map_err(|e| topics_error("open a writer", e))?,
                 client,
                 groups: Mutex::new(HashMap::new()),
+                assignments,
             },
         })
     }
@@ -143,17 +155,52 @@ fn with_group<T>(
     f(handle)
 }
 
-/// A group membership cannot be named to librdkafka yet: its group metadata comes only from a
-/// consumer that joined the group, which instances sharing a job will have.
-fn refuse_membership(commit: &EpochCommit<'_>) -> Result<()> {
-    match commit.membership {
-        None => Ok(()),
-        Some(m) => Err(Error::Config {
-            field: "membership",
+/// The error for a failed `operation` of an epoch's commit: fencing (the group moved this
+/// instance's partitions, or a newer writer took its transactional id) is
+/// [`Error::Fenced`], so that the instance rejoins instead of failing.
+fn commit_error(operation: &str, e: weir_client::Error) -> Error {
+    use weir_client::ErrorCode as C;
+    let fenced = matches!(e, weir_client::Error::Fenced { .. })
+        || matches!(
+            e.code(),
+            Some(
+                C::IllegalGeneration
+                    | C::UnknownMemberId
+                    | C::RebalanceInProgress
+                    | C::FencedInstanceId
+                    | C::ProducerFenced
+                    | C::InvalidProducerEpoch
+                    | C::InvalidProducerIdMapping
+            )
+        );
+    if fenced {
+        Error::Fenced {
+            operation: operation.to_string(),
+            reason: e.to_string(),
+        }
+    } else {
+        topics_error(operation, e)
+    }
+}
+
+/// Runs `f` with the current assignment of `m`'s group, or refuses: a commit made for an
+/// assignment the group has since replaced must not reach the cluster.
+fn with_assignment<T>(
+    assignments: &Assignments,
+    m: &GroupMembership,
+    f: impl FnOnce(&Current) -> Result<T>,
+) -> Result<T> {
+    let current = assignments.lock().map_err(|_| Error::Stopped)?;
+    match current.get(&m.group) {
+        Some(c) if c.number == m.assignment => f(c),
+        other => Err(Error::Fenced {
+            operation: "commit the epoch's offsets".into(),
             reason: format!(
-                "commits fenced by a group membership (member {}, generation {}) are not \
-                 supported on a cluster yet: a job runs as one standalone instance",
-                m.member_id, m.generation
+                "group '{}' reassigned this instance's partitions (assignment {} is not the \
+                 current {})",
+                m.group,
+                m.assignment,
+                other.map_or_else(|| "none".to_string(), |c| c.number.to_string())
             ),
         }),
     }
@@ -172,7 +219,6 @@ impl TopicWriter for KafkaWriter {
     }
 
     fn commit_epoch(&self, commit: &EpochCommit<'_>) -> Result<()> {
-        refuse_membership(commit)?;
         let offsets: Vec<(&str, i32, i64)> = commit
             .offsets
             .iter()
@@ -183,18 +229,22 @@ impl TopicWriter for KafkaWriter {
                 producer,
                 client,
                 groups,
+                assignments,
             } => {
                 KafkaWriter::send_each(commit.records, |r| producer.send(r))?;
-                if !offsets.is_empty() {
-                    with_group(groups, client, commit.group, |g| {
-                        producer
-                            .send_offsets(&offsets, &g.metadata)
-                            .map_err(|e| topics_error("send the epoch's offsets", e))
-                    })?;
+                let send = |metadata: &GroupMetadata| {
+                    producer
+                        .send_offsets(&offsets, metadata)
+                        .map_err(|e| commit_error("send the epoch's offsets", e))
+                };
+                match (commit.membership, offsets.is_empty()) {
+                    (_, true) => {}
+                    (Some(m), false) => with_assignment(assignments, m, |c| send(&c.metadata))?,
+                    (None, false) => with_group(groups, client, commit.group, |g| send(&g.metadata))?,
                 }
                 producer
                     .commit()
-                    .map_err(|e| topics_error("commit the epoch's transaction", e))?;
+                    .map_err(|e| commit_error("commit the epoch's transaction", e))?;
                 producer
                     .begin()
                     .map_err(|e| topics_error("begin the next epoch's transaction", e))?;
@@ -203,6 +253,7 @@ impl TopicWriter for KafkaWriter {
                 producer,
                 client,
                 groups,
+                assignments,
             } => {
                 producer
                     .flush()
@@ -211,10 +262,16 @@ impl TopicWriter for KafkaWriter {
                 producer
                     .flush()
                     .map_err(|e| topics_error("flush the epoch's state", e))?;
-                if !offsets.is_empty() {
-                    with_group(groups, client, commit.group, |g| {
+                match (commit.membership, offsets.is_empty()) {
+                    (_, true) => {}
+                    (Some(m), false) => with_assignment(assignments, m, |c| {
+                        c.member
+                            .commit(&offsets)
+                            .map_err(|e| commit_error("commit the epoch's offsets", e))
+                    })?,
+                    (None, false) => with_group(groups, client, commit.group, |g| {
                         commit_offsets(&g.consumer, &offsets)
-                    })?;
+                    })?,
                 }
             }
         }

@@ -124,6 +124,7 @@ fn an_epoch_commits_records_and_offsets_and_positions_pass_the_markers() {
         .writer(WriterConfig {
             guarantee: Guarantee::ExactlyOnce,
             transactional_id: "epochs".into(),
+            transaction_timeout_ms: 60_000,
         })
         .unwrap();
 
@@ -219,6 +220,7 @@ fn a_new_writer_fences_the_old_one_and_aborts_its_transaction() {
     let config = WriterConfig {
         guarantee: Guarantee::ExactlyOnce,
         transactional_id: "fenced".into(),
+        transaction_timeout_ms: 60_000,
     };
     let old = topics.writer(config.clone()).unwrap();
     old.send(&[record("out", 0, b"zombie")]).unwrap();
@@ -270,6 +272,7 @@ fn at_least_once_flushes_then_commits_the_offsets() {
         .writer(WriterConfig {
             guarantee: Guarantee::AtLeastOnce,
             transactional_id: "alo".into(),
+            transaction_timeout_ms: 60_000,
         })
         .unwrap();
     writer.send(&[record("out", 0, b"one")]).unwrap();
@@ -310,6 +313,7 @@ fn headers_keys_and_timestamps_round_trip() {
         .writer(WriterConfig {
             guarantee: Guarantee::ExactlyOnce,
             transactional_id: "headers".into(),
+            transaction_timeout_ms: 60_000,
         })
         .unwrap();
     let headers = [

@@ -33,7 +33,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weir_runtime::hash::StableBuildHasher;
-use weir_runtime::{
+use weir_runtime::{ExchangeData, 
     BoxOperator, Data, Error, Event, Key, KeyedStream, Operator, Output, Result, Stream,
     TaskContext,
 };
@@ -120,7 +120,7 @@ pub trait KeyedProcessExt<K, T> {
     ) -> Stream<Out>;
 }
 
-impl<K: Key + Ord, T: Data> KeyedProcessExt<K, T> for KeyedStream<K, T> {
+impl<K: Key + Ord, T: ExchangeData> KeyedProcessExt<K, T> for KeyedStream<K, T> {
     fn process<Out: Data, F: ProcessFunction<K, T, Out>>(
         &self,
         name: &str,

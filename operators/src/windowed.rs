@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use weir_runtime::{
+use weir_runtime::{ExchangeData, 
     BoxOperator, Data, Either, Error, Event, Key, KeyedStream, Operator, Output, Result, Stream,
     TaskContext,
 };
@@ -170,7 +170,7 @@ pub trait KeyedWindowExt<K, T> {
     fn window(&self, spec: WindowSpec) -> WindowedStream<K, T>;
 }
 
-impl<K: Key, T: Data> KeyedWindowExt<K, T> for KeyedStream<K, T> {
+impl<K: Key, T: ExchangeData> KeyedWindowExt<K, T> for KeyedStream<K, T> {
     fn window(&self, spec: WindowSpec) -> WindowedStream<K, T> {
         WindowedStream {
             keyed: KeyedStream::clone(self),
@@ -195,7 +195,7 @@ pub struct WindowedStream<K, T> {
     name: String,
 }
 
-impl<K: Key, T: Data> WindowedStream<K, T> {
+impl<K: Key, T: ExchangeData> WindowedStream<K, T> {
     /// Keeps windows open this long after they are complete; records arriving meanwhile still
     /// count (default 0).
     pub fn allowed_lateness(mut self, lateness: Duration) -> Self {
@@ -535,7 +535,7 @@ type StageTwo<K, T, A> = BoxOperator<
 type SaltedKey<K> = (K, u32);
 
 /// Stage one's output: a pre-aggregate of one salt of a key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Partial<K, Acc> {
     key: K,
     window: Window,

@@ -47,6 +47,13 @@ pub struct JobConfig {
     pub state_chunk_bytes_max: usize,
     /// Print a metrics line to stderr this often (`None`: never).
     pub metrics_print_interval_ms: Option<u64>,
+    /// On a cluster, where instances of the job share it through a consumer group: an instance
+    /// that sends no heartbeat for this long is dropped from the group and its partitions move
+    /// to the others.
+    pub session_timeout_ms: u64,
+    /// An epoch's transaction left open this long (by an instance that died or hangs) is
+    /// aborted by the transaction coordinator, so that readers get past it.
+    pub transaction_timeout_ms: u64,
     /// The job's clock. Its wall reading is processing time (idle timeouts, watermark lag); its
     /// monotonic reading paces the epochs, times their commits and paces the metrics line. A
     /// [`weir_log::clock::ManualClock`] here starts an epoch only when moved past `epoch_ms`
@@ -70,6 +77,8 @@ impl JobConfig {
             state_topic: "__weir_state".to_string(),
             state_chunk_bytes_max: 512 << 10,
             metrics_print_interval_ms: None,
+            session_timeout_ms: 10_000,
+            transaction_timeout_ms: 60_000,
             clock: Arc::new(SystemClock::new()),
         }
     }
@@ -88,7 +97,7 @@ impl JobConfig {
                 "1 to 200 characters from [A-Za-z0-9._-]",
             ));
         }
-        let bounds: [(&'static str, u64, u64, u64); 6] = [
+        let bounds: [(&'static str, u64, u64, u64); 8] = [
             ("epoch_ms", self.epoch_ms, 1, 3_600_000),
             (
                 "batch_records_max",
@@ -119,6 +128,13 @@ impl JobConfig {
                 self.state_chunk_bytes_max as u64,
                 1 << 10,
                 64 << 20,
+            ),
+            ("session_timeout_ms", self.session_timeout_ms, 1_000, 3_600_000),
+            (
+                "transaction_timeout_ms",
+                self.transaction_timeout_ms,
+                1_000,
+                900_000,
             ),
         ];
         for (field, value, min, max) in bounds {

@@ -16,6 +16,17 @@ pub enum Error {
         /// The client's error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// On a cluster: this instance's commit was refused because the job's group reassigned its
+    /// partitions (it missed a rebalance, paused or cut off past its session timeout), or a
+    /// newer writer took its transactional id. The epoch is aborted; the instance rejoins and
+    /// whoever owns the partitions now replays it.
+    #[error("{operation}: fenced: {reason}")]
+    Fenced {
+        /// What the runtime asked for.
+        operation: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A configuration value is invalid; `field` names it.
     #[error("invalid job config `{field}`: {reason}")]
     Config {

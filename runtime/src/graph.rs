@@ -4,9 +4,7 @@
 //! calls the factories once per task, from the sources down, so that every task gets its own
 //! chain of operators.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::chained::{Discard, FanOut};
 use crate::config::JobConfig;
@@ -17,10 +15,33 @@ use crate::task::{TaskContext, TaskKind, TaskRun};
 use crate::topics::Topics;
 
 /// Builds one consumer of a port in one task: its emitter, with everything downstream of it.
-pub(crate) type Factory<T> = Box<dyn FnMut(&mut TaskContext<'_>) -> Result<Box<dyn Emitter<T>>>>;
+pub(crate) type Factory<T> =
+    Box<dyn FnMut(&mut TaskContext<'_>) -> Result<Box<dyn Emitter<T>>> + Send>;
 
 /// Runs once per task when the job starts, and returns the task's body.
-pub(crate) type TaskFactory = Box<dyn FnMut(&mut TaskContext<'_>) -> Result<Box<dyn TaskRun>>>;
+pub(crate) type TaskFactory =
+    Box<dyn FnMut(&mut TaskContext<'_>) -> Result<Box<dyn TaskRun>> + Send>;
+
+/// A graph's parts are shared by the streams that build it and, on a cluster, rebuilt into
+/// tasks on the job's own thread at each rebalance: a mutex the builder's calls take one at a
+/// time (never two at once on one cell), where a `RefCell` would tie the graph to one thread.
+pub(crate) struct Locked<T>(Mutex<T>);
+
+impl<T> Locked<T> {
+    pub(crate) fn new(value: T) -> Locked<T> {
+        Locked(Mutex::new(value))
+    }
+
+    /// The value; a panic while building (a bug) does not make the graph unreadable.
+    pub(crate) fn borrow(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value, to change (the same lock as [`Locked::borrow`]).
+    pub(crate) fn borrow_mut(&self) -> MutexGuard<'_, T> {
+        self.borrow()
+    }
+}
 
 /// The tasks between two exchanges (or from a source to the first one): `parallelism` tasks
 /// running the same chain.
@@ -32,6 +53,10 @@ pub(crate) struct Stage {
     /// Whether the stage's chain writes to the job's producer (a topic sink, a dead-letter
     /// topic). Under exactly-once its tasks wait for each epoch to commit before going on.
     pub(crate) writes_output: bool,
+    /// The topic whose partition `i` task `i` reads on a cluster (where instances split the
+    /// tasks by the partitions the job's group assigns them): the source's topic, or the
+    /// repartition topic of the exchange that starts the stage.
+    pub(crate) input: String,
     pub(crate) make_task: TaskFactory,
 }
 
@@ -42,8 +67,10 @@ pub(crate) struct Graph {
     pub(crate) stages: Vec<Stage>,
     pub(crate) operators: usize,
     pub(crate) sinks: usize,
+    /// On a cluster: the repartition topics the job's exchanges need, with their partitions.
+    pub(crate) repartition_topics: Vec<(String, usize)>,
     /// Checks run by `start`: each returns an error message if the graph is not valid.
-    pub(crate) checks: Vec<Box<dyn Fn() -> Option<String>>>,
+    pub(crate) checks: Vec<Box<dyn Fn() -> Option<String> + Send>>,
     /// Problems found while building, reported by `start`.
     pub(crate) errors: Vec<String>,
 }
@@ -57,6 +84,7 @@ impl Graph {
             stages: Vec::new(),
             operators: 0,
             sinks: 0,
+            repartition_topics: Vec::new(),
             checks: Vec::new(),
             errors,
         }
@@ -86,8 +114,8 @@ pub(crate) struct Port<T> {
 }
 
 impl<T: Data> Port<T> {
-    pub(crate) fn new(stage: usize, parallelism: usize) -> Rc<RefCell<Port<T>>> {
-        Rc::new(RefCell::new(Port {
+    pub(crate) fn new(stage: usize, parallelism: usize) -> Arc<Locked<Port<T>>> {
+        Arc::new(Locked::new(Port {
             consumers: Vec::new(),
             stage,
             parallelism,
@@ -96,7 +124,7 @@ impl<T: Data> Port<T> {
 
     /// Builds the chain downstream of `port` for one task.
     pub(crate) fn build(
-        port: &Rc<RefCell<Port<T>>>,
+        port: &Arc<Locked<Port<T>>>,
         ctx: &mut TaskContext<'_>,
     ) -> Result<Box<dyn Emitter<T>>> {
         let mut p = port.borrow_mut();

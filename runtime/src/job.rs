@@ -3,8 +3,6 @@
 //! A [`Stream`] is a port that downstream operators attach to; see [`crate::graph`] for how the
 //! graph becomes running tasks at [`Job::start`].
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use weir_log::Log;
@@ -13,7 +11,7 @@ use crate::codec::Codec;
 use crate::config::JobConfig;
 use crate::data::Data;
 use crate::error::Result;
-use crate::graph::{Graph, Port, Stage};
+use crate::graph::{Graph, Locked, Port, Stage};
 use crate::handle::JobHandle;
 use crate::source::{SourceSpec, Timestamps};
 use crate::stream::Stream;
@@ -22,7 +20,7 @@ use crate::topics::{EmbeddedTopics, Topics};
 
 /// A job under construction. Build the graph from [`Job::source`], then [`Job::start`] it.
 pub struct Job {
-    g: Rc<RefCell<Graph>>,
+    g: Arc<Locked<Graph>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -49,7 +47,7 @@ impl Job {
     pub fn with_topics(topics: Arc<dyn Topics>, config: JobConfig) -> Result<Job> {
         config.validate()?;
         Ok(Job {
-            g: Rc::new(RefCell::new(Graph::new(config, topics, Vec::new()))),
+            g: Arc::new(Locked::new(Graph::new(config, topics, Vec::new()))),
         })
     }
 
@@ -81,20 +79,24 @@ impl Job {
             );
             std::mem::replace(&mut *cell, empty)
         };
-        crate::start::start(g)
+        if g.topics.shares_work() {
+            crate::group::start(g)
+        } else {
+            crate::start::start(g)
+        }
     }
 }
 
 /// A source being configured. It becomes a [`Stream`] with [`Source::timestamps`] or
 /// [`Source::stream`].
 pub struct Source<T, C> {
-    g: Rc<RefCell<Graph>>,
+    g: Arc<Locked<Graph>>,
     spec: SourceSpec<T, C>,
 }
 
 impl<T: Data, C: Codec<T>> Source<T, C> {
     /// Number of source tasks (default: the job's default parallelism, capped at the number of
-    /// partitions).
+    /// partitions). On a cluster a source has one task per partition, whatever this says.
     pub fn parallelism(mut self, tasks: usize) -> Self {
         self.spec.parallelism = Some(tasks);
         self
@@ -131,10 +133,15 @@ impl<T: Data, C: Codec<T>> Source<T, C> {
             }
         };
         let default = gm.config.parallelism_default;
-        let parallelism = spec
-            .parallelism
-            .unwrap_or(default)
-            .clamp(1, partitions.max(1));
+        // On a cluster a task per partition, so that a partition (with its state) can move to
+        // any instance on its own.
+        let parallelism = if gm.topics.shares_work() {
+            partitions.max(1)
+        } else {
+            spec.parallelism
+                .unwrap_or(default)
+                .clamp(1, partitions.max(1))
+        };
         if spec.parallelism.is_some_and(|p| p == 0) {
             gm.errors.push(format!(
                 "source `{}`: parallelism must be positive",
@@ -153,6 +160,7 @@ impl<T: Data, C: Codec<T>> Source<T, C> {
             kind: TaskKind::Source,
             parallelism,
             writes_output,
+            input: spec.topic.clone(),
             make_task: Box::new(move |ctx| {
                 let chain = Port::build(&port, ctx)?;
                 crate::source::task(spec.clone(), &uid, chain, partitions, ctx)

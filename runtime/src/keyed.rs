@@ -6,16 +6,17 @@
 
 use std::sync::Arc;
 
-use crate::data::{Data, Key};
+use crate::data::{ExchangeData, Key};
 use crate::error::Result;
 use crate::exchange::{self, MakeKey, RouteFn, TaskKeyFn};
 use crate::graph::{Port, Stage};
 use crate::metrics::ExchangeGauge;
 use crate::operator::BoxOperator;
 use crate::stream::Stream;
-use crate::task::{TaskContext, TaskKind};
+use crate::emitter::Emitter;
+use crate::task::{TaskContext, TaskKind, TaskRun};
 
-impl<T: Data> Stream<T> {
+impl<T: ExchangeData> Stream<T> {
     /// Partitions the stream by `key`: records with equal keys go to the same downstream task.
     pub fn key_by<K: Key>(
         &self,
@@ -70,7 +71,7 @@ pub struct KeyedStream<K, T> {
     route: Option<RouteFn<K>>,
 }
 
-impl<K: Key, T: Data> KeyedStream<K, T> {
+impl<K: Key, T: ExchangeData> KeyedStream<K, T> {
     /// The stream before keying.
     pub fn unkeyed(&self) -> &Stream<T> {
         &self.stream
@@ -91,11 +92,13 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// Runs `factory`'s operator on `parallelism` tasks (default: the job's), each receiving the
     /// records whose key hashes to it, as `(key, record)`. This is the hook windows, keyed
     /// processing and two-stage aggregation are built on.
-    pub fn process_with<U: Data>(
+    pub fn process_with<U: crate::data::Data>(
         &self,
         name: &str,
         parallelism: Option<usize>,
-        factory: impl FnMut(&mut TaskContext<'_>, &str) -> Result<BoxOperator<(K, T), U>> + 'static,
+        factory: impl FnMut(&mut TaskContext<'_>, &str) -> Result<BoxOperator<(K, T), U>>
+        + Send
+        + 'static,
     ) -> Stream<U> {
         let exchanged = self.exchange(name, parallelism);
         exchanged.transform(name, factory)
@@ -112,11 +115,26 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
         }
         let downstream = downstream.max(1);
         let upstream = self.stream.port.borrow().parallelism;
-        let channels =
-            exchange::Channels::<K, T>::new(upstream, downstream, gm.config.channel_batches_max);
+        let on_cluster = gm.topics.shares_work();
+        // In memory the channel matrix; on a cluster a repartition topic instead (the channels
+        // are then never made).
+        let channels = exchange::Channels::<K, T>::new(
+            if on_cluster { 0 } else { upstream },
+            if on_cluster { 0 } else { downstream },
+            gm.config.channel_batches_max,
+        );
         let stage = gm.stages.len();
         let out = Port::<(K, T)>::new(stage, downstream);
         let stage_name = format!("{name}@{}", gm.stages.len());
+        let topic = exchange::repartition_topic(&gm.config.job_id(), &stage_name);
+        // The reader's valve is state; its uid exists only on a cluster, so that the uids (and
+        // the state keys) of a job on the embedded log stay as they were.
+        let reader_uid = on_cluster.then(|| gm.uid(&format!("repartition:{name}")));
+        if on_cluster {
+            gm.repartition_topics.push((topic.clone(), downstream));
+            // The upstream tasks write the exchange's records into the epoch's transaction.
+            gm.mark_writes_output(self.stream.port.borrow().stage);
+        }
         let gauge_capacity = (upstream
             * downstream
             * (gm.config.channel_batches_max + 1)
@@ -128,8 +146,9 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
         {
             let channels = channels.clone();
             let gauge = gauge.clone();
+            let topic = topic.clone();
             self.stream.port.borrow_mut().consumers.push(Box::new(
-                move |ctx: &mut TaskContext<'_>| {
+                move |ctx: &mut TaskContext<'_>| -> Result<Box<dyn Emitter<T>>> {
                     ctx.register_gauge(&gauge);
                     let key: TaskKeyFn<T, K> = match &make_key {
                         Some(make) => make(),
@@ -138,6 +157,16 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
                             Box::new(move |t: &T| key(t))
                         }
                     };
+                    if on_cluster {
+                        return Ok(Box::new(exchange::RepartitionSender::new(
+                            ctx,
+                            topic.clone(),
+                            downstream,
+                            key,
+                            route.clone(),
+                            gauge.clone(),
+                        )?));
+                    }
                     Ok(Box::new(exchange::Sender::new(
                         channels.senders(ctx.index),
                         key,
@@ -151,12 +180,27 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
         let port = out.clone();
         gm.stages.push(Stage {
             name: stage_name,
-            kind: TaskKind::Exchange,
+            kind: if on_cluster {
+                TaskKind::Source
+            } else {
+                TaskKind::Exchange
+            },
             parallelism: downstream,
-            writes_output: false,
-            make_task: Box::new(move |ctx| {
-                let receivers = channels.receivers(ctx.index)?;
+            writes_output: on_cluster,
+            input: topic.clone(),
+            make_task: Box::new(move |ctx| -> Result<Box<dyn TaskRun>> {
                 let chain = Port::build(&port, ctx)?;
+                if let Some(uid) = &reader_uid {
+                    return Ok(Box::new(exchange::RepartitionReader::new(
+                        ctx,
+                        uid,
+                        topic.clone(),
+                        upstream,
+                        chain,
+                        gauge.clone(),
+                    )?));
+                }
+                let receivers = channels.receivers(ctx.index)?;
                 Ok(Box::new(exchange::ReceiverTask::new(
                     receivers,
                     chain,

@@ -2,6 +2,7 @@
 //! restore the last committed state, build every task's chain, then start the coordinator and
 //! one thread per task.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crossbeam_channel::bounded;
@@ -9,11 +10,11 @@ use crossbeam_channel::bounded;
 use crate::checkpoint::{Coordinator, EpochProtocol, ProtocolSettings, StateLedger};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::handle::JobHandle;
+use crate::handle::{JobHandle, Run};
 use crate::metrics::MetricsRegistry;
 use crate::state;
 use crate::task::{EpochSignals, Shared, TaskContext, TaskEnv, TaskKind, TaskReport, TaskRun};
-use crate::topics::WriterConfig;
+use crate::topics::{GroupMembership, WriterConfig};
 
 /// Room in the coordinator's inbox per task (an ack and a drained report at most are in flight
 /// per task and epoch; the rest is slack).
@@ -21,27 +22,82 @@ const REPORTS_PER_TASK_MAX: usize = 4;
 /// Room in the coordinator's inbox besides the per-task share.
 const REPORTS_SLACK_MAX: usize = 16;
 
-/// Checks the graph, restores state, starts the coordinator and every task.
-pub(crate) fn start(g: Graph) -> Result<JobHandle> {
+/// Checks the graph, restores state, starts the coordinator and every task: the job as its
+/// only instance.
+pub(crate) fn start(mut g: Graph) -> Result<JobHandle> {
     check(&g)?;
-    let Graph {
-        config,
-        topics,
-        mut stages,
-        ..
-    } = g;
+    let plan = RunPlan {
+        group: None,
+        metrics: Arc::new(MetricsRegistry::new()),
+    };
+    Ok(JobHandle::single(launch(&mut g, plan)?))
+}
+
+/// Which of a graph's tasks a run starts, and what its commits carry.
+pub(crate) struct RunPlan {
+    /// On a cluster, this instance's share; `None`: every task, the job's only instance.
+    pub(crate) group: Option<GroupPlan>,
+    pub(crate) metrics: Arc<MetricsRegistry>,
+}
+
+/// An instance's share of a job on a cluster.
+pub(crate) struct GroupPlan {
+    /// The (topic, partition) pairs the group assigned: task `i` of a stage runs here if
+    /// partition `i` of the stage's input topic is among them.
+    pub(crate) owned: HashSet<(String, i32)>,
+    /// What the run's commits are fenced by.
+    pub(crate) membership: GroupMembership,
+    /// The instance's transactional id (one per instance, not per job: its commits are
+    /// fenced by the membership, as in Kafka Streams' exactly-once v2).
+    pub(crate) transactional_id: String,
+}
+
+/// Opens the writer (fencing an earlier one with its transactional id), restores the state of
+/// the tasks `plan` names, builds their chains, then starts the coordinator and one thread per
+/// task. The graph's factories are called again for every run.
+pub(crate) fn launch(g: &mut Graph, plan: RunPlan) -> Result<Run> {
+    let config = g.config.clone();
+    let topics = g.topics.clone();
     let job = config.job_id();
+    let stages = &mut g.stages;
     state::ensure_topic(&*topics, &config.state_topic)?;
-    let output = topics.writer(WriterConfig {
-        guarantee: config.guarantee,
-        transactional_id: job.clone(),
-    })?;
-    let restored = state::restore(&*topics, &config.state_topic, &job)?;
     let topology = stages
         .iter()
         .map(|s| format!("{}x{}", s.name, s.parallelism))
         .collect::<Vec<_>>()
         .join(",");
+    // (stage, index) of every task this run starts.
+    let tasks: Vec<(usize, usize)> = stages
+        .iter()
+        .enumerate()
+        .flat_map(|(s, stage)| (0..stage.parallelism).map(move |i| (s, i)))
+        .filter(|&(s, i)| {
+            plan.group.as_ref().is_none_or(|p| {
+                p.owned
+                    .contains(&(stages[s].input.clone(), i32::try_from(i).unwrap_or(-1)))
+            })
+        })
+        .collect();
+    let output = topics.writer(WriterConfig {
+        guarantee: config.guarantee,
+        transactional_id: plan
+            .group
+            .as_ref()
+            .map_or_else(|| job.clone(), |p| p.transactional_id.clone()),
+        transaction_timeout_ms: config.transaction_timeout_ms,
+    })?;
+    let task_names: Option<Vec<String>> = plan.group.as_ref().map(|_| {
+        tasks
+            .iter()
+            .map(|&(s, i)| state::task_name(&stages[s].name, i))
+            .collect()
+    });
+    let restored = match &task_names {
+        None => state::restore(&*topics, &config.state_topic, &job)?,
+        Some(names) => {
+            state::restore_tasks(&*topics, &config.state_topic, &job, names, &topology)?
+        }
+    };
     if let Some(m) = &restored.manifest
         && m.topology != topology
     {
@@ -54,16 +110,17 @@ pub(crate) fn start(g: Graph) -> Result<JobHandle> {
             ),
         });
     }
-    let tasks_total: usize = stages.iter().map(|s| s.parallelism).sum();
+    let tasks_total = tasks.len();
     let (reports, inbox) = bounded(tasks_total * REPORTS_PER_TASK_MAX + REPORTS_SLACK_MAX);
-    let last_epoch = restored.manifest.as_ref().map_or(0, |m| m.epoch);
+    let last_epoch = restored.epoch();
     let shared = Arc::new(Shared {
         config: config.clone(),
         topics,
         output,
         signals: EpochSignals::new(last_epoch),
         reports,
-        metrics: MetricsRegistry::new(),
+        metrics: plan.metrics.clone(),
+        membership: plan.group.as_ref().map(|p| p.membership.clone()),
     });
 
     struct Built {
@@ -73,32 +130,31 @@ pub(crate) fn start(g: Graph) -> Result<JobHandle> {
         body: Box<dyn TaskRun>,
     }
     let mut built = Vec::with_capacity(tasks_total);
-    for stage in &mut stages {
-        for index in 0..stage.parallelism {
-            let mut ctx = TaskContext {
-                stage: &stage.name,
-                index,
-                parallelism: stage.parallelism,
-                restored: &restored.states,
-                shared: &shared,
-            };
-            built.push(Built {
-                thread_name: format!("{}[{index}]", stage.name),
-                kind: stage.kind,
-                writes_output: stage.writes_output,
-                body: (stage.make_task)(&mut ctx)?,
-            });
-        }
+    for &(s, index) in &tasks {
+        let stage = &mut stages[s];
+        let mut ctx = TaskContext {
+            stage: &stage.name,
+            index,
+            parallelism: stage.parallelism,
+            restored: &restored.states,
+            shared: &shared,
+        };
+        built.push(Built {
+            thread_name: format!("{}[{index}]", stage.name),
+            kind: stage.kind,
+            writes_output: stage.writes_output,
+            body: (stage.make_task)(&mut ctx)?,
+        });
     }
-    drop(stages);
     let source_tasks = built.iter().filter(|b| b.kind == TaskKind::Source).count();
 
     let ledger = StateLedger::new(
         job,
         topology,
         config.state_chunk_bytes_max,
-        restored.manifest.as_ref(),
+        restored.manifest.iter().chain(&restored.task_manifests),
         &restored.states,
+        task_names,
     );
     let protocol = EpochProtocol::new(
         ProtocolSettings {
@@ -132,11 +188,11 @@ pub(crate) fn start(g: Graph) -> Result<JobHandle> {
             .map_err(|e| Error::Internal(format!("spawning a task: {e}")))?;
         threads.push(t);
     }
-    Ok(JobHandle::new(shared, coordinator, threads))
+    Ok(Run::new(shared, coordinator, threads))
 }
 
 /// The graph errors `start` reports, first found first.
-fn check(g: &Graph) -> Result<()> {
+pub(crate) fn check(g: &Graph) -> Result<()> {
     if let Some(e) = g.errors.first() {
         return Err(Error::Graph(e.clone()));
     }

@@ -4,6 +4,10 @@
 //! Keys: `<job>/s/<state key>/<chunk>` for chunks and `<job>/manifest` for the manifest, which
 //! names, for the last committed epoch, every state key, the epoch that last wrote it and its
 //! number of chunks. Unchanged state is not rewritten; compaction keeps the newest chunk per key.
+//!
+//! On a cluster, where instances split a job's tasks and a task moves with its partition, each
+//! task has a manifest of its own, `<job>/manifest/<stage>/<index>`, naming its state keys: the
+//! instance that owns the task writes it, and the next owner restores from it alone.
 
 use std::collections::HashMap;
 
@@ -75,6 +79,16 @@ pub(crate) fn manifest_key(job: &str) -> String {
     format!("{job}/manifest")
 }
 
+/// A task's name in its job: its stage and its index there (its partition, on a cluster).
+pub(crate) fn task_name(stage: &str, index: usize) -> String {
+    format!("{stage}/{index}")
+}
+
+/// The key of task `task`'s own manifest (on a cluster).
+pub(crate) fn task_manifest_key(job: &str, task: &str) -> String {
+    format!("{job}/manifest/{task}")
+}
+
 pub(crate) fn chunk_key(job: &str, state_key: &str, index: u32) -> String {
     format!("{job}/s/{state_key}/{index}")
 }
@@ -112,14 +126,46 @@ pub(crate) fn encode_manifest(m: &Manifest) -> Result<Vec<u8>> {
     encode(m)
 }
 
-/// The job's last committed manifest and the state it names.
+/// The state a run starts from: the manifests found and the state they name.
 pub(crate) struct Restored {
+    /// The job's manifest (a job run as one instance).
     pub(crate) manifest: Option<Manifest>,
+    /// The manifests of the tasks asked for that have one (on a cluster).
+    pub(crate) task_manifests: Vec<Manifest>,
     pub(crate) states: HashMap<String, Vec<u8>>,
 }
 
-/// Reads the state topic (read_committed) and assembles the state of `job`'s last commit.
-pub(crate) fn restore(topics: &dyn Topics, topic: &str, job: &str) -> Result<Restored> {
+impl Restored {
+    /// The newest epoch any restored manifest names (0 if none).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.manifest
+            .iter()
+            .chain(&self.task_manifests)
+            .map(|m| m.epoch)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// How far [`read_latest`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadTo {
+    /// To the end the topic had when the read began, however long another writer's open
+    /// transaction holds the reader back: on a cluster other instances commit after the end
+    /// they had, and what they committed before it must be seen.
+    End,
+    /// To the end, or to the last stable offset once no more comes: a job run as one instance
+    /// fenced the only writer whose transaction can hold the offset back (aborted by now).
+    EndOrStable,
+}
+
+/// The newest committed value of every key of `job` in the state topic.
+fn read_latest(
+    topics: &dyn Topics,
+    topic: &str,
+    job: &str,
+    read_to: ReadTo,
+) -> Result<HashMap<String, Vec<u8>>> {
     let mut consumer = topics.reader(ReaderConfig {
         client_id: format!("{job}-restore"),
         isolation: Isolation::ReadCommitted,
@@ -143,8 +189,9 @@ pub(crate) fn restore(topics: &dyn Topics, topic: &str, job: &str) -> Result<Res
         }
         let batches = consumer.poll(std::time::Duration::from_millis(50))?;
         if batches.is_empty() {
-            // Only an open transaction of a fenced instance can hold the LSO back; it has been
-            // aborted by now, so the reader catches up on the next poll.
+            if read_to == ReadTo::End {
+                continue;
+            }
             let stuck = (0..partitions).all(|p| {
                 let pos = consumer.position(topic, p).unwrap_or(0);
                 topics
@@ -175,14 +222,17 @@ pub(crate) fn restore(topics: &dyn Topics, topic: &str, job: &str) -> Result<Res
             }
         }
     }
-    let Some(manifest_bytes) = latest.get(&manifest_key(job)) else {
-        return Ok(Restored {
-            manifest: None,
-            states: HashMap::new(),
-        });
-    };
-    let manifest: Manifest = decode("manifest", manifest_bytes)?;
-    let mut states = HashMap::new();
+    Ok(latest)
+}
+
+/// Adds to `states` the state `manifest` names, from the chunks in `latest`.
+fn assemble(
+    latest: &HashMap<String, Vec<u8>>,
+    topic: &str,
+    job: &str,
+    manifest: &Manifest,
+    states: &mut HashMap<String, Vec<u8>>,
+) -> Result<()> {
     for (state_key, epoch, count) in &manifest.entries {
         let mut bytes = Vec::new();
         for i in 0..*count {
@@ -201,8 +251,65 @@ pub(crate) fn restore(topics: &dyn Topics, topic: &str, job: &str) -> Result<Res
         }
         states.insert(state_key.clone(), bytes);
     }
+    Ok(())
+}
+
+/// Reads the state topic (read_committed) and assembles the state of `job`'s last commit (a
+/// job run as one instance).
+pub(crate) fn restore(topics: &dyn Topics, topic: &str, job: &str) -> Result<Restored> {
+    let latest = read_latest(topics, topic, job, ReadTo::EndOrStable)?;
+    let mut states = HashMap::new();
+    let Some(manifest_bytes) = latest.get(&manifest_key(job)) else {
+        return Ok(Restored {
+            manifest: None,
+            task_manifests: Vec::new(),
+            states,
+        });
+    };
+    let manifest: Manifest = decode("manifest", manifest_bytes)?;
+    assemble(&latest, topic, job, &manifest, &mut states)?;
     Ok(Restored {
         manifest: Some(manifest),
+        task_manifests: Vec::new(),
+        states,
+    })
+}
+
+/// Reads the state topic (read_committed, to its end) and assembles the state of `tasks` of
+/// `job` from their own manifests (on a cluster). A manifest of another shape than `topology`
+/// is refused, as [`restore`]'s caller refuses one.
+pub(crate) fn restore_tasks(
+    topics: &dyn Topics,
+    topic: &str,
+    job: &str,
+    tasks: &[String],
+    topology: &str,
+) -> Result<Restored> {
+    let latest = read_latest(topics, topic, job, ReadTo::End)?;
+    let mut states = HashMap::new();
+    let mut task_manifests = Vec::new();
+    for task in tasks {
+        let Some(bytes) = latest.get(&task_manifest_key(job, task)) else {
+            continue;
+        };
+        let manifest: Manifest = decode("manifest", bytes)?;
+        if manifest.topology != topology {
+            return Err(Error::State {
+                operator: task.clone(),
+                reason: format!(
+                    "the job's shape changed since its last checkpoint (was `{}`, now \
+                     `{topology}`): run it with the same operators and parallelism, or under a \
+                     new name",
+                    manifest.topology
+                ),
+            });
+        }
+        assemble(&latest, topic, job, &manifest, &mut states)?;
+        task_manifests.push(manifest);
+    }
+    Ok(Restored {
+        manifest: None,
+        task_manifests,
         states,
     })
 }

@@ -1,8 +1,6 @@
 //! Streams: the typed ports a job's operators attach to, and the operators that run chained in
 //! the tasks of their input (map, filter, flat_map, custom operators, sinks, splits).
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::chained::{Either, FilterOp, FlatMapOp, MapOp, SplitOp};
@@ -11,7 +9,7 @@ use crate::data::Data;
 use crate::emitter::Emitter;
 use crate::error::Result;
 use crate::event::Event;
-use crate::graph::{Graph, Port};
+use crate::graph::{Graph, Locked, Port};
 use crate::operator::{BoxOperator, OperatorChain};
 use crate::sink::{BatchFn, ForEachSink, KeyFn, TopicSink};
 use crate::task::TaskContext;
@@ -20,14 +18,15 @@ use crate::task::TaskContext;
 /// partitioned run chained in the same tasks as their input; [`Stream::key_by`] starts an
 /// exchange.
 pub struct Stream<T> {
-    pub(crate) g: Rc<RefCell<Graph>>,
-    pub(crate) port: Rc<RefCell<Port<T>>>,
+    pub(crate) g: Arc<Locked<Graph>>,
+    pub(crate) port: Arc<Locked<Port<T>>>,
 }
 
 impl<T: Data> Stream<T> {
     fn attach<U: Data>(
         &self,
         make: impl FnMut(&mut TaskContext<'_>, Box<dyn Emitter<U>>) -> Result<Box<dyn Emitter<T>>>
+        + Send
         + 'static,
     ) -> Stream<U> {
         let parallelism = self.port.borrow().parallelism;
@@ -108,7 +107,9 @@ impl<T: Data> Stream<T> {
     pub fn transform<U: Data>(
         &self,
         name: &str,
-        mut factory: impl FnMut(&mut TaskContext<'_>, &str) -> Result<BoxOperator<T, U>> + 'static,
+        mut factory: impl FnMut(&mut TaskContext<'_>, &str) -> Result<BoxOperator<T, U>>
+        + Send
+        + 'static,
     ) -> Stream<U> {
         let uid = self.operator_uid(name);
         let name = name.to_string();
@@ -193,7 +194,7 @@ impl<L: Data, R: Data> Stream<Either<L, R>> {
                 }))
             }));
         if let Some(message) = side_required {
-            let weak = Rc::downgrade(&right);
+            let weak = Arc::downgrade(&right);
             self.g.borrow_mut().checks.push(Box::new(move || {
                 let consumed = weak
                     .upgrade()

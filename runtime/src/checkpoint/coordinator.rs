@@ -142,8 +142,8 @@ impl Coordinator {
             records: &records,
             group: &job,
             offsets: &offsets,
-            // A standalone job: its offsets are committed outside group management.
-            membership: None,
+            // On a cluster, the assignment this run was started for; standalone, none.
+            membership: self.shared.membership.as_ref(),
         })
     }
 }
@@ -157,10 +157,11 @@ fn state_records<'a>(
     plan.state_records
         .iter()
         .map(|(k, v)| (k.as_bytes(), v.as_slice()))
-        .chain(std::iter::once((
-            plan.manifest_key.as_bytes(),
-            plan.manifest.as_slice(),
-        )))
+        .chain(
+            plan.manifests
+                .iter()
+                .map(|(k, v)| (k.as_bytes(), v.as_slice())),
+        )
         .map(move |(key, value)| OutgoingRecord {
             topic,
             partition: Some(0),

@@ -19,9 +19,8 @@ struct Written {
 pub(crate) struct CommitPlan {
     /// (key, value) chunk records for the state topic.
     pub(crate) state_records: Vec<(String, Vec<u8>)>,
-    /// The manifest record's key and value.
-    pub(crate) manifest_key: String,
-    pub(crate) manifest: Vec<u8>,
+    /// The manifest records, (key, value): the job's, or on a cluster one per task.
+    pub(crate) manifests: Vec<(String, Vec<u8>)>,
     /// (topic, partition, next offset) of every source partition.
     pub(crate) offsets: Vec<(String, i32, i64)>,
     /// Bytes of state that changed (and are written again).
@@ -33,21 +32,26 @@ pub(crate) struct StateLedger {
     job: String,
     topology: String,
     chunk_bytes_max: usize,
+    /// On a cluster, the name of each task in the order its checkpoint comes (every task acks
+    /// every epoch), so that each gets a manifest of its own; `None`: one manifest for the job.
+    tasks: Option<Vec<String>>,
     written: HashMap<String, Written>,
 }
 
 impl StateLedger {
-    /// The ledger of job `job` (its transactional id) of shape `topology`, after the restored
-    /// `manifest` (if any) and the `states` it named.
-    pub(crate) fn new(
+    /// The ledger of job `job` (its group and state prefix) of shape `topology`, after the
+    /// restored `manifests` and the `states` they named. With `tasks`, each task's state is
+    /// named by a manifest of its own (on a cluster).
+    pub(crate) fn new<'a>(
         job: String,
         topology: String,
         chunk_bytes_max: usize,
-        manifest: Option<&Manifest>,
+        manifests: impl IntoIterator<Item = &'a Manifest>,
         states: &HashMap<String, Vec<u8>>,
+        tasks: Option<Vec<String>>,
     ) -> StateLedger {
         let mut written = HashMap::new();
-        for (key, epoch, chunks) in manifest.map(|m| m.entries.as_slice()).unwrap_or(&[]) {
+        for (key, epoch, chunks) in manifests.into_iter().flat_map(|m| m.entries.iter()) {
             if let Some(bytes) = states.get(key) {
                 written.insert(
                     key.clone(),
@@ -63,6 +67,7 @@ impl StateLedger {
             job,
             topology,
             chunk_bytes_max,
+            tasks,
             written,
         }
     }
@@ -71,38 +76,78 @@ impl StateLedger {
     /// state as written: if the commit fails the job stops, and a restart builds a new ledger.
     pub(crate) fn plan(&mut self, epoch: u64, checkpoints: Vec<Checkpoint>) -> Result<CommitPlan> {
         let mut plan = CommitPlan::default();
-        let mut entries = Vec::new();
-        for cp in checkpoints {
+        let per_task = self.tasks.is_some();
+        if let Some(tasks) = &self.tasks
+            && tasks.len() != checkpoints.len()
+        {
+            return Err(crate::error::Error::Internal(format!(
+                "{} checkpoints for {} tasks",
+                checkpoints.len(),
+                tasks.len()
+            )));
+        }
+        let mut job_entries = Vec::new();
+        for (i, cp) in checkpoints.into_iter().enumerate() {
             plan.offsets.extend(cp.offsets);
+            let mut entries = Vec::new();
             for (key, bytes) in cp.states {
-                let unchanged = self.written.get(&key).is_some_and(|w| w.bytes == bytes);
-                if !unchanged {
-                    plan.state_bytes += bytes.len() as u64;
-                    let chunks =
-                        state::chunks(&self.job, &key, epoch, &bytes, self.chunk_bytes_max)?;
-                    let n = chunks.len() as u32;
-                    plan.state_records.extend(chunks);
-                    self.written.insert(
-                        key.clone(),
-                        Written {
-                            epoch,
-                            chunks: n,
-                            bytes,
-                        },
-                    );
-                }
-                let w = &self.written[&key];
-                entries.push((key, w.epoch, w.chunks));
+                entries.push(self.write(epoch, key, bytes, &mut plan)?);
+            }
+            if per_task {
+                let task = &self.tasks.as_ref().expect("per-task ledger")[i];
+                entries.sort();
+                plan.manifests.push((
+                    state::task_manifest_key(&self.job, task),
+                    state::encode_manifest(&Manifest {
+                        epoch,
+                        topology: self.topology.clone(),
+                        entries,
+                    })?,
+                ));
+            } else {
+                job_entries.extend(entries);
             }
         }
-        entries.sort();
-        plan.manifest = state::encode_manifest(&Manifest {
-            epoch,
-            topology: self.topology.clone(),
-            entries,
-        })?;
-        plan.manifest_key = state::manifest_key(&self.job);
+        if !per_task {
+            job_entries.sort();
+            plan.manifests.push((
+                state::manifest_key(&self.job),
+                state::encode_manifest(&Manifest {
+                    epoch,
+                    topology: self.topology.clone(),
+                    entries: job_entries,
+                })?,
+            ));
+        }
         Ok(plan)
+    }
+
+    /// Plans the chunks of one state key if its bytes changed; returns its manifest entry.
+    fn write(
+        &mut self,
+        epoch: u64,
+        key: String,
+        bytes: Vec<u8>,
+        plan: &mut CommitPlan,
+    ) -> Result<(String, u64, u32)> {
+        let unchanged = self.written.get(&key).is_some_and(|w| w.bytes == bytes);
+        if !unchanged {
+            plan.state_bytes += bytes.len() as u64;
+            let chunks = state::chunks(&self.job, &key, epoch, &bytes, self.chunk_bytes_max)?;
+            let n = chunks.len() as u32;
+            plan.state_records.extend(chunks);
+            self.written.insert(
+                key.clone(),
+                Written {
+                    epoch,
+                    chunks: n,
+                    bytes,
+                },
+            );
+        }
+        let w = &self.written[&key];
+        let (epoch, chunks) = (w.epoch, w.chunks);
+        Ok((key, epoch, chunks))
     }
 }
 
@@ -120,12 +165,12 @@ mod tests {
     }
 
     fn manifest(plan: &CommitPlan) -> Manifest {
-        state::decode("manifest", &plan.manifest).expect("a manifest")
+        state::decode("manifest", &plan.manifests[0].1).expect("a manifest")
     }
 
     #[test]
     fn unchanged_state_is_named_but_not_written_again() {
-        let mut ledger = StateLedger::new("j".into(), "t".into(), 1 << 10, None, &HashMap::new());
+        let mut ledger = StateLedger::new("j".into(), "t".into(), 1 << 10, None, &HashMap::new(), None);
         let plan = ledger
             .plan(
                 1,
@@ -135,7 +180,8 @@ mod tests {
         assert_eq!(plan.state_records.len(), 2);
         assert_eq!(plan.state_bytes, 2);
         assert_eq!(plan.offsets, vec![("in".to_string(), 0, 5)]);
-        assert_eq!(plan.manifest_key, "j/manifest");
+        assert_eq!(plan.manifests.len(), 1);
+        assert_eq!(plan.manifests[0].0, "j/manifest");
         let m = manifest(&plan);
         assert_eq!(m.epoch, 1);
         assert_eq!(m.topology, "t");
@@ -163,7 +209,7 @@ mod tests {
             entries: vec![("a/0".into(), 4, 1)],
         };
         let mut ledger =
-            StateLedger::new("j".into(), "t".into(), 1 << 10, Some(&restored), &states);
+            StateLedger::new("j".into(), "t".into(), 1 << 10, Some(&restored), &states, None);
         let plan = ledger
             .plan(8, vec![checkpoint(8, &[("a/0", b"y")], &[])])
             .expect("a plan");
@@ -173,7 +219,7 @@ mod tests {
 
     #[test]
     fn big_state_is_split_into_chunks() {
-        let mut ledger = StateLedger::new("j".into(), "t".into(), 1 << 10, None, &HashMap::new());
+        let mut ledger = StateLedger::new("j".into(), "t".into(), 1 << 10, None, &HashMap::new(), None);
         let big = vec![7u8; 2_500];
         let plan = ledger
             .plan(1, vec![checkpoint(1, &[("a/0", &big)], &[])])

@@ -1,7 +1,6 @@
 //! The bounded channels of one exchange: one per (upstream task, downstream task).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, bounded};
 
@@ -15,9 +14,9 @@ pub(crate) type Msg<K, T> = Message<(K, T)>;
 /// The channel matrix of one exchange, handed out to tasks as they are built.
 pub(crate) struct Channels<K, T> {
     #[allow(clippy::type_complexity)]
-    senders: Rc<RefCell<Vec<Option<Vec<crossbeam_channel::Sender<Msg<K, T>>>>>>>,
+    senders: Arc<Mutex<Vec<Option<Vec<crossbeam_channel::Sender<Msg<K, T>>>>>>>,
     #[allow(clippy::type_complexity)]
-    receivers: Rc<RefCell<Vec<Option<Vec<Receiver<Msg<K, T>>>>>>>,
+    receivers: Arc<Mutex<Vec<Option<Vec<Receiver<Msg<K, T>>>>>>>,
 }
 
 impl<K, T> Clone for Channels<K, T> {
@@ -42,19 +41,19 @@ impl<K: Key, T: Send + 'static> Channels<K, T> {
             }
         }
         Channels {
-            senders: Rc::new(RefCell::new(senders.into_iter().map(Some).collect())),
-            receivers: Rc::new(RefCell::new(receivers.into_iter().map(Some).collect())),
+            senders: Arc::new(Mutex::new(senders.into_iter().map(Some).collect())),
+            receivers: Arc::new(Mutex::new(receivers.into_iter().map(Some).collect())),
         }
     }
 
     pub(crate) fn senders(&self, task: usize) -> Vec<crossbeam_channel::Sender<Msg<K, T>>> {
-        self.senders.borrow_mut()[task]
+        self.senders.lock().unwrap_or_else(|e| e.into_inner())[task]
             .take()
             .expect("each upstream task takes its senders once")
     }
 
     pub(crate) fn receivers(&self, task: usize) -> Result<Vec<Receiver<Msg<K, T>>>> {
-        self.receivers.borrow_mut()[task]
+        self.receivers.lock().unwrap_or_else(|e| e.into_inner())[task]
             .take()
             .ok_or_else(|| Error::Internal(format!("receivers of task {task} taken twice")))
     }

@@ -8,7 +8,7 @@ use super::report::TaskReport;
 use super::signals::EpochSignals;
 use crate::config::JobConfig;
 use crate::metrics::MetricsRegistry;
-use crate::topics::{TopicWriter, Topics};
+use crate::topics::{GroupMembership, TopicWriter, Topics};
 
 /// The running job as its threads see it: built once by the start-up, then read-only apart from
 /// its signals, its counters and the producer's lock.
@@ -21,5 +21,8 @@ pub(crate) struct Shared {
     pub(crate) signals: EpochSignals,
     /// The coordinator's inbox.
     pub(crate) reports: Sender<TaskReport>,
-    pub(crate) metrics: MetricsRegistry,
+    /// Counters; on a cluster one registry outlives the runs of each assignment.
+    pub(crate) metrics: Arc<MetricsRegistry>,
+    /// On a cluster, the group assignment this run's commits are fenced by.
+    pub(crate) membership: Option<GroupMembership>,
 }

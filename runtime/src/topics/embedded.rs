@@ -126,6 +126,8 @@ impl Topics for EmbeddedTopics {
                     &self.log,
                     TransactionalConfig {
                         compression: Compression::Lz4,
+                        transaction_timeout_ms: i64::try_from(config.transaction_timeout_ms)
+                            .unwrap_or(i64::MAX),
                         ..TransactionalConfig::new(config.transactional_id)
                     },
                 )?;
@@ -262,6 +264,16 @@ impl TopicWriter for EmbeddedWriter {
     }
 
     fn commit_epoch(&self, commit: &EpochCommit<'_>) -> Result<()> {
+        if let Some(m) = commit.membership {
+            // The embedded log does not share jobs (`shares_work` is false): no runtime asks.
+            return Err(Error::config(
+                "membership",
+                format!(
+                    "group `{}`: the embedded log runs a job as one instance, not in a group",
+                    m.group
+                ),
+            ));
+        }
         let offsets: Vec<(TopicPartition, i64)> = commit
             .offsets
             .iter()
@@ -276,8 +288,8 @@ impl TopicWriter for EmbeddedWriter {
                         &offsets,
                         &GroupMetadata {
                             group: commit.group.to_string(),
-                            member_id: commit.membership.map(|m| m.member_id.clone()),
-                            generation: commit.membership.map_or(-1, |m| m.generation),
+                            member_id: None,
+                            generation: -1,
                         },
                     )?;
                 }
@@ -289,10 +301,7 @@ impl TopicWriter for EmbeddedWriter {
                 EmbeddedWriter::send_each(commit.records, |r| producer.send(r))?;
                 producer.flush()?;
                 if !offsets.is_empty() {
-                    let member = commit
-                        .membership
-                        .map(|m| (m.member_id.as_str(), m.generation));
-                    log.commit_offsets(commit.group, member, &offsets)?;
+                    log.commit_offsets(commit.group, None, &offsets)?;
                 }
             }
         }

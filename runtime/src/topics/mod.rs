@@ -60,6 +60,73 @@ pub trait Topics: Send + Sync {
     /// transactional id (aborting its open transaction) and begins the first epoch's
     /// transaction.
     fn writer(&self, config: WriterConfig) -> Result<Box<dyn TopicWriter>>;
+
+    /// Whether instances of a job on these topics share its work through a consumer group
+    /// ([`Topics::join_group`]), as on a cluster. When false (the embedded log, which one
+    /// process owns) a job runs as a single instance with every task.
+    fn shares_work(&self) -> bool {
+        false
+    }
+
+    /// Joins the consumer group through which the instances of a job share its partitions.
+    /// Only called when [`Topics::shares_work`] is true.
+    fn join_group(&self, spec: GroupSpec) -> Result<Box<dyn GroupMember>> {
+        Err(crate::Error::Config {
+            field: "topics",
+            reason: format!(
+                "group `{}`: these topics do not share a job between instances",
+                spec.group
+            ),
+        })
+    }
+}
+
+/// What [`Topics::join_group`] joins.
+pub struct GroupSpec {
+    /// The group (the job's id).
+    pub group: String,
+    /// The topics whose partitions the group splits among its members: the job's sources and
+    /// its repartition topics. Topics of equal partition counts are split alike (partition
+    /// `p` of each goes to the same member), so co-partitioned topics are assigned together.
+    pub topics: Vec<String>,
+    /// A member that sends no heartbeat for this long is dropped and its partitions move.
+    pub session_timeout_ms: u64,
+    /// Names the member to the service.
+    pub client_id: String,
+    /// Runs before this member's partitions are taken away (on the thread that calls
+    /// [`GroupMember::poll`]): the job ends its open epoch here, so that nothing is written
+    /// for a partition once another member may own it.
+    pub on_revoke: Box<dyn FnMut() + Send>,
+}
+
+impl std::fmt::Debug for GroupSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupSpec")
+            .field("group", &self.group)
+            .field("topics", &self.topics)
+            .field("session_timeout_ms", &self.session_timeout_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A member of a job's group: serves the group protocol and hands out assignments.
+pub trait GroupMember: Send {
+    /// Serves the group for up to `timeout` (heartbeats may run elsewhere; rebalances happen
+    /// here, calling [`GroupSpec::on_revoke`] first). Returns the member's new assignment when a
+    /// rebalance has completed, else `None`.
+    fn poll(&mut self, timeout: Duration) -> Result<Option<Assignment>>;
+
+    /// Leaves the group now, so that the others need not wait out the session timeout.
+    fn leave(self: Box<Self>);
+}
+
+/// The partitions a rebalance gave one member, and the membership its commits are fenced by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// Fences this assignment's commits (see [`EpochCommit::membership`]).
+    pub membership: GroupMembership,
+    /// (topic, partition) pairs, of the topics the group was joined for.
+    pub partitions: Vec<(String, i32)>,
 }
 
 /// Reads assigned partitions, each from its own position on.
@@ -198,6 +265,8 @@ pub struct WriterConfig {
     /// The transactional id under exactly-once (the job's id): a new writer with the same id
     /// fences the old one.
     pub transactional_id: String,
+    /// An open transaction older than this is aborted by the coordinator.
+    pub transaction_timeout_ms: u64,
 }
 
 /// A source partition's position committed with an epoch.
@@ -211,14 +280,16 @@ pub struct PartitionOffset {
     pub offset: i64,
 }
 
-/// The membership that fences a commit of group offsets: a member of an older generation is
-/// refused. Jobs run standalone today (no membership); instances sharing a job will have one.
+/// The membership that fences a commit of group offsets: a commit made for an assignment the
+/// group has since replaced is refused (by the implementation if it knows, else by the group
+/// coordinator, which checks the group generation the offsets carry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMembership {
-    /// The member id the group coordinator gave.
-    pub member_id: String,
-    /// The generation of the member's assignment.
-    pub generation: i32,
+    /// The group.
+    pub group: String,
+    /// Which of this member's assignments (1, 2, ... in the order received): the implementation
+    /// maps it to the group generation it stands for.
+    pub assignment: u64,
 }
 
 /// What ends an epoch besides the records already sent: see [`TopicWriter::commit_epoch`].
@@ -230,6 +301,7 @@ pub struct EpochCommit<'a> {
     pub group: &'a str,
     /// The sources' positions; nothing is committed for the group when empty.
     pub offsets: &'a [PartitionOffset],
-    /// The group membership the commit is fenced by; `None` for a standalone job.
+    /// The group membership the commit is fenced by; `None` for a standalone job (a single
+    /// instance, whose writer's transactional id fences its predecessors).
     pub membership: Option<&'a GroupMembership>,
 }

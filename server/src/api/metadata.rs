@@ -44,9 +44,12 @@ pub(crate) fn api_versions_unsupported() -> ApiVersionsResponse {
         .with_api_keys(api_keys())
 }
 
-/// Topics whose names the log reserves for itself: listed as internal, never auto-created.
+/// Topics whose names the log reserves for itself: listed as internal, never auto-created,
+/// never written or changed by clients. As in Kafka, these are the group and transaction
+/// coordinators' topics (and the `@` names of the log's own files); other `__` names are
+/// ordinary topics, such as the `__weir_state` topic weir's jobs keep their state in.
 pub(crate) fn is_internal(topic: &str) -> bool {
-    topic.starts_with("__") || topic.starts_with('@')
+    topic == weir_log::OFFSETS_TOPIC || topic == weir_log::txn::TXN_TOPIC || topic.starts_with('@')
 }
 
 pub(crate) fn metadata(ctx: &Ctx<'_>, request: MetadataRequest) -> MetadataResponse {

@@ -18,7 +18,7 @@ use super::row::{Row, Value};
 
 /// A row after the vectorised step: its group key, its aggregates' arguments, and the input
 /// row itself (for the late side output).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PreparedRow {
     /// Group key values, in GROUP BY order.
     pub key: Vec<Value>,
