@@ -46,6 +46,6 @@ pub use config::{Acks, ClientConfig, Compression, Isolation, parse_bootstrap};
 pub use consumer::{Consumer, ConsumerConfig, Event, GroupMetadata, OffsetReset, Record, StartAt};
 pub use error::{Error, ErrorCode, Result, TransactionFailure};
 pub use groups::{GroupDescription, GroupMember, GroupOffset, parse_assignment};
-pub use member::{Membership, OnRevoke};
+pub use member::{Assigned, Membership, OnRevoke};
 pub use producer::{Deliveries, Header, Producer, ProducerConfig, ProducerRecord};
 pub use transaction::{TransactionalConfig, TransactionalProducer};

@@ -75,6 +75,15 @@ impl ConsumerContext for MemberContext {
     }
 }
 
+/// What one rebalance gave a [`Membership`].
+#[derive(Debug)]
+pub struct Assigned {
+    /// (topic, partition) pairs.
+    pub partitions: Vec<(String, i32)>,
+    /// Fences offsets committed for this assignment in a transaction.
+    pub metadata: GroupMetadata,
+}
+
 /// A member of a consumer group that takes assignments and fetches nothing.
 pub struct Membership {
     config: ClientConfig,
@@ -137,13 +146,15 @@ impl Membership {
     }
 
     fn fail(&self, operation: impl Into<String>, e: KafkaError) -> Error {
-        Error::from_kafka(operation, e, self.config.request_timeout_ms)
-            .with_cluster(&self.config.bootstrap, self.inner.context().base.last_error())
+        Error::from_kafka(operation, e, self.config.request_timeout_ms).with_cluster(
+            &self.config.bootstrap,
+            self.inner.context().base.last_error(),
+        )
     }
 
     /// Serves the group for up to `wait`. Returns the new assignment, with the group metadata
     /// that fences offsets committed for it in a transaction, once a rebalance completes.
-    pub fn poll(&self, wait: Duration) -> Result<Option<(Vec<(String, i32)>, GroupMetadata)>> {
+    pub fn poll(&self, wait: Duration) -> Result<Option<Assigned>> {
         match self.inner.poll(wait) {
             // Paused partitions fetch nothing; a record fetched before the pause is dropped.
             None | Some(Ok(_)) => {}
@@ -184,7 +195,10 @@ impl Membership {
                 field: "group".into(),
                 reason: "the member has no group metadata".into(),
             })?;
-        Ok(Some((partitions, metadata)))
+        Ok(Some(Assigned {
+            partitions,
+            metadata,
+        }))
     }
 
     /// Commits, as this member (fenced by its generation), the next offset to read of each

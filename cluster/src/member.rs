@@ -65,7 +65,10 @@ impl KafkaMember {
 
 impl GroupMember for KafkaMember {
     fn poll(&mut self, timeout: Duration) -> Result<Option<Assignment>> {
-        let Some((partitions, metadata)) = self
+        let Some(weir_client::Assigned {
+            partitions,
+            metadata,
+        }) = self
             .membership
             .poll(timeout)
             .map_err(|e| topics_error(format!("serve group '{}'", self.group), e))?

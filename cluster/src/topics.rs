@@ -9,8 +9,7 @@ use weir_client::{
     Isolation as ClientIsolation, NewTopic,
 };
 use weir_runtime::topics::{
-    GroupMember, GroupSpec, ReaderConfig, TopicReader, TopicSpec, TopicWriter, Topics,
-    WriterConfig,
+    GroupMember, GroupSpec, ReaderConfig, TopicReader, TopicSpec, TopicWriter, Topics, WriterConfig,
 };
 use weir_runtime::{Error, Result};
 

@@ -240,7 +240,9 @@ impl TopicWriter for KafkaWriter {
                 match (commit.membership, offsets.is_empty()) {
                     (_, true) => {}
                     (Some(m), false) => with_assignment(assignments, m, |c| send(&c.metadata))?,
-                    (None, false) => with_group(groups, client, commit.group, |g| send(&g.metadata))?,
+                    (None, false) => {
+                        with_group(groups, client, commit.group, |g| send(&g.metadata))?
+                    }
                 }
                 producer
                     .commit()

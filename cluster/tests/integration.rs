@@ -8,5 +8,6 @@
 
 mod jobs;
 mod server;
+mod shared;
 mod topics;
 mod windows;

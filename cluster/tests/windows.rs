@@ -53,8 +53,6 @@ fn start_counts(client: &ClientConfig, stop_when_drained: bool) -> JobHandle {
     config.stop_when_drained = stop_when_drained;
     config.epoch_ms = 50;
     config.parallelism_default = 2;
-    // weir serve keeps names starting with `__` for itself: the default `__weir_state` is refused.
-    config.state_topic = "counts-state".into();
     let job = Job::with_topics(Arc::new(topics), config).unwrap();
     let out = job
         .source::<Click, _>("clicks", Json)

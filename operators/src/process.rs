@@ -33,9 +33,9 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use weir_runtime::hash::StableBuildHasher;
-use weir_runtime::{ExchangeData, 
-    BoxOperator, Data, Error, Event, Key, KeyedStream, Operator, Output, Result, Stream,
-    TaskContext,
+use weir_runtime::{
+    BoxOperator, Data, Error, Event, ExchangeData, Key, KeyedStream, Operator, Output, Result,
+    Stream, TaskContext,
 };
 
 /// What a process function may do besides changing its key's state.

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use weir_runtime::{ExchangeData, 
-    BoxOperator, Data, Either, Error, Event, Key, KeyedStream, Operator, Output, Result, Stream,
-    TaskContext,
+use weir_runtime::{
+    BoxOperator, Data, Either, Error, Event, ExchangeData, Key, KeyedStream, Operator, Output,
+    Result, Stream, TaskContext,
 };
 
 use crate::aggregate::Aggregate;

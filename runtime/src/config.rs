@@ -51,8 +51,10 @@ pub struct JobConfig {
     /// that sends no heartbeat for this long is dropped from the group and its partitions move
     /// to the others.
     pub session_timeout_ms: u64,
-    /// An epoch's transaction left open this long (by an instance that died or hangs) is
-    /// aborted by the transaction coordinator, so that readers get past it.
+    /// On a cluster: an epoch's transaction left open this long (by an instance that died or
+    /// hangs) is aborted by the transaction coordinator, so that readers, and the instance
+    /// that takes its partitions over, get past it (Kafka Streams' 10 s). On the embedded log
+    /// a restarted job fences its predecessor at once, and a minute is allowed.
     pub transaction_timeout_ms: u64,
     /// The job's clock. Its wall reading is processing time (idle timeouts, watermark lag); its
     /// monotonic reading paces the epochs, times their commits and paces the metrics line. A
@@ -78,7 +80,7 @@ impl JobConfig {
             state_chunk_bytes_max: 512 << 10,
             metrics_print_interval_ms: None,
             session_timeout_ms: 10_000,
-            transaction_timeout_ms: 60_000,
+            transaction_timeout_ms: 10_000,
             clock: Arc::new(SystemClock::new()),
         }
     }
@@ -129,7 +131,12 @@ impl JobConfig {
                 1 << 10,
                 64 << 20,
             ),
-            ("session_timeout_ms", self.session_timeout_ms, 1_000, 3_600_000),
+            (
+                "session_timeout_ms",
+                self.session_timeout_ms,
+                1_000,
+                3_600_000,
+            ),
             (
                 "transaction_timeout_ms",
                 self.transaction_timeout_ms,

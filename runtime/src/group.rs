@@ -134,6 +134,7 @@ fn serve_until_done(
                         owned: a.partitions.iter().cloned().collect::<HashSet<_>>(),
                         membership: a.membership.clone(),
                         transactional_id: transactional_id.to_string(),
+                        epoch_floor: control.last_committed_epoch(),
                     }),
                     metrics: control.metrics.clone(),
                 };

@@ -146,6 +146,11 @@ impl GroupControl {
         Some(r)
     }
 
+    /// The last epoch committed by the runs that ended.
+    pub(crate) fn last_committed_epoch(&self) -> u64 {
+        self.committed.load(SeqCst)
+    }
+
     fn committed_epoch(&self) -> u64 {
         let current = self.run().as_ref().map_or(0, Run::committed_epoch);
         current.max(self.committed.load(SeqCst))
@@ -263,9 +268,9 @@ impl JobHandle {
             Inner::Single(run) => run.join(),
             Inner::Group { control, member } => {
                 let r = match member.take() {
-                    Some(m) => m
-                        .join()
-                        .unwrap_or_else(|_| Err(Error::Internal("the group thread panicked".into()))),
+                    Some(m) => m.join().unwrap_or_else(|_| {
+                        Err(Error::Internal("the group thread panicked".into()))
+                    }),
                     None => Ok(()),
                 };
                 control.request_stop();

@@ -7,13 +7,13 @@
 use std::sync::Arc;
 
 use crate::data::{ExchangeData, Key};
+use crate::emitter::Emitter;
 use crate::error::Result;
 use crate::exchange::{self, MakeKey, RouteFn, TaskKeyFn};
 use crate::graph::{Port, Stage};
 use crate::metrics::ExchangeGauge;
 use crate::operator::BoxOperator;
 use crate::stream::Stream;
-use crate::emitter::Emitter;
 use crate::task::{TaskContext, TaskKind, TaskRun};
 
 impl<T: ExchangeData> Stream<T> {

@@ -19,6 +19,9 @@ use crate::topics::{GroupMembership, WriterConfig};
 /// Room in the coordinator's inbox per task (an ack and a drained report at most are in flight
 /// per task and epoch; the rest is slack).
 const REPORTS_PER_TASK_MAX: usize = 4;
+/// The transaction timeout of a job run as one instance: a restart fences the last instance's
+/// transaction at once, so only an epoch that takes this long is at risk.
+const EMBEDDED_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
 /// Room in the coordinator's inbox besides the per-task share.
 const REPORTS_SLACK_MAX: usize = 16;
 
@@ -50,6 +53,9 @@ pub(crate) struct GroupPlan {
     /// The instance's transactional id (one per instance, not per job: its commits are
     /// fenced by the membership, as in Kafka Streams' exactly-once v2).
     pub(crate) transactional_id: String,
+    /// The last epoch this instance committed: its epochs keep rising from run to run, whatever
+    /// the epochs of the tasks it restores.
+    pub(crate) epoch_floor: u64,
 }
 
 /// Opens the writer (fencing an earlier one with its transactional id), restores the state of
@@ -84,7 +90,10 @@ pub(crate) fn launch(g: &mut Graph, plan: RunPlan) -> Result<Run> {
             .group
             .as_ref()
             .map_or_else(|| job.clone(), |p| p.transactional_id.clone()),
-        transaction_timeout_ms: config.transaction_timeout_ms,
+        transaction_timeout_ms: match plan.group {
+            Some(_) => config.transaction_timeout_ms,
+            None => EMBEDDED_TRANSACTION_TIMEOUT_MS,
+        },
     })?;
     let task_names: Option<Vec<String>> = plan.group.as_ref().map(|_| {
         tasks
@@ -94,9 +103,7 @@ pub(crate) fn launch(g: &mut Graph, plan: RunPlan) -> Result<Run> {
     });
     let restored = match &task_names {
         None => state::restore(&*topics, &config.state_topic, &job)?,
-        Some(names) => {
-            state::restore_tasks(&*topics, &config.state_topic, &job, names, &topology)?
-        }
+        Some(names) => state::restore_tasks(&*topics, &config.state_topic, &job, names, &topology)?,
     };
     if let Some(m) = &restored.manifest
         && m.topology != topology
@@ -112,7 +119,9 @@ pub(crate) fn launch(g: &mut Graph, plan: RunPlan) -> Result<Run> {
     }
     let tasks_total = tasks.len();
     let (reports, inbox) = bounded(tasks_total * REPORTS_PER_TASK_MAX + REPORTS_SLACK_MAX);
-    let last_epoch = restored.epoch();
+    let last_epoch = restored
+        .epoch()
+        .max(plan.group.as_ref().map_or(0, |p| p.epoch_floor));
     let shared = Arc::new(Shared {
         config: config.clone(),
         topics,

@@ -170,7 +170,8 @@ mod tests {
 
     #[test]
     fn unchanged_state_is_named_but_not_written_again() {
-        let mut ledger = StateLedger::new("j".into(), "t".into(), 1 << 10, None, &HashMap::new(), None);
+        let mut ledger =
+            StateLedger::new("j".into(), "t".into(), 1 << 10, None, &HashMap::new(), None);
         let plan = ledger
             .plan(
                 1,
@@ -208,8 +209,14 @@ mod tests {
             topology: "t".into(),
             entries: vec![("a/0".into(), 4, 1)],
         };
-        let mut ledger =
-            StateLedger::new("j".into(), "t".into(), 1 << 10, Some(&restored), &states, None);
+        let mut ledger = StateLedger::new(
+            "j".into(),
+            "t".into(),
+            1 << 10,
+            Some(&restored),
+            &states,
+            None,
+        );
         let plan = ledger
             .plan(8, vec![checkpoint(8, &[("a/0", b"y")], &[])])
             .expect("a plan");
@@ -219,7 +226,8 @@ mod tests {
 
     #[test]
     fn big_state_is_split_into_chunks() {
-        let mut ledger = StateLedger::new("j".into(), "t".into(), 1 << 10, None, &HashMap::new(), None);
+        let mut ledger =
+            StateLedger::new("j".into(), "t".into(), 1 << 10, None, &HashMap::new(), None);
         let big = vec![7u8; 2_500];
         let plan = ledger
             .plan(1, vec![checkpoint(1, &[("a/0", &big)], &[])])

@@ -12,5 +12,7 @@ mod sender;
 pub(crate) use channels::Channels;
 pub use keys::{MakeKey, RouteFn, TaskKeyFn};
 pub(crate) use receiver::ReceiverTask;
-pub(crate) use repartition::{RepartitionReader, RepartitionSender, topic_name as repartition_topic};
+pub(crate) use repartition::{
+    RepartitionReader, RepartitionSender, topic_name as repartition_topic,
+};
 pub(crate) use sender::Sender;

@@ -295,9 +295,9 @@ impl<K: Key, T: DeserializeOwned + Send + 'static> RepartitionReader<K, T> {
             valve.raise(i, wm);
             valve.set_idle(i, idle);
         }
-        let start_offset = ctx
-            .topics()
-            .committed_offset(&ctx.config().job_id(), &topic, partition)?;
+        let start_offset =
+            ctx.topics()
+                .committed_offset(&ctx.config().job_id(), &topic, partition)?;
         Ok(RepartitionReader {
             topic,
             partition,
