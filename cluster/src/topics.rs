@@ -22,6 +22,10 @@ use crate::writer::KafkaWriter;
 /// asks for its own group only; more are read through a consumer made for the call.
 const OFFSET_READERS_MAX: usize = 16;
 
+/// Times a committed offset is asked for while the answer times out (each attempt waits for
+/// the client's request timeout).
+const COMMITTED_ATTEMPTS_MAX: u32 = 4;
+
 /// A Kafka-protocol cluster as a job's topics. One value serves the whole job (task threads and
 /// the coordinator share it); connections are made on first use.
 pub struct KafkaTopics {
@@ -139,13 +143,23 @@ impl Topics for KafkaTopics {
                 .map_err(|e| topics_error(operation(), e))?;
             readers.insert(group.to_string(), reader);
         }
-        let committed = match readers.get(group) {
-            Some(reader) => reader.committed(topic, &[partition]),
-            None => self
-                .offset_reader(group)
-                .and_then(|reader| reader.committed(topic, &[partition])),
-        }
-        .map_err(|e| topics_error(operation(), e))?;
+        // Offsets of a transaction still open are not answered (librdkafka asks read_committed,
+        // with `require_stable`, and retries until its timeout): an instance that died in one
+        // holds the answer back until the coordinator aborts it, which may take longer.
+        let mut attempts = 0;
+        let committed = loop {
+            attempts += 1;
+            let r = match readers.get(group) {
+                Some(reader) => reader.committed(topic, &[partition]),
+                None => self
+                    .offset_reader(group)
+                    .and_then(|reader| reader.committed(topic, &[partition])),
+            };
+            match r {
+                Err(ClientError::Timeout { .. }) if attempts < COMMITTED_ATTEMPTS_MAX => {}
+                r => break r.map_err(|e| topics_error(operation(), e))?,
+            }
+        };
         Ok(committed.first().and_then(|&(_, offset)| offset))
     }
 
