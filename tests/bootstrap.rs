@@ -258,6 +258,75 @@ fn binary_topics_over_the_protocol_keep_their_schema() {
 }
 
 #[test]
+fn a_continuous_query_over_the_protocol_writes_each_window_once_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let serve = ServeProcess::start(d, 0);
+    let schema = [
+        ("clicks", "ad_id BIGINT, user_id BIGINT, ts TIMESTAMP"),
+        (
+            "per_2s",
+            "ad_id BIGINT, window_start BIGINT, window_end BIGINT, n BIGINT, first_user BIGINT",
+        ),
+    ];
+    for (topic, columns) in schema {
+        let create = [
+            "topic",
+            "create",
+            topic,
+            "--partitions",
+            "2",
+            "--schema",
+            columns,
+        ];
+        client(&serve, &[&create[..], &["--format", "binary"]].concat()).ok();
+    }
+    let lines = "{\"ad_id\": 1, \"user_id\": 10, \"ts\": 1000}\n\
+                 {\"ad_id\": 2, \"user_id\": 11, \"ts\": 2000}\n\
+                 {\"ad_id\": 1, \"user_id\": 12, \"ts\": 3000}\n\
+                 {\"ad_id\": 3, \"user_id\": null, \"ts\": 4000}\n";
+    client_with_input(
+        &serve,
+        &["produce", "clicks", "--key-field", "ad_id"],
+        lines,
+    )
+    .ok();
+    let query = "INSERT INTO per_2s \
+        SELECT ad_id, window_start, window_end, count(*) AS n, min(user_id) AS first_user \
+        FROM TUMBLE(clicks, ts, INTERVAL '2' SECOND) GROUP BY ad_id, window_start, window_end";
+    let args = [
+        "sql",
+        "--continuous",
+        query,
+        "--until-idle",
+        "--metrics-ms",
+        "0",
+    ];
+    let out = client(&serve, &args).ok();
+    assert!(out.stdout.contains("read 4 rows"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("4 results to `per_2s`"),
+        "{}",
+        out.stdout
+    );
+    // Read back by the embedded SQL over the server's data directory (read-only).
+    let windows = "SELECT ad_id, window_start, window_end, n, first_user FROM per_2s \
+                   ORDER BY ad_id, window_start";
+    let want = "ad_id,window_start,window_end,n,first_user\n\
+                1,0,2000,1,10\n1,2000,4000,1,12\n2,2000,4000,1,11\n3,4000,6000,1,\n";
+    let read = || run(d, &["sql", windows, "--format", "csv"]).ok().stdout;
+    assert_eq!(read(), want);
+    // The same job again resumes from the offsets it committed to the cluster.
+    let again = client(&serve, &args).ok();
+    assert!(again.stdout.contains("read 0 rows"), "{}", again.stdout);
+    assert_eq!(read(), want);
+    // Ad-hoc queries over a cluster are refused, and say what works.
+    let e = client(&serve, &["sql", "SELECT 1"]).fails(2);
+    assert!(e.stderr.contains("--continuous"), "{}", e.stderr);
+    serve.stop();
+}
+
+#[test]
 fn commands_without_meaning_over_a_cluster_refuse_bootstrap() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

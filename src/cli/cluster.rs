@@ -78,6 +78,26 @@ pub fn fetch_topic_config(admin: &Admin, topic: &str) -> Result<TopicConfig> {
     settings_of(topic, partitions, &admin.topic_configs(topic)?)
 }
 
+/// A cluster's topics as the SQL planner sees them: their settings from the topic configs.
+pub struct ClusterCatalog(pub Admin);
+
+impl weir::sql::continuous::TopicCatalog for ClusterCatalog {
+    fn topic_config(&self, topic: &str) -> weir::log::Result<TopicConfig> {
+        match fetch_topic_config(&self.0, topic) {
+            Ok(config) => Ok(config),
+            Err(e) => match e.downcast_ref::<ClientError>() {
+                Some(ClientError::UnknownTopic { .. }) => {
+                    Err(weir::log::Error::UnknownTopic(topic.to_string()))
+                }
+                _ => Err(weir::log::Error::Config {
+                    field: format!("topic '{topic}'"),
+                    reason: format!("{e:#}"),
+                }),
+            },
+        }
+    }
+}
+
 /// What the cluster does not report keeps weir's default.
 fn settings_of(topic: &str, partitions: i32, c: &BTreeMap<String, String>) -> Result<TopicConfig> {
     let defaults = TopicConfig::default();

@@ -310,7 +310,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Consume(args) => consume::run_cluster(&cluster, args),
         Command::Groups(cmd) => groups::run_cluster(&cluster, cmd),
         Command::Bench(cmd) => bench::run(&dir, Some(&cluster), cmd),
-        Command::Sql(_) => usage!("{}", not_over_a_cluster("sql")),
+        Command::Sql(args) => sql::run_cluster(&cluster, args),
         Command::Serve(_) => usage!("{}", not_over_a_cluster("serve")),
     }
 }

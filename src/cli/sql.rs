@@ -8,12 +8,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, ValueEnum};
-use weir::log::Log;
 use weir::sql::continuous::{self, ContinuousConfig, ContinuousQuery};
 use weir::sql::datafusion::arrow::record_batch::RecordBatch;
 use weir::sql::datafusion::arrow::{csv, json, util::pretty};
 use weir::sql::{Error as SqlError, MEMORY_BYTES_MAX_DEFAULT, SessionOptions, WeirSession};
 
+use weir::runtime::Topics;
+use weir_client::{Admin, ClientConfig};
+use weir_cluster::KafkaTopics;
+
+use super::cluster::ClusterCatalog;
 use super::stdout::Stdout;
 use super::{DataDir, usage};
 
@@ -95,7 +99,11 @@ pub fn run(dir: &DataDir, args: SqlArgs) -> Result<()> {
         let Some(query) = &args.query else {
             usage!("--continuous needs a query (INSERT INTO topic SELECT ...)");
         };
-        return dir.with_writer(false, None, |log| continuous(log, query, &args));
+        return dir.with_writer(false, None, |log| {
+            continuous(query, &args, |config| {
+                Ok(ContinuousQuery::new(log, query, config)?)
+            })
+        });
     }
     let log = dir.open_read_only(None)?;
     let Ok(memory_bytes_max) = usize::try_from(args.memory_bytes_max) else {
@@ -144,8 +152,37 @@ fn explain(e: SqlError) -> anyhow::Error {
     }
 }
 
+/// `weir sql --bootstrap`: a continuous query as a client of a cluster, where the instances
+/// started with the same `--job` share its work. Ad-hoc queries need a data directory.
+pub fn run_cluster(cluster: &ClientConfig, args: SqlArgs) -> Result<()> {
+    if !args.continuous {
+        usage!(
+            "weir sql runs ad-hoc queries on a data directory only, not over a cluster \
+             (--bootstrap or $WEIR_BOOTSTRAP is set); over a cluster it runs continuous queries \
+             (--continuous)"
+        );
+    }
+    let Some(query) = &args.query else {
+        usage!("--continuous needs a query (INSERT INTO topic SELECT ...)");
+    };
+    let catalog = ClusterCatalog(Admin::connect(cluster)?);
+    let topics: Arc<dyn Topics> = Arc::new(KafkaTopics::new(cluster.clone())?);
+    continuous(query, &args, |config| {
+        Ok(ContinuousQuery::with_topics(
+            &catalog,
+            topics.clone(),
+            query,
+            config,
+        )?)
+    })
+}
+
 /// Runs a continuous query until it drains (`--until-idle`), fails, or a signal stops it.
-fn continuous(log: &Log, query: &str, args: &SqlArgs) -> Result<()> {
+fn continuous(
+    query: &str,
+    args: &SqlArgs,
+    build: impl FnOnce(ContinuousConfig) -> Result<ContinuousQuery>,
+) -> Result<()> {
     let target = continuous::target_topic(query)?;
     let name = args.job.clone().unwrap_or_else(|| format!("sql-{target}"));
     let mut config = ContinuousConfig::new(&name);
@@ -153,7 +190,7 @@ fn continuous(log: &Log, query: &str, args: &SqlArgs) -> Result<()> {
     config.job.stop_when_drained = args.until_idle;
     config.watermark_delay_ms = args.watermark_delay_ms;
     config.salts = (args.salts > 0).then_some(args.salts);
-    let query = ContinuousQuery::new(log, query, config)?;
+    let query = build(config)?;
     let late = query.late_topic.clone();
     eprintln!(
         "job `{name}`: results to `{}`, late rows to `{}`; Ctrl-C stops (the open epoch is \

@@ -49,7 +49,8 @@ use weir_operators::WindowSpec;
 use weir_operators::windowed::{HotKeys, KeyedWindowExt, LateRecord, WindowResult};
 use weir_runtime::codec::{Codec, CodecError, Json};
 use weir_runtime::schema::Schema;
-use weir_runtime::{Job, JobConfig, JobHandle};
+use weir_runtime::topics::TopicSpec;
+use weir_runtime::{Job, JobConfig, JobHandle, Topics};
 
 pub use aggregate::{AggKind, SqlAggregates};
 pub use plan::{ContinuousPlan, OutputColumn, TopicCatalog, target_topic};
@@ -180,6 +181,39 @@ impl ContinuousQuery {
                 .map_err(|e| Error::Plan(format!("creating `{late_topic}`: {e}")))?;
         }
         let job = Job::new(log, config.job.clone())?;
+        ContinuousQuery::build(job, plan, config)
+    }
+
+    /// Plans `sql` against the topics `catalog` describes and builds its job on `topics`: on
+    /// a Kafka-protocol cluster, `weir_cluster::KafkaTopics`, where the instances started with
+    /// the same job name share the query's work. The late topic is created there if missing.
+    pub fn with_topics(
+        catalog: &impl TopicCatalog,
+        topics: Arc<dyn Topics>,
+        sql: &str,
+        config: ContinuousConfig,
+    ) -> Result<ContinuousQuery> {
+        let plan = ContinuousPlan::new(catalog, sql, &config)?;
+        let late_topic = plan.late_topic.clone();
+        let defaults = TopicConfig::default();
+        topics
+            .ensure_topic(
+                &late_topic,
+                &TopicSpec {
+                    partitions: 1,
+                    compacted: false,
+                    record_bytes_max: defaults.record_bytes_max,
+                    batch_bytes_max: defaults.batch_bytes_max,
+                },
+            )
+            .map_err(|e| Error::Plan(format!("creating `{late_topic}`: {e}")))?;
+        let job = Job::with_topics(topics, config.job.clone())?;
+        ContinuousQuery::build(job, plan, config)
+    }
+
+    /// The query's graph on `job`.
+    fn build(job: Job, plan: ContinuousPlan, config: ContinuousConfig) -> Result<ContinuousQuery> {
+        let late_topic = plan.late_topic.clone();
         let ts_column = plan.ts_column;
         let rows = job
             .source::<Row, _>(
