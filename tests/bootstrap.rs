@@ -291,9 +291,7 @@ fn a_continuous_query_over_the_protocol_writes_each_window_once_and_resumes() {
         lines,
     )
     .ok();
-    let query = "INSERT INTO per_2s \
-        SELECT ad_id, window_start, window_end, count(*) AS n, min(user_id) AS first_user \
-        FROM TUMBLE(clicks, ts, INTERVAL '2' SECOND) GROUP BY ad_id, window_start, window_end";
+    let query = super::sql::CONTINUOUS;
     let args = [
         "sql",
         "--continuous",
@@ -310,10 +308,7 @@ fn a_continuous_query_over_the_protocol_writes_each_window_once_and_resumes() {
         out.stdout
     );
     // Read back by the embedded SQL over the server's data directory (read-only).
-    let windows = "SELECT ad_id, window_start, window_end, n, first_user FROM per_2s \
-                   ORDER BY ad_id, window_start";
-    let want = "ad_id,window_start,window_end,n,first_user\n\
-                1,0,2000,1,10\n1,2000,4000,1,12\n2,2000,4000,1,11\n3,4000,6000,1,\n";
+    let (windows, want) = (super::sql::WINDOWS, super::sql::WINDOWS_CSV);
     let read = || run(d, &["sql", windows, "--format", "csv"]).ok().stdout;
     assert_eq!(read(), want);
     // The same job again resumes from the offsets it committed to the cluster.

@@ -106,7 +106,13 @@ fn sql_errors_and_exit_codes() {
     run(&missing, &["sql", "SELECT 1"]).fails(1);
 }
 
-const CONTINUOUS: &str = "INSERT INTO per_2s \
+/// The windows [`CONTINUOUS`] writes for the clicks of `clicks`, and what they read back as.
+pub(crate) const WINDOWS: &str = "SELECT ad_id, window_start, window_end, n, first_user \
+    FROM per_2s ORDER BY ad_id, window_start";
+pub(crate) const WINDOWS_CSV: &str = "ad_id,window_start,window_end,n,first_user\n\
+    1,0,2000,1,10\n1,2000,4000,1,12\n2,2000,4000,1,11\n3,4000,6000,1,\n";
+
+pub(crate) const CONTINUOUS: &str = "INSERT INTO per_2s \
     SELECT ad_id, window_start, window_end, count(*) AS n, min(user_id) AS first_user \
     FROM TUMBLE(clicks, ts, INTERVAL '2' SECOND) GROUP BY ad_id, window_start, window_end";
 
@@ -144,10 +150,7 @@ fn sql_continuous_writes_each_window_once_and_resumes() {
         "{}",
         out.stdout
     );
-    let windows = "SELECT ad_id, window_start, window_end, n, first_user FROM per_2s \
-                   ORDER BY ad_id, window_start";
-    let want = "ad_id,window_start,window_end,n,first_user\n\
-                1,0,2000,1,10\n1,2000,4000,1,12\n2,2000,4000,1,11\n3,4000,6000,1,\n";
+    let (windows, want) = (WINDOWS, WINDOWS_CSV);
     assert_eq!(
         run(dir.path(), &["sql", windows, "--format", "csv"])
             .ok()

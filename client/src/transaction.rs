@@ -114,6 +114,15 @@ impl TransactionalProducer {
                 config.transaction_timeout_ms.to_string(),
             )
             .set("request.timeout.ms", client.request_timeout_ms.to_string())
+            // librdkafka refuses a socket timeout past the transaction timeout (+100 ms): a
+            // short transaction timeout (a job's on a cluster) shortens the socket's.
+            .set(
+                "socket.timeout.ms",
+                client
+                    .request_timeout_ms
+                    .min(config.transaction_timeout_ms)
+                    .to_string(),
+            )
             // Keys land where Kafka's Java client and weir's embedded producer put them.
             .set("partitioner", "murmur2_random");
         let inner: BaseProducer<DeliveryContext> = c

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use weir_client::{ClientConfig, Producer, ProducerConfig, ProducerRecord};
 use weir_cluster::KafkaTopics;
 use weir_operators::aggregate::count;
@@ -22,16 +21,8 @@ use weir_runtime::{EmbeddedTopics, Job, JobConfig, JobHandle, Json, Topics};
 use weir_test_support::child::{COMMITTED, spawn_child};
 
 use crate::server::{self, Server, child_client, read_committed};
+use crate::windows::{Click, MINUTE, T0};
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-struct Click {
-    ad_id: u64,
-    ts: i64,
-}
-
-const MINUTE: i64 = 60_000;
-/// 2026-11-22 00:00 UTC.
-const T0: i64 = 1_795_305_600_000;
 const PARTITIONS: u64 = 6;
 /// Short, so that a paused instance is dropped soon; its open transaction is aborted after the
 /// transaction timeout.

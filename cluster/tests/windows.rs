@@ -19,15 +19,16 @@ use crate::server::{
     self, Server, child_client, produce_json, read_committed, report_commits_until_killed,
 };
 
+/// A click on an ad at an event time (also the shared-job tests' input).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-struct Click {
-    ad_id: u64,
-    ts: i64,
+pub(crate) struct Click {
+    pub(crate) ad_id: u64,
+    pub(crate) ts: i64,
 }
 
-const MINUTE: i64 = 60_000;
+pub(crate) const MINUTE: i64 = 60_000;
 /// 2026-11-22 00:00 UTC.
-const T0: i64 = 1_795_305_600_000;
+pub(crate) const T0: i64 = 1_795_305_600_000;
 
 /// `n` clicks over `minutes`, in event-time order (nothing is late), a third of them on ad 0.
 fn clicks(n: u64, minutes: u64, ads: u64) -> Vec<Click> {

@@ -25,6 +25,14 @@
 //! one writer with a commit per epoch, offsets and metadata): [`Job::new`] runs a job on the
 //! embedded log ([`EmbeddedTopics`]), [`Job::with_topics`] on any implementation.
 //!
+//! **On a cluster** (an implementation whose [`Topics::shares_work`] is true, such as
+//! `weir_cluster::KafkaTopics`) the same job started N times shares the work, as Kafka Streams
+//! instances do: every instance joins the job's consumer group, runs the tasks whose input
+//! partitions it is assigned (a source has a task per partition; an exchange becomes a
+//! repartition topic, with watermarks crossing it as marker records), restores their state
+//! from their own manifests, and commits each epoch in its own transaction fenced by its
+//! assignment. A rebalance ends the instance's run of its tasks and starts the next.
+//!
 //! Windows, aggregates, keyed processing and hot-key salting live in `weir-operators`, built on
 //! [`KeyedStream::process_with`].
 //!
@@ -68,7 +76,9 @@
 //!   `source` (reads partitions, injects barriers), `exchange` (routes by key, aligns barriers),
 //!   `sink` (writes through the job's `topics` writer). Both inputs combine their watermarks
 //!   with one `watermark` valve.
-//! - Running a job: `start` builds the tasks and starts the threads; `checkpoint` runs the
+//! - Running a job: `start` builds the tasks and starts the threads (`launch`, once for a job
+//!   on the embedded log, once per assignment on a cluster, where `group` serves the job's
+//!   consumer group and decides which tasks run here); `checkpoint` runs the
 //!   epochs (a pure `protocol` and `ledger`, and the `coordinator` thread that does their I/O);
 //!   `handle` ([`JobHandle`]) watches and stops the job; `metrics` counts; `state` puts
 //!   snapshots in the log.
@@ -82,9 +92,11 @@
 //! job                       the builder's entry: Job, Source
 //! keyed                     KeyedStream, and Stream::key_by
 //! stream                    Stream and the operators chained on it
+//! group                     on a cluster: the job's group, a run per assignment
 //! start                     builds every task's chain, starts the threads
 //! graph  handle  checkpoint (coordinator → protocol, ledger)
-//! source  exchange  sink    the task bodies (exchange: sender, receiver → channels, keys)
+//! source  exchange  sink    the task bodies (exchange: sender, receiver → channels, keys;
+//!                           repartition, on a cluster → keys)
 //! task                      (run → env → shared → report, signals; context → shared; kind)
 //! watermark  operator  chained  state
 //! emitter
