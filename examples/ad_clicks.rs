@@ -7,7 +7,10 @@
 //! cargo run --release --example ad_clicks -- run [--until-idle]    # restartable at any moment
 //! cargo run --release --example ad_clicks -- verify    # recompute from `clicks`; exit 1 if off
 //! ```
-//! Every subcommand takes `--data-dir DIR` (default: `$WEIR_DATA_DIR`, else `./weir-data`).
+//! Every subcommand takes `--data-dir DIR` (default: `$WEIR_DATA_DIR`, else `./weir-data`), or
+//! `--bootstrap HOST:PORT[,...]` (default: `$WEIR_BOOTSTRAP`) to run against a Kafka-protocol
+//! cluster (`weir serve`, Kafka, Redpanda) instead: the same topics, clicks, job and checks;
+//! `run` started several times there shares the work as instances of one job.
 //! Exit status: 0 on success, 1 on a runtime error (or a failed verification), 2 on a usage
 //! error; errors are one line on stderr. `run` and `verify` need a data directory with `clicks`
 //! (from `generate`) and create nothing otherwise.
@@ -20,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use weir::log::{Consumer, ConsumerConfig, Log, LogConfig};
+use weir::log::{Log, LogConfig};
 use weir::operators::windowed::HotKeyStats;
-use weir::runtime::{JobConfig, JobMetrics};
+use weir::runtime::JobMetrics;
 use weir_adclick::progress::Progress;
 use weir_adclick::{
-    self as adclick, AdMinute, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat,
-    Verification,
+    self as adclick, AdMinute, ClickGenerator, ClientConfig, GeneratorConfig, JobOptions, Place,
+    ValueFormat, Verification,
 };
 
 /// `println!` that ends the program quietly (exit 0) once standard output is closed
@@ -50,6 +53,15 @@ struct Cli {
     /// temporary one unless this is given)
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Run as a client of this Kafka-protocol cluster instead of a data directory (default:
+    /// $WEIR_BOOTSTRAP)
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT[,HOST:PORT...]",
+        conflicts_with = "data_dir"
+    )]
+    bootstrap: Option<String>,
     /// Clicks the demo generates
     #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     events: u64,
@@ -153,10 +165,52 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = run_cli(cli) {
+    let cluster = match cluster(&cli) {
+        Ok(c) => c,
+        Err(reason) => {
+            eprintln!("error: {reason}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run_cli(cli, cluster) {
         eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
         std::process::exit(1);
     }
+}
+
+/// The cluster from `--bootstrap`, else `$WEIR_BOOTSTRAP` (unless `--data-dir` is given); a
+/// bad list, or a flag the cluster cannot honour, is a usage error.
+fn cluster(cli: &Cli) -> std::result::Result<Option<ClientConfig>, String> {
+    let chosen = cli.bootstrap.clone().or_else(|| {
+        if cli.data_dir.is_some() {
+            return None;
+        }
+        std::env::var("WEIR_BOOTSTRAP")
+            .ok()
+            .filter(|v| !v.is_empty())
+    });
+    let Some(bootstrap) = chosen else {
+        return Ok(None);
+    };
+    weir_client::parse_bootstrap(&bootstrap).map_err(|e| format!("--bootstrap: {e}"))?;
+    if let Some(Command::Run(a)) = &cli.command
+        && a.sql
+    {
+        return Err("run --sql works on a data directory only, not over a cluster".into());
+    }
+    Ok(Some(ClientConfig::new(bootstrap)))
+}
+
+/// Fails unless the cluster has a `clicks` topic: `run` and `verify` have nothing to do
+/// elsewhere.
+fn require_clicks_on(cluster: &ClientConfig) -> Result<()> {
+    if !Place::from(cluster).has_topic(adclick::CLICKS)? {
+        bail!(
+            "no `clicks` topic on {}: run `generate` first",
+            cluster.bootstrap
+        );
+    }
+    Ok(())
 }
 
 fn data_dir(arg: &Option<PathBuf>) -> PathBuf {
@@ -191,11 +245,22 @@ fn require_clicks(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_cli(cli: Cli) -> Result<()> {
+fn stop_on_signal() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    Ok(stop)
+}
+
+fn run_cli(cli: Cli, cluster: Option<ClientConfig>) -> Result<()> {
+    if let Some(cluster) = &cluster {
+        return run_cluster(cli, cluster);
+    }
     match cli.command {
         Some(Command::Generate(a)) => {
             let log = open(&data_dir(&cli.data_dir))?;
-            generate(&log, &a)?;
+            generate((&log).into(), &a)?;
             log.close()?;
         }
         Some(Command::Run(a)) => {
@@ -203,11 +268,8 @@ fn run_cli(cli: Cli) -> Result<()> {
             require_clicks(&dir)?;
             let log = Log::open(&dir, LogConfig::default())
                 .with_context(|| format!("opening {}", dir.display()))?;
-            let stop = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(signal, stop.clone())?;
-            }
-            run(&log, &a, &stop)?;
+            let stop = stop_on_signal()?;
+            run((&log).into(), &a, &stop)?;
             log.close()?;
         }
         Some(Command::Verify) => {
@@ -225,13 +287,46 @@ fn run_cli(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-fn generate(log: &Log, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
+/// The subcommands as a client of `cluster`.
+fn run_cluster(cli: Cli, cluster: &ClientConfig) -> Result<()> {
+    let place = Place::from(cluster);
+    match cli.command {
+        Some(Command::Generate(a)) => {
+            generate(place, &a)?;
+        }
+        Some(Command::Run(a)) => {
+            require_clicks_on(cluster)?;
+            run(place, &a, &*stop_on_signal()?)?;
+        }
+        Some(Command::Verify) => {
+            require_clicks_on(cluster)?;
+            let v = adclick::verify(place)?;
+            say!("{v}");
+            if !v.passed() {
+                std::process::exit(1);
+            }
+        }
+        None => {
+            if place.has_topic(adclick::CLICKS)? {
+                bail!(
+                    "the demo needs a cluster without a `clicks` topic; {} has one",
+                    cluster.bootstrap
+                );
+            }
+            say!("weir ad-click demo — cluster {}\n", cluster.bootstrap);
+            demo_steps(place, cli.events)?;
+        }
+    }
+    Ok(())
+}
+
+fn generate(place: Place<'_>, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
     let format = match a.format {
         FormatArg::Json => ValueFormat::Json,
         FormatArg::Binary => ValueFormat::Binary,
     };
-    adclick::create_topics(log, a.partitions, format)?;
-    let format = adclick::clicks_format(log)?;
+    adclick::create_topics(place, a.partitions, format)?;
+    let format = adclick::clicks_format(place)?;
     let generator = ClickGenerator::new(GeneratorConfig {
         events: a.events,
         ads: a.ads,
@@ -244,7 +339,7 @@ fn generate(log: &Log, a: &GenerateArgs) -> Result<(u64, f64, u64)> {
     let started = Instant::now();
     let total = a.events;
     let mut progress = Progress::stderr();
-    let n = adclick::generate(log, generator, format, |n| {
+    let n = adclick::generate(place, generator, format, |n| {
         progress.update(&progress_bar(n, total, started))
     })?;
     progress.finish();
@@ -279,25 +374,22 @@ struct RunResult {
     took: Duration,
 }
 
-fn run(log: &Log, a: &RunArgs, stop: &AtomicBool) -> Result<RunResult> {
-    if log.partition_count(adclick::CLICKS).is_err() {
+fn run(place: Place<'_>, a: &RunArgs, stop: &AtomicBool) -> Result<RunResult> {
+    if !place.has_topic(adclick::CLICKS)? {
         bail!("no `clicks` topic: run `generate` first");
     }
-    adclick::create_topics(
-        log,
-        log.partition_count(adclick::CLICKS)?,
-        adclick::clicks_format(log)?,
-    )?;
-    let mut config = JobConfig::new("ad-clicks");
+    let format = adclick::clicks_format(place)?;
+    adclick::create_topics(place, place.partition_count(adclick::CLICKS)?, format)?;
+    let mut config = place.job_config("ad-clicks");
     config.epoch_ms = a.epoch_ms;
     config.stop_when_drained = a.until_idle;
     let options = JobOptions {
-        format: adclick::clicks_format(log)?,
+        format,
         ..JobOptions::default()
     };
-    let (handle, hot) = if a.sql {
+    let (handle, hot) = if let (true, Place::Embedded(log)) = (a.sql, place) {
         let mut sql_config = weir::sql::continuous::ContinuousConfig::new("ad-clicks-sql");
-        sql_config.job = JobConfig {
+        sql_config.job = weir::runtime::JobConfig {
             name: "ad-clicks-sql".into(),
             ..config
         };
@@ -306,7 +398,7 @@ fn run(log: &Log, a: &RunArgs, stop: &AtomicBool) -> Result<RunResult> {
         let query = weir::sql::continuous::ContinuousQuery::new(log, AD_CLICKS_SQL, sql_config)?;
         (query.start()?, None)
     } else {
-        let (job, hot) = adclick::build_job(log, config, &options)?;
+        let (job, hot) = adclick::build_job(place, config, &options)?;
         (job.start()?, hot)
     };
     let started = Instant::now();
@@ -394,6 +486,17 @@ fn demo(dir: Option<PathBuf>, events: u64) -> Result<()> {
     };
     say!("weir ad-click demo — data directory {}\n", dir.display());
     let log = open(&dir)?;
+    let passed = demo_steps((&log).into(), events)?;
+    log.close()?;
+    if !passed {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The demo's steps at `place`: generate, run until idle, verify, summary. Returns whether the
+/// verification passed.
+fn demo_steps(place: Place<'_>, events: u64) -> Result<bool> {
     say!("1. generate: {events} clicks, 10,000 ads (Zipf), one viral ad, some late clicks");
     let args = GenerateArgs {
         events,
@@ -404,11 +507,11 @@ fn demo(dir: Option<PathBuf>, events: u64) -> Result<()> {
         partitions: 8,
         format: FormatArg::Json,
     };
-    let (_, generate_per_s, hot_ad) = generate(&log, &args)?;
+    let (_, generate_per_s, hot_ad) = generate(place, &args)?;
     say!("\n2. run: 1-minute windows in event time, exactly once, until the input is drained");
     let never = AtomicBool::new(false);
     let r = run(
-        &log,
+        place,
         &RunArgs {
             until_idle: true,
             epoch_ms: 1_000,
@@ -418,17 +521,13 @@ fn demo(dir: Option<PathBuf>, events: u64) -> Result<()> {
         &never,
     )?;
     say!("\n3. verify: recompute every (ad, minute) from `clicks` and compare");
-    let v = adclick::verify(&log)?;
-    summary(&log, &v, &r, generate_per_s, hot_ad)?;
-    log.close()?;
-    if !v.passed() {
-        std::process::exit(1);
-    }
-    Ok(())
+    let v = adclick::verify(place)?;
+    summary(place, &v, &r, generate_per_s, hot_ad)?;
+    Ok(v.passed())
 }
 
 fn summary(
-    log: &Log,
+    place: Place<'_>,
     v: &Verification,
     r: &RunResult,
     generate_per_s: f64,
@@ -436,23 +535,23 @@ fn summary(
 ) -> Result<()> {
     // Top ads of the first minutes, from the committed output.
     let mut per_minute: BTreeMap<i64, Vec<(u64, u64)>> = BTreeMap::new();
-    let mut consumer = Consumer::new(log, ConsumerConfig::default())?;
-    consumer.assign_topic(adclick::PER_MINUTE)?;
-    loop {
-        let batches = consumer.poll(Duration::from_millis(100))?;
-        if batches.is_empty() {
-            break;
-        }
-        for b in batches {
-            for rec in b.records() {
-                let rec = rec?;
-                let m: AdMinute = serde_json::from_slice(rec.value.as_deref().unwrap_or_default())?;
-                per_minute
-                    .entry(m.window_start)
-                    .or_default()
-                    .push((m.clicks, m.ad_id));
+    let mut bad = None;
+    place.read_committed(adclick::PER_MINUTE, |value| {
+        match serde_json::from_slice::<AdMinute>(value) {
+            Ok(m) => per_minute
+                .entry(m.window_start)
+                .or_default()
+                .push((m.clicks, m.ad_id)),
+            Err(e) => {
+                bad.get_or_insert(e);
             }
         }
+    })?;
+    if let Some(e) = bad {
+        bail!(
+            "a record of `{}` is not an (ad, minute): {e}",
+            adclick::PER_MINUTE
+        );
     }
     say!("\ntop ads per minute (first 3 minutes)");
     for (start, ads) in per_minute.iter_mut().take(3) {

@@ -1,6 +1,7 @@
 //! The ad-click example (`examples/ad_clicks.rs`) as a user runs it: generate → run → verify,
 //! SIGKILLed runs, and malformed input.
 
+use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -304,4 +305,143 @@ fn run_and_verify_need_clicks_and_create_nothing() {
         let left: Vec<_> = std::fs::read_dir(&empty).expect("read_dir").collect();
         assert!(left.is_empty(), "{args:?} left {left:?}");
     }
+}
+
+// ---- on a cluster ------------------------------------------------------------------------
+
+/// The example as a client of the cluster at `bootstrap`.
+fn on_cluster(bootstrap: &str, args: &[&str]) -> String {
+    let out = Command::new(example())
+        .arg("--bootstrap")
+        .arg(bootstrap)
+        .args(args)
+        .env_remove("WEIR_DATA_DIR")
+        .env_remove("WEIR_BOOTSTRAP")
+        .output()
+        .expect("run the example");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "ad_clicks --bootstrap {bootstrap} {args:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The committed `ad_clicks_per_minute`, as a set, and whether any (ad, minute) came twice.
+fn per_minute<'a>(place: impl Into<weir_adclick::Place<'a>>) -> BTreeSet<(u64, i64, i64, u64)> {
+    let mut rows = BTreeSet::new();
+    place
+        .into()
+        .read_committed(weir_adclick::PER_MINUTE, |value| {
+            let m: weir_adclick::AdMinute = serde_json::from_slice(value).unwrap();
+            assert!(
+                rows.insert((m.ad_id, m.window_start, m.window_end, m.clicks)),
+                "{m:?} committed twice"
+            );
+        })
+        .unwrap();
+    rows
+}
+
+/// generate → run → verify against `weir serve` gives exactly what the same seed gives on the
+/// embedded log. No late clicks: which clicks miss their minute depends on how reads of the
+/// partitions interleave, which differs between the two; every on-time click counts alike.
+#[test]
+fn generate_run_verify_on_a_cluster_equals_the_embedded_run() {
+    let server_dir = tempfile::tempdir().expect("tempdir");
+    let serve = super::serve::ServeProcess::start(server_dir.path(), 0);
+    let generate = [
+        "generate",
+        "--events",
+        "20000",
+        "--seed",
+        "7",
+        "--late-share",
+        "0",
+        "--partitions",
+        "4",
+    ];
+    let run = [
+        "run",
+        "--until-idle",
+        "--metrics-ms",
+        "0",
+        "--epoch-ms",
+        "200",
+    ];
+    let out = on_cluster(&serve.addr, &generate);
+    assert!(out.contains("generated 20000 clicks"), "{out}");
+    let out = on_cluster(&serve.addr, &run);
+    assert!(out.contains("processed 20000 clicks"), "{out}");
+    // Restarted, it finds nothing left to do.
+    let out = on_cluster(&serve.addr, &run);
+    assert!(out.contains("processed 0 clicks"), "{out}");
+    let out = on_cluster(&serve.addr, &["verify"]);
+    assert!(out.contains("verdict:            PASS"), "{out}");
+    assert!(out.contains("input clicks:       20000"), "{out}");
+    let cluster_rows = per_minute(&weir_adclick::ClientConfig::new(serve.addr.clone()));
+    serve.stop();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(dir.path(), &generate);
+    ok(dir.path(), &run);
+    let embedded_out = ok(dir.path(), &["verify"]);
+    assert!(
+        embedded_out.contains("verdict:            PASS"),
+        "{embedded_out}"
+    );
+    let log = Log::open_read_only(dir.path()).unwrap();
+    let embedded_rows = per_minute(&log);
+    assert_eq!(
+        embedded_rows.iter().map(|r| r.3).sum::<u64>(),
+        20_000,
+        "every click on time"
+    );
+    assert_eq!(cluster_rows, embedded_rows);
+    assert_eq!(out, embedded_out, "the same verification report");
+}
+
+/// `weir bench adclick --bootstrap`: the embedded figures, then the job on the cluster, and
+/// the cluster left without the topics the bench made.
+#[test]
+fn bench_adclick_on_a_cluster_reports_beside_the_embedded_figures() {
+    let server_dir = tempfile::tempdir().expect("tempdir");
+    let serve = super::serve::ServeProcess::start(server_dir.path(), 0);
+    let bench = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+        c.args(["--bootstrap", &serve.addr, "bench", "adclick"])
+            .args(["--events", "5000", "--runs", "1", "--no-json"])
+            .args(extra)
+            .env_remove("WEIR_DATA_DIR")
+            .env_remove("WEIR_BOOTSTRAP");
+        c.output().expect("run weir bench")
+    };
+    let out = bench(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figure = |name: &str| -> f64 {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no `{name}` line in {stdout}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(figure("events_per_s") > 0.0);
+    assert!(figure("cluster_1_instance_events_per_s") > 0.0);
+    assert!(figure("cluster_vs_embedded") > 0.0);
+    assert_eq!(figure("cluster_instances"), 1.0);
+    // It deleted what it made, so it runs again.
+    let out = bench(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serve.stop();
 }

@@ -3,6 +3,10 @@
 //! types, a deterministic click generator, the job, its verifier and a progress line. Example
 //! code, kept out of the `weir` library (which is the product facade) and never published.
 //!
+//! Each works on the embedded log or on a Kafka-protocol cluster alike: the topics, the
+//! generator and the verifier take a [`Place`] (`&Log` or `&ClientConfig` converts into one),
+//! the job any [`IntoTopics`]. The same seed gives the same records in both.
+//!
 //! Topics (a contract: docs/architecture.md): `clicks` (value `{"ad_id", "user_id", "ts"}`, key the
 //! ad id), `ad_clicks_per_minute` (value `{"ad_id", "window_start", "window_end", "clicks"}`) and
 //! `clicks_late` (the clicks that missed their window, with the reason).
@@ -14,6 +18,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod place;
 pub mod progress;
 #[cfg(feature = "sql")]
 pub mod sql_bench;
@@ -22,11 +27,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use weir_log::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+use weir_log::{Log, TopicConfig};
 use weir_operators::aggregate::count;
 use weir_operators::window::WindowSpec;
 use weir_operators::windowed::{HotKeyStats, HotKeys, KeyedWindowExt, LateRecord, WindowResult};
-use weir_runtime::{Binary, Codec, Job, JobConfig, Json};
+use weir_runtime::{Binary, Codec, EmbeddedTopics, Job, JobConfig, Json, Topics};
+
+use place::ClickWriter;
+pub use place::Place;
+/// The cluster's settings a [`Place::Cluster`] holds.
+pub use weir_client::ClientConfig;
 
 /// The input topic: one click per record, keyed by the ad id.
 pub const CLICKS: &str = "clicks";
@@ -74,8 +84,8 @@ pub struct AdMinute {
 pub use weir_log::ValueFormat;
 
 /// The format of `clicks` as stored in its topic metadata.
-pub fn clicks_format(log: &Log) -> weir_log::Result<ValueFormat> {
-    Ok(log.topic_config(CLICKS)?.format)
+pub fn clicks_format<'a>(place: impl Into<Place<'a>>) -> weir_runtime::Result<ValueFormat> {
+    place.into().value_format(CLICKS)
 }
 
 /// What the generator produces.
@@ -187,8 +197,15 @@ impl Iterator for ClickGenerator {
     }
 }
 
-/// Creates the three topics (clicks with `partitions` partitions, stored as `format`).
-pub fn create_topics(log: &Log, partitions: i32, format: ValueFormat) -> weir_log::Result<()> {
+/// Creates the topics that do not exist yet (`clicks` with `partitions` partitions, stored as
+/// `format`; `ad_clicks_per_minute` with as many; `clicks_late` and `clicks_dead_letter` with
+/// the defaults), on the embedded log or a cluster alike.
+pub fn create_topics<'a>(
+    place: impl Into<Place<'a>>,
+    partitions: i32,
+    format: ValueFormat,
+) -> weir_runtime::Result<()> {
+    let place = place.into();
     let clicks = TopicConfig {
         partitions,
         schema: Some(CLICK_SCHEMA.to_string()),
@@ -208,29 +225,21 @@ pub fn create_topics(log: &Log, partitions: i32, format: ValueFormat) -> weir_lo
         (LATE, TopicConfig::default()),
         (DEAD_LETTER, TopicConfig::default()),
     ] {
-        if log.partition_count(name).is_err() {
-            log.create_topic(name, config)?;
-        }
+        place.create_topic(name, config)?;
     }
     Ok(())
 }
 
 /// Produces the generator's clicks to `clicks` with an idempotent producer, keyed by ad id,
-/// calling `progress` with the count every 100,000 clicks. Returns the clicks produced.
-pub fn generate(
-    log: &Log,
+/// timestamped with the click's time, calling `progress` with the count every 100,000 clicks.
+/// Returns the clicks produced (all acknowledged).
+pub fn generate<'a>(
+    place: impl Into<Place<'a>>,
     generator: ClickGenerator,
     format: ValueFormat,
     mut progress: impl FnMut(u64),
 ) -> weir_runtime::Result<u64> {
-    let producer = Producer::new(
-        log,
-        ProducerConfig {
-            idempotent: true,
-            linger_ms: 5,
-            ..ProducerConfig::default()
-        },
-    )?;
+    let producer = ClickWriter::open(place.into())?;
     let mut value = Vec::with_capacity(64);
     let mut key = itoa_buf();
     let mut n = 0u64;
@@ -245,18 +254,13 @@ pub fn generate(
             source,
         })?;
         let k = write_u64(&mut key, click.ad_id);
-        producer.send(
-            ProducerRecord::new(CLICKS, &value)
-                .key(k)
-                .timestamp(click.ts.max(0)),
-        )?;
+        producer.send(CLICKS, k, &value, click.ts.max(0))?;
         n += 1;
         if n.is_multiple_of(100_000) {
             progress(n);
         }
     }
-    producer.flush()?;
-    producer.close()?;
+    producer.finish()?;
     progress(n);
     Ok(n)
 }
@@ -303,16 +307,42 @@ impl Default for JobOptions {
     }
 }
 
-/// The ad-click job on `log`: read `clicks`, count per ad per minute in event time, salting
-/// hot ads, results to `ad_clicks_per_minute`, late clicks to `clicks_late`. Returns the job
-/// (to start) and, with salting, what salting did.
+/// What a job can run on: the runtime's topics, or something that makes them.
+pub trait IntoTopics {
+    /// The topics (on a cluster, a new client).
+    fn into_topics(self) -> weir_runtime::Result<Arc<dyn Topics>>;
+}
+
+impl IntoTopics for Arc<dyn Topics> {
+    fn into_topics(self) -> weir_runtime::Result<Arc<dyn Topics>> {
+        Ok(self)
+    }
+}
+
+impl IntoTopics for &Log {
+    fn into_topics(self) -> weir_runtime::Result<Arc<dyn Topics>> {
+        Ok(Arc::new(EmbeddedTopics::new(self.clone())))
+    }
+}
+
+impl IntoTopics for Place<'_> {
+    fn into_topics(self) -> weir_runtime::Result<Arc<dyn Topics>> {
+        self.topics()
+    }
+}
+
+/// The ad-click job on `topics` (an `Arc<dyn Topics>`, a `&Log` or a [`Place`]): read
+/// `clicks`, count per ad per minute in event time, salting hot ads, results to
+/// `ad_clicks_per_minute`, late clicks to `clicks_late`. Returns the job (to start) and, with
+/// salting, what salting did. Instances built with the same `config.name` on a cluster are one
+/// job.
 pub fn build_job(
-    log: &Log,
+    topics: impl IntoTopics,
     mut config: JobConfig,
     options: &JobOptions,
 ) -> weir_runtime::Result<(Job, Option<Arc<HotKeyStats<u64>>>)> {
     config.parallelism_default = options.parallelism;
-    let job = Job::new(log, config)?;
+    let job = Job::with_topics(topics.into_topics()?, config)?;
     let stats = match options.format {
         ValueFormat::Json => wire(&job, Json, options),
         ValueFormat::Binary => wire(&job, Binary, options),
@@ -419,49 +449,19 @@ impl std::fmt::Display for Verification {
     }
 }
 
-/// Reads every committed record of `topic` (read_committed), calling `f` with each value.
-fn scan(
-    log: &Log,
-    topic: &str,
-    mut f: impl FnMut(&weir_log::format::Record),
-) -> weir_runtime::Result<()> {
-    let mut consumer = weir_log::Consumer::new(log, weir_log::ConsumerConfig::default())?;
-    consumer.assign_topic(topic)?;
-    let partitions = log.partition_count(topic)?;
-    loop {
-        let batches = consumer.poll(Duration::from_millis(100))?;
-        if batches.is_empty() {
-            // Stop at the last stable offset: nothing more is committed.
-            let description = log.describe_topic(topic)?;
-            let done = (0..partitions).all(|p| {
-                consumer.position(topic, p).unwrap_or(0)
-                    >= description.partitions[p as usize].last_stable_offset
-            });
-            if done {
-                return Ok(());
-            }
-            continue;
-        }
-        for b in batches {
-            for r in b.records() {
-                f(&r?);
-            }
-        }
-    }
-}
-
 /// Recomputes every (ad, minute) count from `clicks` with a plain loop (no windowing code of
 /// the job) and checks the committed output: each (ad, minute) once, and output clicks plus
-/// late clicks equal to the input clicks.
-pub fn verify(log: &Log) -> weir_runtime::Result<Verification> {
+/// late clicks equal to the input clicks. Reads as a read_committed consumer of its own, on
+/// the embedded log or a cluster.
+pub fn verify<'a>(place: impl Into<Place<'a>>) -> weir_runtime::Result<Verification> {
     use std::collections::HashMap;
-    let format = clicks_format(log)?;
+    let place = place.into();
+    let format = clicks_format(place)?;
     let mut v = Verification::default();
     let minute = |ts: i64| ts.div_euclid(MINUTE_MS) * MINUTE_MS;
     // (ad, minute start) -> (input, output, late)
     let mut counts: HashMap<(u64, i64), (u64, u64, u64)> = HashMap::new();
-    scan(log, CLICKS, |r| {
-        let bytes = r.value.as_deref().unwrap_or_default();
+    place.read_committed(CLICKS, |bytes| {
         let click: Option<Click> = match format {
             ValueFormat::Json => Json.decode(bytes).ok(),
             ValueFormat::Binary => Binary.decode(bytes).ok(),
@@ -476,9 +476,8 @@ pub fn verify(log: &Log) -> weir_runtime::Result<Verification> {
     })?;
     let mut seen = std::collections::HashSet::new();
     let mut bad_output = 0u64;
-    scan(log, PER_MINUTE, |r| {
-        let Ok(m) = serde_json::from_slice::<AdMinute>(r.value.as_deref().unwrap_or_default())
-        else {
+    place.read_committed(PER_MINUTE, |value| {
+        let Ok(m) = serde_json::from_slice::<AdMinute>(value) else {
             bad_output += 1;
             return;
         };
@@ -489,10 +488,8 @@ pub fn verify(log: &Log) -> weir_runtime::Result<Verification> {
         }
         counts.entry((m.ad_id, m.window_start)).or_default().1 += m.clicks;
     })?;
-    scan(log, LATE, |r| {
-        match serde_json::from_slice::<LateRecord<u64, Click>>(
-            r.value.as_deref().unwrap_or_default(),
-        ) {
+    place.read_committed(LATE, |value| {
+        match serde_json::from_slice::<LateRecord<u64, Click>>(value) {
             Ok(l) => {
                 v.late_clicks += 1;
                 counts
@@ -503,8 +500,8 @@ pub fn verify(log: &Log) -> weir_runtime::Result<Verification> {
             Err(_) => bad_output += 1,
         }
     })?;
-    if log.partition_count(DEAD_LETTER).is_ok() {
-        scan(log, DEAD_LETTER, |_| v.dead_letters += 1)?;
+    if place.has_topic(DEAD_LETTER)? {
+        place.read_committed(DEAD_LETTER, |_| v.dead_letters += 1)?;
     }
     let mut mismatches: Vec<_> = counts
         .into_iter()

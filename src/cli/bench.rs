@@ -66,7 +66,13 @@ then times the ad-click job from start until it has drained the topic and commit
 viral ad taking --hot-share of the clicks with salting (hot_events_per_s) and without \
 (hot_unsalted_events_per_s), and JSON values (json_events_per_s). baseline_events_per_s: one loop \
 counting the same decoded clicks into a HashMap, the speed limit; \
-baseline_read_decode_count_events_per_s adds reading and decoding them on one thread."
+baseline_read_decode_count_events_per_s adds reading and decoding them on one thread.\n\nWith --bootstrap, also the job on that cluster, after the embedded runs (which stay in a temporary \
+directory): the clicks loaded over the protocol (idempotent producer, binary values, uniform ads; \
+cluster_generate_events_per_s), then --instances instances of the job (default 1) in this process, each \
+on its own thread with its own client, under one job name so that they share the work, timed until all \
+have drained `clicks` and committed (cluster_<N>_instance[s]_events_per_s, median of --runs; \
+cluster_vs_embedded against events_per_s). The cluster must not have the example's topics yet; the \
+bench deletes the topics it created at the end."
     )]
     Adclick(super::bench_adclick::AdclickBench),
     /// `SELECT ad_id, count(*) FROM clicks GROUP BY ad_id` over topics against plain DataFusion
@@ -149,13 +155,17 @@ pub fn run(dir: &DataDir, cluster: Option<&ClientConfig>, cmd: BenchCommand) -> 
         let name = match &cmd {
             BenchCommand::Produce(_) => Some("bench produce"),
             BenchCommand::Consume(_) => Some("bench consume"),
-            BenchCommand::Adclick(_) => Some("bench adclick"),
+            // With a cluster it adds the job on the cluster beside the embedded figures.
+            BenchCommand::Adclick(_) => None,
             BenchCommand::Sql(_) => Some("bench sql"),
             BenchCommand::Serve(_) => None,
         };
         if let Some(name) = name {
             usage!("{}", super::not_over_a_cluster(name));
         }
+    }
+    if let BenchCommand::Adclick(a) = &cmd {
+        super::bench_adclick::check(cluster, a)?;
     }
     let place = Place::new(dir)?;
     let mut report = Report::default();
@@ -171,7 +181,9 @@ pub fn run(dir: &DataDir, cluster: Option<&ClientConfig>, cmd: BenchCommand) -> 
         BenchCommand::Produce(a) if a.transactional => bench_transactional(&place, &a, &mut report),
         BenchCommand::Produce(a) => bench_produce(&place, &a, &mut report),
         BenchCommand::Consume(a) => bench_consume(&place, &a, &mut report),
-        BenchCommand::Adclick(a) => super::bench_adclick::bench(&place.path, &a, &mut report),
+        BenchCommand::Adclick(a) => {
+            super::bench_adclick::bench(&place.path, cluster, &a, &mut report)
+        }
         BenchCommand::Sql(a) => super::bench_sql::bench(&place.path, &a, &mut report),
         BenchCommand::Serve(a) => super::bench_serve::bench(&place.path, cluster, &a, &mut report),
     };

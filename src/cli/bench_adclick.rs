@@ -1,6 +1,7 @@
 //! `weir bench adclick`: the ad-click job end to end (a pre-loaded `clicks` topic, 1-minute
 //! tumbling counts per ad, exactly-once with 1 s epochs) beside the speed limit: a hand-written
-//! single loop counting the same decoded events, measured in the same run.
+//! single loop counting the same decoded events, measured in the same run. With a cluster, the
+//! same job as N instances on it beside the embedded figures.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,10 +12,20 @@ use clap::Args;
 use weir::log::{Consumer, ConsumerConfig, Log, LogConfig};
 use weir::runtime::{Binary, Codec, JobConfig};
 use weir_adclick::{
-    self as adclick, Click, ClickGenerator, GeneratorConfig, JobOptions, ValueFormat,
+    self as adclick, Click, ClickGenerator, GeneratorConfig, JobOptions, Place, ValueFormat,
 };
+use weir_client::{Admin, ClientConfig};
 
 use super::report::Report;
+use super::usage;
+
+/// The topics the example uses, which the cluster run creates and deletes.
+const EXAMPLE_TOPICS: [&str; 4] = [
+    adclick::CLICKS,
+    adclick::PER_MINUTE,
+    adclick::LATE,
+    adclick::DEAD_LETTER,
+];
 
 #[derive(Debug, Args)]
 pub struct AdclickBench {
@@ -40,6 +51,10 @@ pub struct AdclickBench {
     /// name); the median counts
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
     runs: u64,
+    /// With --bootstrap: instances of the job on the cluster, each on its own thread with its
+    /// own client [default: 1]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    instances: Option<u64>,
 }
 
 struct Run {
@@ -136,7 +151,123 @@ fn count_loop(clicks: &[Click]) -> (usize, Duration) {
     (n, t.elapsed())
 }
 
-pub fn bench(place: &Path, a: &AdclickBench, report: &mut Report) -> Result<()> {
+/// Loads the clicks into `cluster`, then times `instances` instances of the job (same name)
+/// until all have drained them; deletes what it created. The cluster must not have the
+/// example's topics yet: the figure counts these clicks only.
+fn run_cluster(cluster: &ClientConfig, a: &AdclickBench, instances: u64) -> Result<Run> {
+    let place = Place::from(cluster);
+    for topic in EXAMPLE_TOPICS {
+        if place.has_topic(topic)? {
+            bail!(
+                "bench adclick loads its own clicks: {} already has a `{topic}` topic (delete the \
+                 example's topics first: weir --bootstrap {} topic delete {topic})",
+                cluster.bootstrap,
+                cluster.bootstrap
+            );
+        }
+    }
+    let mut created: Vec<String> = EXAMPLE_TOPICS.iter().map(|t| t.to_string()).collect();
+    let result = time_cluster(place, a, instances, &mut created);
+    // Whatever happened, the topics it made go: the next run needs a cluster without them.
+    let admin = Admin::connect(cluster)?;
+    for topic in &created {
+        if place.has_topic(topic).unwrap_or(false) {
+            admin
+                .delete_topic(topic)
+                .with_context(|| format!("deleting `{topic}` after the bench"))?;
+        }
+    }
+    result
+}
+
+fn time_cluster(
+    place: Place<'_>,
+    a: &AdclickBench,
+    instances: u64,
+    created: &mut Vec<String>,
+) -> Result<Run> {
+    adclick::create_topics(place, a.partitions, ValueFormat::Binary)?;
+    let generator = ClickGenerator::new(GeneratorConfig {
+        events: a.events,
+        ads: a.ads,
+        hot_share: 0.0,
+        ..GeneratorConfig::default()
+    });
+    let t = Instant::now();
+    let produced = adclick::generate(place, generator, ValueFormat::Binary, |_| {})?;
+    let generate_per_s = produced as f64 / t.elapsed().as_secs_f64();
+    let mut rates = Vec::new();
+    let (mut checkpoints, mut checkpoint_max_ms) = (0, 0);
+    for run in 0..a.runs {
+        let name = format!("adclick-bench-{}-{run}", std::process::id());
+        let config = {
+            let mut c = place.job_config(&name);
+            c.stop_when_drained = true;
+            c.epoch_ms = a.epoch_ms;
+            c
+        };
+        created.push(config.state_topic.clone());
+        let t = Instant::now();
+        // A `Job` stays on the thread that builds it: each instance is built and run on its own.
+        let outcomes: Vec<Result<weir::runtime::JobMetrics>> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..instances)
+                .map(|_| {
+                    let config = config.clone();
+                    s.spawn(move || -> Result<weir::runtime::JobMetrics> {
+                        let options = JobOptions {
+                            format: ValueFormat::Binary,
+                            salts: Some(8),
+                            ..JobOptions::default()
+                        };
+                        let (job, _stats) = adclick::build_job(place, config, &options)?;
+                        Ok(job.start()?.wait()?)
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a job instance panicked")))
+                })
+                .collect()
+        });
+        let took = t.elapsed();
+        let mut read = 0;
+        for m in outcomes {
+            let m = m?;
+            read += m.source_records;
+            checkpoints = m.checkpoints;
+            checkpoint_max_ms = checkpoint_max_ms.max(m.checkpoint_max_ms);
+        }
+        if read != produced {
+            bail!("the job's {instances} instance(s) read {read} of {produced} clicks");
+        }
+        rates.push(produced as f64 / took.as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    Ok(Run {
+        events_per_s: rates[rates.len() / 2],
+        generate_per_s,
+        checkpoints,
+        checkpoint_max_ms,
+    })
+}
+
+/// Refuses flags that need a cluster when there is none (before anything runs).
+pub fn check(cluster: Option<&ClientConfig>, a: &AdclickBench) -> Result<()> {
+    if cluster.is_none() && a.instances.is_some() {
+        usage!("bench adclick --instances runs instances on a cluster: it needs --bootstrap");
+    }
+    Ok(())
+}
+
+pub fn bench(
+    place: &Path,
+    cluster: Option<&ClientConfig>,
+    a: &AdclickBench,
+    report: &mut Report,
+) -> Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     report.line("events", a.events);
     report.line("partitions", a.partitions);
@@ -212,6 +343,28 @@ pub fn bench(place: &Path, a: &AdclickBench, report: &mut Report) -> Result<()> 
             "json_events_per_s_per_core",
             format!("{:.0}", json.events_per_s / cores),
         );
+    }
+
+    if let Some(cluster) = cluster {
+        let instances = a.instances.unwrap_or(1);
+        report.line("cluster", &cluster.bootstrap);
+        report.line("cluster_instances", instances);
+        let on_cluster = run_cluster(cluster, a, instances)?;
+        report.line(
+            "cluster_generate_events_per_s",
+            format!("{:.0}", on_cluster.generate_per_s),
+        );
+        let name = format!(
+            "cluster_{instances}_instance{}_events_per_s",
+            if instances == 1 { "" } else { "s" }
+        );
+        report.line(&name, format!("{:.0}", on_cluster.events_per_s));
+        report.line(
+            "cluster_vs_embedded",
+            format!("{:.3}", on_cluster.events_per_s / uniform.events_per_s),
+        );
+        report.line("cluster_checkpoints", on_cluster.checkpoints);
+        report.line("cluster_checkpoint_max_ms", on_cluster.checkpoint_max_ms);
     }
     Ok(())
 }
