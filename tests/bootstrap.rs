@@ -328,7 +328,6 @@ fn commands_without_meaning_over_a_cluster_refuse_bootstrap() {
     // Refused before any connection: no server is needed.
     for args in [
         &["sql", "SELECT 1"][..],
-        &["bench", "adclick", "--events", "10"],
         &["bench", "produce", "--records", "10"],
         &["serve"],
     ] {
@@ -337,6 +336,9 @@ fn commands_without_meaning_over_a_cluster_refuse_bootstrap() {
         let out = run(d, &all).fails(2);
         assert!(out.stderr.contains("not over a cluster"), "{}", out.stderr);
     }
+    // `bench adclick` runs on a cluster too (tests/adclick.rs); its --instances only there.
+    let out = run(d, &["bench", "adclick", "--events", "10", "--instances", "2"]).fails(2);
+    assert!(out.stderr.contains("needs --bootstrap"), "{}", out.stderr);
     // $WEIR_BOOTSTRAP counts as --bootstrap.
     let out = Run::from(
         super::weir(d)
