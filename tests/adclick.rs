@@ -131,22 +131,35 @@ fn sigkilled_runs_restart_to_an_exact_result() {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
+    kill_runs(
+        || {
+            ad_clicks(
+                dir.path(),
+                &["run", "--epoch-ms", "50", "--metrics-ms", "20"],
+            )
+        },
+        6,
+        seed,
+    );
+    ok(dir.path(), &["run", "--until-idle", "--metrics-ms", "0"]);
+    let out = ok(dir.path(), &["verify"]);
+    assert!(out.contains("verdict:            PASS"), "{out}");
+}
+
+/// Starts `run` (a `run` that follows `clicks` and prints a metrics line every 20 ms) `rounds`
+/// times, SIGKILLing each: once a line shows a newer committed epoch than the last round saw
+/// (or, if it has caught up and commits nothing new, after 250 lines), at a random moment
+/// within 150 ms. Fails unless some run committed an epoch.
+fn kill_runs(run: impl Fn() -> Command, rounds: u32, seed: u64) {
     eprintln!("seed {seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
-    // Each round: `run` follows `clicks` (it never stops by itself) and prints a metrics line
-    // every 20 ms. Once a line shows a newer committed epoch than the last round saw (or, if it
-    // has caught up and commits nothing new, after 250 lines), it is SIGKILLed at a random
-    // moment within 150 ms.
     let mut last_epoch = 0;
-    for round in 0..6 {
-        let mut child = ad_clicks(
-            dir.path(),
-            &["run", "--epoch-ms", "50", "--metrics-ms", "20"],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn run");
+    for round in 0..rounds {
+        let mut child = run()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn run");
         // Kept open until the child is dead, so that its writes never fail.
         let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
         let mut seen = 0;
@@ -171,11 +184,8 @@ fn sigkilled_runs_restart_to_an_exact_result() {
         child.wait().expect("reap");
         drop(lines);
     }
-    eprintln!("killed 6 times; the last run had committed epoch {last_epoch}");
+    eprintln!("killed {rounds} times; the last run had committed epoch {last_epoch}");
     assert!(last_epoch > 0, "no run committed anything (seed {seed})");
-    ok(dir.path(), &["run", "--until-idle", "--metrics-ms", "0"]);
-    let out = ok(dir.path(), &["verify"]);
-    assert!(out.contains("verdict:            PASS"), "{out}");
 }
 
 #[test]
@@ -310,13 +320,19 @@ fn run_and_verify_need_clicks_and_create_nothing() {
 // ---- on a cluster ------------------------------------------------------------------------
 
 /// The example as a client of the cluster at `bootstrap`.
-fn on_cluster(bootstrap: &str, args: &[&str]) -> String {
-    let out = Command::new(example())
-        .arg("--bootstrap")
+fn cluster_command(bootstrap: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(example());
+    c.arg("--bootstrap")
         .arg(bootstrap)
         .args(args)
         .env_remove("WEIR_DATA_DIR")
-        .env_remove("WEIR_BOOTSTRAP")
+        .env_remove("WEIR_BOOTSTRAP");
+    c
+}
+
+/// Runs the example against `bootstrap`; fails unless it succeeds. Returns its stdout.
+fn on_cluster(bootstrap: &str, args: &[&str]) -> String {
+    let out = cluster_command(bootstrap, args)
         .output()
         .expect("run the example");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -443,5 +459,38 @@ fn bench_adclick_on_a_cluster_reports_beside_the_embedded_figures() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    serve.stop();
+}
+
+/// SIGKILLed `run`s against `weir serve`, each fencing the one before: the committed result is
+/// exact once a last run drains `clicks`.
+#[test]
+fn sigkilled_runs_on_a_cluster_restart_to_an_exact_result() {
+    let server_dir = tempfile::tempdir().expect("tempdir");
+    let serve = super::serve::ServeProcess::start(server_dir.path(), 0);
+    on_cluster(
+        &serve.addr,
+        &["generate", "--events", "100000", "--late-share", "0.005"],
+    );
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    kill_runs(
+        || {
+            cluster_command(
+                &serve.addr,
+                &["run", "--epoch-ms", "50", "--metrics-ms", "20"],
+            )
+        },
+        3,
+        seed,
+    );
+    on_cluster(&serve.addr, &["run", "--until-idle", "--metrics-ms", "0"]);
+    let out = on_cluster(&serve.addr, &["verify"]);
+    assert!(
+        out.contains("verdict:            PASS"),
+        "seed {seed}: {out}"
+    );
+    assert!(out.contains("input clicks:       100000"), "{out}");
     serve.stop();
 }

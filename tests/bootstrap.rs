@@ -337,7 +337,11 @@ fn commands_without_meaning_over_a_cluster_refuse_bootstrap() {
         assert!(out.stderr.contains("not over a cluster"), "{}", out.stderr);
     }
     // `bench adclick` runs on a cluster too (tests/adclick.rs); its --instances only there.
-    let out = run(d, &["bench", "adclick", "--events", "10", "--instances", "2"]).fails(2);
+    let out = run(
+        d,
+        &["bench", "adclick", "--events", "10", "--instances", "2"],
+    )
+    .fails(2);
     assert!(out.stderr.contains("needs --bootstrap"), "{}", out.stderr);
     // $WEIR_BOOTSTRAP counts as --bootstrap.
     let out = Run::from(
