@@ -494,3 +494,54 @@ fn sigkilled_runs_on_a_cluster_restart_to_an_exact_result() {
     assert!(out.contains("input clicks:       100000"), "{out}");
     serve.stop();
 }
+
+/// Two `run --until-idle` started together on a cluster are two instances of one job: each
+/// processes a share of the clicks, the shares add up, and the committed result is exact.
+#[test]
+fn two_runs_on_a_cluster_share_the_work() {
+    let server_dir = tempfile::tempdir().expect("tempdir");
+    let serve = super::serve::ServeProcess::start(server_dir.path(), 0);
+    on_cluster(
+        &serve.addr,
+        &["generate", "--events", "50000", "--late-share", "0.005"],
+    );
+    let run = [
+        "run",
+        "--until-idle",
+        "--metrics-ms",
+        "0",
+        "--epoch-ms",
+        "200",
+    ];
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            cluster_command(&serve.addr, &run)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn run")
+        })
+        .collect();
+    let processed: Vec<u64> = children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().expect("wait for run");
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("processed "))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no `processed N clicks` line: {stdout}"))
+        })
+        .collect();
+    assert_eq!(processed.iter().sum::<u64>(), 50_000, "{processed:?}");
+    let out = on_cluster(&serve.addr, &["verify"]);
+    assert!(out.contains("verdict:            PASS"), "{out}");
+    serve.stop();
+}
