@@ -1,4 +1,5 @@
-//! The ad-click aggregator: clicks per ad per minute, exactly once, on weir's embedded log.
+//! The ad-click aggregator: clicks per ad per minute, exactly once, on weir's embedded log or a
+//! cluster.
 //!
 //! ```text
 //! cargo run --release --example ad_clicks              # demo: generate, aggregate, verify, summary
@@ -12,8 +13,9 @@
 //! cluster (`weir serve`, Kafka, Redpanda) instead: the same topics, clicks, job and checks;
 //! `run` started several times there shares the work as instances of one job.
 //! Exit status: 0 on success, 1 on a runtime error (or a failed verification), 2 on a usage
-//! error; errors are one line on stderr. `run` and `verify` need a data directory with `clicks`
-//! (from `generate`) and create nothing otherwise.
+//! error; errors are one line on stderr. `run` and `verify` need a data directory (or a cluster)
+//! with `clicks` (from `generate`) and create nothing otherwise. `run --sql` works on a data
+//! directory only.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
