@@ -168,16 +168,22 @@ fn run_cluster(cluster: &ClientConfig, a: &AdclickBench, instances: u64) -> Resu
     }
     let mut created: Vec<String> = EXAMPLE_TOPICS.iter().map(|t| t.to_string()).collect();
     let result = time_cluster(place, a, instances, &mut created);
-    // Whatever happened, the topics it made go: the next run needs a cluster without them.
-    let admin = Admin::connect(cluster)?;
-    for topic in &created {
-        if place.has_topic(topic).unwrap_or(false) {
-            admin
-                .delete_topic(topic)
-                .with_context(|| format!("deleting `{topic}` after the bench"))?;
+    // Whatever happened, the topics it made go: the next run needs a cluster without them. A
+    // failed run's error comes first.
+    let cleaned = (|| -> Result<()> {
+        let admin = Admin::connect(cluster)?;
+        for topic in &created {
+            if place.has_topic(topic)? {
+                admin
+                    .delete_topic(topic)
+                    .with_context(|| format!("deleting `{topic}` after the bench"))?;
+            }
         }
-    }
-    result
+        Ok(())
+    })();
+    let run = result?;
+    cleaned?;
+    Ok(run)
 }
 
 fn time_cluster(
