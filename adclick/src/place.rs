@@ -66,8 +66,9 @@ impl Place<'_> {
         })
     }
 
-    /// A job's configuration named `name`. On a cluster its state topic is `NAME-state`:
-    /// `weir serve` keeps names starting with `__` (the runtime's default) for itself.
+    /// A job's configuration named `name`. On a cluster its state topic is `NAME-state`, one
+    /// per job (as Kafka Streams keeps changelogs per application), so that the bench can delete
+    /// a run's state with its topics; embedded, the runtime's default `__weir_state`.
     pub fn job_config(self, name: &str) -> JobConfig {
         let mut config = JobConfig::new(name);
         if let Place::Cluster(_) = self {
