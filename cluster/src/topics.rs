@@ -75,6 +75,25 @@ impl KafkaTopics {
     }
 }
 
+/// Whether asking for committed offsets failed only because the answer was held back (a
+/// transaction still open, a coordinator moving or loading, a local queue that timed out).
+fn held_back(e: &ClientError) -> bool {
+    use weir_client::ErrorCode as C;
+    matches!(e, ClientError::Timeout { .. })
+        || matches!(
+            e.code(),
+            Some(
+                C::TimedOutQueue
+                    | C::OperationTimedOut
+                    | C::RequestTimedOut
+                    | C::UnstableOffsetCommit
+                    | C::CoordinatorLoadInProgress
+                    | C::CoordinatorNotAvailable
+                    | C::NotCoordinator
+            )
+        )
+}
+
 /// Kafka's topic configs for `spec`. Kafka limits batches only (`max.message.bytes`); a record
 /// is never larger than its batch, so the larger of the two limits is the one to ask for.
 pub(crate) fn topic_configs(spec: &TopicSpec) -> Vec<(String, String)> {
@@ -156,7 +175,7 @@ impl Topics for KafkaTopics {
                     .and_then(|reader| reader.committed(topic, &[partition])),
             };
             match r {
-                Err(ClientError::Timeout { .. }) if attempts < COMMITTED_ATTEMPTS_MAX => {}
+                Err(e) if attempts < COMMITTED_ATTEMPTS_MAX && held_back(&e) => {}
                 r => break r.map_err(|e| topics_error(operation(), e))?,
             }
         };

@@ -26,6 +26,9 @@ const GROUP_POLL_MS: u64 = 100;
 /// After a run was fenced without a rebalance reaching this instance, how long it waits for
 /// one before it starts the tasks of its last assignment again.
 const FENCED_RETRY_MS: u64 = 1_000;
+/// Runs of one assignment that may fail to start in a row (the cluster answered with an error:
+/// a coordinator moving, a timeout) before the instance gives up.
+const LAUNCH_ATTEMPTS_MAX: u32 = 10;
 
 /// Checks the graph, creates the repartition topics, joins the group and starts the thread
 /// that serves it.
@@ -110,6 +113,7 @@ fn serve_until_done(
 ) -> Result<()> {
     let mut current: Option<Assignment> = None;
     let mut retry_at: Option<Instant> = None;
+    let mut failed_launches = 0u32;
     loop {
         if control.stop_requested() {
             return Err(Error::Stopped);
@@ -138,7 +142,21 @@ fn serve_until_done(
                     }),
                     metrics: control.metrics.clone(),
                 };
-                control.set_run(start::launch(g, plan)?);
+                match start::launch(g, plan) {
+                    Ok(run) => {
+                        failed_launches = 0;
+                        control.set_run(run);
+                    }
+                    // The cluster failed a request while the run started (reading committed
+                    // offsets, restoring state): start it again shortly, a few times.
+                    Err(Error::Topics { .. } | Error::Fenced { .. })
+                        if failed_launches + 1 < LAUNCH_ATTEMPTS_MAX =>
+                    {
+                        failed_launches += 1;
+                        retry_at = Some(Instant::now() + Duration::from_millis(FENCED_RETRY_MS));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             current = Some(a);
             continue;
