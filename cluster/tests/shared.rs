@@ -60,6 +60,10 @@ fn start_counts(topics: Arc<dyn Topics>, stop_when_drained: bool) -> JobHandle {
     config.epoch_ms = 100;
     config.parallelism_default = 2;
     config.session_timeout_ms = SESSION_TIMEOUT_MS;
+    // No partition may go idle while the input arrives in bursts between kills and pauses:
+    // idleness is processing time, and a partition left out of the watermark for a while
+    // changes which clicks are late (the embedded reference reads everything at once).
+    config.idle_timeout_ms = 600_000;
     let job = Job::with_topics(topics, config).unwrap();
     let out = job
         .source::<Click, _>("clicks", Json)
