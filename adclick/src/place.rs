@@ -9,6 +9,7 @@ use weir_client::{
     Acks, Admin, ClientConfig, Consumer, ConsumerConfig, ErrorCode, Event, Isolation, NewTopic,
     StartAt,
 };
+use weir_cluster::topics_error;
 use weir_log::{Log, ProducerConfig, ProducerRecord, TopicConfig, ValueFormat};
 use weir_runtime::{EmbeddedTopics, JobConfig, Topics};
 
@@ -44,18 +45,6 @@ impl<'a> From<&'a ClientConfig> for Place<'a> {
     }
 }
 
-/// The runtime's error for a client error while doing `operation` (the client's error kept as
-/// the source).
-pub(crate) fn client_error(
-    operation: impl Into<String>,
-    source: weir_client::Error,
-) -> weir_runtime::Error {
-    weir_runtime::Error::Topics {
-        operation: operation.into(),
-        source: Box::new(source),
-    }
-}
-
 impl Place<'_> {
     /// The runtime's topics here, for a job: each call on a cluster makes a new client (one
     /// per job instance).
@@ -84,7 +73,7 @@ impl Place<'_> {
             Place::Cluster(cluster) => match admin(cluster)?.partitions(topic) {
                 Ok(_) => Ok(true),
                 Err(weir_client::Error::UnknownTopic { .. }) => Ok(false),
-                Err(e) => Err(client_error(format!("metadata of '{topic}'"), e)),
+                Err(e) => Err(topics_error(format!("metadata of '{topic}'"), e)),
             },
         }
     }
@@ -102,7 +91,7 @@ impl Place<'_> {
             Place::Cluster(cluster) => {
                 let configs = admin(cluster)?
                     .topic_configs(topic)
-                    .map_err(|e| client_error(format!("configs of '{topic}'"), e))?;
+                    .map_err(|e| topics_error(format!("configs of '{topic}'"), e))?;
                 match configs.get(WEIR_VALUE_FORMAT).map(String::as_str) {
                     None | Some("json") => Ok(ValueFormat::Json),
                     Some("binary") => Ok(ValueFormat::Binary),
@@ -162,7 +151,7 @@ impl Place<'_> {
             Ok(()) => Ok(()),
             // Created meanwhile by another instance.
             Err(e) if e.code() == Some(ErrorCode::TopicAlreadyExists) => Ok(()),
-            Err(e) => Err(client_error(format!("create topic '{topic}'"), e)),
+            Err(e) => Err(topics_error(format!("create topic '{topic}'"), e)),
         }
     }
 
@@ -179,7 +168,7 @@ impl Place<'_> {
 }
 
 fn admin(cluster: &ClientConfig) -> weir_runtime::Result<Admin> {
-    Admin::connect(cluster).map_err(|e| client_error("connect", e))
+    Admin::connect(cluster).map_err(|e| topics_error("connect", e))
 }
 
 /// Every committed record of an embedded topic, up to each partition's last stable offset.
@@ -229,23 +218,23 @@ fn read_cluster(
             ..ConsumerConfig::default()
         },
     )
-    .map_err(|e| client_error(operation(), e))?;
+    .map_err(|e| topics_error(operation(), e))?;
     let partitions = consumer
         .partitions(topic)
-        .map_err(|e| client_error(operation(), e))?;
+        .map_err(|e| topics_error(operation(), e))?;
     let assignment: Vec<(i32, StartAt)> = partitions
         .iter()
         .map(|&p| (p, StartAt::Beginning))
         .collect();
     consumer
         .assign(topic, &assignment)
-        .map_err(|e| client_error(operation(), e))?;
+        .map_err(|e| topics_error(operation(), e))?;
     let mut ended = std::collections::BTreeSet::new();
     let mut last_event = Instant::now();
     while ended.len() < partitions.len() {
         match consumer
             .poll(Duration::from_millis(READ_POLL_MS))
-            .map_err(|e| client_error(operation(), e))?
+            .map_err(|e| topics_error(operation(), e))?
         {
             None => {
                 if last_event.elapsed() > READ_STALL_MAX {
@@ -297,7 +286,7 @@ impl ClickWriter {
                         ..weir_client::ProducerConfig::default()
                     },
                 )
-                .map_err(|e| client_error("create a producer", e))?,
+                .map_err(|e| topics_error("create a producer", e))?,
             ),
         })
     }
@@ -323,7 +312,7 @@ impl ClickWriter {
                     timestamp_ms: Some(timestamp_ms),
                     ..weir_client::ProducerRecord::new(topic, value).key(key)
                 })
-                .map_err(|e| client_error(format!("send to '{topic}'"), e))?,
+                .map_err(|e| topics_error(format!("send to '{topic}'"), e))?,
         }
         Ok(())
     }
@@ -336,7 +325,7 @@ impl ClickWriter {
                 p.close()?;
             }
             ClickWriter::Cluster(p) => {
-                p.flush().map_err(|e| client_error("flush", e))?;
+                p.flush().map_err(|e| topics_error("flush", e))?;
             }
         }
         Ok(())

@@ -38,7 +38,8 @@ pub use topics::KafkaTopics;
 
 /// The runtime's error for a client error while doing `operation`; the client's error stays
 /// the source, so a caller can tell fencing ([`weir_client::Error::Fenced`]) from the rest.
-pub(crate) fn topics_error(
+/// For programs that reach the cluster through `weir_client` beside their jobs too.
+pub fn topics_error(
     operation: impl Into<String>,
     source: weir_client::Error,
 ) -> weir_runtime::Error {

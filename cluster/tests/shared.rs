@@ -5,7 +5,6 @@
 //! committed windows must be exactly those of the same input through one instance on the
 //! embedded log (late clicks included), and each must equal an independent count of the input.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use weir_runtime::{EmbeddedTopics, Job, JobConfig, JobHandle, Json, Topics};
 use weir_test_support::child::{COMMITTED, spawn_child};
 
 use crate::server::{self, Server, child_client, read_committed};
-use crate::windows::{Click, MINUTE, T0};
+use crate::windows::{Click, Counts, MINUTE, T0, assert_same};
 
 const PARTITIONS: u64 = 6;
 /// Short, so that a paused instance is dropped soon; its open transaction is aborted after the
@@ -83,8 +82,6 @@ fn start_counts(topics: Arc<dyn Topics>, stop_when_drained: bool) -> JobHandle {
 fn cluster_topics(client: &ClientConfig) -> Arc<dyn Topics> {
     Arc::new(KafkaTopics::new(client.clone()).unwrap())
 }
-
-type Counts = BTreeMap<(u64, i64), u64>;
 
 /// Committed windows, each once.
 fn counts_of(results: impl IntoIterator<Item = WindowResult<u64, u64>>) -> Counts {
@@ -222,24 +219,6 @@ impl Instance {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
-}
-
-/// Fails, naming the first windows that differ, unless `out` equals `expected`.
-fn assert_same(out: &Counts, expected: &Counts, what: &str, seed: u64) {
-    let differ: Vec<_> = expected
-        .keys()
-        .chain(out.keys())
-        .filter(|w| out.get(w) != expected.get(w))
-        .take(5)
-        .map(|w| (w, out.get(w), expected.get(w)))
-        .collect();
-    assert!(
-        differ.is_empty(),
-        "{what}: {} windows committed, {} expected; (window, committed, expected) first \
-         differing: {differ:?} (seed {seed})",
-        out.len(),
-        expected.len()
-    );
 }
 
 #[test]

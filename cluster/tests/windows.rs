@@ -70,7 +70,25 @@ fn start_counts(client: &ClientConfig, stop_when_drained: bool) -> JobHandle {
     job.start().unwrap()
 }
 
-type Counts = BTreeMap<(u64, i64), u64>;
+pub(crate) type Counts = BTreeMap<(u64, i64), u64>;
+
+/// Fails, naming the first windows that differ, unless `out` equals `expected`.
+pub(crate) fn assert_same(out: &Counts, expected: &Counts, what: &str, seed: u64) {
+    let differ: Vec<_> = expected
+        .keys()
+        .chain(out.keys())
+        .filter(|w| out.get(w) != expected.get(w))
+        .take(5)
+        .map(|w| (w, out.get(w), expected.get(w)))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{what}: {} windows committed, {} expected; (window, committed, expected) first \
+         differing: {differ:?} (seed {seed})",
+        out.len(),
+        expected.len()
+    );
+}
 
 fn output_counts(client: &ClientConfig) -> Counts {
     let mut m = Counts::new();
@@ -132,17 +150,11 @@ fn windowed_counts_survive_sigkill_with_their_state_on_the_server() {
         "in-order input: nothing is late"
     );
     let (out, expected) = (output_counts(&client), input_counts(&input));
-    let differ: Vec<_> = expected
-        .keys()
-        .chain(out.keys())
-        .filter(|w| out.get(w) != expected.get(w))
-        .take(5)
-        .map(|w| (w, out.get(w), expected.get(w)))
-        .collect();
-    assert!(
-        differ.is_empty(),
-        "windows (key, start) whose committed count differs from the input's, the first five \
-         as (window, committed, input): {differ:?} (seed {seed})"
+    assert_same(
+        &out,
+        &expected,
+        "windows (key, start) committed against the input",
+        seed,
     );
     server.stop();
 }

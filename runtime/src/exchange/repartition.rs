@@ -95,8 +95,10 @@ pub(crate) struct RepartitionSender<K, T> {
     from: u32,
     key: TaskKeyFn<T, K>,
     route: Option<RouteFn<K>>,
-    /// Encoded records waiting for the next flush: (partition, value, timestamp).
-    pending: Vec<(i32, Vec<u8>, i64)>,
+    /// Records waiting for the next flush: (partition, value's range in `encoded`, timestamp).
+    pending: Vec<(i32, std::ops::Range<usize>, i64)>,
+    /// The pending records' values, one after another (no allocation per record).
+    encoded: Vec<u8>,
     pending_max: usize,
     /// The highest watermark from upstream, and the highest sent as markers.
     watermark: i64,
@@ -126,6 +128,7 @@ impl<K: Key, T: Serialize + Send + 'static> RepartitionSender<K, T> {
             key,
             route,
             pending: Vec::new(),
+            encoded: Vec::new(),
             pending_max: ctx.config().batch_records_max,
             watermark: WATERMARK_MIN,
             watermark_sent: WATERMARK_MIN,
@@ -136,13 +139,18 @@ impl<K: Key, T: Serialize + Send + 'static> RepartitionSender<K, T> {
         })
     }
 
-    fn encode(&self, record: &WireOut<'_, K, T>) -> Result<Vec<u8>> {
-        bincode::serde::encode_to_vec(record, wire_config()).map_err(|e| {
-            Error::Internal(format!(
-                "a record for `{}` does not serialize: {e}",
-                self.topic
-            ))
-        })
+    /// Appends `record`'s encoding to `encoded`; returns where it lies.
+    fn encode(&mut self, record: &WireOut<'_, K, T>) -> Result<std::ops::Range<usize>> {
+        let start = self.encoded.len();
+        bincode::serde::encode_into_std_write(record, &mut self.encoded, wire_config()).map_err(
+            |e| {
+                Error::Internal(format!(
+                    "a record for `{}` does not serialize: {e}",
+                    self.topic
+                ))
+            },
+        )?;
+        Ok(start..self.encoded.len())
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -156,7 +164,7 @@ impl<K: Key, T: Serialize + Send + 'static> RepartitionSender<K, T> {
                 topic: &self.topic,
                 partition: Some(*partition),
                 key: None,
-                value,
+                value: &self.encoded[value.clone()],
                 timestamp: Some(*ts),
                 headers: &[],
             })
@@ -164,15 +172,16 @@ impl<K: Key, T: Serialize + Send + 'static> RepartitionSender<K, T> {
         self.shared.output.send(&records)?;
         self.gauge.sent(records.len());
         self.pending.clear();
+        self.encoded.clear();
         Ok(())
     }
 
     /// Sends `marker` to every partition, after the records before it.
     fn broadcast(&mut self, marker: WireOut<'_, K, T>) -> Result<()> {
-        let value = self.encode(&marker)?;
         let now = self.shared.config.clock.now_ms().max(0);
         for p in 0..self.partitions {
-            self.pending.push((p as i32, value.clone(), now));
+            let value = self.encode(&marker)?;
+            self.pending.push((p as i32, value, now));
         }
         self.flush()
     }
@@ -209,8 +218,9 @@ impl<K: Key, T: Serialize + Send + 'static> Emitter<T> for RepartitionSender<K, 
         // A record ends idleness downstream by itself.
         self.idle = false;
         self.idle_sent = false;
+        let from = self.from;
         let value = self.encode(&WireOut::Data {
-            from: self.from,
+            from,
             ts: ev.ts,
             wm: ev.wm,
             key: &k,
