@@ -22,7 +22,7 @@ use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
 use crate::format::{BatchBuilder, BatchOptions, ControlRecord, ControlType};
 use crate::live_config::LiveTopicConfig;
 use crate::options::LogOptions;
-use crate::segment::{Segment, SegmentSettings, Truncation, parse_log_name};
+use crate::segment::{Adopt, Found, Segment, SegmentSettings, Truncation, parse_log_name};
 use crate::storage::Storage;
 use crate::{Error, Result, util};
 
@@ -132,7 +132,8 @@ fn check_segment_files(storage: &dyn Storage, dir: &Path, bases: &[i64]) -> Resu
         let name = entry.name.as_str();
         let stem = name
             .strip_suffix(".index")
-            .or_else(|| name.strip_suffix(".timeindex"));
+            .or_else(|| name.strip_suffix(".timeindex"))
+            .or_else(|| name.strip_suffix(".gaps"));
         let Some(base) = stem.and_then(|s| parse_log_name(&format!("{s}.log"))) else {
             continue;
         };
@@ -206,7 +207,7 @@ impl Partition {
             index_interval_bytes: log_config.index_interval_bytes,
             index_bytes_max: log_config.index_bytes_max,
             writable,
-            dense: !history.compacted_once,
+            may_have_gaps: history.compacted_once,
             batch_bytes_max: history.batch_bytes_max_ever,
         }
     }
@@ -239,11 +240,14 @@ impl Partition {
         } = mode;
         let storage = &options.storage;
         let now = options.clock.now_ms();
+        // The cleaner's work directory lives from its first rewrite to its last swap: if it is
+        // there, a swap may have been cut short, leaving a new log before its witness of gaps.
+        let work = dir.join(CLEANER_WORK_DIR);
+        let swap_interrupted = writable && storage.is_dir(&work);
         if writable {
             storage.create_dir_all(dir).at(dir)?;
             // Leftovers of an interrupted compaction or atomic write.
-            let work = dir.join(CLEANER_WORK_DIR);
-            if storage.is_dir(&work) {
+            if swap_interrupted {
                 storage.remove_dir_all(&work).at(&work)?;
             }
             for entry in storage.read_dir(dir).at(dir)? {
@@ -298,14 +302,26 @@ impl Partition {
                 bases.truncate(i);
                 break;
             }
-            let (seg, damage) = Segment::open(storage, dir, base, settings, now, tail_may_grow)?;
-            let damage = match damage {
-                Some(t) => Some(t),
-                None if must_recover => seg.recover()?,
-                None => None,
+            let adopt = if !writable || !settings.may_have_gaps {
+                Adopt::No
+            } else if swap_interrupted && !storage.exists(&Segment::index_path(dir, base)) {
+                Adopt::Quietly
+            } else if i < last && !storage.exists(&Segment::gaps_path(dir, base)) {
+                Adopt::Reporting
+            } else {
+                Adopt::No
             };
-            let cut = damage.is_some();
-            truncations.extend(damage);
+            let (seg, found) =
+                Segment::open(storage, dir, base, settings, now, tail_may_grow, adopt)?;
+            let found = match found {
+                Found::Sound if must_recover => match seg.recover()? {
+                    Some(t) => Found::Cut(t),
+                    None => Found::Sound,
+                },
+                found => found,
+            };
+            let cut = matches!(found, Found::Cut(_));
+            truncations.extend(found.report());
             segments.push(Arc::new(seg));
             if cut && i < last {
                 // Offsets must follow on: what comes after damage cannot be kept (Kafka's
@@ -692,7 +708,16 @@ impl Partition {
             settings,
             now,
         )?);
+        let closing = self.active();
         let ready = util::sync_dir(&*self.storage, &self.dir).and_then(|()| {
+            if let Some(old) = &closing
+                && settings.may_have_gaps
+                && !old.has_gaps_file()
+            {
+                // Closed, and as dense as appends are (or as its witness says): written down
+                // now, so that a writer opening the partition later need not read it whole.
+                old.write_gaps()?;
+            }
             let mut txn = self.lock_txn();
             txn.make_index_durable(&*self.storage, &self.dir)?;
             w.producers.write_snapshot(
@@ -784,7 +809,15 @@ impl Partition {
         };
         for base in bases.into_iter().filter(|&b| b > after) {
             // The writer is live (it just rolled): a new segment's tail may be mid-append.
-            let (seg, _) = Segment::open(&self.storage, &self.dir, base, settings, now, &|| true)?;
+            let (seg, _) = Segment::open(
+                &self.storage,
+                &self.dir,
+                base,
+                settings,
+                now,
+                &|| true,
+                Adopt::No,
+            )?;
             let seg = Arc::new(seg);
             seg.refresh()?;
             self.segments

@@ -115,7 +115,9 @@ fn timed_batches() -> impl Strategy<Value = Vec<TimedBatch>> {
     )
 }
 
-fn write_timed(dir: &Path, batches: &[TimedBatch], compacted: bool) {
+/// Writes `batches` to topic `t` (compacted if asked) and closes the log; `clean` runs one
+/// compaction round first, which leaves offset gaps in the closed segments.
+fn write_timed(dir: &Path, batches: &[TimedBatch], compacted: bool, clean: bool) {
     let config = TopicConfig {
         compacted,
         ..small_segments(1, 4096)
@@ -143,6 +145,9 @@ fn write_timed(dir: &Path, batches: &[TimedBatch], compacted: bool) {
         }
         log.append("t", 0, builder.finish(0), Acks::Leader).unwrap();
     }
+    if clean {
+        weir_log::clean_once(&log, 1_700_000_000_000).unwrap();
+    }
     log.close().unwrap();
 }
 
@@ -154,7 +159,7 @@ proptest! {
     #[test]
     fn time_seek_equals_a_full_read(batches in timed_batches(), targets in prop::collection::vec(-5i64..2_100, 1..12)) {
         let dir = scratch();
-        write_timed(dir.path(), &batches, false);
+        write_timed(dir.path(), &batches, false, false);
         for log in [Log::open_read_only(dir.path()).unwrap(), open(dir.path())] {
             let records = read_all(&log, "t", 0, 0).unwrap();
             for &t in &targets {
@@ -335,6 +340,160 @@ fn a_damaged_base_offset_is_an_error_not_a_skip() {
     }
 }
 
+/// Every batch of a segment file: (position, base offset, last offset).
+fn batch_positions(path: &Path) -> Vec<(u64, i64, i64)> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos + 27 <= bytes.len() {
+        let field = |at: usize| bytes[pos + at..pos + at + 4].try_into().unwrap();
+        let base = i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap());
+        let len = i32::from_be_bytes(field(8)) as usize;
+        // baseOffset 8, batchLength 4, partitionLeaderEpoch 4, magic 1, crc 4, attributes 2.
+        let last_delta = i32::from_be_bytes(field(23));
+        out.push((pos as u64, base, base + i64::from(last_delta)));
+        pos += 12 + len;
+    }
+    out
+}
+
+/// A compacted topic, cleaned once and closed cleanly; returns the records a reader gets. Every
+/// other batch holds only keys written again later, so cleaning removes it whole and leaves a
+/// gap in the offsets of the closed segments.
+fn cleaned_topic(dir: &Path) -> Vec<(i64, Vec<u8>)> {
+    let log = open(dir);
+    log.create_topic(
+        "t",
+        TopicConfig {
+            compacted: true,
+            ..small_segments(1, 4096)
+        },
+    )
+    .unwrap();
+    for i in 0..80 {
+        let mut builder = BatchBuilder::new(BatchOptions::default());
+        for j in 0..3 {
+            let key = if i % 2 == 0 {
+                format!("again-{j}")
+            } else {
+                format!("once-{i}-{j}")
+            };
+            builder.push(1_000 + i, Some(key.as_bytes()), Some(b"value-padding"), &[]);
+        }
+        log.append("t", 0, builder.finish(0), Acks::Leader).unwrap();
+    }
+    weir_log::clean_once(&log, 1_700_000_000_000).unwrap();
+    log.close().unwrap();
+    read_everything(&Log::open_read_only(dir).unwrap()).unwrap()
+}
+
+/// Defect 10: in a compacted topic, offsets may have gaps, so a base offset that a flipped bit
+/// raised (it lies outside the CRC) passed every check: readers got records at offsets they
+/// never had. Each batch must now start where the one before ended or where the cleaner's
+/// witness of gaps says, cleaned segment or not.
+#[test]
+fn a_raised_base_offset_in_a_compacted_topic_is_an_error() {
+    // (which segment: the first, cleaned, with gaps; or the last, active, never cleaned) ×
+    // (which batch in it: the first, the one after a gap, the last)
+    for (segment, which) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 2)] {
+        let dir = scratch();
+        let intact = cleaned_topic(dir.path());
+        let files = log_files(dir.path(), "t");
+        assert!(files.len() >= 3, "{files:?}");
+        let path = if segment == 0 {
+            files[0].clone()
+        } else {
+            files.last().unwrap().clone()
+        };
+        let batches = batch_positions(&path);
+        // The first batch that does not start where the one before it ended.
+        let after_gap = batches
+            .windows(2)
+            .find(|w| w[1].1 != w[0].2 + 1)
+            .map(|w| w[1]);
+        if segment == 0 {
+            assert!(
+                after_gap.is_some(),
+                "cleaning left no gap in {}",
+                path.display()
+            );
+        }
+        let (pos, base, _) = match which {
+            0 => batches[0],
+            1 => after_gap.unwrap(),
+            _ => *batches.last().unwrap(),
+        };
+        let next_pos = batches.iter().map(|b| b.0).find(|&p| p > pos);
+        // Up by one: still above the batch before it, still below the one after it (gaps are
+        // wider than that here, and the last batch has nothing after it).
+        write_at(&path, pos, &(base + 1).to_be_bytes());
+        let what = format!("batch at byte {pos} of {}", path.display());
+        // The error names the batch, or the one after it (whose start no longer follows on).
+        let located = |e: &Error| match e {
+            Error::Corrupt { position, .. } => *position == pos || Some(*position) == next_pos,
+            _ => false,
+        };
+        let read_only = Log::open_read_only(dir.path()).and_then(|log| read_everything(&log));
+        match read_only {
+            Err(e) => assert!(located(&e), "{what}: {e}"),
+            Ok(got) => panic!(
+                "{what}: a reader read {} records, intact: {}",
+                got.len(),
+                got == intact
+            ),
+        }
+        // A writer cuts it off and says so, or (where the damage lies before what it checks on
+        // a clean open) refuses to read it.
+        let log = open(dir.path());
+        match read_everything(&log) {
+            Err(e) => assert!(located(&e), "{what}: {e}"),
+            Ok(got) => {
+                assert!(
+                    !log.recovery_report().is_empty(),
+                    "{what}: nothing reported"
+                );
+                assert!(
+                    got.len() < intact.len(),
+                    "{what}: the damaged batch was kept"
+                );
+                assert_eq!(got[..], intact[..got.len()], "{what}");
+            }
+        }
+        log.close().unwrap();
+    }
+}
+
+/// Defect 10's other side: a cleaned segment whose witness of gaps is lost is reported when a
+/// writer opens it, and refused to a reader, never read as if nothing were missing.
+#[test]
+fn a_lost_witness_of_gaps_is_reported() {
+    let dir = scratch();
+    let intact = cleaned_topic(dir.path());
+    let first = &log_files(dir.path(), "t")[0];
+    let witness = first.with_extension("gaps");
+    assert!(witness.exists());
+    std::fs::remove_file(&witness).unwrap();
+    let read_only = Log::open_read_only(dir.path()).and_then(|log| read_everything(&log));
+    assert!(
+        matches!(read_only, Err(Error::Corrupt { .. })),
+        "{read_only:?}"
+    );
+    // (A writer opens a partition on its first use.)
+    let log = open(dir.path());
+    let got = read_everything(&log).unwrap();
+    let report = log.recovery_report();
+    assert_eq!(got.len(), intact.len(), "{report:?}");
+    assert_eq!(got, intact);
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!(report[0].bytes_removed, 0);
+    assert!(report[0].reason.contains("no witness"), "{report:?}");
+    log.close().unwrap();
+    // Written again: a reader reads it all.
+    assert!(witness.exists());
+    let log = Log::open_read_only(dir.path()).unwrap();
+    assert_eq!(read_everything(&log).unwrap(), intact);
+}
+
 #[derive(Debug, Clone)]
 enum Damage {
     /// XOR a byte of the n-th file (sorted) at a fraction of its length.
@@ -415,12 +574,13 @@ proptest! {
     /// all the data, or an error, or (a writer) a recovery report naming what it cut off. Never
     /// less data and no word of it.
     #[test]
-    fn damage_gives_the_data_or_a_located_error(damages in prop::collection::vec(damage(), 1..4), dense in any::<bool>()) {
+    fn damage_gives_the_data_or_a_located_error(damages in prop::collection::vec(damage(), 1..4), dense in any::<bool>(), cleaned in any::<bool>()) {
         let dir = scratch();
         let batches: Vec<TimedBatch> = (0..40)
             .map(|i| TimedBatch { timestamps: vec![1_000 + i; 3], reopen_before: i % 13 == 0 })
             .collect();
-        write_timed(dir.path(), &batches, !dense);
+        // Compacted, and cleaned or not: a cleaned segment has gaps between its offsets.
+        write_timed(dir.path(), &batches, !dense, !dense && cleaned);
         let intact = read_everything(&Log::open_read_only(dir.path()).unwrap()).unwrap();
         let what: Vec<String> = damages.iter().map(|d| apply(dir.path(), d)).collect();
         if let Ok(log) = Log::open_read_only(dir.path())

@@ -1,6 +1,7 @@
 //! Compaction's I/O: map the partition's keys, survey each closed segment, rewrite those worth it
 //! into a work directory, then swap the new files in so that a crash at any point leaves either
-//! segment whole (an index that is missing is rebuilt by `Segment::open`).
+//! segment whole (an index that is missing is rebuilt by `Segment::open`, and while the work
+//! directory is there, the new log's gaps are taken in without their witness).
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -18,7 +19,7 @@ use crate::format::{
     Batch, BatchBuilder, BatchHeader, BatchOptions, ControlRecord, ControlType, Record, attributes,
 };
 use crate::partition::{CLEANER_WORK_DIR, Partition};
-use crate::segment::{Segment, SegmentSettings};
+use crate::segment::{Adopt, Segment, SegmentSettings};
 use crate::storage::Storage;
 use crate::{Error, Result, util};
 
@@ -384,6 +385,9 @@ fn rewrite(
         Ok(ControlFlow::Continue(()))
     })?;
     fresh.flush_all()?;
+    // Every gap the rewrite left, for readers to check base offsets against (see
+    // `crate::segment::Gaps`).
+    fresh.write_gaps()?;
     let new_bytes = fresh.size();
     let fresh_paths = fresh.file_paths();
     drop(fresh);
@@ -406,18 +410,19 @@ fn is_closed_in(p: &Partition, seg: &Arc<Segment>) -> bool {
         .is_some_and(|i| i + 1 < segs.len())
 }
 
-/// Puts the rewritten files (`fresh`: .log, .index, .timeindex in the work directory) in place of
-/// `old`'s, in an order that survives a crash at any step:
+/// Puts the rewritten files (`fresh`: .log, .index, .timeindex, .gaps in the work directory) in
+/// place of `old`'s, in an order that survives a crash at any step:
 /// 1. remove the old indexes (durably, before anything else changes);
 /// 2. rename the new .log over the old one, atomically: the old or the new log, whole;
-/// 3. move the new .timeindex, then the new .index in (open rebuilds both while .index is missing).
+/// 3. move the new .gaps, the new .timeindex, then the new .index in (while .index is missing
+///    and the work directory is there, open rebuilds the indexes and takes the gaps as found).
 ///
 /// Then opens the new segment and puts it in the partition's list. Readers holding the old one
 /// keep reading its unlinked files. False if `old` left the partition (or became active) first.
 fn swap_in(
     p: &Partition,
     old: &Arc<Segment>,
-    fresh: &[std::path::PathBuf; 3],
+    fresh: &[std::path::PathBuf; 4],
     settings: SegmentSettings,
     now_ms: i64,
 ) -> Result<bool> {
@@ -426,7 +431,7 @@ fn swap_in(
     if !is_closed_in(p, old) {
         return Ok(false);
     }
-    let [log, index, time] = old.file_paths();
+    let [log, index, time, gaps] = old.file_paths();
     let dir = log
         .parent()
         .ok_or_else(|| Error::Internal("segment file without a directory".into()))?;
@@ -436,11 +441,20 @@ fn swap_in(
     util::sync_dir(&**storage, dir)?;
     storage.rename(&fresh[0], &log).at(&log)?;
     util::sync_dir(&**storage, dir)?;
+    storage.rename(&fresh[3], &gaps).at(&gaps)?;
     storage.rename(&fresh[2], &time).at(&time)?;
     storage.rename(&fresh[1], &index).at(&index)?;
     util::sync_dir(&**storage, dir)?;
-    let (new, damage) = Segment::open(storage, dir, old.base_offset, settings, now_ms, &|| false)?;
-    if let Some(t) = damage {
+    let (new, found) = Segment::open(
+        storage,
+        dir,
+        old.base_offset,
+        settings,
+        now_ms,
+        &|| false,
+        Adopt::No,
+    )?;
+    if let Some(t) = found.report() {
         return Err(Error::Internal(format!(
             "the segment compaction just wrote is damaged: {} at byte {}: {}",
             t.segment.display(),

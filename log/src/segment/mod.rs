@@ -1,12 +1,14 @@
-//! A segment: one log file of whole batches plus its two indexes. A segment knows nothing of its
-//! topic or partition; the partition owns its segments.
+//! A segment: one log file of whole batches plus its two indexes, and, once the cleaner has
+//! rewritten it, the witness of its offset gaps ([`gaps`]). A segment knows nothing of its topic
+//! or partition; the partition owns its segments.
 
+mod gaps;
 mod index;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use bytes::{Bytes, BytesMut};
 
@@ -14,6 +16,7 @@ use crate::error::IoContext;
 use crate::format::{BATCH_HEADER_BYTES, Batch, BatchHeader};
 use crate::storage::{OpenHow, Storage, StorageFile};
 use crate::{Error, Result};
+pub(crate) use gaps::Gaps;
 pub(crate) use index::{OffsetIndex, TimeIndex};
 
 /// Bytes read at a time when walking batch headers.
@@ -23,7 +26,7 @@ const RECOVERY_CHUNK_BYTES: usize = 1 << 20;
 /// Marker for a timestamp not yet computed.
 const UNKNOWN_TS: i64 = i64::MIN;
 
-/// File names of a segment: `<base_offset:020>.log|.index|.timeindex`.
+/// File names of a segment: `<base_offset:020>.log|.index|.timeindex|.gaps`.
 pub(crate) fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
 }
@@ -42,22 +45,81 @@ pub(crate) struct SegmentSettings {
     pub index_interval_bytes: u32,
     pub index_bytes_max: u32,
     pub writable: bool,
-    /// Offsets are dense (no compaction): each batch starts right after the previous one ends.
-    /// Otherwise (compacted) they only increase.
-    pub dense: bool,
+    /// The topic was compacted at some time, so its segments may have offset gaps: between
+    /// segments offsets need only increase, and within a segment the cleaner's witness says
+    /// where the gaps are ([`Gaps`]). Otherwise offsets are dense: each batch starts right after
+    /// the previous one ends.
+    pub may_have_gaps: bool,
     /// Largest batch a recovery scan accepts before calling the rest torn.
     pub batch_bytes_max: usize,
 }
 
 impl SegmentSettings {
-    /// True when a batch starting at `base_offset` may follow one that ended before `expected`.
+    /// True when a segment starting at `base_offset` may follow one that ended before
+    /// `expected`.
     pub(crate) fn follows(&self, expected: i64, base_offset: i64) -> bool {
-        if self.dense {
-            base_offset == expected
-        } else {
+        if self.may_have_gaps {
             base_offset >= expected
+        } else {
+            base_offset == expected
         }
     }
+}
+
+/// Whether a writer opening a segment may take in offset gaps that no witness records, and
+/// write the witness (see [`gaps`]). Everywhere else a gap the witness does not name is damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Adopt {
+    /// No: gaps must be witnessed.
+    No,
+    /// The cleaner was swapping this segment in when the process stopped: its new log may be in
+    /// place before its witness. Gaps are expected and not reported.
+    Quietly,
+    /// A closed segment of a compacted topic without a witness (written before witnesses
+    /// existed, or the file was lost): gaps are kept as found, and reported, since their base
+    /// offsets cannot be checked.
+    Reporting,
+}
+
+/// How [`Segment::recover`] judges base offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    /// Each batch starts where the one before ended or where the witness says.
+    Witnessed,
+    /// Offsets need only increase; the gaps found become the witness.
+    TakeInGaps,
+}
+
+/// What [`Segment::open`] found beside the segment.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// Nothing to say.
+    Sound,
+    /// Damage, cut off (by a writer) and reported: what follows the segment cannot be kept.
+    Cut(Truncation),
+    /// Nothing cut, but something to report: gaps taken in unverified, a witness rebuilt.
+    Noted(Truncation),
+}
+
+impl Found {
+    fn cut(t: Option<Truncation>) -> Found {
+        t.map_or(Found::Sound, Found::Cut)
+    }
+
+    /// What the recovery report gets.
+    pub(crate) fn report(self) -> Option<Truncation> {
+        match self {
+            Found::Sound => None,
+            Found::Cut(t) | Found::Noted(t) => Some(t),
+        }
+    }
+}
+
+/// What was found of a segment's witness when its files were opened.
+enum Witness {
+    Present,
+    Absent,
+    Damaged(Error),
 }
 
 /// Where a header walk from a known batch boundary stopped.
@@ -113,6 +175,8 @@ pub(crate) struct Segment {
     /// Wall-clock ms when the segment was created (or reopened), for rolling by age.
     created_ms: AtomicI64,
     indexes: Mutex<Indexes>,
+    /// Where batches do not follow on (empty unless the cleaner rewrote the segment).
+    gaps: RwLock<Gaps>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -135,6 +199,16 @@ impl Segment {
         )
     }
 
+    /// The witness of the gaps of the segment at `base_offset` in `dir`.
+    pub(crate) fn gaps_path(dir: &Path, base_offset: i64) -> PathBuf {
+        dir.join(format!("{}.gaps", file_stem(base_offset)))
+    }
+
+    /// The offset index of the segment at `base_offset` in `dir`.
+    pub(crate) fn index_path(dir: &Path, base_offset: i64) -> PathBuf {
+        Self::paths(dir, base_offset).1
+    }
+
     /// Creates an empty segment.
     pub(crate) fn create(
         storage: &Arc<dyn Storage>,
@@ -145,7 +219,10 @@ impl Segment {
     ) -> Result<Segment> {
         let (log, _, _) = Self::paths(dir, base_offset);
         storage.open(&log, OpenHow::CreateNew).at(&log)?;
-        let seg = Self::open_files(storage, dir, base_offset, settings)?;
+        // A witness left by a segment of this base that was deleted part way.
+        let gaps = Self::gaps_path(dir, base_offset);
+        crate::storage::remove_if_present(&**storage, &gaps).at(&gaps)?;
+        let (seg, _) = Self::open_files(storage, dir, base_offset, settings)?;
         seg.created_ms.store(now_ms, Ordering::Relaxed);
         seg.max_timestamp.store(-1, Ordering::Relaxed);
         Ok(seg)
@@ -156,7 +233,7 @@ impl Segment {
         dir: &Path,
         base_offset: i64,
         settings: SegmentSettings,
-    ) -> Result<Segment> {
+    ) -> Result<(Segment, Witness)> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
         let how = if settings.writable {
             OpenHow::ReadWrite
@@ -169,7 +246,13 @@ impl Segment {
         let bytes_max = settings.index_bytes_max;
         let offset = OffsetIndex::open(&**storage, &index_path, base_offset, bytes_max, writable)?;
         let time = TimeIndex::open(&**storage, &time_path, base_offset, bytes_max, writable)?;
-        Ok(Segment {
+        let (gaps, witness) = match Gaps::read(&**storage, &Self::gaps_path(dir, base_offset)) {
+            Ok(Some(g)) => (g, Witness::Present),
+            Ok(None) => (Gaps::default(), Witness::Absent),
+            Err(e @ Error::Corrupt { .. }) => (Gaps::default(), Witness::Damaged(e)),
+            Err(e) => return Err(e),
+        };
+        let seg = Segment {
             base_offset,
             log_path,
             dir: dir.to_path_buf(),
@@ -186,7 +269,9 @@ impl Segment {
                 bytes_since_entry: 0,
                 max_ts_so_far: -1,
             }),
-        })
+            gaps: RwLock::new(gaps),
+        };
+        Ok((seg, witness))
     }
 
     /// Opens a segment trusting its contents (after a clean shutdown, or for a closed segment below
@@ -198,6 +283,8 @@ impl Segment {
     /// the damage is cut off and reported, never silently skipped or overwritten). A reader
     /// leaves out an incomplete tail only while a writer may be appending to it (`tail_may_grow`);
     /// otherwise, and for misplaced offsets, it gets a [`Error::Corrupt`] naming the position.
+    ///
+    /// `adopt` says whether a writer may take in gaps that no witness records (see [`Adopt`]).
     pub(crate) fn open(
         storage: &Arc<dyn Storage>,
         dir: &Path,
@@ -205,15 +292,62 @@ impl Segment {
         settings: SegmentSettings,
         now_ms: i64,
         tail_may_grow: &dyn Fn() -> bool,
-    ) -> Result<(Segment, Option<Truncation>)> {
+        adopt: Adopt,
+    ) -> Result<(Segment, Found)> {
         let (_, index_path, _) = Self::paths(dir, base_offset);
         let index_missing = !storage.exists(&index_path);
-        let seg = Self::open_files(storage, dir, base_offset, settings)?;
+        let (seg, witness) = Self::open_files(storage, dir, base_offset, settings)?;
         seg.created_ms.store(now_ms, Ordering::Relaxed);
+        if let Witness::Damaged(e) = witness {
+            if !settings.writable {
+                return Err(e);
+            }
+            // Rebuilt from the data: where gaps may be, they are taken as found, and said so.
+            let mode = if settings.may_have_gaps {
+                Recovery::TakeInGaps
+            } else {
+                Recovery::Witnessed
+            };
+            let found = match seg.recover_as(mode)? {
+                Some(t) => Found::Cut(t),
+                None => Found::Noted(Truncation {
+                    segment: seg.log_path.clone(),
+                    position: 0,
+                    offset: base_offset,
+                    bytes_removed: 0,
+                    reason: format!(
+                        "{e}; rebuilt from the segment, whose gaps' base offsets (outside the \
+                         CRC) are unverified"
+                    ),
+                }),
+            };
+            return Ok((seg, found));
+        }
+        if settings.writable && adopt != Adopt::No {
+            let t = seg.recover_as(Recovery::TakeInGaps)?;
+            if t.is_some() || adopt == Adopt::Quietly {
+                return Ok((seg, Found::cut(t)));
+            }
+            let first = seg.read_gaps().first();
+            let found = match first {
+                None => Found::Sound,
+                Some((position, offset)) => Found::Noted(Truncation {
+                    segment: seg.log_path.clone(),
+                    position,
+                    offset,
+                    bytes_removed: 0,
+                    reason: "offset gaps with no witness of them (the cleaner writes one): kept \
+                             as found, though their base offsets (outside the CRC) are \
+                             unverified; the witness is written now"
+                        .into(),
+                }),
+            };
+            return Ok((seg, found));
+        }
         if index_missing && settings.writable {
-            // An interrupted compaction swap leaves no index: rebuild it by a full recovery scan.
+            // Lost: rebuild it (and the time index) by a full recovery scan.
             let t = seg.recover()?;
-            return Ok((seg, t));
+            return Ok((seg, Found::cut(t)));
         }
         let file_len = seg.size.load(Ordering::Relaxed);
         let (indexed_offset, indexed_pos) = seg.lock_indexes().offset.lookup(i64::MAX);
@@ -238,7 +372,7 @@ impl Segment {
                 bytes_removed: 0,
                 reason: e.to_string(),
             });
-            return Ok((seg, Some(t)));
+            return Ok((seg, Found::Cut(t)));
         }
         let (start_offset, start_pos) = if indexed_pos <= file_len {
             (indexed_offset, indexed_pos)
@@ -262,7 +396,7 @@ impl Segment {
                 // The index or the data is damaged: a full scan tells which, rebuilds the
                 // indexes and cuts off (and reports) damaged data.
                 let t = seg.recover()?;
-                return Ok((seg, t));
+                return Ok((seg, Found::cut(t)));
             }
             // The index entry itself may be what is wrong: judge the file from its start.
             walked = walk(0, base_offset)?;
@@ -298,7 +432,7 @@ impl Segment {
                 return Err(e);
             }
             let t = seg.recover()?;
-            return Ok((seg, t));
+            return Ok((seg, Found::cut(t)));
         }
         {
             let mut ix = seg.lock_indexes();
@@ -314,11 +448,40 @@ impl Segment {
             seg.max_timestamp.store(ix.max_ts_so_far, Ordering::Release);
         }
         seg.next_offset.store(next, Ordering::Release);
-        Ok((seg, None))
+        Ok((seg, Found::Sound))
     }
 
     fn lock_indexes(&self) -> std::sync::MutexGuard<'_, Indexes> {
         self.indexes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read_gaps(&self) -> RwLockReadGuard<'_, Gaps> {
+        self.gaps.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the witness of the segment's gaps (a writer's, where gaps may be).
+    pub(crate) fn write_gaps(&self) -> Result<()> {
+        if !self.settings.writable {
+            return Ok(());
+        }
+        let path = Self::gaps_path(&self.dir, self.base_offset);
+        self.read_gaps().write(&*self.storage, &path)
+    }
+
+    /// True when the segment has a witness file.
+    pub(crate) fn has_gaps_file(&self) -> bool {
+        self.storage
+            .exists(&Self::gaps_path(&self.dir, self.base_offset))
+    }
+
+    /// Forgets the gaps at or past `position` once the log is cut there, on disk too.
+    fn cut_gaps(&self, position: u64) -> Result<()> {
+        let cut = self
+            .gaps
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .truncate_to_position(position);
+        if cut { self.write_gaps() } else { Ok(()) }
     }
 
     pub(crate) fn size(&self) -> u64 {
@@ -401,8 +564,9 @@ impl Segment {
         mut f: impl FnMut(u64, &BatchHeader) -> ControlFlow<()>,
     ) -> Result<WalkEnd> {
         let mut misplaced = None;
+        let gaps = self.read_gaps();
         let stopped = self.walk_headers(from, to, |pos, h| {
-            if !self.settings.follows(expected, h.base_offset) || h.last_offset() < h.base_offset {
+            if !gaps.placed(pos, expected, h.base_offset) || h.last_offset() < h.base_offset {
                 misplaced = Some(WalkEnd::Misplaced {
                     position: pos,
                     base_offset: h.base_offset,
@@ -416,10 +580,15 @@ impl Segment {
         Ok(misplaced.unwrap_or(WalkEnd::Stopped(stopped)))
     }
 
-    /// Re-reads the whole segment, checking every batch (framing, CRC, offsets that follow on:
-    /// see [`SegmentSettings::dense`]), and rebuilds both indexes. A bad batch and everything
-    /// after it is cut off (when writable) and reported.
+    /// Re-reads the whole segment, checking every batch (framing, CRC, offsets that follow on or
+    /// sit where the witness of gaps says), and rebuilds both indexes. A bad batch and
+    /// everything after it is cut off (when writable) and reported.
     pub(crate) fn recover(&self) -> Result<Option<Truncation>> {
+        self.recover_as(Recovery::Witnessed)
+    }
+
+    /// [`Segment::recover`], judging base offsets as `mode` says.
+    fn recover_as(&self, mode: Recovery) -> Result<Option<Truncation>> {
         let batch_bytes_limit = self
             .settings
             .batch_bytes_max
@@ -439,6 +608,8 @@ impl Segment {
         let mut expected = self.base_offset;
         let mut buf: Vec<u8> = Vec::new();
         let mut buf_start = 0u64;
+        let witnessed = self.read_gaps().clone();
+        let mut found = Gaps::default();
         let bad = loop {
             if pos == file_len {
                 break None;
@@ -488,9 +659,13 @@ impl Segment {
             if let Err(e) = batch.verify_crc() {
                 break Some((h.base_offset, e.to_string()));
             }
-            // baseOffset is outside the CRC: where offsets must be dense (no compaction), a batch
-            // that does not start exactly where the last one ended is corrupt, not a gap.
-            if !self.settings.follows(expected, h.base_offset)
+            // baseOffset is outside the CRC: a batch that does not start exactly where the last
+            // one ended, or where the witness of gaps says, is corrupt.
+            let placed = match mode {
+                Recovery::Witnessed => witnessed.placed(pos, expected, h.base_offset),
+                Recovery::TakeInGaps => h.base_offset >= expected,
+            };
+            if !placed
                 || h.last_offset() < h.base_offset
                 || h.last_offset() - self.base_offset > i32::MAX as i64
             {
@@ -504,12 +679,20 @@ impl Segment {
                     ),
                 ));
             }
+            if h.base_offset != expected {
+                found.push(pos, h.base_offset);
+            }
             self.index_batch(pos, &h);
             pos += total as u64;
             expected = h.last_offset() + 1;
             self.size.store(pos, Ordering::Release);
             self.next_offset.store(expected, Ordering::Release);
         };
+        if mode == Recovery::TakeInGaps || found != witnessed {
+            // Taken in, or cut (the witness names no gap the scan did not pass).
+            *self.gaps.write().unwrap_or_else(|e| e.into_inner()) = found;
+            self.write_gaps()?;
+        }
         let Some((offset, reason)) = bad else {
             return Ok(None);
         };
@@ -583,6 +766,13 @@ impl Segment {
             let _ = self.file.set_len(pos);
             return Err(Error::io(&self.log_path, e));
         }
+        if h.base_offset != self.next_offset() {
+            // Only the cleaner's rewrite leaves gaps; it writes their witness when done.
+            self.gaps
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(pos, h.base_offset);
+        }
         self.index_batch(pos, h);
         self.next_offset
             .store(h.last_offset() + 1, Ordering::Release);
@@ -601,13 +791,14 @@ impl Segment {
         let mut ok_end = from;
         let mut next = self.next_offset();
         let mut max_ts = -1;
+        let gaps = self.read_gaps();
         self.walk_headers(from, file_len, |pos, h| {
             let whole = self
                 .read_exact_or_short(pos, h.total_bytes())
                 .ok()
                 .and_then(|b| Batch::parse(Bytes::from(b)).ok())
                 .is_some_and(|b| b.verify_crc().is_ok());
-            if !whole || h.base_offset < next {
+            if !whole || !gaps.placed(pos, next, h.base_offset) {
                 return ControlFlow::Break(());
             }
             ok_end = pos + h.total_bytes() as u64;
@@ -615,6 +806,7 @@ impl Segment {
             max_ts = max_ts.max(h.max_timestamp);
             ControlFlow::Continue(())
         })?;
+        drop(gaps);
         self.raise_max_timestamp(max_ts);
         self.next_offset.store(next, Ordering::Release);
         self.size.store(ok_end, Ordering::Release);
@@ -717,6 +909,7 @@ impl Segment {
         let bytes = buf.split().freeze();
         let mut out: Vec<Batch> = Vec::new();
         let mut at = 0usize;
+        let gaps = self.read_gaps();
         while at + BATCH_HEADER_BYTES <= bytes.len() {
             let h = BatchHeader::parse(&bytes[at..at + BATCH_HEADER_BYTES])
                 .map_err(|e| self.corrupt(position + at as u64, -1, e.to_string()))?;
@@ -724,18 +917,21 @@ impl Segment {
             if at + total > bytes.len() {
                 break;
             }
-            if let Some(prev) = out.last() {
-                let expected = prev.header().last_offset() + 1;
-                if !self.settings.follows(expected, h.base_offset) {
-                    return Err(self.corrupt(
-                        position + at as u64,
-                        h.base_offset,
-                        format!(
-                            "batch offsets start at {}, expected {expected}",
-                            h.base_offset
-                        ),
-                    ));
-                }
+            let here = position + at as u64;
+            let expected = match out.last() {
+                Some(prev) => prev.header().last_offset() + 1,
+                // The first batch read: only the witness knows where it starts, if anyone.
+                None => gaps.base_at(here).unwrap_or(h.base_offset),
+            };
+            if !gaps.placed(here, expected, h.base_offset) {
+                return Err(self.corrupt(
+                    here,
+                    h.base_offset,
+                    format!(
+                        "batch offsets start at {}, expected {expected}",
+                        h.base_offset
+                    ),
+                ));
             }
             let batch = Batch::parse(bytes.slice(at..at + total))
                 .map_err(|e| self.corrupt(position + at as u64, h.base_offset, e.to_string()))?;
@@ -789,6 +985,7 @@ impl Segment {
             ControlFlow::Continue(())
         })?;
         self.file.set_len(pos).at(&self.log_path)?;
+        self.cut_gaps(pos)?;
         {
             let mut ix = self.lock_indexes();
             ix.offset.truncate_to_position(pos);
@@ -826,15 +1023,16 @@ impl Segment {
         base_offset: i64,
     ) -> Result<()> {
         let (log, index, time) = Self::paths(dir, base_offset);
-        for p in [log, index, time] {
+        for p in [log, index, time, Self::gaps_path(dir, base_offset)] {
             crate::storage::remove_if_present(storage, &p).at(&p)?;
         }
         Ok(())
     }
 
-    /// Paths of the three files, for the compaction swap.
-    pub(crate) fn file_paths(&self) -> [PathBuf; 3] {
+    /// Paths of the four files (log, offset index, time index, witness of gaps), for the
+    /// compaction swap.
+    pub(crate) fn file_paths(&self) -> [PathBuf; 4] {
         let (a, b, c) = Self::paths(&self.dir, self.base_offset);
-        [a, b, c]
+        [a, b, c, Self::gaps_path(&self.dir, self.base_offset)]
     }
 }
