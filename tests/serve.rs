@@ -228,6 +228,11 @@ fn read_committed_sees_only_committed_transactions_and_a_fenced_producer_cannot_
 }
 
 #[test]
+fn ad_hoc_sql_over_the_protocol_reads_what_librdkafka_committed_and_pushes_filters_down() {
+    run_against_a_new_server("sql_adhoc.py");
+}
+
+#[test]
 fn a_transactional_copier_killed_at_random_copies_every_record_exactly_once() {
     run_against_a_new_server("copier_driver.py");
 }

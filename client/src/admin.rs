@@ -240,6 +240,38 @@ impl Admin {
             .map_err(|e| self.fail(format!("offsets of '{topic}' partition {partition}"), e))
     }
 
+    /// The first offset of a partition whose record has a timestamp ≥ `timestamp_ms`, as a
+    /// read_committed reader sees it (Kafka's ListOffsets by timestamp); `None` if every record
+    /// is older.
+    pub fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> Result<Option<i64>> {
+        let operation =
+            format!("offset for timestamp {timestamp_ms} of '{topic}' partition {partition}");
+        let mut tpl = TopicPartitionList::with_capacity(1);
+        tpl.add_partition_offset(topic, partition, Offset::Offset(timestamp_ms))
+            .map_err(|e| self.fail(&operation, e))?;
+        let found = self
+            .committed
+            .offsets_for_times(tpl, self.config.timeout())
+            .map_err(|e| self.fail(&operation, e))?;
+        let Some(element) = found.find_partition(topic, partition) else {
+            return Err(Error::UnknownTopic {
+                topic: topic.to_string(),
+            });
+        };
+        if let Err(e) = element.error() {
+            return Err(self.fail(&operation, e));
+        }
+        Ok(match element.offset() {
+            Offset::Offset(o) if o >= 0 => Some(o),
+            _ => None,
+        })
+    }
+
     /// A topic's partitions (with offsets) and configs.
     pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
         let metadata = self

@@ -13,6 +13,10 @@ pub enum Error {
     /// The log failed (I/O, a corrupt segment, an unknown topic).
     #[error(transparent)]
     Log(#[from] weir_log::Error),
+    /// A [`TopicSource`](crate::TopicSource) other than the log failed: a cluster that cannot be
+    /// reached, a topic it does not know, a fetch it refused. The message names the operation.
+    #[error("{0}")]
+    Source(String),
     /// A topic's schema (its metadata) is not a valid weir schema.
     #[error("topic '{topic}': {reason}")]
     Schema {

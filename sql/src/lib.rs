@@ -40,7 +40,10 @@
 
 pub use error::{Error, Result};
 pub use session::{MEMORY_BYTES_MAX_DEFAULT, QueryOutput, SessionOptions, WeirSession};
-pub use table::{PartitionScan, ScanReport, TopicScanExec, TopicTable};
+pub use table::{
+    PartitionExtent, PartitionScan, PartitionSource, ScanReport, SourceRecord, TopicScanExec,
+    TopicSource, TopicTable,
+};
 
 pub use datafusion;
 

@@ -22,7 +22,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use weir_log::Log;
 
-use crate::table::{ScanReport, TopicScanExec, TopicTable};
+use crate::table::{ScanReport, TopicScanExec, TopicSource, TopicTable};
 use crate::{Error, Result};
 
 /// The default [`SessionOptions::memory_bytes_max`]: 1 GiB.
@@ -161,7 +161,7 @@ pub struct QueryOutput {
 /// identifier (`my-topic`, `Clicks`, `a.b`) must be double-quoted in SQL (`"my-topic"`).
 /// The session owns a small tokio runtime, so its methods are synchronous.
 pub struct WeirSession {
-    log: Log,
+    source: Arc<dyn TopicSource>,
     options: SessionOptions,
     context: SessionContext,
     runtime: tokio::runtime::Runtime,
@@ -195,6 +195,12 @@ impl WeirSession {
 
     /// A session over `log` with `options`.
     pub fn with_options(log: &Log, options: SessionOptions) -> Result<WeirSession> {
+        WeirSession::over(Arc::new(log.clone()), options)
+    }
+
+    /// A session over the topics of `source` (the embedded log, or a cluster's client) with
+    /// `options`.
+    pub fn over(source: Arc<dyn TopicSource>, options: SessionOptions) -> Result<WeirSession> {
         options.validate()?;
         let threads = options.target_partitions.max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -212,11 +218,11 @@ impl WeirSession {
         let mut tables = Vec::new();
         let mut skipped = Vec::new();
         let mut not_tables = HashMap::new();
-        let mut names = log.topic_names();
+        let mut names = source.topic_names()?;
         names.sort();
         let mut found = Vec::new();
         for topic in names {
-            match TopicTable::try_new(log, &topic) {
+            match TopicTable::from_source(Arc::clone(&source), &topic) {
                 Ok(Some(table)) => found.push((topic, table)),
                 Ok(None) => {
                     not_tables.insert(topic.clone(), NotATable::NoSchema);
@@ -247,7 +253,7 @@ impl WeirSession {
             tables.push(topic);
         }
         Ok(WeirSession {
-            log: log.clone(),
+            source,
             options,
             context,
             runtime,
@@ -263,7 +269,7 @@ impl WeirSession {
             file_access: allow,
             ..self.options.clone()
         };
-        WeirSession::with_options(&self.log, options)
+        WeirSession::over(self.source, options)
     }
 
     /// The topics registered as tables, sorted.

@@ -9,6 +9,9 @@
 //! Each topic partition is one DataFusion partition, scanned in parallel. The scan reads at
 //! `read_committed` up to each partition's last stable offset as of planning time, so a query
 //! sees one consistent snapshot even while a writer appends.
+//!
+//! Where the records come from is a [`TopicSource`]: the embedded [`Log`] (its segments read in
+//! place), or a cluster's client (Kafka's Fetch and ListOffsets; the `weir` CLI has one).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -33,7 +36,9 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
-use weir_log::{Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, Log, ValueFormat};
+use weir_log::{
+    Consumer, ConsumerBatch, ConsumerConfig, IsolationLevel, Log, TopicConfig, ValueFormat,
+};
 use weir_runtime::schema::Schema;
 
 use crate::decode::BatchDecoder;
@@ -45,10 +50,68 @@ type DfResult<T> = std::result::Result<T, DataFusionError>;
 /// Largest fetch one scan asks the log for per poll.
 const POLL_BYTES_MAX: usize = 8 << 20;
 
+/// Where a [`TopicTable`]'s records come from: the embedded [`Log`], or a cluster's client.
+/// Reads are `read_committed`.
+pub trait TopicSource: Send + Sync + fmt::Debug {
+    /// The topics there are.
+    fn topic_names(&self) -> Result<Vec<String>>;
+
+    /// A topic's settings: its schema and value format above all.
+    fn topic_config(&self, topic: &str) -> Result<TopicConfig>;
+
+    /// Each partition of `topic`, in partition order, with the offsets it holds now.
+    fn partitions(&self, topic: &str) -> Result<Vec<PartitionExtent>>;
+
+    /// The first offset of a partition whose record has a timestamp ≥ `timestamp_ms`, `None`
+    /// if there is none.
+    fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> Result<Option<i64>>;
+
+    /// Opens one partition's committed records in `[start_offset, end_offset)` of `scan`.
+    fn open_partition(&self, topic: &str, scan: &PartitionScan)
+    -> Result<Box<dyn PartitionSource>>;
+}
+
+/// A partition's offsets as [`TopicSource::partitions`] reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionExtent {
+    /// The partition.
+    pub partition: i32,
+    /// Its first offset (the log start).
+    pub start_offset: i64,
+    /// Its last stable offset: a `read_committed` reader stops here.
+    pub last_stable_offset: i64,
+}
+
+/// One record as a [`PartitionSource`] hands it over, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceRecord<'a> {
+    /// Its offset.
+    pub offset: i64,
+    /// Its timestamp, ms since the Unix epoch.
+    pub timestamp: i64,
+    /// Its key, `None` for null.
+    pub key: Option<&'a [u8]>,
+    /// Its value, `None` for null.
+    pub value: Option<&'a [u8]>,
+}
+
+/// The committed records of one partition's range, read a fetch at a time.
+pub trait PartitionSource: Send {
+    /// Hands the next records of the range to `each`, in offset order, stopping early when it
+    /// returns `Ok(false)`. Returns false once the range is done (nothing below its end is left
+    /// to read).
+    fn read(&mut self, each: &mut dyn FnMut(SourceRecord<'_>) -> Result<bool>) -> Result<bool>;
+}
+
 /// One topic with a schema, as a DataFusion table.
 #[derive(Debug, Clone)]
 pub struct TopicTable {
-    log: Log,
+    source: Arc<dyn TopicSource>,
     topic: Arc<str>,
     schema: Arc<Schema>,
     format: ValueFormat,
@@ -58,7 +121,12 @@ pub struct TopicTable {
 impl TopicTable {
     /// The table of `topic`, or `None` if the topic has no schema (SQL cannot read it).
     pub fn try_new(log: &Log, topic: &str) -> Result<Option<TopicTable>> {
-        let config = log.topic_config(topic)?;
+        TopicTable::from_source(Arc::new(log.clone()), topic)
+    }
+
+    /// The table of `topic` read from `source`, or `None` if the topic has no schema.
+    pub fn from_source(source: Arc<dyn TopicSource>, topic: &str) -> Result<Option<TopicTable>> {
+        let config = source.topic_config(topic)?;
         let Some(text) = config.schema else {
             return Ok(None);
         };
@@ -67,7 +135,7 @@ impl TopicTable {
             reason: format!("{e}"),
         })?;
         Ok(Some(TopicTable {
-            log: log.clone(),
+            source,
             topic: Arc::from(topic),
             table_schema: table_schema(&schema),
             schema: Arc::new(schema),
@@ -86,17 +154,18 @@ impl TopicTable {
         for f in filters {
             bounds.add(f);
         }
-        let description = self.log.describe_topic(&self.topic)?;
         let mut ranges = Vec::new();
-        for p in &description.partitions {
+        for p in self.source.partitions(&self.topic)? {
             if !bounds.partition_matches(p.partition) {
                 continue;
             }
-            let mut start = p.log_start_offset.max(bounds.offset_min);
+            let mut start = p.start_offset.max(bounds.offset_min);
             let end = p.last_stable_offset.min(bounds.offset_end);
-            if let Some(ts) = bounds.timestamp_min {
+            if let Some(ts) = bounds.timestamp_min
+                && start < end
+            {
                 match self
-                    .log
+                    .source
                     .offset_for_timestamp(&self.topic, p.partition, ts)?
                 {
                     Some(o) => start = start.max(o),
@@ -531,22 +600,10 @@ impl ExecutionPlan for TopicScanExec {
             let empty = futures::stream::empty();
             return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, empty)));
         };
-        let mut consumer = Consumer::new(
-            &self.table.log,
-            ConsumerConfig {
-                isolation: IsolationLevel::ReadCommitted,
-                auto_commit: false,
-                poll_bytes_max: POLL_BYTES_MAX,
-                ..ConsumerConfig::default()
-            },
-        )
-        .map_err(Error::from)?;
-        consumer
-            .assign(&[(&*self.table.topic, range.partition)])
-            .map_err(Error::from)?;
-        consumer
-            .seek(&self.table.topic, range.partition, range.start_offset)
-            .map_err(Error::from)?;
+        let records = self
+            .table
+            .source
+            .open_partition(&self.table.topic, &range)?;
         let batch_rows = context.session_config().batch_size().max(1);
         let decoder = BatchDecoder::new(
             Arc::clone(&self.table.schema),
@@ -557,13 +614,10 @@ impl ExecutionPlan for TopicScanExec {
             batch_rows,
         )?;
         let reader = PartitionReader {
-            table: self.table.clone(),
             decoder,
-            consumer,
-            range,
+            records,
             slot: partition,
             report: Arc::clone(&self.ranges),
-            pending: VecDeque::new(),
             exhausted: false,
             batch_rows,
             rows_left: self.limit.unwrap_or(usize::MAX),
@@ -579,20 +633,16 @@ impl ExecutionPlan for TopicScanExec {
     }
 }
 
-/// Reads one partition's range and decodes it batch by batch. The log reads are synchronous
-/// (`pread` of the segments), so this is a plain iterator driven from DataFusion's stream. Records
-/// are decoded straight from the fetched log batches (borrowed, whole log batches at a time) into
-/// the Arrow builders: an output batch holds at least `batch_rows` records, or the rest.
+/// Reads one partition's range and decodes it batch by batch. Reads are synchronous (`pread` of
+/// the segments, or a client's fetch), so this is a plain iterator driven from DataFusion's
+/// stream. Records are decoded straight from what the source fetched (borrowed) into the Arrow
+/// builders: an output batch holds at least `batch_rows` records, or the rest.
 struct PartitionReader {
-    table: TopicTable,
     decoder: BatchDecoder,
-    consumer: Consumer,
-    range: PartitionScan,
+    records: Box<dyn PartitionSource>,
     slot: usize,
     report: Arc<Mutex<Vec<PartitionScan>>>,
-    /// Log batches fetched and not yet decoded.
-    pending: VecDeque<ConsumerBatch>,
-    /// Nothing more to fetch below the end of the range.
+    /// Nothing more to read below the end of the range.
     exhausted: bool,
     batch_rows: usize,
     rows_left: usize,
@@ -601,47 +651,15 @@ struct PartitionReader {
 }
 
 impl PartitionReader {
-    /// Fetches the next log batches of the range.
-    fn fetch(&mut self) -> Result<()> {
-        let topic = &self.table.topic;
-        let before = self.consumer.position(topic, self.range.partition);
-        let batches = self.consumer.poll(Duration::ZERO)?;
-        let after = self.consumer.position(topic, self.range.partition);
-        // Nothing more below the end: done (markers or aborted records may end the range).
-        if after.is_none_or(|a| a >= self.range.end_offset)
-            || (batches.is_empty() && after == before)
-        {
-            self.exhausted = true;
-        }
-        self.pending.extend(batches);
-        Ok(())
-    }
-
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        let end = self.range.end_offset;
-        while self.rows_left > 0 && self.decoder.len() < self.batch_rows {
-            let Some(batch) = self.pending.pop_front() else {
-                if self.exhausted {
-                    break;
-                }
-                self.fetch()?;
-                continue;
-            };
+        while self.rows_left > 0 && self.decoder.len() < self.batch_rows && !self.exhausted {
             let (decoder, rows_left) = (&mut self.decoder, &mut self.rows_left);
-            let mut past_end = false;
-            batch.for_each_ref(|r| -> Result<bool> {
-                if r.offset >= end {
-                    past_end = true;
-                    return Ok(false);
-                }
+            let more = self.records.read(&mut |r| {
                 decoder.append(r.offset, r.timestamp, r.key, r.value)?;
                 *rows_left -= 1;
                 Ok(*rows_left > 0)
             })?;
-            if past_end {
-                self.exhausted = true;
-                self.pending.clear();
-            }
+            self.exhausted = !more;
         }
         let n = self.decoder.len();
         if n == 0 {
@@ -659,6 +677,127 @@ impl PartitionReader {
             p.records_read += n as u64;
         }
         Ok(Some(batch))
+    }
+}
+
+/// The embedded log as a [`TopicSource`]: its segments read in place.
+impl TopicSource for Log {
+    fn topic_names(&self) -> Result<Vec<String>> {
+        Ok(Log::topic_names(self))
+    }
+
+    fn topic_config(&self, topic: &str) -> Result<TopicConfig> {
+        Ok(Log::topic_config(self, topic)?)
+    }
+
+    fn partitions(&self, topic: &str) -> Result<Vec<PartitionExtent>> {
+        Ok(self
+            .describe_topic(topic)?
+            .partitions
+            .iter()
+            .map(|p| PartitionExtent {
+                partition: p.partition,
+                start_offset: p.log_start_offset,
+                last_stable_offset: p.last_stable_offset,
+            })
+            .collect())
+    }
+
+    fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> Result<Option<i64>> {
+        Ok(Log::offset_for_timestamp(
+            self,
+            topic,
+            partition,
+            timestamp_ms,
+        )?)
+    }
+
+    fn open_partition(
+        &self,
+        topic: &str,
+        scan: &PartitionScan,
+    ) -> Result<Box<dyn PartitionSource>> {
+        let mut consumer = Consumer::new(
+            self,
+            ConsumerConfig {
+                isolation: IsolationLevel::ReadCommitted,
+                auto_commit: false,
+                poll_bytes_max: POLL_BYTES_MAX,
+                ..ConsumerConfig::default()
+            },
+        )?;
+        consumer.assign(&[(topic, scan.partition)])?;
+        consumer.seek(topic, scan.partition, scan.start_offset)?;
+        Ok(Box::new(LogPartition {
+            consumer,
+            topic: Arc::from(topic),
+            partition: scan.partition,
+            end_offset: scan.end_offset,
+            pending: VecDeque::new(),
+            fetched_all: false,
+        }))
+    }
+}
+
+/// One partition's range of the embedded log: whole log batches fetched, records borrowed from
+/// them.
+struct LogPartition {
+    consumer: Consumer,
+    topic: Arc<str>,
+    partition: i32,
+    end_offset: i64,
+    /// Log batches fetched and not yet handed over.
+    pending: VecDeque<ConsumerBatch>,
+    /// Nothing more to fetch below the end of the range.
+    fetched_all: bool,
+}
+
+impl LogPartition {
+    fn fetch(&mut self) -> Result<()> {
+        let before = self.consumer.position(&self.topic, self.partition);
+        let batches = self.consumer.poll(Duration::ZERO)?;
+        let after = self.consumer.position(&self.topic, self.partition);
+        // Nothing more below the end: done (markers or aborted records may end the range).
+        if after.is_none_or(|a| a >= self.end_offset) || (batches.is_empty() && after == before) {
+            self.fetched_all = true;
+        }
+        self.pending.extend(batches);
+        Ok(())
+    }
+}
+
+impl PartitionSource for LogPartition {
+    fn read(&mut self, each: &mut dyn FnMut(SourceRecord<'_>) -> Result<bool>) -> Result<bool> {
+        if self.pending.is_empty() && !self.fetched_all {
+            self.fetch()?;
+        }
+        let Some(batch) = self.pending.pop_front() else {
+            return Ok(!self.fetched_all);
+        };
+        let end = self.end_offset;
+        let mut past_end = false;
+        batch.for_each_ref(|r| -> Result<bool> {
+            if r.offset >= end {
+                past_end = true;
+                return Ok(false);
+            }
+            each(SourceRecord {
+                offset: r.offset,
+                timestamp: r.timestamp,
+                key: r.key,
+                value: r.value,
+            })
+        })?;
+        if past_end {
+            self.fetched_all = true;
+            self.pending.clear();
+        }
+        Ok(!(self.fetched_all && self.pending.is_empty()))
     }
 }
 

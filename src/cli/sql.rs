@@ -11,13 +11,16 @@ use clap::{Args, ValueEnum};
 use weir::sql::continuous::{self, ContinuousConfig, ContinuousQuery};
 use weir::sql::datafusion::arrow::record_batch::RecordBatch;
 use weir::sql::datafusion::arrow::{csv, json, util::pretty};
-use weir::sql::{Error as SqlError, MEMORY_BYTES_MAX_DEFAULT, SessionOptions, WeirSession};
+use weir::sql::{
+    Error as SqlError, MEMORY_BYTES_MAX_DEFAULT, SessionOptions, TopicSource, WeirSession,
+};
 
 use weir::runtime::Topics;
 use weir_client::{Admin, ClientConfig};
 use weir_cluster::KafkaTopics;
 
 use super::cluster::ClusterCatalog;
+use super::cluster_sql::ClusterSource;
 use super::stdout::Stdout;
 use super::{DataDir, usage};
 
@@ -39,8 +42,9 @@ pub enum SqlFormat {
     after_help = "Every topic with a schema is a table of the same name (quote names that are not plain \
 lower-case identifiers: \"my-topic\"), with its schema's columns plus _partition, _offset, _timestamp \
 and _key. Reads are read_committed, as of the start of the query; the data directory is opened \
-read-only, so a writer may run meanwhile. Filters on _partition, _offset and _timestamp skip \
-partitions and seek by index. SQL cannot read or write files, create tables or insert.\n\n\
+read-only, so a writer may run meanwhile. With --bootstrap (or $WEIR_BOOTSTRAP) the tables are the \
+cluster's topics that carry a weir.schema config, read over Fetch. Filters on _partition, _offset \
+and _timestamp skip partitions and seek by index (over a cluster, by ListOffsets). SQL cannot read or write files, create tables or insert.\n\n\
 Memory: a query's sorts, joins, aggregations and result hold at most --memory-bytes-max bytes \
 (1 GiB); past that it fails with `resources exhausted`, unless --spill-bytes-max lets it spill to \
 a private temporary directory (removed when the query ends).\n\n\
@@ -106,6 +110,11 @@ pub fn run(dir: &DataDir, args: SqlArgs) -> Result<()> {
         });
     }
     let log = dir.open_read_only(None)?;
+    ad_hoc(Arc::new(log), args)
+}
+
+/// One query (or the shell) over the topics of `source`.
+fn ad_hoc(source: Arc<dyn TopicSource>, args: SqlArgs) -> Result<()> {
     let Ok(memory_bytes_max) = usize::try_from(args.memory_bytes_max) else {
         usage!(
             "--memory-bytes-max {} is more than this machine can address",
@@ -117,7 +126,7 @@ pub fn run(dir: &DataDir, args: SqlArgs) -> Result<()> {
         spill_bytes_max: args.spill_bytes_max,
         ..SessionOptions::default()
     };
-    let session = WeirSession::with_options(&log, options)?;
+    let session = WeirSession::over(source, options)?;
     match args.query {
         Some(query) => {
             let batches = session.sql(&query).map_err(explain)?;
@@ -152,15 +161,12 @@ fn explain(e: SqlError) -> anyhow::Error {
     }
 }
 
-/// `weir sql --bootstrap`: a continuous query as a client of a cluster, where the instances
-/// started with the same `--job` share its work. Ad-hoc queries need a data directory.
+/// `weir sql --bootstrap`: an ad-hoc query over the cluster's topics (Fetch and ListOffsets,
+/// read_committed), or a continuous query as a client of the cluster, where the instances
+/// started with the same `--job` share its work.
 pub fn run_cluster(cluster: &ClientConfig, args: SqlArgs) -> Result<()> {
     if !args.continuous {
-        usage!(
-            "weir sql runs ad-hoc queries on a data directory only, not over a cluster \
-             (--bootstrap or $WEIR_BOOTSTRAP is set); over a cluster it runs continuous queries \
-             (--continuous)"
-        );
+        return ad_hoc(ClusterSource::connect(cluster)?, args);
     }
     let Some(query) = &args.query else {
         usage!("--continuous needs a query (INSERT INTO topic SELECT ...)");

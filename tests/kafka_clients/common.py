@@ -30,6 +30,16 @@ def create_topic(bootstrap, name, partitions, config=None):
     futures[name].result(timeout=30)
 
 
+def transactional_producer(bootstrap, txn_id):
+    """A librdkafka transactional producer, its transactions initialised."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id,
+                  "transaction.timeout.ms": 60000})
+    p.init_transactions(30)
+    return p
+
+
 def done(name):
     print(f"ok: {name} (pid {os.getpid()})")
 

@@ -3,7 +3,7 @@ reader (librdkafka, kafka-python) sees exactly the committed records; a read_unc
 sees all of them, aborted and open ones included."""
 from confluent_kafka import Producer
 
-from common import args, check, create_topic, done, read_all, unique
+from common import args, check, create_topic, done, transactional_producer, read_all, unique
 
 a = args(__doc__)
 topic = unique("txn")
@@ -11,10 +11,7 @@ create_topic(a.bootstrap, topic, 3)
 
 
 def transactional(txn_id):
-    p = Producer({"bootstrap.servers": a.bootstrap, "transactional.id": txn_id,
-                  "transaction.timeout.ms": 60000})
-    p.init_transactions(30)
-    return p
+    return transactional_producer(a.bootstrap, txn_id)
 
 
 def write(p, label, n):

@@ -1,0 +1,191 @@
+//! Ad-hoc SQL over a cluster: a cluster's topics as a [`TopicSource`] for `weir sql --bootstrap`.
+//!
+//! Offsets come from ListOffsets (the log start, the last stable offset as a read_committed
+//! reader sees it, and the first offset at a timestamp for `_timestamp >=` pushdown); records
+//! come from Fetch through a read_committed consumer per partition, each key and value decoded
+//! into the Arrow builders straight from the client's fetch buffer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use weir::log::TopicConfig;
+use weir::sql::{
+    Error as SqlError, PartitionExtent, PartitionScan, PartitionSource, Result as SqlResult,
+    SourceRecord, TopicSource,
+};
+use weir_client::{
+    Admin, ClientConfig, Consumer, ConsumerConfig, Event, Isolation, OffsetReset, StartAt,
+};
+
+use super::cluster::fetch_topic_config;
+
+/// Records one [`PartitionSource::read`] hands over at most.
+const READ_RECORDS_MAX: usize = 8_192;
+/// How long the first poll of a read waits for records.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+/// Bytes one fetch asks for per partition.
+const PARTITION_FETCH_BYTES_MAX: usize = 4 << 20;
+
+/// A cluster's topics, read committed.
+pub struct ClusterSource {
+    client: ClientConfig,
+    admin: Admin,
+}
+
+impl std::fmt::Debug for ClusterSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSource")
+            .field("bootstrap", &self.client.bootstrap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterSource {
+    /// A source over `client`'s cluster (connections are made on first use).
+    pub fn connect(client: &ClientConfig) -> anyhow::Result<Arc<ClusterSource>> {
+        Ok(Arc::new(ClusterSource {
+            client: client.clone(),
+            admin: Admin::connect(client)?,
+        }))
+    }
+}
+
+fn source_error(e: impl std::fmt::Display) -> SqlError {
+    SqlError::Source(e.to_string())
+}
+
+impl TopicSource for ClusterSource {
+    fn topic_names(&self) -> SqlResult<Vec<String>> {
+        let mut names = self.admin.list_topics().map_err(source_error)?;
+        // The cluster's own topics (`__consumer_offsets`, ...) are never tables.
+        names.retain(|n| !n.starts_with("__"));
+        Ok(names)
+    }
+
+    fn topic_config(&self, topic: &str) -> SqlResult<TopicConfig> {
+        fetch_topic_config(&self.admin, topic).map_err(|e| SqlError::Source(format!("{e:#}")))
+    }
+
+    fn partitions(&self, topic: &str) -> SqlResult<Vec<PartitionExtent>> {
+        let mut out = Vec::new();
+        for partition in self.admin.partitions(topic).map_err(source_error)? {
+            let (start, _) = self
+                .admin
+                .watermarks(topic, partition, Isolation::ReadUncommitted)
+                .map_err(source_error)?;
+            let (_, stable) = self
+                .admin
+                .watermarks(topic, partition, Isolation::ReadCommitted)
+                .map_err(source_error)?;
+            out.push(PartitionExtent {
+                partition,
+                start_offset: start,
+                last_stable_offset: stable,
+            });
+        }
+        Ok(out)
+    }
+
+    fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> SqlResult<Option<i64>> {
+        self.admin
+            .offset_for_timestamp(topic, partition, timestamp_ms)
+            .map_err(source_error)
+    }
+
+    fn open_partition(
+        &self,
+        topic: &str,
+        scan: &PartitionScan,
+    ) -> SqlResult<Box<dyn PartitionSource>> {
+        let consumer = Consumer::new(
+            &self.client,
+            &ConsumerConfig {
+                isolation: Isolation::ReadCommitted,
+                // Retention may pass the planned start meanwhile: read from what is left.
+                offset_reset: OffsetReset::Earliest,
+                report_partition_end: true,
+                partition_fetch_bytes_max: PARTITION_FETCH_BYTES_MAX,
+                ..ConsumerConfig::default()
+            },
+        )
+        .map_err(source_error)?;
+        consumer
+            .assign(
+                topic,
+                &[(scan.partition, StartAt::Offset(scan.start_offset))],
+            )
+            .map_err(source_error)?;
+        Ok(Box::new(ClusterPartition {
+            consumer,
+            topic: topic.to_string(),
+            partition: scan.partition,
+            end_offset: scan.end_offset,
+            silence_max: Duration::from_millis(self.client.request_timeout_ms.max(1_000)),
+            heard: Instant::now(),
+        }))
+    }
+}
+
+/// One partition's range, fetched by a read_committed consumer of its own.
+struct ClusterPartition {
+    consumer: Consumer,
+    topic: String,
+    partition: i32,
+    end_offset: i64,
+    /// The longest the cluster may send nothing before the scan fails.
+    silence_max: Duration,
+    /// When the cluster last sent something.
+    heard: Instant,
+}
+
+impl PartitionSource for ClusterPartition {
+    fn read(
+        &mut self,
+        each: &mut dyn FnMut(SourceRecord<'_>) -> SqlResult<bool>,
+    ) -> SqlResult<bool> {
+        let mut wait = POLL_WAIT;
+        for _ in 0..READ_RECORDS_MAX {
+            let event = self.consumer.poll(wait).map_err(source_error)?;
+            // Only the first poll waits: after it, what the client has ready is drained.
+            wait = Duration::ZERO;
+            let record = match event {
+                None => break,
+                // At the last stable offset as of this fetch, which is past the planned end.
+                Some(Event::PartitionEnd { .. }) => return Ok(false),
+                Some(Event::Record(r)) => r,
+            };
+            self.heard = Instant::now();
+            if record.offset() >= self.end_offset {
+                return Ok(false);
+            }
+            let more = each(SourceRecord {
+                offset: record.offset(),
+                timestamp: record.timestamp_ms(),
+                key: record.key(),
+                value: record.value(),
+            })?;
+            if !more {
+                return Ok(false);
+            }
+            if record.offset() + 1 >= self.end_offset {
+                return Ok(false);
+            }
+        }
+        if self.heard.elapsed() > self.silence_max {
+            return Err(SqlError::Source(format!(
+                "topic '{}' partition {}: the cluster sent nothing for {} ms while offsets up \
+                 to {} were still to read",
+                self.topic,
+                self.partition,
+                self.silence_max.as_millis(),
+                self.end_offset
+            )));
+        }
+        Ok(true)
+    }
+}
