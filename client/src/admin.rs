@@ -274,6 +274,15 @@ impl Admin {
 
     /// A topic's partitions (with offsets) and configs.
     pub fn describe_topic(&self, name: &str) -> Result<TopicDescription> {
+        Ok(TopicDescription {
+            name: name.to_string(),
+            partitions: self.partition_offsets(name)?,
+            configs: self.topic_configs(name)?,
+        })
+    }
+
+    /// A topic's partitions with their leaders and offsets, by partition number.
+    pub fn partition_offsets(&self, name: &str) -> Result<Vec<PartitionOffsets>> {
         let metadata = self
             .admin
             .inner()
@@ -304,11 +313,7 @@ impl Admin {
                 last_stable_offset: stable,
             });
         }
-        Ok(TopicDescription {
-            name: name.to_string(),
-            partitions,
-            configs: self.topic_configs(name)?,
-        })
+        Ok(partitions)
     }
 
     /// A topic's configs as the cluster reports them.

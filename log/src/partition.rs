@@ -302,14 +302,9 @@ impl Partition {
                 bases.truncate(i);
                 break;
             }
-            let adopt = if !writable || !settings.may_have_gaps {
-                Adopt::No
-            } else if swap_interrupted && !storage.exists(&Segment::index_path(dir, base)) {
-                Adopt::Quietly
-            } else if i < last && !storage.exists(&Segment::gaps_path(dir, base)) {
-                Adopt::Reporting
-            } else {
-                Adopt::No
+            let adopt = Adopt {
+                swap_interrupted,
+                closed: i < last,
             };
             let (seg, found) =
                 Segment::open(storage, dir, base, settings, now, tail_may_grow, adopt)?;
@@ -816,7 +811,7 @@ impl Partition {
                 settings,
                 now,
                 &|| true,
-                Adopt::No,
+                Adopt::default(),
             )?;
             let seg = Arc::new(seg);
             seg.refresh()?;

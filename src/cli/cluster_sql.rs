@@ -67,23 +67,15 @@ impl TopicSource for ClusterSource {
     }
 
     fn partitions(&self, topic: &str) -> SqlResult<Vec<PartitionExtent>> {
-        let mut out = Vec::new();
-        for partition in self.admin.partitions(topic).map_err(source_error)? {
-            let (start, _) = self
-                .admin
-                .watermarks(topic, partition, Isolation::ReadUncommitted)
-                .map_err(source_error)?;
-            let (_, stable) = self
-                .admin
-                .watermarks(topic, partition, Isolation::ReadCommitted)
-                .map_err(source_error)?;
-            out.push(PartitionExtent {
-                partition,
-                start_offset: start,
-                last_stable_offset: stable,
-            });
-        }
-        Ok(out)
+        let offsets = self.admin.partition_offsets(topic).map_err(source_error)?;
+        Ok(offsets
+            .iter()
+            .map(|p| PartitionExtent {
+                partition: p.partition,
+                start_offset: p.log_start_offset,
+                last_stable_offset: p.last_stable_offset,
+            })
+            .collect())
     }
 
     fn offset_for_timestamp(

@@ -452,7 +452,7 @@ fn swap_in(
         settings,
         now_ms,
         &|| false,
-        Adopt::No,
+        Adopt::default(),
     )?;
     if let Some(t) = found.report() {
         return Err(Error::Internal(format!(

@@ -66,19 +66,18 @@ impl SegmentSettings {
     }
 }
 
-/// Whether a writer opening a segment may take in offset gaps that no witness records, and
-/// write the witness (see [`gaps`]). Everywhere else a gap the witness does not name is damage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Adopt {
-    /// No: gaps must be witnessed.
-    No,
-    /// The cleaner was swapping this segment in when the process stopped: its new log may be in
-    /// place before its witness. Gaps are expected and not reported.
-    Quietly,
-    /// A closed segment of a compacted topic without a witness (written before witnesses
-    /// existed, or the file was lost): gaps are kept as found, and reported, since their base
-    /// offsets cannot be checked.
-    Reporting,
+/// When a writer opening a segment of a compacted topic may take in offset gaps that no witness
+/// records, and write the witness (see [`gaps`]). Everywhere else a gap the witness does not
+/// name is damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Adopt {
+    /// The cleaner's swap was cut short: a segment whose index is missing may have its new log
+    /// in place before its witness. Its gaps are expected and not reported.
+    pub swap_interrupted: bool,
+    /// The segment is closed: without a witness (written before witnesses existed, or the file
+    /// was lost) its gaps are kept as found, and reported, since their base offsets cannot be
+    /// checked.
+    pub closed: bool,
 }
 
 /// How [`Segment::recover`] judges base offsets.
@@ -200,13 +199,8 @@ impl Segment {
     }
 
     /// The witness of the gaps of the segment at `base_offset` in `dir`.
-    pub(crate) fn gaps_path(dir: &Path, base_offset: i64) -> PathBuf {
+    fn gaps_path(dir: &Path, base_offset: i64) -> PathBuf {
         dir.join(format!("{}.gaps", file_stem(base_offset)))
-    }
-
-    /// The offset index of the segment at `base_offset` in `dir`.
-    pub(crate) fn index_path(dir: &Path, base_offset: i64) -> PathBuf {
-        Self::paths(dir, base_offset).1
     }
 
     /// Creates an empty segment.
@@ -323,9 +317,11 @@ impl Segment {
             };
             return Ok((seg, found));
         }
-        if settings.writable && adopt != Adopt::No {
+        let quietly = adopt.swap_interrupted && index_missing;
+        let reporting = adopt.closed && matches!(witness, Witness::Absent);
+        if settings.writable && settings.may_have_gaps && (quietly || reporting) {
             let t = seg.recover_as(Recovery::TakeInGaps)?;
-            if t.is_some() || adopt == Adopt::Quietly {
+            if t.is_some() || quietly {
                 return Ok((seg, Found::cut(t)));
             }
             let first = seg.read_gaps().first();
