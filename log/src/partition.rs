@@ -126,8 +126,14 @@ pub(crate) struct OpenMode<'a> {
 }
 
 /// An index file without its log file means a segment was lost: never carry on without it as if
-/// its offsets had never existed.
-fn check_segment_files(storage: &dyn Storage, dir: &Path, bases: &[i64]) -> Result<()> {
+/// its offsets had never existed. `deleting`: segments whose deletion is under way (their log
+/// file renamed away), whose other files may still be there.
+fn check_segment_files(
+    storage: &dyn Storage,
+    dir: &Path,
+    bases: &[i64],
+    deleting: &[i64],
+) -> Result<()> {
     for entry in storage.read_dir(dir).at(dir)? {
         let name = entry.name.as_str();
         let stem = name
@@ -137,7 +143,7 @@ fn check_segment_files(storage: &dyn Storage, dir: &Path, bases: &[i64]) -> Resu
         let Some(base) = stem.and_then(|s| parse_log_name(&format!("{s}.log"))) else {
             continue;
         };
-        if bases.binary_search(&base).is_err() {
+        if bases.binary_search(&base).is_err() && deleting.binary_search(&base).is_err() {
             return Err(Error::Corrupt {
                 segment: dir.join(format!("{}.log", crate::segment::file_stem(base))),
                 position: 0,
@@ -263,6 +269,10 @@ impl Partition {
             }
         }
         let settings = Self::settings(&config, &log_config, writable);
+        let deleting = Segment::finish_deletions(&**storage, dir, writable)?;
+        if writable && !deleting.is_empty() {
+            util::sync_dir(&**storage, dir)?;
+        }
         let mut bases = list_segments(&**storage, dir)?;
         // A partition without segments (never written) gets its first one on its first append:
         // opening it to read costs nothing on disk.
@@ -329,7 +339,7 @@ impl Partition {
         }
         bases.retain(|b| !orphans.contains(b));
         let writer_live = !writable && tail_may_grow();
-        check_segment_files(&**storage, dir, &bases)?;
+        check_segment_files(&**storage, dir, &bases, &deleting)?;
         if !writer_live {
             // A reader racing a writer may see a closed segment short of its last batch.
             check_segments_follow_on(&segments, settings)?;

@@ -276,6 +276,64 @@ fn a_crash_at_any_storage_operation_keeps_the_old_start_or_the_new_one() {
     );
 }
 
+/// A process killed between any two storage operations of a segment deletion (the page cache
+/// keeps everything it did): the log reopens, with each segment whole or gone. Unlinking the log
+/// file before its index used to leave an index without its log, which the next open refused as a
+/// lost segment.
+#[test]
+fn a_process_killed_amid_a_segment_deletion_reopens_with_the_segment_whole_or_gone() {
+    const ROOT: &str = "/sim";
+    let dir = Path::new(ROOT).join("data");
+    let mut kill_points = 0;
+    for k in 1.. {
+        let storage = FaultStorage::new(ROOT, k, FaultConfig::default());
+        let log = open_on(&storage, &dir).unwrap();
+        log.create_topic(TOPIC, small_segments(1, 4096)).unwrap();
+        fill(&log, 20);
+        storage.crash_at_op(storage.ops() + k);
+        let deleted = log.delete_records(TOPIC, 0, 71);
+        let killed = storage.is_crashed();
+        drop(log);
+        let storage = storage.after_kill();
+        let log = open_on(&storage, &dir)
+            .unwrap_or_else(|e| panic!("killed at operation {k}: the log does not reopen: {e}"));
+        assert!(
+            log.recovery_report().is_empty(),
+            "killed at operation {k}: {:?}",
+            log.recovery_report()
+        );
+        let (start, end) = start_and_end(&log);
+        assert_eq!(end, 100, "killed at operation {k}");
+        if !killed {
+            assert_eq!(deleted.unwrap(), 71);
+        }
+        let records = read_all(&log, TOPIC, 0, start).unwrap();
+        assert_eq!(
+            records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            (start..100).collect::<Vec<_>>(),
+            "killed at operation {k}"
+        );
+        // Nothing of a deleted segment is left once the log is open.
+        let pdir = dir.join(TOPIC).join("0");
+        let names: Vec<String> = storage
+            .read_dir(&pdir)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.ends_with(".deleted")),
+            "killed at operation {k}: {names:?}"
+        );
+        log.close().unwrap();
+        if !killed {
+            break;
+        }
+        kill_points += 1;
+    }
+    assert!(kill_points >= 4, "only {kill_points} operations to kill at");
+}
+
 #[test]
 fn a_start_past_what_a_crash_kept_starts_the_partition_over_there() {
     const ROOT: &str = "/sim";

@@ -31,6 +31,16 @@ pub(crate) fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
 }
 
+/// What a segment's log file is renamed to when the segment is deleted, before its other
+/// files go (see [`Segment::delete_files_of`]).
+const DELETED_SUFFIX: &str = ".deleted";
+
+fn deleted_path(log: &Path) -> PathBuf {
+    let mut name = log.as_os_str().to_owned();
+    name.push(DELETED_SUFFIX);
+    PathBuf::from(name)
+}
+
 /// Parses a segment log file name back to its base offset.
 pub(crate) fn parse_log_name(name: &str) -> Option<i64> {
     let stem = name.strip_suffix(".log")?;
@@ -1019,10 +1029,45 @@ impl Segment {
         base_offset: i64,
     ) -> Result<()> {
         let (log, index, time) = Self::paths(dir, base_offset);
-        for p in [log, index, time, Self::gaps_path(dir, base_offset)] {
+        // The rename is the deletion, and the unlinks after it tidy up: a process killed
+        // between two unlinks would otherwise leave an index without its log, which the next
+        // open must take for a lost segment. It finishes the deletion instead
+        // ([`Self::finish_deletions`]); Kafka renames to `.deleted` for the same reason.
+        let doomed = deleted_path(&log);
+        match storage.rename(&log, &doomed) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other.at(&log)?,
+        }
+        for p in [index, time, Self::gaps_path(dir, base_offset), doomed] {
             crate::storage::remove_if_present(storage, &p).at(&p)?;
         }
         Ok(())
+    }
+
+    /// Finishes the deletions a killed process left half done in `dir` (a writer removes what
+    /// is left of them), and returns the base offsets of those segments: their remaining files
+    /// are not a segment.
+    pub(crate) fn finish_deletions(
+        storage: &dyn Storage,
+        dir: &Path,
+        writable: bool,
+    ) -> Result<Vec<i64>> {
+        let mut bases = Vec::new();
+        for entry in storage.read_dir(dir).at(dir)? {
+            let Some(base) = entry
+                .name
+                .strip_suffix(DELETED_SUFFIX)
+                .and_then(parse_log_name)
+            else {
+                continue;
+            };
+            if writable {
+                Self::delete_files_of(storage, dir, base)?;
+            }
+            bases.push(base);
+        }
+        bases.sort_unstable();
+        Ok(bases)
     }
 
     /// Paths of the four files (log, offset index, time index, witness of gaps), for the

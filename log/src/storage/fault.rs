@@ -282,16 +282,28 @@ impl FaultStorage {
     /// crashes, if it had not). Its faults continue from this one's random sequence, and it
     /// keeps its fault configuration, without crash triggers.
     pub fn reboot(&self) -> FaultStorage {
+        self.restart(false)
+    }
+
+    /// The process was killed, and the machine goes on: a new storage holding everything
+    /// written, fsynced or not (the kernel's page cache outlives a process), with no crash
+    /// triggers. Pair it with [`Self::crash_when`] to stop a process between two operations.
+    pub fn after_kill(&self) -> FaultStorage {
+        self.restart(true)
+    }
+
+    fn restart(&self, keep_unsynced: bool) -> FaultStorage {
         let mut st = self.lock();
         st.crashed = true;
         let mut entries = BTreeMap::new();
         let mut inodes = HashMap::new();
         let mut next_ino = 1;
-        let durable: Vec<(PathBuf, Node)> = st
-            .durable_entries
-            .iter()
-            .map(|(p, n)| (p.clone(), *n))
-            .collect();
+        let names = if keep_unsynced {
+            &st.entries
+        } else {
+            &st.durable_entries
+        };
+        let durable: Vec<(PathBuf, Node)> = names.iter().map(|(p, n)| (p.clone(), *n)).collect();
         // Sorted by path, so a directory comes before what is in it.
         for (path, node) in durable {
             let parent_ok = path
@@ -310,7 +322,7 @@ impl FaultStorage {
                         .get(&ino)
                         .map(|i| (i.data.clone(), i.durable.clone()))
                         .unwrap_or_default();
-                    let mut kept = durable;
+                    let mut kept = if keep_unsynced { data.clone() } else { durable };
                     let appended = data.len > kept.len
                         && kept.bytes.len() as u64 == kept.len
                         && data.bytes.starts_with(&kept.bytes);
