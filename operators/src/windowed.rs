@@ -1,7 +1,10 @@
-//! Windowed aggregation of keyed streams, with late records to a side output and hot keys
-//! salted over two stages.
+//! Windowed aggregation of keyed streams, with late records to a side output, partials
+//! combined before the exchange, and hot keys salted over two stages.
 //!
 //! ```text
+//! combined:      fold into partials ─► exchange(key) ─► merge partials, judge ─► results
+//!                 (chained in the         (partials, and     whole records    └─► late records
+//!                  upstream tasks)         records at risk of lateness, whole)
 //! single stage:  exchange(key) ─► window + aggregate ─► results
 //!                                        └──────────────► late records
 //! two stages:    salt hot keys ─► exchange(key, salt) ─► window + pre-aggregate ─┐
@@ -22,6 +25,10 @@ use weir_runtime::{
 use crate::aggregate::Aggregate;
 use crate::hot_keys::{HotKeyConfig, HotKeyDetector};
 use crate::window::{EmitMode, Late, LateReason, Window, WindowConfig, WindowSpec, WindowState};
+
+mod combine;
+
+use combine::{Combined, FinalBox, FinalOp, LocalBox, LocalOp};
 
 /// One result of a window: the aggregate of `key`'s records in `[window_start, window_end)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +188,7 @@ impl<K: Key, T: ExchangeData> KeyedWindowExt<K, T> for KeyedStream<K, T> {
             },
             parallelism: None,
             hot_keys: None,
+            combine: true,
             name: "window".to_string(),
         }
     }
@@ -192,6 +200,7 @@ pub struct WindowedStream<K, T> {
     config: WindowConfig,
     parallelism: Option<usize>,
     hot_keys: Option<HotKeys<K>>,
+    combine: bool,
     name: String,
 }
 
@@ -262,9 +271,70 @@ impl<K: Key, T: ExchangeData> WindowedStream<K, T> {
                 .unkeyed()
                 .graph_error(format!("`{}`: {problem}", self.name));
         }
+        let combinable = !matches!(self.config.spec, WindowSpec::Session { .. })
+            && matches!(self.config.emit, EmitMode::Final)
+            && self.config.allowed_lateness_ms == 0
+            && self.combine;
         match self.hot_keys.take() {
+            None if combinable => self.combined(agg, late_message),
             None => self.single_stage(agg, late_message),
             Some(hot) => self.two_stage(agg, hot, late_message),
+        }
+    }
+
+    /// Whether each upstream task folds its records into one partial per (key, window) before
+    /// the exchange, which then carries partials instead of records (default `true`). It
+    /// applies to tumbling and sliding windows with final results only, no allowed lateness and
+    /// no hot-key salting; other aggregations are single-stage whatever this says. The results
+    /// and late records are the single stage's exactly (see the module docs). `false` sends
+    /// every record through the exchange.
+    pub fn combine(mut self, combine: bool) -> Self {
+        self.combine = combine;
+        self
+    }
+
+    /// Partials folded in the upstream tasks, merged after the exchange (`combine` module).
+    fn combined<A>(self, agg: A, late_message: String) -> WindowOutput<K, T, A::Out>
+    where
+        A: Aggregate<T>,
+        A::Out: Data,
+        A::Acc: Data,
+    {
+        let config = self.config;
+        let key = self.keyed.key_fn();
+        let local_agg = agg.clone();
+        let spec = config.spec;
+        let partials = self.keyed.unkeyed().transform(
+            &format!("{}-combine", self.name),
+            move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<LocalBox<K, T, A>> {
+                Ok(Box::new(LocalOp::new(
+                    key.clone(),
+                    spec,
+                    local_agg.clone(),
+                    ctx.restored_state(uid),
+                    uid,
+                )?))
+            },
+        );
+        let both = partials
+            .key_by(|c: &Combined<K, T, A::Acc>| c.key())
+            .process_with(
+                &self.name,
+                self.parallelism,
+                move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<FinalBox<K, T, A>> {
+                    let state = new_state(ctx, uid, config, agg.clone())?;
+                    Ok(Box::new(FinalOp {
+                        state,
+                        agg: agg.clone(),
+                        fired: Vec::new(),
+                    }))
+                },
+            );
+        let (results, late) = both.split(Some(late_message));
+        WindowOutput {
+            results,
+            late,
+            hot_keys: None,
         }
     }
 

@@ -41,6 +41,11 @@ pub trait Operator<In, Out>: Send {
     fn on_finish(&mut self, _out: &mut Output<'_, Out>) -> Result<()> {
         Ok(())
     }
+    /// The input went idle (no live source partition): emit whatever is buffered, since
+    /// downstream stops waiting for this task's watermark. Called before idleness is passed on.
+    fn on_idle(&mut self, _out: &mut Output<'_, Out>) -> Result<()> {
+        Ok(())
+    }
     /// A barrier is about to pass: emit whatever is buffered that belongs to this epoch.
     /// Called before [`Operator::snapshot`].
     fn on_checkpoint(&mut self, _out: &mut Output<'_, Out>) -> Result<()> {
@@ -86,6 +91,12 @@ impl<In: Send, Out: Send> Emitter<In> for OperatorChain<In, Out> {
     }
 
     fn idle(&mut self) -> Result<()> {
+        let mut out = Output {
+            down: &mut *self.down,
+            emitted: 0,
+        };
+        self.op.on_idle(&mut out)?;
+        self.counters.add_in_out(0, out.emitted);
         self.down.idle()
     }
 
