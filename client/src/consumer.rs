@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use rdkafka::bindings as rdsys;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
+use std::ffi::CStr;
 
 use crate::config::{ClientConfig, Isolation, config_error};
 use crate::context::Context;
@@ -103,50 +105,173 @@ impl StartAt {
 }
 
 /// A record as fetched, borrowed from the consumer until the next poll.
-pub struct Record<'a>(BorrowedMessage<'a>);
+pub struct Record<'a>(Message<'a>);
+
+enum Message<'a> {
+    /// From [`Consumer::poll`].
+    Borrowed(BorrowedMessage<'a>),
+    /// From [`Consumer::poll_batch`]: librdkafka's message, destroyed after the batch.
+    Raw(&'a rdsys::rd_kafka_message_t),
+}
+
+/// `len` bytes at `ptr` (none if null), borrowed for as long as the message lives.
+///
+/// # Safety
+/// `ptr` must be null or point to `len` bytes that outlive `'a`.
+unsafe fn bytes_of<'a>(ptr: *const std::ffi::c_void, len: usize) -> Option<&'a [u8]> {
+    if ptr.is_null() {
+        None
+    } else {
+        // SAFETY: the caller's promise.
+        Some(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+    }
+}
 
 impl Record<'_> {
     /// Its topic.
     pub fn topic(&self) -> &str {
-        self.0.topic()
+        match &self.0 {
+            Message::Borrowed(m) => m.topic(),
+            // SAFETY: a fetched message's topic handle lives as long as the message, and its
+            // name is a NUL-terminated string; topic names are ASCII.
+            Message::Raw(m) => unsafe { CStr::from_ptr(rdsys::rd_kafka_topic_name(m.rkt)) }
+                .to_str()
+                .unwrap_or(""),
+        }
     }
 
     /// Its partition.
     pub fn partition(&self) -> i32 {
-        self.0.partition()
+        match &self.0 {
+            Message::Borrowed(m) => m.partition(),
+            Message::Raw(m) => m.partition,
+        }
     }
 
     /// Its offset.
     pub fn offset(&self) -> i64 {
-        self.0.offset()
+        match &self.0 {
+            Message::Borrowed(m) => m.offset(),
+            Message::Raw(m) => m.offset,
+        }
     }
 
     /// Its timestamp, ms since the epoch (-1 if it has none).
     pub fn timestamp_ms(&self) -> i64 {
-        self.0.timestamp().to_millis().unwrap_or(-1)
+        match &self.0 {
+            Message::Borrowed(m) => m.timestamp().to_millis().unwrap_or(-1),
+            Message::Raw(m) => {
+                let mut kind = rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+                // SAFETY: a live message; librdkafka only reads it.
+                let ts = unsafe { rdsys::rd_kafka_message_timestamp(*m, &mut kind) };
+                if kind == rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE {
+                    -1
+                } else {
+                    ts
+                }
+            }
+        }
     }
 
     /// Its key.
     pub fn key(&self) -> Option<&[u8]> {
-        self.0.key()
+        match &self.0 {
+            Message::Borrowed(m) => m.key(),
+            // SAFETY: the key lies in the message, which outlives `self`.
+            Message::Raw(m) => unsafe { bytes_of(m.key, m.key_len) },
+        }
     }
 
     /// Its value; `None` for a tombstone.
     pub fn value(&self) -> Option<&[u8]> {
-        self.0.payload()
+        match &self.0 {
+            Message::Borrowed(m) => m.payload(),
+            // SAFETY: the value lies in the message, which outlives `self`.
+            Message::Raw(m) => unsafe { bytes_of(m.payload, m.len) },
+        }
+    }
+
+    /// The raw message's headers, if it has any.
+    fn raw_headers(m: &rdsys::rd_kafka_message_t) -> Option<*const rdsys::rd_kafka_headers_t> {
+        let mut headers = std::ptr::null_mut();
+        // SAFETY: a live message; the headers stay owned by it.
+        let err = unsafe { rdsys::rd_kafka_message_headers(m, &mut headers) };
+        (err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && !headers.is_null())
+            .then_some(headers.cast_const())
     }
 
     /// How many headers it carries.
     pub fn header_count(&self) -> usize {
-        self.0.headers().map_or(0, |h| h.count())
+        match &self.0 {
+            Message::Borrowed(m) => m.headers().map_or(0, |h| h.count()),
+            Message::Raw(m) => Self::raw_headers(m).map_or(0, |h| {
+                // SAFETY: headers owned by the live message.
+                unsafe { rdsys::rd_kafka_header_cnt(h) }
+            }),
+        }
     }
 
     /// Its headers in order, as (key, value); a null value is `None`.
     pub fn headers(&self) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
-        self.0
-            .headers()
-            .into_iter()
-            .flat_map(|h| h.iter().map(|h| (h.key, h.value)))
+        let mut all: Vec<(&str, Option<&[u8]>)> = Vec::new();
+        match &self.0 {
+            Message::Borrowed(m) => {
+                all.extend(
+                    m.headers()
+                        .into_iter()
+                        .flat_map(|h| h.iter().map(|h| (h.key, h.value))),
+                );
+            }
+            Message::Raw(m) => {
+                if let Some(h) = Self::raw_headers(m) {
+                    for idx in 0.. {
+                        let (mut name, mut value, mut size) =
+                            (std::ptr::null(), std::ptr::null(), 0usize);
+                        // SAFETY: headers owned by the live message; out-pointers to locals.
+                        let err = unsafe {
+                            rdsys::rd_kafka_header_get_all(h, idx, &mut name, &mut value, &mut size)
+                        };
+                        if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                            || name.is_null()
+                        {
+                            break;
+                        }
+                        // SAFETY: NUL-terminated name and `size` value bytes, owned by the
+                        // message.
+                        let key = unsafe { CStr::from_ptr(name) }.to_str().unwrap_or("");
+                        all.push((key, unsafe { bytes_of(value, size) }));
+                    }
+                }
+            }
+        }
+        all.into_iter()
+    }
+}
+
+/// The consumer's queue, as the batch poll reads it.
+struct ConsumerQueue(*mut rdsys::rd_kafka_queue_t);
+
+// SAFETY: librdkafka's queues may be used from any thread.
+unsafe impl Send for ConsumerQueue {}
+// SAFETY: as above; every operation on a queue takes its lock.
+unsafe impl Sync for ConsumerQueue {}
+
+impl Drop for ConsumerQueue {
+    fn drop(&mut self) {
+        // SAFETY: our own reference, from rd_kafka_queue_get_consumer, released once.
+        unsafe { rdsys::rd_kafka_queue_destroy(self.0) }
+    }
+}
+
+/// The messages of one batch poll, destroyed together.
+struct Fetched(Vec<*mut rdsys::rd_kafka_message_t>);
+
+impl Drop for Fetched {
+    fn drop(&mut self) {
+        for &m in &self.0 {
+            // SAFETY: each message was returned by rd_kafka_consume_batch_queue, once.
+            unsafe { rdsys::rd_kafka_message_destroy(m) }
+        }
     }
 }
 
@@ -178,6 +303,8 @@ pub enum Event<'a> {
 /// [`assign`](Consumer::assign)ed. Commits are explicit only. Dropping it leaves the group.
 pub struct Consumer {
     config: ClientConfig,
+    /// Declared before `inner`: the queue's reference goes before the client it belongs to.
+    queue: ConsumerQueue,
     inner: BaseConsumer<Context>,
 }
 
@@ -219,11 +346,21 @@ impl Consumer {
             format!("weir-assign-{}-{nanos}", std::process::id())
         });
         c.set("group.id", group);
-        let inner = c
+        let inner: BaseConsumer<Context> = c
             .create_with_context(Context::default())
             .map_err(|e| Error::from_kafka("creating a consumer", e, 0))?;
+        // SAFETY: a live client; the reference is released by ConsumerQueue's drop, before
+        // the client's.
+        let queue = unsafe { rdsys::rd_kafka_queue_get_consumer(inner.client().native_ptr()) };
+        if queue.is_null() {
+            return Err(Error::Config {
+                field: "group".into(),
+                reason: "librdkafka gave the consumer no queue".into(),
+            });
+        }
         Ok(Consumer {
             config: client.clone(),
+            queue: ConsumerQueue(queue),
             inner,
         })
     }
@@ -397,7 +534,7 @@ impl Consumer {
     pub fn poll(&self, wait: Duration) -> Result<Option<Event<'_>>> {
         match self.inner.poll(wait) {
             None => Ok(None),
-            Some(Ok(m)) => Ok(Some(Event::Record(Record(m)))),
+            Some(Ok(m)) => Ok(Some(Event::Record(Record(Message::Borrowed(m))))),
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 Ok(Some(Event::PartitionEnd { partition }))
             }
@@ -413,9 +550,55 @@ impl Consumer {
         }
     }
 
+    /// Up to `records_max` records and partition ends, waiting at most `wait` for the first,
+    /// each handed to `each` (borrowed until it returns); returns how many came. One call into
+    /// librdkafka and one lock for all of them, where [`Consumer::poll`] makes one per record.
+    /// For consumers given their partitions with [`Consumer::assign`]: a group subscription's
+    /// rebalances are served by `poll` only.
+    pub fn poll_batch(
+        &self,
+        wait: Duration,
+        records_max: usize,
+        mut each: impl FnMut(Event<'_>) -> Result<()>,
+    ) -> Result<usize> {
+        let records_max = records_max.max(1);
+        let mut fetched = Fetched(Vec::with_capacity(records_max));
+        let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: our live queue, and room for `records_max` message pointers.
+        let n = unsafe {
+            rdsys::rd_kafka_consume_batch_queue(
+                self.queue.0,
+                wait_ms,
+                fetched.0.as_mut_ptr(),
+                records_max,
+            )
+        };
+        let Ok(n) = usize::try_from(n) else {
+            // SAFETY: reads the calling thread's last error.
+            let code = ErrorCode::from(unsafe { rdsys::rd_kafka_last_error() });
+            return Err(self.fail("poll", KafkaError::MessageConsumption(code)));
+        };
+        // SAFETY: librdkafka wrote `n <= records_max` message pointers.
+        unsafe { fetched.0.set_len(n.min(records_max)) };
+        for &m in &fetched.0 {
+            // SAFETY: a message of this batch, destroyed only when `fetched` drops.
+            let message = unsafe { &*m };
+            match ErrorCode::from(message.err) {
+                ErrorCode::NoError => each(Event::Record(Record(Message::Raw(message))))?,
+                ErrorCode::PartitionEOF => each(Event::PartitionEnd {
+                    partition: message.partition,
+                })?,
+                ErrorCode::BrokerTransportFailure | ErrorCode::AllBrokersDown => {}
+                code => return Err(self.fail("poll", KafkaError::MessageConsumption(code))),
+            }
+        }
+        Ok(n)
+    }
+
     /// Leaves the group (if any) and closes the connections.
     pub fn close(self) {
         self.inner.unsubscribe();
+        drop(self.queue);
         drop(self.inner);
     }
 }

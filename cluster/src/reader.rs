@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use weir_client::{
     ClientConfig, Consumer, ConsumerConfig, Event, Isolation as ClientIsolation, StartAt,
 };
@@ -18,6 +18,19 @@ use crate::topics_error;
 /// Records one [`TopicReader::poll`] returns at most, besides its byte bound: librdkafka's
 /// queue can hold many small records, and a poll should hand the task a batch, not all of it.
 const POLL_RECORDS_MAX: usize = 64 * 1024;
+
+/// Records asked of librdkafka per batch poll.
+const POLL_BATCH_RECORDS: usize = 4 * 1024;
+
+/// A record of a poll, its key and value as ranges of the poll's buffer.
+struct Fetched {
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    key: Option<std::ops::Range<usize>>,
+    value: Option<std::ops::Range<usize>>,
+    headers: Vec<RecordHeader>,
+}
 
 /// An assigned partition.
 struct Assigned {
@@ -179,68 +192,92 @@ impl TopicReader for KafkaReader {
             std::thread::sleep(timeout);
             return Ok(Vec::new());
         };
-        let mut chunks: Vec<RecordChunk> = Vec::new();
-        let mut records = 0usize;
+        // Keys and values of the whole poll go into one buffer, sliced once it is full: no
+        // allocation per record.
+        let mut buf = BytesMut::new();
+        let mut fetched: Vec<Fetched> = Vec::new();
         let mut bytes = 0usize;
         let mut wait = timeout;
-        while records < POLL_RECORDS_MAX && bytes < self.poll_bytes_max {
-            let event = self
+        let parts = &mut self.parts;
+        while fetched.len() < POLL_RECORDS_MAX && bytes < self.poll_bytes_max {
+            let room = POLL_RECORDS_MAX - fetched.len();
+            let came = self
                 .consumer
-                .poll(wait)
+                .poll_batch(wait, room.min(POLL_BATCH_RECORDS), |event| {
+                    let Event::Record(record) = event else {
+                        return Ok(());
+                    };
+                    if record.topic() != &*topic {
+                        return Ok(());
+                    }
+                    let partition = record.partition();
+                    let offset = record.offset();
+                    let Some(part) = parts.iter_mut().find(|p| p.partition == partition) else {
+                        return Ok(());
+                    };
+                    debug_assert!(
+                        part.position.is_none_or(|p| offset >= p),
+                        "offsets go forward"
+                    );
+                    part.position = Some(offset + 1);
+                    let mut range = |b: Option<&[u8]>| {
+                        b.map(|b| {
+                            let at = buf.len();
+                            buf.extend_from_slice(b);
+                            at..buf.len()
+                        })
+                    };
+                    let key = range(record.key());
+                    let value = range(record.value());
+                    let headers = if record.header_count() == 0 {
+                        Vec::new()
+                    } else {
+                        record
+                            .headers()
+                            .map(|(key, value)| RecordHeader {
+                                key: key.to_string(),
+                                value: value.map(Bytes::copy_from_slice),
+                            })
+                            .collect()
+                    };
+                    fetched.push(Fetched {
+                        partition,
+                        offset,
+                        timestamp: record.timestamp_ms(),
+                        key,
+                        value,
+                        headers,
+                    });
+                    Ok(())
+                })
                 .map_err(|e| topics_error(format!("fetch from '{topic}'"), e))?;
+            bytes = buf.len();
             // Only the first poll waits: after it, what librdkafka has ready is drained.
             wait = Duration::ZERO;
-            let record = match event {
-                None => break,
-                Some(Event::PartitionEnd { .. }) => continue,
-                Some(Event::Record(r)) => r,
-            };
-            if record.topic() != &*topic {
-                continue;
+            if came == 0 {
+                break;
             }
-            let partition = record.partition();
-            let offset = record.offset();
-            let key = record.key().map(Bytes::copy_from_slice);
-            let value = record.value().map(Bytes::copy_from_slice);
-            bytes += key.as_ref().map_or(0, Bytes::len) + value.as_ref().map_or(0, Bytes::len);
-            let headers = if record.header_count() == 0 {
-                Vec::new()
-            } else {
-                record
-                    .headers()
-                    .map(|(key, value)| RecordHeader {
-                        key: key.to_string(),
-                        value: value.map(Bytes::copy_from_slice),
-                    })
-                    .collect()
-            };
-            let timestamp = record.timestamp_ms();
-            let Some(part) = self.parts.iter_mut().find(|p| p.partition == partition) else {
-                continue;
-            };
-            debug_assert!(
-                part.position.is_none_or(|p| offset >= p),
-                "offsets go forward"
-            );
-            part.position = Some(offset + 1);
-            records += 1;
-            let chunk = match chunks.iter_mut().position(|c| c.partition == partition) {
+        }
+        let buf = buf.freeze();
+        let mut chunks: Vec<RecordChunk> = Vec::new();
+        for f in fetched {
+            let chunk = match chunks.iter_mut().position(|c| c.partition == f.partition) {
                 Some(i) => &mut chunks[i],
                 None => {
                     chunks.push(RecordChunk {
                         topic: topic.clone(),
-                        partition,
+                        partition: f.partition,
                         records: Vec::new(),
                     });
                     chunks.last_mut().expect("just pushed")
                 }
             };
             chunk.records.push(TopicRecord {
-                offset,
-                timestamp,
-                key,
-                value,
-                headers,
+                offset: f.offset,
+                timestamp: f.timestamp,
+                key: f.key.map(|r| buf.slice(r)),
+                value: f.value.map(|r| buf.slice(r)),
+                headers: f.headers,
             });
         }
         // Transaction markers and aborted records are never handed out, but librdkafka moves

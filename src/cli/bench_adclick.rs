@@ -154,7 +154,7 @@ fn count_loop(clicks: &[Click]) -> (usize, Duration) {
 /// Loads the clicks into `cluster`, then times `instances` instances of the job (same name)
 /// until all have drained them; deletes what it created. The cluster must not have the
 /// example's topics yet: the figure counts these clicks only.
-fn run_cluster(cluster: &ClientConfig, a: &AdclickBench, instances: u64) -> Result<Run> {
+fn run_cluster(cluster: &ClientConfig, a: &AdclickBench, instances: u64) -> Result<[Run; 2]> {
     let place = Place::from(cluster);
     for topic in EXAMPLE_TOPICS {
         if place.has_topic(topic)? {
@@ -186,12 +186,13 @@ fn run_cluster(cluster: &ClientConfig, a: &AdclickBench, instances: u64) -> Resu
     Ok(run)
 }
 
+/// The salted job's run, then the combined (unsalted) job's, over the same clicks.
 fn time_cluster(
     place: Place<'_>,
     a: &AdclickBench,
     instances: u64,
     created: &mut Vec<String>,
-) -> Result<Run> {
+) -> Result<[Run; 2]> {
     adclick::create_topics(place, a.partitions, ValueFormat::Binary)?;
     let generator = ClickGenerator::new(GeneratorConfig {
         events: a.events,
@@ -202,10 +203,39 @@ fn time_cluster(
     let t = Instant::now();
     let produced = adclick::generate(place, generator, ValueFormat::Binary, |_| {})?;
     let generate_per_s = produced as f64 / t.elapsed().as_secs_f64();
+    let salted = time_cluster_job(place, a, instances, created, produced, Some(8))?;
+    let combined = time_cluster_job(place, a, instances, created, produced, None)?;
+    Ok([
+        Run {
+            generate_per_s,
+            ..salted
+        },
+        Run {
+            generate_per_s,
+            ..combined
+        },
+    ])
+}
+
+/// Times `instances` instances of the job (`salts`: salted, else combined) over the `produced`
+/// clicks already on the cluster, median of `a.runs` runs.
+fn time_cluster_job(
+    place: Place<'_>,
+    a: &AdclickBench,
+    instances: u64,
+    created: &mut Vec<String>,
+    produced: u64,
+    salts: Option<u32>,
+) -> Result<Run> {
     let mut rates = Vec::new();
     let (mut checkpoints, mut checkpoint_max_ms) = (0, 0);
+    let variant = if salts.is_some() {
+        "salted"
+    } else {
+        "combined"
+    };
     for run in 0..a.runs {
-        let name = format!("adclick-bench-{}-{run}", std::process::id());
+        let name = format!("adclick-bench-{}-{variant}-{run}", std::process::id());
         let config = {
             let mut c = place.job_config(&name);
             c.stop_when_drained = true;
@@ -222,7 +252,7 @@ fn time_cluster(
                     s.spawn(move || -> Result<weir::runtime::JobMetrics> {
                         let options = JobOptions {
                             format: ValueFormat::Binary,
-                            salts: Some(8),
+                            salts,
                             ..JobOptions::default()
                         };
                         let (job, _stats) = adclick::build_job(place, config, &options)?;
@@ -254,7 +284,7 @@ fn time_cluster(
     rates.sort_by(f64::total_cmp);
     Ok(Run {
         events_per_s: rates[rates.len() / 2],
-        generate_per_s,
+        generate_per_s: 0.0,
         checkpoints,
         checkpoint_max_ms,
     })
@@ -332,6 +362,15 @@ pub fn bench(
         format!("{:.3}", hot.events_per_s / uniform.events_per_s),
     );
 
+    // Without salting, the counts are combined in the source tasks before the exchange.
+    let combined_dir = place.join("adclick-combined");
+    let combined = run_one(&combined_dir, a, ValueFormat::Binary, 0.0, None)?;
+    std::fs::remove_dir_all(&combined_dir).ok();
+    report.line(
+        "combined_events_per_s",
+        format!("{:.0}", combined.events_per_s),
+    );
+
     let unsalted_dir = place.join("adclick-hot-unsalted");
     let unsalted = run_one(&unsalted_dir, a, ValueFormat::Binary, a.hot_share, None)?;
     std::fs::remove_dir_all(&unsalted_dir).ok();
@@ -355,22 +394,36 @@ pub fn bench(
         let instances = a.instances.unwrap_or(1);
         report.line("cluster", &cluster.bootstrap);
         report.line("cluster_instances", instances);
-        let on_cluster = run_cluster(cluster, a, instances)?;
+        let [on_cluster, on_cluster_combined] = run_cluster(cluster, a, instances)?;
         report.line(
             "cluster_generate_events_per_s",
             format!("{:.0}", on_cluster.generate_per_s),
         );
         let name = format!(
-            "cluster_{instances}_instance{}_events_per_s",
+            "cluster_{instances}_instance{}",
             if instances == 1 { "" } else { "s" }
         );
-        report.line(&name, format!("{:.0}", on_cluster.events_per_s));
+        report.line(
+            &format!("{name}_events_per_s"),
+            format!("{:.0}", on_cluster.events_per_s),
+        );
         report.line(
             "cluster_vs_embedded",
             format!("{:.3}", on_cluster.events_per_s / uniform.events_per_s),
         );
         report.line("cluster_checkpoints", on_cluster.checkpoints);
         report.line("cluster_checkpoint_max_ms", on_cluster.checkpoint_max_ms);
+        report.line(
+            &format!("{name}_combined_events_per_s"),
+            format!("{:.0}", on_cluster_combined.events_per_s),
+        );
+        report.line(
+            "cluster_combined_vs_embedded_combined",
+            format!(
+                "{:.3}",
+                on_cluster_combined.events_per_s / combined.events_per_s
+            ),
+        );
     }
     Ok(())
 }
