@@ -323,11 +323,11 @@ impl<K: Key, T: ExchangeData> WindowedStream<K, T> {
                 self.parallelism,
                 move |ctx: &mut TaskContext<'_>, uid: &str| -> Result<FinalBox<K, T, A>> {
                     let state = new_state(ctx, uid, config, agg.clone())?;
-                    Ok(Box::new(FinalOp {
+                    Ok(Box::new(FinalOp(WindowOp {
                         state,
                         agg: agg.clone(),
                         fired: Vec::new(),
-                    }))
+                    })))
                 },
             );
         let (results, late) = both.split(Some(late_message));

@@ -233,6 +233,28 @@ fn salted_two_stage_counts_equal_single_stage_on_a_skewed_stream() {
     );
 }
 
+/// Click `ts` of ad `partition`, in partition `partition` (the idleness tests).
+fn click(partition: i32, ts: i64) -> Click {
+    Click {
+        ad_id: partition as u64,
+        user_id: 0,
+        ts,
+    }
+}
+
+/// Sends `c` to the partition its ad names.
+fn send(p: &Producer, c: Click) {
+    let v = serde_json::to_vec(&c).expect("json");
+    p.send(ProducerRecord::new("clicks", &v).partition(c.ad_id as i32))
+        .expect("send");
+}
+
+/// [`send`], then waits until it is in the log.
+fn send_flushed(p: &Producer, c: Click) {
+    send(p, c);
+    p.flush().expect("flush");
+}
+
 /// Runs the count job over `dir` to its end, combining or not; returns the output, the late
 /// clicks, and how many records the window operator took in (what crossed the exchange).
 fn counts_of_run(dir: &Path, name: &str, combine: bool) -> (Counts, Counts, u64) {
@@ -294,22 +316,11 @@ fn a_click_after_idleness_for_a_closed_window_is_late_when_combined_too() {
     topic(&log, "clicks", 2);
     topic(&log, "counts", 1);
     topic(&log, "late", 1);
-    let click = |partition: i32, ts: i64| Click {
-        ad_id: partition as u64,
-        user_id: 0,
-        ts,
-    };
-    let send = |p: &Producer, c: Click| {
-        let v = serde_json::to_vec(&c).expect("json");
-        p.send(ProducerRecord::new("clicks", &v).partition(c.ad_id as i32))
-            .expect("send");
-        p.flush().expect("flush");
-    };
     let p = Producer::new(&log, ProducerConfig::default()).expect("producer");
     // Two minutes on both partitions; then only partition 0 goes on.
     for step in 0..60 {
-        send(&p, click(0, T0 + step * 2_000));
-        send(&p, click(1, T0 + step * 2_000));
+        send_flushed(&p, click(0, T0 + step * 2_000));
+        send_flushed(&p, click(1, T0 + step * 2_000));
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let live = {
@@ -318,7 +329,7 @@ fn a_click_after_idleness_for_a_closed_window_is_late_when_combined_too() {
             let p = Producer::new(&log, ProducerConfig::default()).expect("producer");
             let mut step = 60;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                send(&p, click(0, T0 + step * 2_000));
+                send_flushed(&p, click(0, T0 + step * 2_000));
                 step += 1;
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -343,7 +354,7 @@ fn a_click_after_idleness_for_a_closed_window_is_late_when_combined_too() {
     });
     // Partition 1 wakes with a click in minute 2: on time by its own watermark (about
     // minute 1:53), in a window the job's watermark has closed.
-    send(&p, click(1, T0 + 2 * MINUTE + 30_000));
+    send_flushed(&p, click(1, T0 + 2 * MINUTE + 30_000));
     wait_for("the woken click was not reported late", &|| {
         !read_values::<LateRecord<u64, Click>>(&log, "late").is_empty()
     });
@@ -371,16 +382,6 @@ fn an_idle_partition_does_not_hold_windows_open() {
     topic(&log, "clicks", 4);
     topic(&log, "counts", 1);
     topic(&log, "late", 1);
-    let click = |partition: i32, ts: i64| Click {
-        ad_id: partition as u64,
-        user_id: 0,
-        ts,
-    };
-    let send = |p: &Producer, c: Click| {
-        let v = serde_json::to_vec(&c).expect("json");
-        p.send(ProducerRecord::new("clicks", &v).partition(c.ad_id as i32))
-            .expect("send");
-    };
     // Minutes 0..2 on all four partitions, one click every 2 s of event time; then partition 3
     // goes quiet while a producer keeps 0..2 live (2 s of event time every 10 ms).
     let p = Producer::new(&log, ProducerConfig::default()).expect("producer");

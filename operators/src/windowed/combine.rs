@@ -28,12 +28,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use weir_runtime::{
-    BoxOperator, Either, Error, Event, Key, Operator, Output, Result, WATERMARK_MIN,
+    BoxOperator, Data, Either, Error, Event, Key, Operator, Output, Result, WATERMARK_MIN,
 };
 
-use super::{LateRecord, Partial, WindowResult, fire, late_record, snapshot_of};
+use super::{LateRecord, Partial, WindowOp, WindowResult};
 use crate::aggregate::{Aggregate, StableBuildHasher};
-use crate::window::{Window, WindowSpec, WindowState};
+use crate::window::{Window, WindowSpec};
 
 /// (key, window) accumulators one local operator holds at most; reaching it hands them all on
 /// (they merge downstream, so an early hand-on costs records, not correctness).
@@ -213,18 +213,16 @@ impl<K: Key, T: Send + 'static, A: Aggregate<T>> Operator<T, Combined<K, T, A::A
     }
 }
 
-/// The final operator: merges partials, judges whole records, fires windows.
-pub(super) struct FinalOp<K, T, A: Aggregate<T>> {
-    pub(super) state: WindowState<K, T, A>,
-    pub(super) agg: A,
-    pub(super) fired: Vec<(K, Window, A::Out, bool)>,
-}
+/// The final operator: the single stage's window operator, which also merges partials.
+pub(super) struct FinalOp<K, T, A: Aggregate<T>>(pub(super) WindowOp<K, T, A>);
 
 pub(super) type FinalOut<K, T, A> =
     Either<WindowResult<K, <A as Aggregate<T>>::Out>, LateRecord<K, T>>;
 
-impl<K: Key, T: Send + 'static, A: Aggregate<T>>
-    Operator<(K, Combined<K, T, A::Acc>), FinalOut<K, T, A>> for FinalOp<K, T, A>
+impl<K: Key, T: Data, A: Aggregate<T>> Operator<(K, Combined<K, T, A::Acc>), FinalOut<K, T, A>>
+    for FinalOp<K, T, A>
+where
+    A::Out: Data,
 {
     fn on_event(
         &mut self,
@@ -238,34 +236,30 @@ impl<K: Key, T: Send + 'static, A: Aggregate<T>>
         } = ev;
         match combined {
             Combined::Partial(p) => {
-                self.state.merge_partial(p.key, p.window, p.acc);
+                self.0.state.merge_partial(p.key, p.window, p.acc);
                 Ok(())
             }
-            Combined::Whole { key, value } => {
-                let Some(late) = self.state.add(&key, &value, ts, wm) else {
-                    return Ok(());
-                };
-                let wm_now = self.state.watermark();
-                out.emit(Event {
-                    value: Either::Right(late_record(key, value, late)),
+            // Judged as the single stage judges it.
+            Combined::Whole { key, value } => self.0.on_event(
+                Event {
+                    value: (key, value),
                     ts,
-                    wm: wm_now.max(wm),
-                })
-            }
+                    wm,
+                },
+                out,
+            ),
         }
     }
 
     fn on_watermark(&mut self, wm: i64, out: &mut Output<'_, FinalOut<K, T, A>>) -> Result<()> {
-        fire(&mut self.state, &self.agg, &mut self.fired, wm, |r| {
-            out.emit(r.map(Either::Left))
-        })
+        self.0.on_watermark(wm, out)
     }
 
     fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
-        snapshot_of(&self.state)
+        self.0.snapshot()
     }
 
     fn state_items(&self) -> usize {
-        self.state.open_windows()
+        self.0.state_items()
     }
 }
