@@ -14,8 +14,7 @@
 //! `run` started several times there shares the work as instances of one job.
 //! Exit status: 0 on success, 1 on a runtime error (or a failed verification), 2 on a usage
 //! error; errors are one line on stderr. `run` and `verify` need a data directory (or a cluster)
-//! with `clicks` (from `generate`) and create nothing otherwise. `run --sql` works on a data
-//! directory only.
+//! with `clicks` (from `generate`) and create nothing otherwise.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,12 +26,14 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use weir::log::{Log, LogConfig};
 use weir::operators::windowed::HotKeyStats;
-use weir::runtime::JobMetrics;
+use weir::runtime::{JobConfig, JobMetrics};
+use weir::sql::continuous::{ContinuousConfig, ContinuousQuery};
 use weir_adclick::progress::Progress;
 use weir_adclick::{
     self as adclick, AdMinute, ClickGenerator, ClientConfig, GeneratorConfig, JobOptions, Place,
     ValueFormat, Verification,
 };
+use weir_cluster::sql::ClusterCatalog;
 
 /// `println!` that ends the program quietly (exit 0) once standard output is closed
 /// (`ad_clicks verify | head -1`), where `println!` would panic.
@@ -118,7 +119,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 1_000)]
     metrics_ms: u64,
     /// Run the same job as one continuous SQL query (`AD_CLICKS_SQL`) instead of the Rust job.
-    /// Use one or the other on a data directory: both write `ad_clicks_per_minute`.
+    /// Use one or the other on a data directory or a cluster: both write `ad_clicks_per_minute`.
     #[arg(long)]
     sql: bool,
 }
@@ -195,11 +196,6 @@ fn cluster(cli: &Cli) -> std::result::Result<Option<ClientConfig>, String> {
         return Ok(None);
     };
     weir_client::parse_bootstrap(&bootstrap).map_err(|e| format!("--bootstrap: {e}"))?;
-    if let Some(Command::Run(a)) = &cli.command
-        && a.sql
-    {
-        return Err("run --sql works on a data directory only, not over a cluster".into());
-    }
     Ok(Some(ClientConfig::new(bootstrap)))
 }
 
@@ -389,15 +385,24 @@ fn run(place: Place<'_>, a: &RunArgs, stop: &AtomicBool) -> Result<RunResult> {
         format,
         ..JobOptions::default()
     };
-    let (handle, hot) = if let (true, Place::Embedded(log)) = (a.sql, place) {
-        let mut sql_config = weir::sql::continuous::ContinuousConfig::new("ad-clicks-sql");
-        sql_config.job = weir::runtime::JobConfig {
-            name: "ad-clicks-sql".into(),
-            ..config
+    let (handle, hot) = if a.sql {
+        let mut sql_config = ContinuousConfig::new("ad-clicks-sql");
+        sql_config.job = JobConfig {
+            epoch_ms: config.epoch_ms,
+            stop_when_drained: config.stop_when_drained,
+            ..place.job_config("ad-clicks-sql")
         };
         sql_config.late_topic = Some(adclick::LATE.to_string());
         say!("{AD_CLICKS_SQL}");
-        let query = weir::sql::continuous::ContinuousQuery::new(log, AD_CLICKS_SQL, sql_config)?;
+        let query = match place {
+            Place::Embedded(log) => ContinuousQuery::new(log, AD_CLICKS_SQL, sql_config)?,
+            Place::Cluster(cluster) => ContinuousQuery::with_topics(
+                &ClusterCatalog::connect(cluster)?,
+                place.topics()?,
+                AD_CLICKS_SQL,
+                sql_config,
+            )?,
+        };
         (query.start()?, None)
     } else {
         let (job, hot) = adclick::build_job(place, config, &options)?;

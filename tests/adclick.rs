@@ -452,7 +452,16 @@ fn bench_adclick_on_a_cluster_reports_beside_the_embedded_figures() {
     assert!(figure("cluster_1_instance_events_per_s") > 0.0);
     assert!(figure("cluster_vs_embedded") > 0.0);
     assert_eq!(figure("cluster_instances"), 1.0);
-    // It deleted what it made, so it runs again.
+    // It deleted what it made (its jobs' state and repartition topics too), so it runs again.
+    let left: Vec<String> =
+        weir_client::Admin::connect(&weir_client::ClientConfig::new(serve.addr.clone()))
+            .unwrap()
+            .list_topics()
+            .unwrap()
+            .into_iter()
+            .filter(|t| !t.starts_with("__"))
+            .collect();
+    assert!(left.is_empty(), "the bench left {left:?}");
     let out = bench(&[]);
     assert!(
         out.status.success(),
@@ -499,13 +508,24 @@ fn sigkilled_runs_on_a_cluster_restart_to_an_exact_result() {
 /// processes a share of the clicks, the shares add up, and the committed result is exact.
 #[test]
 fn two_runs_on_a_cluster_share_the_work() {
+    two_runs_share_the_work(&[]);
+}
+
+/// The same with the job as its continuous SQL query (`run --sql`): planned against the
+/// cluster's topic configs, its instances sharing the query's work.
+#[test]
+fn two_sql_runs_on_a_cluster_share_the_work() {
+    two_runs_share_the_work(&["--sql"]);
+}
+
+fn two_runs_share_the_work(extra: &[&str]) {
     let server_dir = tempfile::tempdir().expect("tempdir");
     let serve = super::serve::ServeProcess::start(server_dir.path(), 0);
     on_cluster(
         &serve.addr,
         &["generate", "--events", "50000", "--late-share", "0.005"],
     );
-    let run = [
+    let mut run = vec![
         "run",
         "--until-idle",
         "--metrics-ms",
@@ -513,6 +533,7 @@ fn two_runs_on_a_cluster_share_the_work() {
         "--epoch-ms",
         "200",
     ];
+    run.extend_from_slice(extra);
     let children: Vec<_> = (0..2)
         .map(|_| {
             cluster_command(&serve.addr, &run)

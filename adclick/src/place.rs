@@ -9,14 +9,10 @@ use weir_client::{
     Acks, Admin, ClientConfig, Consumer, ConsumerConfig, ErrorCode, Event, Isolation, NewTopic,
     StartAt,
 };
-use weir_cluster::topics_error;
+use weir_cluster::{configs, topics_error};
 use weir_log::{Log, ProducerConfig, ProducerRecord, TopicConfig, ValueFormat};
 use weir_runtime::{EmbeddedTopics, JobConfig, Topics};
 
-/// Kafka topic configs that carry weir's own settings (`weir topic create --schema/--format`
-/// over a cluster sends the same; `weir serve` keeps them, other clusters may refuse them).
-const WEIR_SCHEMA: &str = "weir.schema";
-const WEIR_VALUE_FORMAT: &str = "weir.value.format";
 /// A committed read of a cluster's topic that receives nothing, not even a partition's end, for
 /// this long fails: the cluster is gone or a transaction never ends.
 const READ_STALL_MAX: Duration = Duration::from_secs(60);
@@ -89,16 +85,13 @@ impl Place<'_> {
         match self {
             Place::Embedded(log) => Ok(log.topic_config(topic)?.format),
             Place::Cluster(cluster) => {
-                let configs = admin(cluster)?
+                let c = admin(cluster)?
                     .topic_configs(topic)
                     .map_err(|e| topics_error(format!("configs of '{topic}'"), e))?;
-                match configs.get(WEIR_VALUE_FORMAT).map(String::as_str) {
-                    None | Some("json") => Ok(ValueFormat::Json),
-                    Some("binary") => Ok(ValueFormat::Binary),
-                    Some(other) => Err(weir_runtime::Error::Internal(format!(
-                        "topic '{topic}': {WEIR_VALUE_FORMAT} is '{other}', not json or binary"
-                    ))),
-                }
+                configs::value_format(topic, &c).map_err(|e| weir_runtime::Error::Topics {
+                    operation: format!("the value format of '{topic}'"),
+                    source: Box::new(e),
+                })
             }
         }
     }
@@ -119,19 +112,14 @@ impl Place<'_> {
         if self.has_topic(topic)? {
             return Ok(());
         }
-        let mut configs = Vec::new();
-        if let Some(schema) = &config.schema {
-            configs.push((WEIR_SCHEMA.to_string(), schema.clone()));
-        }
-        if config.format != ValueFormat::Json {
-            configs.push((WEIR_VALUE_FORMAT.to_string(), config.format.to_string()));
-        }
-        let with_weir = !configs.is_empty();
+        // weir's own topic configs carry the schema and format (as `weir topic create
+        // --bootstrap` sends them; `weir serve` keeps them, other clusters may refuse them).
+        let with_weir = configs::needs_weir_configs(&config);
         let new = NewTopic {
             name: topic.to_string(),
             partitions: config.partitions,
             replication_factor: None,
-            configs,
+            configs: configs::weir_configs(&config),
         };
         let admin = admin(cluster)?;
         let created = match admin.create_topic(&new) {

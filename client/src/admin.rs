@@ -176,6 +176,42 @@ impl Admin {
         })
     }
 
+    /// Deletes the records of each `(topic, partition)` before its offset (Kafka's
+    /// DeleteRecords): the partition's log start offset becomes that offset, and readers can no
+    /// longer fetch below it. Returns each partition's new log start offset, in the order given.
+    pub fn delete_records(&self, before: &[(&str, i32, i64)]) -> Result<Vec<i64>> {
+        let operation = "delete records".to_string();
+        let mut tpl = TopicPartitionList::with_capacity(before.len());
+        for &(topic, partition, offset) in before {
+            tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+                .map_err(|e| self.fail(&operation, e))?;
+        }
+        let deleted = block_on(self.admin.delete_records(&tpl, &self.options()))
+            .map_err(|e| self.fail(&operation, e))?;
+        before
+            .iter()
+            .map(|&(topic, partition, _)| {
+                let operation = format!("delete records of '{topic}' partition {partition}");
+                let Some(element) = deleted.find_partition(topic, partition) else {
+                    return Err(Error::UnknownTopic {
+                        topic: topic.to_string(),
+                    });
+                };
+                if let Err(e) = element.error() {
+                    return Err(self.fail(&operation, e));
+                }
+                match element.offset() {
+                    Offset::Offset(o) => Ok(o),
+                    other => Err(Error::from_code(
+                        format!("{operation}: the cluster answered with offset {other:?}"),
+                        ErrorCode::Fail,
+                        self.config.request_timeout_ms,
+                    )),
+                }
+            })
+            .collect()
+    }
+
     /// Every topic's name, sorted (internal ones, such as `__consumer_offsets`, included).
     pub fn list_topics(&self) -> Result<Vec<String>> {
         let metadata = self

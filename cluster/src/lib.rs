@@ -29,8 +29,11 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod configs;
 mod member;
 mod reader;
+#[cfg(feature = "sql")]
+pub mod sql;
 mod topics;
 mod writer;
 

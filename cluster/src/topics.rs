@@ -9,10 +9,14 @@ use weir_client::{
     Isolation as ClientIsolation, NewTopic,
 };
 use weir_runtime::topics::{
-    GroupMember, GroupSpec, ReaderConfig, TopicReader, TopicSpec, TopicWriter, Topics, WriterConfig,
+    GroupMember, GroupSpec, PartitionOffset, ReaderConfig, TopicReader, TopicSpec, TopicWriter,
+    Topics, WriterConfig,
 };
 use weir_runtime::{Error, Result};
 
+use crate::configs::{
+    CLEANUP_POLICY, MAX_MESSAGE_BYTES, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES,
+};
 use crate::member::{Assignments, KafkaMember};
 use crate::reader::KafkaReader;
 use crate::topics_error;
@@ -98,11 +102,19 @@ fn held_back(e: &ClientError) -> bool {
 /// is never larger than its batch, so the larger of the two limits is the one to ask for.
 pub(crate) fn topic_configs(spec: &TopicSpec) -> Vec<(String, String)> {
     let mut configs = vec![(
-        "max.message.bytes".to_string(),
+        MAX_MESSAGE_BYTES.to_string(),
         spec.batch_bytes_max.max(spec.record_bytes_max).to_string(),
     )];
     if spec.compacted {
-        configs.push(("cleanup.policy".to_string(), "compact".to_string()));
+        configs.push((CLEANUP_POLICY.to_string(), "compact".to_string()));
+    }
+    if spec.unlimited_retention {
+        // -1: no limit.
+        configs.push((RETENTION_MS.to_string(), "-1".to_string()));
+        configs.push((RETENTION_BYTES.to_string(), "-1".to_string()));
+    }
+    if let Some(bytes) = spec.segment_bytes_max {
+        configs.push((SEGMENT_BYTES.to_string(), bytes.to_string()));
     }
     configs
 }
@@ -184,6 +196,17 @@ impl Topics for KafkaTopics {
 
     fn reader(&self, config: ReaderConfig) -> Result<Box<dyn TopicReader>> {
         Ok(Box::new(KafkaReader::new(&self.client, config)?))
+    }
+
+    fn delete_records(&self, before: &[PartitionOffset]) -> Result<()> {
+        let before: Vec<(&str, i32, i64)> = before
+            .iter()
+            .map(|p| (p.topic.as_str(), p.partition, p.offset))
+            .collect();
+        self.admin
+            .delete_records(&before)
+            .map(drop)
+            .map_err(|e| topics_error("delete records before the committed offsets", e))
     }
 
     fn writer(&self, config: WriterConfig) -> Result<Box<dyn TopicWriter>> {

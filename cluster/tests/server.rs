@@ -215,3 +215,46 @@ pub(crate) fn report_commits_until_killed(handle: JobHandle) -> ! {
     );
     panic!("the job stopped: {:?}", handle.wait());
 }
+
+/// Fails unless every repartition topic of job `name` keeps its records until purged, and
+/// starts (its log start offset, as ListOffsets reports it) exactly where the job's group
+/// committed its readers' offsets: the records before were purged, none after. Returns the
+/// records purged in all.
+pub(crate) fn assert_repartition_purged(client: &ClientConfig, name: &str) -> i64 {
+    let admin = Admin::connect(client).unwrap();
+    let group = format!("weir-job.{name}");
+    let committed = admin.describe_group(&group).unwrap().offsets;
+    let repartition: Vec<String> = admin
+        .list_topics()
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.starts_with(&group) && t.ends_with("-repartition"))
+        .collect();
+    assert!(
+        !repartition.is_empty(),
+        "job {name} has a repartition topic"
+    );
+    let mut purged = 0;
+    for topic in &repartition {
+        let configs = admin.topic_configs(topic).unwrap();
+        assert_eq!(
+            configs["retention.ms"], "-1",
+            "{topic}: never expires unread"
+        );
+        assert_eq!(configs["segment.bytes"], (50 << 20).to_string(), "{topic}");
+        for p in admin.partition_offsets(topic).unwrap() {
+            let at = committed
+                .iter()
+                .find(|o| &o.topic == topic && o.partition == p.partition)
+                .map(|o| o.committed)
+                .unwrap_or_else(|| panic!("no committed offset for {topic}/{}", p.partition));
+            assert_eq!(
+                p.log_start_offset, at,
+                "{topic}/{}: the log starts where the job committed (high watermark {})",
+                p.partition, p.high_watermark
+            );
+            purged += p.log_start_offset;
+        }
+    }
+    purged
+}

@@ -80,6 +80,8 @@ fn ensure_topic_creates_once_with_kafka_configs() {
         compacted: true,
         record_bytes_max: 2 << 20,
         batch_bytes_max: 4 << 20,
+        unlimited_retention: false,
+        segment_bytes_max: None,
     };
     assert!(topics.partition_count("state").is_err());
     topics.ensure_topic("state", &spec).unwrap();
@@ -117,6 +119,8 @@ fn an_epoch_commits_records_and_offsets_and_positions_pass_the_markers() {
         compacted: false,
         record_bytes_max: 1 << 20,
         batch_bytes_max: 1 << 20,
+        unlimited_retention: false,
+        segment_bytes_max: None,
     };
     topics.ensure_topic("out", &spec).unwrap();
     topics.ensure_topic("in", &spec).unwrap();
@@ -260,6 +264,8 @@ fn at_least_once_flushes_then_commits_the_offsets() {
                 compacted: false,
                 record_bytes_max: 1 << 20,
                 batch_bytes_max: 1 << 20,
+                unlimited_retention: false,
+                segment_bytes_max: None,
             },
         )
         .unwrap();
@@ -301,6 +307,8 @@ fn headers_keys_and_timestamps_round_trip() {
                 compacted: false,
                 record_bytes_max: 1 << 20,
                 batch_bytes_max: 1 << 20,
+                unlimited_retention: false,
+                segment_bytes_max: None,
             },
         )
         .unwrap();

@@ -54,6 +54,8 @@ fn start_counts(client: &ClientConfig, stop_when_drained: bool) -> JobHandle {
     config.stop_when_drained = stop_when_drained;
     config.epoch_ms = 50;
     config.parallelism_default = 2;
+    // After every commit, so that each SIGKILLed run's successor resumes on purged topics.
+    config.repartition_purge_interval_ms = 0;
     let job = Job::with_topics(Arc::new(topics), config).unwrap();
     let out = job
         .source::<Click, _>("clicks", Json)
@@ -156,5 +158,7 @@ fn windowed_counts_survive_sigkill_with_their_state_on_the_server() {
         "windows (key, start) committed against the input",
         seed,
     );
+    let purged = server::assert_repartition_purged(&client, "counts");
+    assert!(purged > 0, "the repartition topic was purged");
     server.stop();
 }

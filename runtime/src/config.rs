@@ -56,6 +56,11 @@ pub struct JobConfig {
     /// that takes its partitions over, get past it (Kafka Streams' 10 s). On the embedded log
     /// a restarted job fences its predecessor at once, and a minute is allowed.
     pub transaction_timeout_ms: u64,
+    /// On a cluster: at most this often, after an epoch commits, the records of the job's
+    /// repartition topics before the offsets just committed for them are deleted (Kafka's
+    /// DeleteRecords): no reader needs them again, and without the purge they would stay until
+    /// retention. 0: after every commit. Kafka Streams' `repartition.purge.interval.ms`, 30 s.
+    pub repartition_purge_interval_ms: u64,
     /// The job's clock. Its wall reading is processing time (idle timeouts, watermark lag); its
     /// monotonic reading paces the epochs, times their commits and paces the metrics line. A
     /// [`weir_log::clock::ManualClock`] here starts an epoch only when moved past `epoch_ms`
@@ -81,6 +86,7 @@ impl JobConfig {
             metrics_print_interval_ms: None,
             session_timeout_ms: 10_000,
             transaction_timeout_ms: 10_000,
+            repartition_purge_interval_ms: 30_000,
             clock: Arc::new(SystemClock::new()),
         }
     }

@@ -21,6 +21,9 @@ use crate::start::{self, GroupPlan, RunPlan};
 use crate::state;
 use crate::topics::{Assignment, GroupMember, GroupSpec, TopicSpec};
 
+/// Segments of repartition topics roll at this size, so that purging what the job has read
+/// frees disk soon (Kafka Streams' 50 MB).
+const REPARTITION_SEGMENT_BYTES: u64 = 50 << 20;
 /// How long the group thread waits in one poll of the group.
 const GROUP_POLL_MS: u64 = 100;
 /// After a run was fenced without a rebalance reaching this instance, how long it waits for
@@ -47,6 +50,9 @@ pub(crate) fn start(g: Graph) -> Result<JobHandle> {
                 compacted: false,
                 record_bytes_max: 8 << 20,
                 batch_bytes_max: 16 << 20,
+                // Purged by the job once read (Kafka Streams' settings for the same reason).
+                unlimited_retention: true,
+                segment_bytes_max: Some(REPARTITION_SEGMENT_BYTES),
             },
         )?;
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::bounded;
 
-use crate::checkpoint::{Coordinator, EpochProtocol, ProtocolSettings, StateLedger};
+use crate::checkpoint::{Coordinator, EpochProtocol, ProtocolSettings, Purge, StateLedger};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::handle::{JobHandle, Run};
@@ -65,6 +65,11 @@ pub(crate) fn launch(g: &mut Graph, plan: RunPlan) -> Result<Run> {
     let config = g.config.clone();
     let topics = g.topics.clone();
     let job = config.job_id();
+    let repartition_topics: Vec<String> = g
+        .repartition_topics
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
     let stages = &mut g.stages;
     state::ensure_topic(&*topics, &config.state_topic)?;
     let topology = stages
@@ -176,7 +181,12 @@ pub(crate) fn launch(g: &mut Graph, plan: RunPlan) -> Result<Run> {
         config.clock.monotonic_ms(),
     );
     let coordinator = {
-        let c = Coordinator::new(shared.clone(), inbox, protocol, ledger);
+        let purge = Purge::new(
+            repartition_topics,
+            config.repartition_purge_interval_ms,
+            config.clock.monotonic_ms(),
+        );
+        let c = Coordinator::new(shared.clone(), inbox, protocol, ledger, purge);
         std::thread::Builder::new()
             .name(format!("{}-coordinator", config.name))
             .spawn(move || c.run())

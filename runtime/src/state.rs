@@ -71,6 +71,8 @@ pub(crate) fn ensure_topic(topics: &dyn Topics, topic: &str) -> Result<()> {
             compacted: true,
             record_bytes_max: 8 << 20,
             batch_bytes_max: 16 << 20,
+            unlimited_retention: false,
+            segment_bytes_max: None,
         },
     )
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use weir_runtime::topics::{
-    EpochCommit, OutgoingRecord, ReaderConfig, RecordChunk, TopicReader, TopicSpec, TopicWriter,
-    WriterConfig,
+    EpochCommit, OutgoingRecord, PartitionOffset, ReaderConfig, RecordChunk, TopicReader,
+    TopicSpec, TopicWriter, WriterConfig,
 };
 use weir_runtime::{EmbeddedTopics, Error, Guarantee, Job, JobConfig, Json, Result, Topics};
 use weir_test_support::{create_topic as topic, open, produce_json, read_values as read_all};
@@ -50,6 +50,9 @@ impl Topics for Recording {
             inner: self.inner.reader(config)?,
             seen: self.seen.clone(),
         }))
+    }
+    fn delete_records(&self, before: &[PartitionOffset]) -> Result<()> {
+        self.inner.delete_records(before)
     }
     fn writer(&self, config: WriterConfig) -> Result<Box<dyn TopicWriter>> {
         Ok(Box::new(RecordingWriter {
@@ -184,6 +187,9 @@ impl Topics for Refusing {
     }
     fn reader(&self, config: ReaderConfig) -> Result<Box<dyn TopicReader>> {
         self.0.reader(config)
+    }
+    fn delete_records(&self, before: &[PartitionOffset]) -> Result<()> {
+        self.0.delete_records(before)
     }
     fn writer(&self, config: WriterConfig) -> Result<Box<dyn TopicWriter>> {
         Err(Error::Topics {

@@ -172,6 +172,15 @@ fn run_cluster(cluster: &ClientConfig, a: &AdclickBench, instances: u64) -> Resu
     // failed run's error comes first.
     let cleaned = (|| -> Result<()> {
         let admin = Admin::connect(cluster)?;
+        // The runs' repartition topics, which their jobs created (`weir-job.<name>-<stage>-
+        // repartition`).
+        let runs = format!("weir-job.{}", bench_job_prefix());
+        created.extend(
+            admin
+                .list_topics()?
+                .into_iter()
+                .filter(|t| t.starts_with(&runs) && t.ends_with("-repartition")),
+        );
         for topic in &created {
             if place.has_topic(topic)? {
                 admin
@@ -184,6 +193,11 @@ fn run_cluster(cluster: &ClientConfig, a: &AdclickBench, instances: u64) -> Resu
     let run = result?;
     cleaned?;
     Ok(run)
+}
+
+/// How this process's bench jobs' names begin.
+fn bench_job_prefix() -> String {
+    format!("adclick-bench-{}-", std::process::id())
 }
 
 /// The salted job's run, then the combined (unsalted) job's, over the same clicks.
@@ -235,7 +249,7 @@ fn time_cluster_job(
         "combined"
     };
     for run in 0..a.runs {
-        let name = format!("adclick-bench-{}-{variant}-{run}", std::process::id());
+        let name = format!("{}{variant}-{run}", bench_job_prefix());
         let config = {
             let mut c = place.job_config(&name);
             c.stop_when_drained = true;

@@ -371,7 +371,7 @@ pub fn run_cluster(cluster: &ClientConfig, args: ConsumeArgs) -> Result<()> {
     let topic = args.topic.as_str();
     let isolation: Isolation = args.isolation.into();
     let admin = Admin::connect(cluster)?;
-    let config = super::cluster::fetch_topic_config(&admin, topic)?;
+    let config = weir_cluster::configs::fetch_topic_config(&admin, topic)?;
     let format = ValueCodec::of_topic(topic, &config)?;
     let partitions = admin.partitions(topic)?;
     // Where --until-end stops: each partition's end as the command starts.

@@ -8,7 +8,6 @@ mod bench_adclick;
 mod bench_serve;
 mod bench_sql;
 mod cluster;
-mod cluster_sql;
 mod consume;
 mod groups;
 mod produce;

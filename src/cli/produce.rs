@@ -48,7 +48,7 @@ pub fn run(dir: &DataDir, args: ProduceArgs) -> Result<()> {
 /// `produce` as a client of `cluster`: the same input, checks and output.
 pub fn run_cluster(cluster: &ClientConfig, args: ProduceArgs) -> Result<()> {
     let admin = Admin::connect(cluster)?;
-    let config = super::cluster::fetch_topic_config(&admin, &args.topic)?;
+    let config = weir_cluster::configs::fetch_topic_config(&admin, &args.topic)?;
     drop(admin);
     let format = ValueCodec::of_topic(&args.topic, &config)?;
     let acks: Acks = args.acks.into();

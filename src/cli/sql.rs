@@ -16,11 +16,10 @@ use weir::sql::{
 };
 
 use weir::runtime::Topics;
-use weir_client::{Admin, ClientConfig};
+use weir_client::ClientConfig;
 use weir_cluster::KafkaTopics;
+use weir_cluster::sql::{ClusterCatalog, ClusterSource};
 
-use super::cluster::ClusterCatalog;
-use super::cluster_sql::ClusterSource;
 use super::stdout::Stdout;
 use super::{DataDir, usage};
 
@@ -171,7 +170,7 @@ pub fn run_cluster(cluster: &ClientConfig, args: SqlArgs) -> Result<()> {
     let Some(query) = &args.query else {
         usage!("--continuous needs a query (INSERT INTO topic SELECT ...)");
     };
-    let catalog = ClusterCatalog(Admin::connect(cluster)?);
+    let catalog = ClusterCatalog::connect(cluster)?;
     let topics: Arc<dyn Topics> = Arc::new(KafkaTopics::new(cluster.clone())?);
     continuous(query, &args, |config| {
         Ok(ContinuousQuery::with_topics(

@@ -9,9 +9,9 @@ use weir::schema::Schema;
 
 use weir_client::{Admin, ClientConfig, ErrorCode, NewTopic};
 
-use super::cluster;
 use super::stdout::Stdout;
 use super::{DataDir, topic_name, usage};
+use weir_cluster::configs;
 
 #[derive(Debug, Subcommand)]
 pub enum TopicCommand {
@@ -242,12 +242,12 @@ pub fn run_cluster(cluster: &ClientConfig, cmd: TopicCommand) -> Result<()> {
         TopicCommand::Create(args) => {
             let config = topic_config(&args)?;
             let admin = Admin::connect(cluster)?;
-            let with_weir = cluster::needs_weir_configs(&config);
+            let with_weir = configs::needs_weir_configs(&config);
             let topic = NewTopic {
                 name: args.name.clone(),
                 partitions: args.partitions,
                 replication_factor: None,
-                configs: cluster::kafka_configs(&config, with_weir),
+                configs: configs::kafka_configs(&config, with_weir),
             };
             match admin.create_topic(&topic) {
                 Ok(()) => {}
@@ -258,15 +258,15 @@ pub fn run_cluster(cluster: &ClientConfig, cmd: TopicCommand) -> Result<()> {
                     // Were weir's own configs refused? The same topic without them, asked
                     // validate-only, tells.
                     let plain = NewTopic {
-                        configs: cluster::kafka_configs(&config, false),
+                        configs: configs::kafka_configs(&config, false),
                         ..topic
                     };
                     if admin.check_new_topic(&plain).is_ok() {
                         usage!(
                             "this cluster does not keep weir's topic configs ({}, {}): --schema and \
                              --format binary need weir serve or the embedded log",
-                            cluster::WEIR_SCHEMA,
-                            cluster::WEIR_VALUE_FORMAT
+                            configs::WEIR_SCHEMA,
+                            configs::WEIR_VALUE_FORMAT
                         );
                     }
                     return Err(e.into());
@@ -288,11 +288,11 @@ pub fn run_cluster(cluster: &ClientConfig, cmd: TopicCommand) -> Result<()> {
         TopicCommand::Describe { name } => {
             let admin = Admin::connect(cluster)?;
             let d = admin.describe_topic(&name)?;
-            let config = cluster::topic_config(&d)?;
+            let config = configs::topic_config(&d)?;
             let size = |k: &str| d.config(k).and_then(|v| v.parse::<u64>().ok());
             let description = Description {
                 // weir's per-record bound has no Kafka config name: unknown over a cluster.
-                settings: settings(&config, size(cluster::SEGMENT_BYTES), None),
+                settings: settings(&config, size(configs::SEGMENT_BYTES), None),
                 partitions: d
                     .partitions
                     .iter()

@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::ledger::{CommitPlan, StateLedger};
 use super::protocol::{CompleteEpoch, EpochProtocol};
+use super::purge::Purge;
 use crate::error::{Error, Result};
 use crate::task::{Shared, TaskReport};
 use crate::topics::{EpochCommit, OutgoingRecord, PartitionOffset};
@@ -22,6 +23,7 @@ pub(crate) struct Coordinator {
     reports: Receiver<TaskReport>,
     protocol: EpochProtocol,
     ledger: StateLedger,
+    purge: Purge,
 }
 
 impl Coordinator {
@@ -30,12 +32,14 @@ impl Coordinator {
         reports: Receiver<TaskReport>,
         protocol: EpochProtocol,
         ledger: StateLedger,
+        purge: Purge,
     ) -> Coordinator {
         Coordinator {
             shared,
             reports,
             protocol,
             ledger,
+            purge,
         }
     }
 
@@ -119,7 +123,25 @@ impl Coordinator {
             plan.state_bytes,
         );
         self.shared.signals.set_committed(committed.epoch)?;
+        self.purge_repartition_topics(&plan.offsets);
         Ok(committed.finished)
+    }
+
+    /// Deletes what the job's repartition topics hold before the offsets just committed, when
+    /// a purge is due. A failure costs only disk until the next purge asks again, so the job
+    /// goes on and says so.
+    fn purge_repartition_topics(&mut self, offsets: &[(String, i32, i64)]) {
+        let due = self.purge.due(offsets, self.now_ms());
+        if due.is_empty() {
+            return;
+        }
+        match self.shared.topics.delete_records(&due) {
+            Ok(()) => self.purge.done(&due),
+            Err(e) => eprintln!(
+                "[{}] purging the repartition topics failed (asked again at the next purge): {e}",
+                self.shared.config.name
+            ),
+        }
     }
 
     /// Writes the state records, the manifest and the source offsets, and ends the epoch: a

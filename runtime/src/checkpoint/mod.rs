@@ -10,12 +10,15 @@
 //!
 //! The decisions are [`protocol`]'s (a state machine over values and the time it is given) and
 //! [`ledger`]'s (which state records a commit writes); [`coordinator`] is the thread around them
-//! that reads the clock, receives the tasks' reports and writes the transaction.
+//! that reads the clock, receives the tasks' reports and writes the transaction. On a cluster,
+//! [`purge`] decides when the records of repartition topics before committed offsets go.
 
 pub(crate) mod coordinator;
 pub(crate) mod ledger;
 pub(crate) mod protocol;
+pub(crate) mod purge;
 
 pub(crate) use coordinator::Coordinator;
 pub(crate) use ledger::StateLedger;
 pub(crate) use protocol::{EpochProtocol, ProtocolSettings};
+pub(crate) use purge::Purge;

@@ -10,8 +10,8 @@ use weir_log::{
 };
 
 use super::{
-    EpochCommit, Isolation, OutgoingRecord, ReaderConfig, RecordChunk, RecordHeader, TopicReader,
-    TopicRecord, TopicSpec, TopicWriter, Topics, WriterConfig,
+    EpochCommit, Isolation, OutgoingRecord, PartitionOffset, ReaderConfig, RecordChunk,
+    RecordHeader, TopicReader, TopicRecord, TopicSpec, TopicWriter, Topics, WriterConfig,
 };
 use crate::config::Guarantee;
 use crate::error::{Error, Result};
@@ -61,12 +61,22 @@ impl Topics for EmbeddedTopics {
         if self.log.partition_count(topic).is_ok() {
             return Ok(());
         }
+        let defaults = TopicConfig::default();
         let config = TopicConfig {
             partitions: spec.partitions,
             compacted: spec.compacted,
             record_bytes_max: spec.record_bytes_max,
             batch_bytes_max: spec.batch_bytes_max,
-            ..TopicConfig::default()
+            retention_ms: match spec.unlimited_retention {
+                true => None,
+                false => defaults.retention_ms,
+            },
+            retention_bytes: match spec.unlimited_retention {
+                true => None,
+                false => defaults.retention_bytes,
+            },
+            segment_bytes_max: spec.segment_bytes_max.unwrap_or(defaults.segment_bytes_max),
+            ..defaults
         };
         match self.log.create_topic(topic, config) {
             Ok(()) => Ok(()),
@@ -115,6 +125,14 @@ impl Topics for EmbeddedTopics {
             },
         )?;
         Ok(Box::new(EmbeddedReader { consumer }))
+    }
+
+    fn delete_records(&self, before: &[PartitionOffset]) -> Result<()> {
+        self.check_writable()?;
+        for p in before {
+            self.log.delete_records(&p.topic, p.partition, p.offset)?;
+        }
+        Ok(())
     }
 
     fn writer(&self, config: WriterConfig) -> Result<Box<dyn TopicWriter>> {

@@ -61,6 +61,13 @@ pub trait Topics: Send + Sync {
     /// transaction.
     fn writer(&self, config: WriterConfig) -> Result<Box<dyn TopicWriter>>;
 
+    /// Deletes the records of each partition before its offset (Kafka's DeleteRecords): the
+    /// partition's first offset becomes that offset. On a cluster the runtime asks this of its
+    /// repartition topics once their readers' offsets are committed (every
+    /// [`JobConfig::repartition_purge_interval_ms`](crate::JobConfig)), so that what crossed
+    /// an exchange does not pile up there.
+    fn delete_records(&self, before: &[PartitionOffset]) -> Result<()>;
+
     /// Whether instances of a job on these topics share its work through a consumer group
     /// ([`Topics::join_group`]), as on a cluster. When false (the embedded log, which one
     /// process owns) a job runs as a single instance with every task.
@@ -167,7 +174,7 @@ pub trait TopicWriter: Send + Sync {
     fn abandon(&self);
 }
 
-/// How a topic the runtime creates is configured (the state topic).
+/// How a topic the runtime creates is configured (the state topic, repartition topics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
     /// Partitions.
@@ -178,6 +185,14 @@ pub struct TopicSpec {
     pub record_bytes_max: usize,
     /// The largest batch of records the topic accepts, in bytes.
     pub batch_bytes_max: usize,
+    /// Records stay until compaction or [`Topics::delete_records`] removes them, whatever their
+    /// age or the topic's size: a repartition topic's records carry event times, and retention
+    /// by age would delete old events before the job read them. `false`: the service's
+    /// retention.
+    pub unlimited_retention: bool,
+    /// The size at which the topic's segments roll, in bytes (retention and purges free whole
+    /// segments only); `None`: the service's default.
+    pub segment_bytes_max: Option<u64>,
 }
 
 /// Which records a reader returns.

@@ -204,6 +204,8 @@ impl ContinuousQuery {
                     compacted: false,
                     record_bytes_max: defaults.record_bytes_max,
                     batch_bytes_max: defaults.batch_bytes_max,
+                    unlimited_retention: false,
+                    segment_bytes_max: None,
                 },
             )
             .map_err(|e| Error::Plan(format!("creating `{late_topic}`: {e}")))?;

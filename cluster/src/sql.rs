@@ -1,4 +1,8 @@
-//! Ad-hoc SQL over a cluster: a cluster's topics as a [`TopicSource`] for `weir sql --bootstrap`.
+//! SQL over a cluster's topics (feature `sql`): [`ClusterSource`], the [`TopicSource`] that
+//! ad-hoc queries scan (`weir sql --bootstrap`), and [`ClusterCatalog`], the [`TopicCatalog`] a
+//! continuous query is planned against before its job runs on the cluster
+//! ([`ContinuousQuery::with_topics`](weir_sql::continuous::ContinuousQuery::with_topics)).
+//! Both read a topic's settings from its configs ([`crate::configs`]).
 //!
 //! Offsets come from ListOffsets (the log start, the last stable offset as a read_committed
 //! reader sees it, and the first offset at a timestamp for `_timestamp >=` pushdown); records
@@ -8,16 +12,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use weir::log::TopicConfig;
-use weir::sql::{
-    Error as SqlError, PartitionExtent, PartitionScan, PartitionSource, Result as SqlResult,
-    SourceRecord, TopicSource,
-};
 use weir_client::{
     Admin, ClientConfig, Consumer, ConsumerConfig, Event, Isolation, OffsetReset, StartAt,
 };
+use weir_log::TopicConfig;
+use weir_sql::continuous::TopicCatalog;
+use weir_sql::{
+    Error as SqlError, PartitionExtent, PartitionScan, PartitionSource, Result as SqlResult,
+    SourceRecord, TopicSource,
+};
 
-use super::cluster::fetch_topic_config;
+use crate::configs::{TopicConfigError, fetch_topic_config};
 
 /// Records one [`PartitionSource::read`] hands over at most.
 const READ_RECORDS_MAX: usize = 8_192;
@@ -42,11 +47,41 @@ impl std::fmt::Debug for ClusterSource {
 
 impl ClusterSource {
     /// A source over `client`'s cluster (connections are made on first use).
-    pub fn connect(client: &ClientConfig) -> anyhow::Result<Arc<ClusterSource>> {
+    pub fn connect(client: &ClientConfig) -> weir_client::Result<Arc<ClusterSource>> {
         Ok(Arc::new(ClusterSource {
             client: client.clone(),
             admin: Admin::connect(client)?,
         }))
+    }
+}
+
+/// A cluster's topics as the SQL planner sees them: their settings from the topic configs.
+pub struct ClusterCatalog(Admin);
+
+impl std::fmt::Debug for ClusterCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterCatalog").finish_non_exhaustive()
+    }
+}
+
+impl ClusterCatalog {
+    /// The catalog of `client`'s cluster (connections are made on first use).
+    pub fn connect(client: &ClientConfig) -> weir_client::Result<ClusterCatalog> {
+        Ok(ClusterCatalog(Admin::connect(client)?))
+    }
+}
+
+impl TopicCatalog for ClusterCatalog {
+    fn topic_config(&self, topic: &str) -> weir_log::Result<TopicConfig> {
+        fetch_topic_config(&self.0, topic).map_err(|e| match e {
+            TopicConfigError::Client(weir_client::Error::UnknownTopic { .. }) => {
+                weir_log::Error::UnknownTopic(topic.to_string())
+            }
+            e => weir_log::Error::Config {
+                field: format!("topic '{topic}'"),
+                reason: e.to_string(),
+            },
+        })
     }
 }
 
@@ -63,7 +98,7 @@ impl TopicSource for ClusterSource {
     }
 
     fn topic_config(&self, topic: &str) -> SqlResult<TopicConfig> {
-        fetch_topic_config(&self.admin, topic).map_err(|e| SqlError::Source(format!("{e:#}")))
+        fetch_topic_config(&self.admin, topic).map_err(source_error)
     }
 
     fn partitions(&self, topic: &str) -> SqlResult<Vec<PartitionExtent>> {
