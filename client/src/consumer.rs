@@ -248,8 +248,9 @@ impl Record<'_> {
     }
 }
 
-/// The consumer's queue, as the batch poll reads it.
-struct ConsumerQueue(*mut rdsys::rd_kafka_queue_t);
+/// A reference to one of librdkafka's queues (the consumer's, or one split off it), released
+/// when dropped.
+pub(crate) struct ConsumerQueue(pub(crate) *mut rdsys::rd_kafka_queue_t);
 
 // SAFETY: librdkafka's queues may be used from any thread.
 unsafe impl Send for ConsumerQueue {}
@@ -258,7 +259,8 @@ unsafe impl Sync for ConsumerQueue {}
 
 impl Drop for ConsumerQueue {
     fn drop(&mut self) {
-        // SAFETY: our own reference, from rd_kafka_queue_get_consumer, released once.
+        // SAFETY: our own reference (from rd_kafka_queue_get_consumer, _new or
+        // _get_partition), released once.
         unsafe { rdsys::rd_kafka_queue_destroy(self.0) }
     }
 }
@@ -273,6 +275,55 @@ impl Drop for Fetched {
             unsafe { rdsys::rd_kafka_message_destroy(m) }
         }
     }
+}
+
+/// Polls `queue` as [`Consumer::poll_batch`] does: up to `records_max` records and partition
+/// ends, waiting at most `wait` for the first, each handed to `each`; returns how many came.
+///
+/// # Safety
+/// `queue` must be a live queue of a live consumer for the whole call.
+pub(crate) unsafe fn poll_queue(
+    queue: *mut rdsys::rd_kafka_queue_t,
+    wait: Duration,
+    records_max: usize,
+    mut each: impl FnMut(Event<'_>) -> Result<()>,
+) -> std::result::Result<usize, PollError> {
+    let records_max = records_max.max(1);
+    let mut fetched = Fetched(Vec::with_capacity(records_max));
+    let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the caller's live queue, and room for `records_max` message pointers.
+    let n = unsafe {
+        rdsys::rd_kafka_consume_batch_queue(queue, wait_ms, fetched.0.as_mut_ptr(), records_max)
+    };
+    let Ok(n) = usize::try_from(n) else {
+        // SAFETY: reads the calling thread's last error.
+        let code = ErrorCode::from(unsafe { rdsys::rd_kafka_last_error() });
+        return Err(PollError::Kafka(KafkaError::MessageConsumption(code)));
+    };
+    // SAFETY: librdkafka wrote `n <= records_max` message pointers.
+    unsafe { fetched.0.set_len(n.min(records_max)) };
+    for &m in &fetched.0 {
+        // SAFETY: a message of this batch, destroyed only when `fetched` drops.
+        let message = unsafe { &*m };
+        match ErrorCode::from(message.err) {
+            ErrorCode::NoError => {
+                each(Event::Record(Record(Message::Raw(message)))).map_err(PollError::Each)?
+            }
+            ErrorCode::PartitionEOF => each(Event::PartitionEnd {
+                partition: message.partition,
+            })
+            .map_err(PollError::Each)?,
+            ErrorCode::BrokerTransportFailure | ErrorCode::AllBrokersDown => {}
+            code => return Err(PollError::Kafka(KafkaError::MessageConsumption(code))),
+        }
+    }
+    Ok(n)
+}
+
+/// Why [`poll_queue`] stopped: librdkafka's error, or the callback's.
+pub(crate) enum PollError {
+    Kafka(KafkaError),
+    Each(Error),
 }
 
 /// A consumer group's identity and generation as a consumer knows it, for
@@ -365,9 +416,16 @@ impl Consumer {
         })
     }
 
-    fn fail(&self, operation: impl Into<String>, e: KafkaError) -> Error {
+    pub(crate) fn fail(&self, operation: impl Into<String>, e: KafkaError) -> Error {
         Error::from_kafka(operation, e, self.config.request_timeout_ms)
             .with_cluster(&self.config.bootstrap, self.inner.context().last_error())
+    }
+
+    pub(crate) fn poll_failed(&self, e: PollError) -> Error {
+        match e {
+            PollError::Kafka(e) => self.fail("poll", e),
+            PollError::Each(e) => e,
+        }
     }
 
     /// Joins the group for these topics; partitions are assigned (and taken away) during polls.
@@ -559,40 +617,40 @@ impl Consumer {
         &self,
         wait: Duration,
         records_max: usize,
-        mut each: impl FnMut(Event<'_>) -> Result<()>,
+        each: impl FnMut(Event<'_>) -> Result<()>,
     ) -> Result<usize> {
-        let records_max = records_max.max(1);
-        let mut fetched = Fetched(Vec::with_capacity(records_max));
-        let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: our live queue, and room for `records_max` message pointers.
-        let n = unsafe {
-            rdsys::rd_kafka_consume_batch_queue(
-                self.queue.0,
-                wait_ms,
-                fetched.0.as_mut_ptr(),
-                records_max,
-            )
-        };
-        let Ok(n) = usize::try_from(n) else {
-            // SAFETY: reads the calling thread's last error.
-            let code = ErrorCode::from(unsafe { rdsys::rd_kafka_last_error() });
-            return Err(self.fail("poll", KafkaError::MessageConsumption(code)));
-        };
-        // SAFETY: librdkafka wrote `n <= records_max` message pointers.
-        unsafe { fetched.0.set_len(n.min(records_max)) };
-        for &m in &fetched.0 {
-            // SAFETY: a message of this batch, destroyed only when `fetched` drops.
-            let message = unsafe { &*m };
-            match ErrorCode::from(message.err) {
-                ErrorCode::NoError => each(Event::Record(Record(Message::Raw(message))))?,
-                ErrorCode::PartitionEOF => each(Event::PartitionEnd {
-                    partition: message.partition,
-                })?,
-                ErrorCode::BrokerTransportFailure | ErrorCode::AllBrokersDown => {}
-                code => return Err(self.fail("poll", KafkaError::MessageConsumption(code))),
-            }
+        // SAFETY: the consumer's own queue, alive as long as `self`.
+        unsafe { poll_queue(self.queue.0, wait, records_max, each) }
+            .map_err(|e| self.poll_failed(e))
+    }
+
+    /// Adds partitions of `topic` to what this consumer reads, each from where it says
+    /// (librdkafka's incremental assign; for consumers outside a group subscription).
+    pub(crate) fn assign_more(&self, topic: &str, partitions: &[(i32, StartAt)]) -> Result<()> {
+        let mut tpl = TopicPartitionList::with_capacity(partitions.len());
+        for &(p, at) in partitions {
+            tpl.add_partition_offset(topic, p, at.offset())
+                .map_err(|e| self.fail("assign", e))?;
         }
-        Ok(n)
+        self.inner
+            .incremental_assign(&tpl)
+            .map_err(|e| self.fail(format!("assign partitions of '{topic}'"), e))
+    }
+
+    /// Stops reading these partitions of `topic` (librdkafka's incremental unassign).
+    pub(crate) fn unassign_some(&self, topic: &str, partitions: &[i32]) -> Result<()> {
+        let mut tpl = TopicPartitionList::with_capacity(partitions.len());
+        for &p in partitions {
+            tpl.add_partition(topic, p);
+        }
+        self.inner
+            .incremental_unassign(&tpl)
+            .map_err(|e| self.fail(format!("unassign partitions of '{topic}'"), e))
+    }
+
+    /// The client, for the queues split off it.
+    pub(crate) fn native(&self) -> *mut rdsys::rd_kafka_t {
+        self.inner.client().native_ptr()
     }
 
     /// Leaves the group (if any) and closes the connections.

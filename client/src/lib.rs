@@ -9,6 +9,8 @@
 //!   reports failed deliveries.
 //! - [`Consumer`]: assigned partitions or a group subscription, isolation level, seeking,
 //!   watermarks (for reading up to a partition's end), explicit commits.
+//! - [`SharedConsumer`]: one consumer's partitions read by many [`PartitionReader`]s, each
+//!   polling its own partitions (a job's tasks share one consumer's connections and fetches).
 //! - [`TransactionalProducer`]: Kafka transactions (KIP-98): records and a group's offsets
 //!   committed or aborted together, an older producer of the same transactional id fenced.
 //!
@@ -39,6 +41,7 @@ mod error;
 mod groups;
 mod member;
 mod producer;
+mod shared;
 mod transaction;
 
 pub use admin::{Admin, NewTopic, PartitionOffsets, TopicDescription};
@@ -48,4 +51,5 @@ pub use error::{Error, ErrorCode, Result, TransactionFailure};
 pub use groups::{GroupDescription, GroupMember, GroupOffset, parse_assignment};
 pub use member::{Assigned, Membership, OnRevoke};
 pub use producer::{Deliveries, Header, Producer, ProducerConfig, ProducerRecord};
+pub use shared::{PartitionReader, SharedConsumer};
 pub use transaction::{TransactionalConfig, TransactionalProducer};

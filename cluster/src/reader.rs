@@ -1,12 +1,14 @@
-//! [`KafkaReader`]: a consumer with an explicit assignment (no group subscription), its records
-//! handed out in chunks of one partition.
+//! [`KafkaReader`]: partitions of one topic read from a consumer the job's readers share (an
+//! explicit assignment, no group subscription), its records handed out in chunks of one
+//! partition.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use weir_client::{
-    ClientConfig, Consumer, ConsumerConfig, Event, Isolation as ClientIsolation, StartAt,
+    ClientConfig, ConsumerConfig, Event, Isolation as ClientIsolation, PartitionReader,
+    SharedConsumer, StartAt,
 };
 use weir_runtime::Result;
 use weir_runtime::topics::{
@@ -21,6 +23,18 @@ const POLL_RECORDS_MAX: usize = 64 * 1024;
 
 /// Records asked of librdkafka per batch poll.
 const POLL_BATCH_RECORDS: usize = 4 * 1024;
+
+/// The settings of the consumer that readers of `config` share.
+pub(crate) fn consumer_config(config: &ReaderConfig) -> ConsumerConfig {
+    ConsumerConfig {
+        isolation: match config.isolation {
+            Isolation::ReadCommitted => ClientIsolation::ReadCommitted,
+            Isolation::ReadUncommitted => ClientIsolation::ReadUncommitted,
+        },
+        partition_fetch_bytes_max: config.fetch_bytes_max.max(1),
+        ..ConsumerConfig::default()
+    }
+}
 
 /// A record of a poll, its key and value as ranges of the poll's buffer.
 struct Fetched {
@@ -46,7 +60,10 @@ struct Assigned {
 
 /// Reads the partitions it is assigned, each from its own position.
 pub(crate) struct KafkaReader {
-    consumer: Consumer,
+    consumer: PartitionReader,
+    /// The cluster and settings of a consumer of its own, for when a partition it is given is
+    /// read by another reader of the shared one.
+    own: (ClientConfig, ConsumerConfig),
     topic: Option<Arc<str>>,
     parts: Vec<Assigned>,
     /// The assignment was changed since it was last given to the consumer: it is given at the
@@ -56,25 +73,18 @@ pub(crate) struct KafkaReader {
 }
 
 impl KafkaReader {
-    pub(crate) fn new(client: &ClientConfig, config: ReaderConfig) -> Result<KafkaReader> {
-        let client = ClientConfig {
-            client_id: config.client_id.clone(),
-            ..client.clone()
-        };
-        let consumer = Consumer::new(
-            &client,
-            &ConsumerConfig {
-                isolation: match config.isolation {
-                    Isolation::ReadCommitted => ClientIsolation::ReadCommitted,
-                    Isolation::ReadUncommitted => ClientIsolation::ReadUncommitted,
-                },
-                partition_fetch_bytes_max: config.fetch_bytes_max.max(1),
-                ..ConsumerConfig::default()
-            },
-        )
-        .map_err(|e| topics_error("open a reader", e))?;
+    /// A reader of `shared`, the consumer `client` and [`consumer_config`] made for readers of
+    /// `config`.
+    pub(crate) fn new(
+        shared: &Arc<SharedConsumer>,
+        client: &ClientConfig,
+        config: &ReaderConfig,
+    ) -> Result<KafkaReader> {
         Ok(KafkaReader {
-            consumer,
+            consumer: shared
+                .reader()
+                .map_err(|e| topics_error("open a reader", e))?,
+            own: (client.clone(), consumer_config(config)),
             topic: None,
             parts: Vec::new(),
             assignment_pending: false,
@@ -126,9 +136,24 @@ impl KafkaReader {
         let partitions: Vec<(i32, StartAt)> =
             self.parts.iter().map(|p| (p.partition, p.start)).collect();
         self.mark_stale()?;
-        self.consumer
-            .assign(&topic, &partitions)
-            .map_err(|e| topics_error(format!("assign partitions of '{topic}'"), e))?;
+        let assign = |consumer: &mut PartitionReader| {
+            consumer
+                .assign(&topic, &partitions)
+                .map_err(|e| topics_error(format!("assign partitions of '{topic}'"), e))
+        };
+        if !assign(&mut self.consumer)? {
+            // Another reader of the shared consumer reads one of them (two readers of one
+            // partition, which a job never opens): this one gets a consumer of its own.
+            let (client, config) = &self.own;
+            self.consumer = SharedConsumer::new(client, config)
+                .and_then(|own| own.reader())
+                .map_err(|e| topics_error("open a reader", e))?;
+            if !assign(&mut self.consumer)? {
+                return Err(weir_runtime::Error::Internal(format!(
+                    "a new consumer refused partitions of '{topic}' as taken"
+                )));
+            }
+        }
         self.assignment_pending = false;
         Ok(())
     }
@@ -207,9 +232,7 @@ impl TopicReader for KafkaReader {
                     let Event::Record(record) = event else {
                         return Ok(());
                     };
-                    if record.topic() != &*topic {
-                        return Ok(());
-                    }
+                    // Only this reader's partitions (of its one topic) come to its queue.
                     let partition = record.partition();
                     let offset = record.offset();
                     let Some(part) = parts.iter_mut().find(|p| p.partition == partition) else {

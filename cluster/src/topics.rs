@@ -2,15 +2,15 @@
 //! writers opened per call.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use weir_client::{
     Admin, ClientConfig, Consumer, ConsumerConfig, Error as ClientError,
-    Isolation as ClientIsolation, NewTopic,
+    Isolation as ClientIsolation, NewTopic, SharedConsumer,
 };
 use weir_runtime::topics::{
-    GroupMember, GroupSpec, PartitionOffset, ReaderConfig, TopicReader, TopicSpec, TopicWriter,
-    Topics, WriterConfig,
+    GroupMember, GroupSpec, Isolation, PartitionOffset, ReaderConfig, TopicReader, TopicSpec,
+    TopicWriter, Topics, WriterConfig,
 };
 use weir_runtime::{Error, Result};
 
@@ -18,7 +18,7 @@ use crate::configs::{
     CLEANUP_POLICY, MAX_MESSAGE_BYTES, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES,
 };
 use crate::member::{Assignments, KafkaMember};
-use crate::reader::KafkaReader;
+use crate::reader::{KafkaReader, consumer_config};
 use crate::topics_error;
 use crate::writer::KafkaWriter;
 
@@ -40,7 +40,13 @@ pub struct KafkaTopics {
     /// The current assignment of each group joined through these topics, which fences the
     /// commits of the writers opened here.
     assignments: Assignments,
+    /// The consumers readers share, by what they were opened for: a job's source tasks share
+    /// one, its repartition readers another. Each goes with its last reader.
+    shared_consumers: Mutex<Vec<(ReaderKey, Weak<SharedConsumer>)>>,
 }
+
+/// What readers that share a consumer have in common: their client id, isolation and fetch size.
+type ReaderKey = (String, Isolation, usize);
 
 impl std::fmt::Debug for KafkaTopics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,7 +66,38 @@ impl KafkaTopics {
             admin,
             offset_readers: Mutex::new(HashMap::new()),
             assignments: Assignments::default(),
+            shared_consumers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The consumer readers of `config` share (the live one, else a new one), and the
+    /// cluster's settings it was made with.
+    fn shared_consumer(
+        &self,
+        config: &ReaderConfig,
+    ) -> Result<(Arc<SharedConsumer>, ClientConfig)> {
+        let key: ReaderKey = (
+            config.client_id.clone(),
+            config.isolation,
+            config.fetch_bytes_max,
+        );
+        let client = ClientConfig {
+            client_id: config.client_id.clone(),
+            ..self.client.clone()
+        };
+        let mut all = self.shared_consumers.lock().map_err(|_| Error::Stopped)?;
+        all.retain(|(_, c)| c.strong_count() > 0);
+        if let Some(live) = all
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, c)| c.upgrade())
+        {
+            return Ok((live, client));
+        }
+        let shared = SharedConsumer::new(&client, &consumer_config(config))
+            .map_err(|e| topics_error("open a reader", e))?;
+        all.push((key, Arc::downgrade(&shared)));
+        Ok((shared, client))
     }
 
     /// The cluster's settings.
@@ -195,7 +232,8 @@ impl Topics for KafkaTopics {
     }
 
     fn reader(&self, config: ReaderConfig) -> Result<Box<dyn TopicReader>> {
-        Ok(Box::new(KafkaReader::new(&self.client, config)?))
+        let (shared, client) = self.shared_consumer(&config)?;
+        Ok(Box::new(KafkaReader::new(&shared, &client, &config)?))
     }
 
     fn delete_records(&self, before: &[PartitionOffset]) -> Result<()> {

@@ -176,6 +176,7 @@ pub(crate) fn launch(g: &mut Graph, plan: RunPlan) -> Result<Run> {
             source_tasks,
             epoch_ms: config.epoch_ms,
             stop_when_drained: config.stop_when_drained,
+            drains_cross_commits: !repartition_topics.is_empty(),
         },
         last_epoch,
         config.clock.monotonic_ms(),

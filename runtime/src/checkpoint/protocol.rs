@@ -22,6 +22,12 @@ pub(crate) struct ProtocolSettings {
     pub(crate) epoch_ms: u64,
     /// Whether the job ends with a last epoch once every source is drained.
     pub(crate) stop_when_drained: bool,
+    /// Tasks pass records to each other through topics (a cluster's repartition topics), where
+    /// what a drained task wrote last, and the watermark that says it is done, reach the
+    /// tasks downstream only when an epoch commits: with `stop_when_drained`, a source that
+    /// drains then starts an epoch at once rather than when the interval is up, so that the
+    /// stages downstream drain in turn without waiting out an interval each.
+    pub(crate) drains_cross_commits: bool,
 }
 
 /// An epoch whose every task acknowledged: what the coordinator commits.
@@ -123,6 +129,8 @@ pub(crate) struct EpochProtocol {
     phase: Phase,
     drained: Vec<bool>,
     all_drained: bool,
+    /// A source drained since the last epoch started (with `drains_cross_commits`).
+    drain_to_commit: bool,
 }
 
 impl EpochProtocol {
@@ -136,6 +144,7 @@ impl EpochProtocol {
             phase: Phase::Between,
             drained: vec![false; settings.tasks],
             all_drained: false,
+            drain_to_commit: false,
         }
     }
 
@@ -145,9 +154,10 @@ impl EpochProtocol {
         if !matches!(self.phase, Phase::Between) {
             return None;
         }
-        if now_ms < self.next_epoch_at_ms && !self.all_drained {
+        if now_ms < self.next_epoch_at_ms && !self.all_drained && !self.drain_to_commit {
             return None;
         }
+        self.drain_to_commit = false;
         let epoch = self.started + 1;
         self.started = epoch;
         self.phase = Phase::Aligning(Aligning {
@@ -164,8 +174,12 @@ impl EpochProtocol {
     /// How long from `now_ms` until the next epoch is due by time (0 if overdue); `None` while
     /// an epoch is open or after the last one, when only the tasks' reports move the protocol.
     pub(crate) fn ms_until_next_epoch(&self, now_ms: i64) -> Option<u64> {
-        matches!(self.phase, Phase::Between)
-            .then(|| u64::try_from(self.next_epoch_at_ms.saturating_sub(now_ms)).unwrap_or(0))
+        matches!(self.phase, Phase::Between).then(|| {
+            if self.all_drained || self.drain_to_commit {
+                return 0;
+            }
+            u64::try_from(self.next_epoch_at_ms.saturating_sub(now_ms)).unwrap_or(0)
+        })
     }
 
     /// Source task `task` read all its partitions to their end.
@@ -174,7 +188,9 @@ impl EpochProtocol {
             .drained
             .get_mut(task)
             .ok_or(ProtocolError::UnknownTask { task })?;
-        *slot = true;
+        let newly = !std::mem::replace(slot, true);
+        self.drain_to_commit |=
+            newly && self.settings.stop_when_drained && self.settings.drains_cross_commits;
         self.all_drained = self.settings.stop_when_drained
             && self.drained.iter().filter(|d| **d).count() >= self.settings.source_tasks;
         Ok(())
@@ -257,6 +273,7 @@ mod tests {
             source_tasks,
             epoch_ms: 1_000,
             stop_when_drained,
+            drains_cross_commits: false,
         }
     }
 
@@ -406,6 +423,33 @@ mod tests {
             None,
             "nothing after the last"
         );
+    }
+
+    #[test]
+    fn on_a_cluster_each_drained_source_commits_at_once_for_the_stages_downstream() {
+        // Task 0 reads a source topic, task 1 the repartition topic it writes: task 1 can
+        // drain only once what task 0 wrote last is committed.
+        let mut p = EpochProtocol::new(
+            ProtocolSettings {
+                drains_cross_commits: true,
+                ..settings(2, 2, true)
+            },
+            0,
+            0,
+        );
+        p.on_drained(0).expect("a source");
+        assert_eq!(p.ms_until_next_epoch(10), Some(0));
+        assert_eq!(p.start_epoch_if_due(10), Some(1), "not at 1000");
+        p.on_drained(0).expect("again");
+        ack(&mut p, 0, 1);
+        assert!(ack(&mut p, 1, 1).is_some());
+        assert!(!p.on_committed(20).expect("committing").finished);
+        assert_eq!(p.start_epoch_if_due(30), None, "nothing new drained");
+        p.on_drained(1).expect("the repartition reader");
+        assert_eq!(p.start_epoch_if_due(40), Some(2), "the last, at once");
+        ack(&mut p, 0, 2);
+        assert!(ack(&mut p, 1, 2).is_some());
+        assert!(p.on_committed(50).expect("committing").finished);
     }
 
     #[test]
