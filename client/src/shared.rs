@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 /// A consumer whose assigned partitions are read through [`PartitionReader`]s.
 pub struct SharedConsumer {
     consumer: Consumer,
+    /// What it was made with, for a consumer of a reader's own (see [`PartitionReader::assign`]).
+    made_with: (ClientConfig, ConsumerConfig),
     /// The partitions its readers read, as (topic, partition): one reader each.
     taken: Mutex<HashSet<(String, i32)>>,
 }
@@ -39,6 +41,7 @@ impl SharedConsumer {
     pub fn new(client: &ClientConfig, config: &ConsumerConfig) -> Result<Arc<SharedConsumer>> {
         Ok(Arc::new(SharedConsumer {
             consumer: Consumer::new(client, config)?,
+            made_with: (client.clone(), config.clone()),
             taken: Mutex::new(HashSet::new()),
         }))
     }
@@ -103,9 +106,27 @@ impl std::fmt::Debug for PartitionReader {
 
 impl PartitionReader {
     /// Reads exactly these partitions of `topic`, each from where it says, instead of those it
-    /// read before. False, and nothing assigned, if another reader of the same consumer reads
-    /// one of them: a partition has one reader per consumer (the caller takes another consumer).
-    pub fn assign(&mut self, topic: &str, partitions: &[(i32, StartAt)]) -> Result<bool> {
+    /// read before. A partition has one reader per consumer: if another reader of the shared
+    /// consumer reads one of them (two readers of one partition, which a job never opens), this
+    /// reader moves to a consumer of its own, made with the same settings.
+    pub fn assign(&mut self, topic: &str, partitions: &[(i32, StartAt)]) -> Result<()> {
+        if self.try_assign(topic, partitions)? {
+            return Ok(());
+        }
+        let (client, config) = &self.shared.made_with;
+        *self = SharedConsumer::new(client, config)?.reader()?;
+        match self.try_assign(topic, partitions)? {
+            true => Ok(()),
+            false => Err(Error::Config {
+                field: "partitions".into(),
+                reason: format!("a new consumer found partitions of '{topic}' taken"),
+            }),
+        }
+    }
+
+    /// [`PartitionReader::assign`] on this reader's consumer; false, and nothing assigned, if
+    /// another of its readers reads one of the partitions.
+    fn try_assign(&mut self, topic: &str, partitions: &[(i32, StartAt)]) -> Result<bool> {
         self.release()?;
         {
             let mut taken = self.shared.taken.lock().unwrap_or_else(|e| e.into_inner());

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use weir_client::{
-    ClientConfig, ConsumerConfig, Event, Isolation as ClientIsolation, PartitionReader,
-    SharedConsumer, StartAt,
+    ConsumerConfig, Event, Isolation as ClientIsolation, PartitionReader, SharedConsumer, StartAt,
 };
 use weir_runtime::Result;
 use weir_runtime::topics::{
@@ -61,9 +60,6 @@ struct Assigned {
 /// Reads the partitions it is assigned, each from its own position.
 pub(crate) struct KafkaReader {
     consumer: PartitionReader,
-    /// The cluster and settings of a consumer of its own, for when a partition it is given is
-    /// read by another reader of the shared one.
-    own: (ClientConfig, ConsumerConfig),
     topic: Option<Arc<str>>,
     parts: Vec<Assigned>,
     /// The assignment was changed since it was last given to the consumer: it is given at the
@@ -73,18 +69,12 @@ pub(crate) struct KafkaReader {
 }
 
 impl KafkaReader {
-    /// A reader of `shared`, the consumer `client` and [`consumer_config`] made for readers of
-    /// `config`.
-    pub(crate) fn new(
-        shared: &Arc<SharedConsumer>,
-        client: &ClientConfig,
-        config: &ReaderConfig,
-    ) -> Result<KafkaReader> {
+    /// A reader of `shared`, the consumer [`consumer_config`] made for readers of `config`.
+    pub(crate) fn new(shared: &Arc<SharedConsumer>, config: &ReaderConfig) -> Result<KafkaReader> {
         Ok(KafkaReader {
             consumer: shared
                 .reader()
                 .map_err(|e| topics_error("open a reader", e))?,
-            own: (client.clone(), consumer_config(config)),
             topic: None,
             parts: Vec::new(),
             assignment_pending: false,
@@ -136,24 +126,9 @@ impl KafkaReader {
         let partitions: Vec<(i32, StartAt)> =
             self.parts.iter().map(|p| (p.partition, p.start)).collect();
         self.mark_stale()?;
-        let assign = |consumer: &mut PartitionReader| {
-            consumer
-                .assign(&topic, &partitions)
-                .map_err(|e| topics_error(format!("assign partitions of '{topic}'"), e))
-        };
-        if !assign(&mut self.consumer)? {
-            // Another reader of the shared consumer reads one of them (two readers of one
-            // partition, which a job never opens): this one gets a consumer of its own.
-            let (client, config) = &self.own;
-            self.consumer = SharedConsumer::new(client, config)
-                .and_then(|own| own.reader())
-                .map_err(|e| topics_error("open a reader", e))?;
-            if !assign(&mut self.consumer)? {
-                return Err(weir_runtime::Error::Internal(format!(
-                    "a new consumer refused partitions of '{topic}' as taken"
-                )));
-            }
-        }
+        self.consumer
+            .assign(&topic, &partitions)
+            .map_err(|e| topics_error(format!("assign partitions of '{topic}'"), e))?;
         self.assignment_pending = false;
         Ok(())
     }

@@ -70,21 +70,13 @@ impl KafkaTopics {
         })
     }
 
-    /// The consumer readers of `config` share (the live one, else a new one), and the
-    /// cluster's settings it was made with.
-    fn shared_consumer(
-        &self,
-        config: &ReaderConfig,
-    ) -> Result<(Arc<SharedConsumer>, ClientConfig)> {
+    /// The consumer readers of `config` share: the live one, else a new one.
+    fn shared_consumer(&self, config: &ReaderConfig) -> Result<Arc<SharedConsumer>> {
         let key: ReaderKey = (
             config.client_id.clone(),
             config.isolation,
             config.fetch_bytes_max,
         );
-        let client = ClientConfig {
-            client_id: config.client_id.clone(),
-            ..self.client.clone()
-        };
         let mut all = self.shared_consumers.lock().map_err(|_| Error::Stopped)?;
         all.retain(|(_, c)| c.strong_count() > 0);
         if let Some(live) = all
@@ -92,12 +84,16 @@ impl KafkaTopics {
             .find(|(k, _)| *k == key)
             .and_then(|(_, c)| c.upgrade())
         {
-            return Ok((live, client));
+            return Ok(live);
         }
+        let client = ClientConfig {
+            client_id: config.client_id.clone(),
+            ..self.client.clone()
+        };
         let shared = SharedConsumer::new(&client, &consumer_config(config))
             .map_err(|e| topics_error("open a reader", e))?;
         all.push((key, Arc::downgrade(&shared)));
-        Ok((shared, client))
+        Ok(shared)
     }
 
     /// The cluster's settings.
@@ -232,8 +228,8 @@ impl Topics for KafkaTopics {
     }
 
     fn reader(&self, config: ReaderConfig) -> Result<Box<dyn TopicReader>> {
-        let (shared, client) = self.shared_consumer(&config)?;
-        Ok(Box::new(KafkaReader::new(&shared, &client, &config)?))
+        let shared = self.shared_consumer(&config)?;
+        Ok(Box::new(KafkaReader::new(&shared, &config)?))
     }
 
     fn delete_records(&self, before: &[PartitionOffset]) -> Result<()> {
