@@ -449,6 +449,30 @@ impl std::fmt::Display for Verification {
     }
 }
 
+/// Clicks the committed output accounts for: those counted in `ad_clicks_per_minute` plus
+/// those in `clicks_late`, read as a read_committed consumer of its own. Every run of the job
+/// over the same clicks adds exactly their number, however its instances rebalanced (a count
+/// published twice adds its clicks twice; one lost, none).
+pub fn accounted_clicks<'a>(place: impl Into<Place<'a>>) -> weir_runtime::Result<u64> {
+    let place = place.into();
+    let (mut clicks, mut bad) = (0u64, 0u64);
+    place.read_committed(PER_MINUTE, |value| {
+        match serde_json::from_slice::<AdMinute>(value) {
+            Ok(m) => clicks += m.clicks,
+            Err(_) => bad += 1,
+        }
+    })?;
+    if place.has_topic(LATE)? {
+        place.read_committed(LATE, |_| clicks += 1)?;
+    }
+    match bad {
+        0 => Ok(clicks),
+        _ => Err(weir_runtime::Error::Internal(format!(
+            "{bad} record(s) of '{PER_MINUTE}' are not (ad, minute) counts"
+        ))),
+    }
+}
+
 /// Recomputes every (ad, minute) count from `clicks` with a plain loop (no windowing code of
 /// the job) and checks the committed output: each (ad, minute) once, and output clicks plus
 /// late clicks equal to the input clicks. Reads as a read_committed consumer of its own, on

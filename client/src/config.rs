@@ -61,8 +61,21 @@ impl ClientConfig {
             // Only errors reach the log callback, which keeps the last one (see Context) and
             // prints nothing.
             .set("log_level", "3");
+        // librdkafka's own trace (`debug`: fetch, protocol, cgrp, eos, ...) on stderr, for
+        // finding where a client waits; off unless asked for.
+        if let Some(contexts) = debug_contexts() {
+            c.set("debug", contexts)
+                .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+        }
         Ok(c)
     }
+}
+
+/// The librdkafka debug contexts `WEIR_RDKAFKA_DEBUG` names (`fetch,protocol`, `all`), if set.
+pub(crate) fn debug_contexts() -> Option<String> {
+    std::env::var("WEIR_RDKAFKA_DEBUG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// Splits `HOST:PORT[,HOST:PORT...]`, refusing an empty list, a missing host or a bad port.

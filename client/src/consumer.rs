@@ -442,6 +442,7 @@ impl Consumer {
             tpl.add_partition_offset(topic, p, at.offset())
                 .map_err(|e| self.fail("assign", e))?;
         }
+        self.learn_leaders(topic);
         self.inner.assign(&tpl).map_err(|e| self.fail("assign", e))
     }
 
@@ -632,9 +633,20 @@ impl Consumer {
             tpl.add_partition_offset(topic, p, at.offset())
                 .map_err(|e| self.fail("assign", e))?;
         }
+        self.learn_leaders(topic);
         self.inner
             .incremental_assign(&tpl)
             .map_err(|e| self.fail(format!("assign partitions of '{topic}'"), e))
+    }
+
+    /// Asks for `topic`'s metadata before its partitions are assigned: a partition assigned
+    /// before librdkafka knows its leader waits out a fixed 500 ms before it even asks where to
+    /// start, however soon the metadata arrives. Only a head start: an unknown topic is reported
+    /// by the reads that follow, as without it.
+    fn learn_leaders(&self, topic: &str) {
+        self.inner
+            .fetch_metadata(Some(topic), self.config.timeout())
+            .ok();
     }
 
     /// Stops reading these partitions of `topic` (librdkafka's incremental unassign).

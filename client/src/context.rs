@@ -37,7 +37,17 @@ impl ClientContext for Context {
     /// librdkafka's error-level log lines (connection refused, name not resolved) arrive here
     /// from its own threads, without any queue being served: the last one is kept, since
     /// consumer error events carry only a code.
-    fn log(&self, level: RDKafkaLogLevel, _fac: &str, log_message: &str) {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        if crate::config::debug_contexts().is_some() {
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            eprintln!(
+                "{}.{:03} rdkafka {fac}: {log_message}",
+                at.as_secs(),
+                at.subsec_millis()
+            );
+        }
         if matches!(
             level,
             RDKafkaLogLevel::Emerg

@@ -3,6 +3,7 @@
 //! markers and aborted records, an epoch's commit of records and offsets together, fencing, and
 //! records' headers, keys and timestamps both ways.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,22 +28,31 @@ fn reader(topics: &KafkaTopics, isolation: Isolation) -> Box<dyn TopicReader> {
         .unwrap()
 }
 
-/// Polls `partition` until the reader's position reaches `end`, returning the offsets of the
-/// records read (a hang, not a timing check, if it never does).
-fn read_to(reader: &mut dyn TopicReader, topic: &str, partition: i32, end: i64) -> Vec<i64> {
-    let mut offsets = Vec::new();
+/// Polls until the reader's position in each partition of `ends` reaches its end, returning
+/// the offsets of the records read, by partition (a hang, not a timing check, if it never
+/// does).
+fn read_to(
+    reader: &mut dyn TopicReader,
+    topic: &str,
+    ends: &[(i32, i64)],
+) -> BTreeMap<i32, Vec<i64>> {
+    let mut offsets: BTreeMap<i32, Vec<i64>> = ends.iter().map(|&(p, _)| (p, vec![])).collect();
     let mut polls = 0;
-    while reader.position(topic, partition).unwrap_or(0) < end {
+    while ends
+        .iter()
+        .any(|&(p, end)| reader.position(topic, p).unwrap_or(0) < end)
+    {
         polls += 1;
         assert!(
             polls < 1_000,
-            "position stuck at {:?}, end {end}; read {offsets:?}",
-            reader.position(topic, partition)
+            "positions stuck short of {ends:?}; read {offsets:?}"
         );
         for chunk in reader.poll(Duration::from_millis(50)).unwrap() {
-            assert_eq!(chunk.partition, partition);
             assert!(chunk.records.windows(2).all(|w| w[0].offset < w[1].offset));
-            offsets.extend(chunk.records.iter().map(|r| r.offset));
+            offsets
+                .get_mut(&chunk.partition)
+                .expect("a partition the reader was assigned")
+                .extend(chunk.records.iter().map(|r| r.offset));
         }
     }
     offsets
@@ -180,7 +190,7 @@ fn an_epoch_commits_records_and_offsets_and_positions_pass_the_markers() {
     let mut committed = reader(&topics, Isolation::ReadCommitted);
     committed.assign("out", &[0]).unwrap();
     assert_eq!(
-        read_to(&mut *committed, "out", 0, 6),
+        read_to(&mut *committed, "out", &[(0, 6)])[&0],
         [0, 1, 2],
         "read_committed: the committed records, then a position past both markers and the \
          aborted record"
@@ -189,15 +199,19 @@ fn an_epoch_commits_records_and_offsets_and_positions_pass_the_markers() {
 
     let mut uncommitted = reader(&topics, Isolation::ReadUncommitted);
     uncommitted.assign("out", &[0]).unwrap();
-    assert_eq!(read_to(&mut *uncommitted, "out", 0, 6), [0, 1, 2, 4]);
+    assert_eq!(
+        read_to(&mut *uncommitted, "out", &[(0, 6)])[&0],
+        [0, 1, 2, 4]
+    );
 
     // A seek before the first poll starts there; positions are per partition.
     let mut sought = reader(&topics, Isolation::ReadCommitted);
     sought.assign("out", &[0, 1]).unwrap();
     sought.seek("out", 0, 1).unwrap();
     assert_eq!(sought.position("out", 0), Some(1));
-    assert_eq!(read_to(&mut *sought, "out", 0, 6), [1, 2]);
-    assert_eq!(read_to(&mut *sought, "out", 1, 2), [0]);
+    let read = read_to(&mut *sought, "out", &[(0, 6), (1, 2)]);
+    assert_eq!(read[&0], [1, 2]);
+    assert_eq!(read[&1], [0]);
 
     let values: Vec<Vec<u8>> = read_committed(&server.client(), "out")
         .into_iter()

@@ -177,6 +177,7 @@ pub(crate) fn launch(g: &mut Graph, plan: RunPlan) -> Result<Run> {
             epoch_ms: config.epoch_ms,
             stop_when_drained: config.stop_when_drained,
             drains_cross_commits: !repartition_topics.is_empty(),
+            task_stages: tasks.iter().map(|&(s, _)| s).collect(),
         },
         last_epoch,
         config.clock.monotonic_ms(),

@@ -62,6 +62,8 @@ struct Run {
     generate_per_s: f64,
     checkpoints: u64,
     checkpoint_max_ms: u64,
+    /// The most clicks read twice in a run (a rebalance aborted the epoch that first read them).
+    reread_events_max: u64,
 }
 
 fn run_one(
@@ -112,6 +114,7 @@ fn run_one(
         generate_per_s,
         checkpoints,
         checkpoint_max_ms,
+        reread_events_max: 0,
     })
 }
 
@@ -242,7 +245,7 @@ fn time_cluster_job(
     salts: Option<u32>,
 ) -> Result<Run> {
     let mut rates = Vec::new();
-    let (mut checkpoints, mut checkpoint_max_ms) = (0, 0);
+    let (mut checkpoints, mut checkpoint_max_ms, mut reread_max) = (0, 0, 0);
     let variant = if salts.is_some() {
         "salted"
     } else {
@@ -257,6 +260,7 @@ fn time_cluster_job(
             c
         };
         created.push(config.state_topic.clone());
+        let accounted_before = adclick::accounted_clicks(place)?;
         let t = Instant::now();
         // A `Job` stays on the thread that builds it: each instance is built and run on its own.
         let outcomes: Vec<Result<weir::runtime::JobMetrics>> = std::thread::scope(|s| {
@@ -290,9 +294,19 @@ fn time_cluster_job(
             checkpoints = m.checkpoints;
             checkpoint_max_ms = checkpoint_max_ms.max(m.checkpoint_max_ms);
         }
-        if read != produced {
+        // More is read than there is when a rebalance aborts an epoch (its records are read
+        // again by their new owner): what the output accounts for is what must add up.
+        if read < produced {
             bail!("the job's {instances} instance(s) read {read} of {produced} clicks");
         }
+        let accounted = adclick::accounted_clicks(place)? - accounted_before;
+        if accounted != produced {
+            bail!(
+                "the job's {instances} instance(s) committed counts for {accounted} of {produced} \
+                 clicks"
+            );
+        }
+        reread_max = reread_max.max(read - produced);
         rates.push(produced as f64 / took.as_secs_f64());
     }
     rates.sort_by(f64::total_cmp);
@@ -301,6 +315,7 @@ fn time_cluster_job(
         generate_per_s: 0.0,
         checkpoints,
         checkpoint_max_ms,
+        reread_events_max: reread_max,
     })
 }
 
@@ -427,6 +442,12 @@ pub fn bench(
         );
         report.line("cluster_checkpoints", on_cluster.checkpoints);
         report.line("cluster_checkpoint_max_ms", on_cluster.checkpoint_max_ms);
+        report.line(
+            "cluster_reread_events_max",
+            on_cluster
+                .reread_events_max
+                .max(on_cluster_combined.reread_events_max),
+        );
         report.line(
             &format!("{name}_combined_events_per_s"),
             format!("{:.0}", on_cluster_combined.events_per_s),

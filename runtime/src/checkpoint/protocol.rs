@@ -12,7 +12,7 @@ use std::fmt;
 use crate::emitter::Checkpoint;
 
 /// What the protocol needs to know of the job.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ProtocolSettings {
     /// Every task of the job: each acknowledges each epoch.
     pub(crate) tasks: usize,
@@ -24,10 +24,14 @@ pub(crate) struct ProtocolSettings {
     pub(crate) stop_when_drained: bool,
     /// Tasks pass records to each other through topics (a cluster's repartition topics), where
     /// what a drained task wrote last, and the watermark that says it is done, reach the
-    /// tasks downstream only when an epoch commits: with `stop_when_drained`, a source that
-    /// drains then starts an epoch at once rather than when the interval is up, so that the
-    /// stages downstream drain in turn without waiting out an interval each.
+    /// tasks downstream only when an epoch commits: with `stop_when_drained`, the last source
+    /// task of a stage to drain then starts an epoch at once rather than when the interval is
+    /// up, so that the stages downstream drain in turn without waiting out an interval each.
+    /// (Not each source task as it drains: under exactly-once every task that writes waits out
+    /// each commit, so an epoch per drained task stalled the stage's others once per task.)
     pub(crate) drains_cross_commits: bool,
+    /// The stage of each task, by task: which source tasks drain together.
+    pub(crate) task_stages: Vec<usize>,
 }
 
 /// An epoch whose every task acknowledged: what the coordinator commits.
@@ -129,7 +133,8 @@ pub(crate) struct EpochProtocol {
     phase: Phase,
     drained: Vec<bool>,
     all_drained: bool,
-    /// A source drained since the last epoch started (with `drains_cross_commits`).
+    /// A stage's last source task drained since the last epoch started (with
+    /// `drains_cross_commits`).
     drain_to_commit: bool,
 }
 
@@ -138,13 +143,13 @@ impl EpochProtocol {
     /// `now_ms`: the first epoch is due one interval later.
     pub(crate) fn new(settings: ProtocolSettings, last_committed: u64, now_ms: i64) -> Self {
         EpochProtocol {
-            settings,
             started: last_committed,
             next_epoch_at_ms: now_ms.saturating_add(epoch_ms(&settings)),
             phase: Phase::Between,
             drained: vec![false; settings.tasks],
             all_drained: false,
             drain_to_commit: false,
+            settings,
         }
     }
 
@@ -189,8 +194,15 @@ impl EpochProtocol {
             .get_mut(task)
             .ok_or(ProtocolError::UnknownTask { task })?;
         let newly = !std::mem::replace(slot, true);
-        self.drain_to_commit |=
-            newly && self.settings.stop_when_drained && self.settings.drains_cross_commits;
+        if newly && self.settings.stop_when_drained && self.settings.drains_cross_commits {
+            let stage = self.settings.task_stages.get(task);
+            let stage_drained = self
+                .drained
+                .iter()
+                .zip(&self.settings.task_stages)
+                .all(|(drained, s)| *drained || Some(s) != stage);
+            self.drain_to_commit |= stage_drained;
+        }
         self.all_drained = self.settings.stop_when_drained
             && self.drained.iter().filter(|d| **d).count() >= self.settings.source_tasks;
         Ok(())
@@ -274,6 +286,7 @@ mod tests {
             epoch_ms: 1_000,
             stop_when_drained,
             drains_cross_commits: false,
+            task_stages: (0..tasks).collect(),
         }
     }
 
@@ -450,6 +463,32 @@ mod tests {
         ack(&mut p, 0, 2);
         assert!(ack(&mut p, 1, 2).is_some());
         assert!(p.on_committed(50).expect("committing").finished);
+    }
+
+    #[test]
+    fn on_a_cluster_a_stage_commits_once_its_last_source_task_drains() {
+        // Tasks 0 and 1 read a source topic's partitions, task 2 the repartition topic they
+        // write.
+        let mut p = EpochProtocol::new(
+            ProtocolSettings {
+                drains_cross_commits: true,
+                task_stages: vec![0, 0, 1],
+                ..settings(3, 3, true)
+            },
+            0,
+            0,
+        );
+        p.on_drained(1).expect("a source");
+        assert_eq!(p.start_epoch_if_due(10), None, "task 0 still reads");
+        assert_eq!(p.ms_until_next_epoch(10), Some(990));
+        p.on_drained(0).expect("a source");
+        assert_eq!(p.start_epoch_if_due(20), Some(1), "the stage drained");
+        for t in 0..3 {
+            ack(&mut p, t, 1);
+        }
+        assert!(!p.on_committed(30).expect("committing").finished);
+        p.on_drained(2).expect("the repartition reader");
+        assert_eq!(p.start_epoch_if_due(40), Some(2), "the last, at once");
     }
 
     #[test]
