@@ -454,23 +454,37 @@ impl std::fmt::Display for Verification {
 /// over the same clicks adds exactly their number, however its instances rebalanced (a count
 /// published twice adds its clicks twice; one lost, none).
 pub fn accounted_clicks<'a>(place: impl Into<Place<'a>>) -> weir_runtime::Result<u64> {
-    let place = place.into();
-    let (mut clicks, mut bad) = (0u64, 0u64);
+    let (mut counted, mut late) = (0u64, 0u64);
+    let bad = read_output(place.into(), |m| counted += m.clicks, |_| late += 1)?;
+    match bad {
+        0 => Ok(counted + late),
+        _ => Err(weir_runtime::Error::Internal(format!(
+            "{bad} record(s) of '{PER_MINUTE}' or '{LATE}' are not the job's output"
+        ))),
+    }
+}
+
+/// Calls `minute` with every committed (ad, minute) count and `late` with every committed late
+/// click; returns how many records of either topic did not parse.
+fn read_output(
+    place: Place<'_>,
+    mut minute: impl FnMut(AdMinute),
+    mut late: impl FnMut(LateRecord<u64, Click>),
+) -> weir_runtime::Result<u64> {
+    let mut bad = 0u64;
     place.read_committed(PER_MINUTE, |value| {
         match serde_json::from_slice::<AdMinute>(value) {
-            Ok(m) => clicks += m.clicks,
+            Ok(m) => minute(m),
             Err(_) => bad += 1,
         }
     })?;
-    if place.has_topic(LATE)? {
-        place.read_committed(LATE, |_| clicks += 1)?;
-    }
-    match bad {
-        0 => Ok(clicks),
-        _ => Err(weir_runtime::Error::Internal(format!(
-            "{bad} record(s) of '{PER_MINUTE}' are not (ad, minute) counts"
-        ))),
-    }
+    place.read_committed(LATE, |value| {
+        match serde_json::from_slice::<LateRecord<u64, Click>>(value) {
+            Ok(l) => late(l),
+            Err(_) => bad += 1,
+        }
+    })?;
+    Ok(bad)
 }
 
 /// Recomputes every (ad, minute) count from `clicks` with a plain loop (no windowing code of
@@ -499,31 +513,23 @@ pub fn verify<'a>(place: impl Into<Place<'a>>) -> weir_runtime::Result<Verificat
         }
     })?;
     let mut seen = std::collections::HashSet::new();
-    let mut bad_output = 0u64;
-    place.read_committed(PER_MINUTE, |value| {
-        let Ok(m) = serde_json::from_slice::<AdMinute>(value) else {
-            bad_output += 1;
-            return;
-        };
-        v.output_windows += 1;
-        v.output_clicks += m.clicks;
-        if !seen.insert((m.ad_id, m.window_start)) {
-            v.duplicates.push((m.ad_id, m.window_start));
-        }
-        counts.entry((m.ad_id, m.window_start)).or_default().1 += m.clicks;
-    })?;
-    place.read_committed(LATE, |value| {
-        match serde_json::from_slice::<LateRecord<u64, Click>>(value) {
-            Ok(l) => {
-                v.late_clicks += 1;
-                counts
-                    .entry((l.value.ad_id, minute(l.value.ts)))
-                    .or_default()
-                    .2 += 1;
+    let mut late_counts = Vec::new();
+    let bad_output = read_output(
+        place,
+        |m| {
+            v.output_windows += 1;
+            v.output_clicks += m.clicks;
+            if !seen.insert((m.ad_id, m.window_start)) {
+                v.duplicates.push((m.ad_id, m.window_start));
             }
-            Err(_) => bad_output += 1,
-        }
-    })?;
+            counts.entry((m.ad_id, m.window_start)).or_default().1 += m.clicks;
+        },
+        |l| late_counts.push((l.value.ad_id, minute(l.value.ts))),
+    )?;
+    v.late_clicks = late_counts.len() as u64;
+    for key in late_counts {
+        counts.entry(key).or_default().2 += 1;
+    }
     if place.has_topic(DEAD_LETTER)? {
         place.read_committed(DEAD_LETTER, |_| v.dead_letters += 1)?;
     }

@@ -71,11 +71,17 @@ impl ClientConfig {
     }
 }
 
-/// The librdkafka debug contexts `WEIR_RDKAFKA_DEBUG` names (`fetch,protocol`, `all`), if set.
-pub(crate) fn debug_contexts() -> Option<String> {
-    std::env::var("WEIR_RDKAFKA_DEBUG")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+/// The librdkafka debug contexts `WEIR_RDKAFKA_DEBUG` names (`fetch,protocol`, `all`), if set;
+/// read once, since every log line asks.
+pub(crate) fn debug_contexts() -> Option<&'static str> {
+    static CONTEXTS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    CONTEXTS
+        .get_or_init(|| {
+            std::env::var("WEIR_RDKAFKA_DEBUG")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
+        .as_deref()
 }
 
 /// Splits `HOST:PORT[,HOST:PORT...]`, refusing an empty list, a missing host or a bad port.
