@@ -265,6 +265,13 @@ fn a_server_killed_while_acks_all_produces_loses_and_duplicates_nothing() {
     run_script("server_crash.py", "unused", &[]);
 }
 
+#[test]
+fn a_full_disk_fails_produce_with_kafka_storage_error_and_loses_nothing_acknowledged() {
+    // The script mounts a small tmpfs of its own, and starts, SIGKILLs and restarts its own
+    // server (WEIR_BIN) on it.
+    run_script("full_disk.py", "unused", &[]);
+}
+
 /// What the protocol wrote, the embedded API reads back byte for byte, from another process,
 /// while the server runs (`weir consume` opens the directory read-only).
 #[test]

@@ -16,6 +16,7 @@ mod crash;
 mod delete_records;
 mod follow;
 mod format_props;
+mod full_disk;
 mod groups;
 mod model;
 mod silent_loss;

@@ -7,7 +7,8 @@
 //!   committed or not);
 //! - [`seed`]: a seed that a failing test prints and `WEIR_TEST_SEED` replays;
 //! - [`child`]: re-running the test binary as a child process, and killing it with SIGKILL after it
-//!   reports commits.
+//!   reports commits;
+//! - [`small_disk`]: a tmpfs of a fixed size, for tests that fill a disk for real.
 //!
 //! Helpers panic with a short reason instead of returning errors: they are for tests.
 //!
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod child;
+pub mod small_disk;
 
 use std::path::Path;
 use std::time::Duration;

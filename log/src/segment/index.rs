@@ -1,7 +1,9 @@
 //! Sparse, memory-mapped indexes of one segment.
 //!
 //! Files are preallocated (sparse) to `index_bytes_max` and never shrunk while the log runs, so a
-//! reader in another process that maps them can never fault on a truncated page. Which entries are
+//! reader in another process that maps them can never fault on a truncated page. The writer backs
+//! entries with disk blocks before it writes them (`reserve_next`, 64 KiB at a time): a store
+//! through the map into a hole on a full disk would be a SIGBUS, where a reservation is ENOSPC. Which entries are
 //! valid is told by the entries themselves: valid entries form a prefix and are never all-zero.
 //!
 //! - Offset index, 8-byte entries `relative offset: u32, position: u32` (big-endian), one about every
@@ -64,9 +66,11 @@ impl<const W: usize> EntryFile<W> {
         e
     }
 
-    /// Valid entries form a prefix: binary search for its end.
+    /// Valid entries form a prefix: binary search for its end, within the blocks the file has
+    /// (entries are written only there; reading a hole can fault on a full disk).
     fn count_valid(&self) -> usize {
-        let (mut lo, mut hi) = (0, self.capacity());
+        let backed = self.map.as_ref().map_or(0, |m| m.backed_len()) / W;
+        let (mut lo, mut hi) = (0, self.capacity().min(backed));
         while lo < hi {
             let mid = (lo + hi) / 2;
             if (self.is_valid)(&self.entry(mid)) {
@@ -93,10 +97,25 @@ impl<const W: usize> EntryFile<W> {
         self.writable && self.len >= self.capacity()
     }
 
+    /// Backs the next entry with disk blocks ([`IndexMap::reserve`]), so that pushing it cannot
+    /// fault; a no-op for readers and full files.
+    fn reserve_next(&mut self) -> std::io::Result<()> {
+        let end = (self.len + 1) * W;
+        match &mut self.map {
+            Some(m) if self.writable && end <= m.len() => m.reserve(end),
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends an entry; false when full, or when its blocks cannot be reserved (a full disk: the
+    /// entry is left out, which costs lookups a longer scan, never a wrong answer).
     fn push(&mut self, entry: [u8; W]) -> bool {
         let at = self.len * W;
         match &mut self.map {
             Some(m) if self.writable && at + W <= m.len() => {
+                if m.reserve(at + W).is_err() {
+                    return false;
+                }
                 m.write(at, &entry);
                 self.len += 1;
                 true
@@ -179,6 +198,11 @@ impl OffsetIndex {
 
     pub(crate) fn is_full(&self) -> bool {
         self.file.is_full()
+    }
+
+    /// Backs the next entry with disk blocks: fails (ENOSPC) on a full disk.
+    pub(crate) fn reserve_next(&mut self) -> Result<()> {
+        self.file.reserve_next().at(&self.file.path)
     }
 
     /// Records that the batch starting at `offset` begins at `position`. Returns false if full.
@@ -267,6 +291,11 @@ impl TimeIndex {
 
     pub(crate) fn is_full(&self) -> bool {
         self.file.is_full()
+    }
+
+    /// Backs the next entry with disk blocks: fails (ENOSPC) on a full disk.
+    pub(crate) fn reserve_next(&mut self) -> Result<()> {
+        self.file.reserve_next().at(&self.file.path)
     }
 
     fn decode(&self, i: usize) -> (i64, i64) {

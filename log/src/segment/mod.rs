@@ -766,6 +766,13 @@ impl Segment {
         debug_assert!(h.base_offset >= self.next_offset(), "offsets must increase");
         debug_assert_eq!(buf.len(), h.total_bytes());
         let pos = self.size();
+        {
+            // The batch may bring an index entry: its blocks first, so that a full disk fails
+            // the append here, before any byte of it is written.
+            let mut ix = self.lock_indexes();
+            ix.offset.reserve_next()?;
+            ix.time.reserve_next()?;
+        }
         if let Err(e) = self.file.write_all_at(buf, pos) {
             // A full disk or a failed write may leave part of the batch behind: cut it off
             // (best effort), so that a clean close never vouches for a torn batch past the end.

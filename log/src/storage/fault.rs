@@ -619,6 +619,23 @@ impl IndexMap for FaultMap {
         buf[n..].fill(0);
     }
 
+    fn backed_len(&self) -> usize {
+        self.len
+    }
+
+    fn reserve(&mut self, _end: usize) -> io::Result<()> {
+        self.file.check_writable()?;
+        let mut st = self.file.lock();
+        st.alive()?;
+        let config = st.config;
+        // Reserving blocks is where a real full disk fails an index: draw ENOSPC as for a write.
+        if st.draw(&self.file.path, 5, config.enospc_per_mille) {
+            st.faults += 1;
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        Ok(())
+    }
+
     fn write(&mut self, position: usize, bytes: &[u8]) {
         let ino = self.file.ino;
         let mut st = self.file.lock();

@@ -94,7 +94,7 @@ pub trait Storage: Send + Sync + Debug {
     /// fsyncs a directory: makes creations, renames and removals of names in it durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Maps an index file into memory. A writer's map (`writable`) creates the file and grows
-    /// it (sparse) to at least `len_bytes`; a reader's maps what is there, or returns `None`
+    /// it (sparse) to at least `len_bytes`, with no blocks reserved ([`IndexMap::reserve`]); a reader's maps what is there, or returns `None`
     /// when the file is missing or shorter than `len_min_bytes` (no entries).
     fn map_index(
         &self,
@@ -138,7 +138,16 @@ pub trait IndexMap: Send + Sync + Debug {
     }
     /// Copies `buf.len()` bytes from `position` into `buf` (the range lies within the map).
     fn read(&self, position: usize, buf: &mut [u8]);
-    /// Writes `bytes` at `position` (within the map). Only a writer's map accepts writes.
+    /// Bytes from the start that are backed by disk blocks: where entries can be. Reading a hole
+    /// through a map is a SIGBUS on a full tmpfs (which allocates a page even to read), so
+    /// readers of entries look no further.
+    fn backed_len(&self) -> usize;
+    /// Backs the map's first `end` bytes with disk blocks, so that writing them cannot fault. A
+    /// writer's map is of a sparse file: a store to a page without a block on a full disk is a
+    /// SIGBUS, not an error, so writers reserve (and get ENOSPC here) before they write.
+    fn reserve(&mut self, end: usize) -> io::Result<()>;
+    /// Writes `bytes` at `position` (within the map and below what [`IndexMap::reserve`] backed).
+    /// Only a writer's map accepts writes.
     fn write(&mut self, position: usize, bytes: &[u8]);
     /// Writes `len` zero bytes from `position`.
     fn zero(&mut self, position: usize, len: usize);

@@ -55,8 +55,25 @@ enum Map {
     Read(Mmap),
 }
 
+/// How much of an index file one reservation backs: one `fallocate` per 64 KiB of entries (8,192
+/// offset entries, about 32 MiB of batches at the default index interval).
+const RESERVE_CHUNK_BYTES: usize = 64 << 10;
+
 struct RealMap {
     map: Map,
+    /// The mapped file: a writer reserves blocks in it, a reader asks where its first hole is.
+    file: File,
+    /// A writer's: bytes from the start known to be backed by blocks.
+    reserved: usize,
+}
+
+/// Where the first hole of `file` begins (its length when it has none, or when the file system
+/// cannot tell).
+fn first_hole(file: &File, len: usize) -> usize {
+    // SAFETY: a plain system call on a file descriptor the caller owns; it moves only the
+    // descriptor's position, which nothing else uses (the file is read through the map).
+    let at = unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(file), 0, libc::SEEK_HOLE) };
+    if at < 0 { len } else { (at as usize).min(len) }
 }
 
 impl std::fmt::Debug for RealMap {
@@ -83,7 +100,44 @@ impl IndexMap for RealMap {
         buf.copy_from_slice(&self.bytes()[position..position + buf.len()]);
     }
 
+    fn backed_len(&self) -> usize {
+        match self.map {
+            Map::Write(_) => self.reserved,
+            Map::Read(_) => first_hole(&self.file, self.len()),
+        }
+    }
+
+    fn reserve(&mut self, end: usize) -> io::Result<()> {
+        if matches!(self.map, Map::Read(_)) || end <= self.reserved {
+            return Ok(());
+        }
+        let to = end
+            .div_ceil(RESERVE_CHUNK_BYTES)
+            .saturating_mul(RESERVE_CHUNK_BYTES)
+            .min(self.len())
+            .max(end);
+        // posix_fallocate, not fallocate: where the file system cannot preallocate, glibc writes
+        // a zero into each unallocated block instead (it skips blocks that hold data).
+        // SAFETY: a plain system call on a file descriptor this map owns.
+        let rc = unsafe {
+            libc::posix_fallocate(
+                std::os::fd::AsRawFd::as_raw_fd(&self.file),
+                self.reserved as libc::off_t,
+                (to - self.reserved) as libc::off_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        self.reserved = to;
+        Ok(())
+    }
+
     fn write(&mut self, position: usize, bytes: &[u8]) {
+        debug_assert!(
+            position + bytes.len() <= self.reserved,
+            "index bytes written before they were reserved"
+        );
         if let Map::Write(m) = &mut self.map {
             m[position..position + bytes.len()].copy_from_slice(bytes);
         }
@@ -190,7 +244,7 @@ impl Storage for RealStorage {
         len_min_bytes: u64,
         writable: bool,
     ) -> io::Result<Option<Box<dyn IndexMap>>> {
-        let map = if writable {
+        if writable {
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -203,22 +257,32 @@ impl Storage for RealStorage {
             }
             // SAFETY: weir's writer is the only process that writes this file (the data-directory
             // lock), and it never shrinks it while mapped.
-            Map::Write(unsafe { MmapOptions::new().map_mut(&file) }?)
-        } else {
-            let file = match File::open(path) {
-                Ok(f) => f,
-                // Mid-swap by the cleaner (or never written): no entries; lookups scan instead.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            if file.metadata()?.len() < len_min_bytes.max(1) {
-                return Ok(None);
-            }
-            // SAFETY: the writer never shrinks index files while the log runs; entries that
-            // change under us are validated against the segment before use.
-            Map::Read(unsafe { MmapOptions::new().map(&file) }?)
+            let map = unsafe { MmapOptions::new().map_mut(&file) }?;
+            // What an earlier writer wrote is backed; the rest is reserved as entries come.
+            let reserved = first_hole(&file, map.len());
+            return Ok(Some(Box::new(RealMap {
+                map: Map::Write(map),
+                file,
+                reserved,
+            })));
+        }
+        let file = match File::open(path) {
+            Ok(f) => f,
+            // Mid-swap by the cleaner (or never written): no entries; lookups scan instead.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
-        Ok(Some(Box::new(RealMap { map })))
+        if file.metadata()?.len() < len_min_bytes.max(1) {
+            return Ok(None);
+        }
+        // SAFETY: the writer never shrinks index files while the log runs; entries that change
+        // under us are validated against the segment before use.
+        let map = unsafe { MmapOptions::new().map(&file) }?;
+        Ok(Some(Box::new(RealMap {
+            map: Map::Read(map),
+            file,
+            reserved: 0,
+        })))
     }
 
     fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageFile>>> {
