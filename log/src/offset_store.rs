@@ -71,8 +71,49 @@ pub struct GroupInfo {
 /// (group, topic, partition): the key of a commit, as the offsets topic stores it (JSON).
 type OffsetKey = (String, String, i32);
 
+/// An offset committed in an open transaction: its key, value and position in the offsets topic
+/// (`i64::MAX` until the append returns it).
+type PendingEntry = (OffsetKey, CommittedOffset, i64);
+
 fn offset_key(group: &str, tp: &TopicPartition) -> OffsetKey {
     (group.to_string(), tp.topic().to_string(), tp.partition())
+}
+
+/// A committed offset and the position of the record that committed it in the offsets topic.
+/// A transaction's offsets, made visible when it commits, replace only offsets committed before
+/// them in the topic (Kafka's rule): a plain commit made while the transaction was open wins
+/// over it, in memory and after a restart alike.
+#[derive(Debug, Clone)]
+struct Entry {
+    committed: CommittedOffset,
+    written_at: i64,
+}
+
+/// Applies an offset written at `written_at` in the offsets topic (a commit, or a committed
+/// transaction's) unless a record later in the topic already set the key.
+fn apply_entry(
+    map: &mut BTreeMap<OffsetKey, Entry>,
+    key: OffsetKey,
+    value: Option<CommittedOffset>,
+    written_at: i64,
+) {
+    if map.get(&key).is_some_and(|e| e.written_at > written_at) {
+        return;
+    }
+    match value {
+        Some(committed) => {
+            map.insert(
+                key,
+                Entry {
+                    committed,
+                    written_at,
+                },
+            );
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
 }
 
 /// See the module docs.
@@ -82,9 +123,10 @@ pub(crate) struct OffsetStore {
     /// Set once the offsets topic was created (by a writer) and read; until then every call
     /// loads first, and a failed load is tried again by the next call.
     loaded: Mutex<bool>,
-    offsets: RwLock<BTreeMap<OffsetKey, CommittedOffset>>,
-    /// Offsets committed inside open transactions, by producer id: visible once committed.
-    pending: Mutex<std::collections::HashMap<i64, Vec<(OffsetKey, CommittedOffset)>>>,
+    offsets: RwLock<BTreeMap<OffsetKey, Entry>>,
+    /// Offsets committed inside open transactions, by producer id, with their records'
+    /// positions in the offsets topic: visible once committed.
+    pending: Mutex<std::collections::HashMap<i64, Vec<PendingEntry>>>,
     /// Held while a group's membership is described and written: members of a group sync from
     /// several threads at once, and each write must describe the group no earlier than the
     /// one before it (and they share one temporary file name).
@@ -134,8 +176,10 @@ impl OffsetStore {
             return Ok(()); // no group ever committed
         };
         let mut map = BTreeMap::new();
-        let mut in_txn: std::collections::HashMap<i64, Vec<(OffsetKey, Option<CommittedOffset>)>> =
-            Default::default();
+        let mut in_txn: std::collections::HashMap<
+            i64,
+            Vec<(OffsetKey, Option<CommittedOffset>, i64)>,
+        > = Default::default();
         let mut pos = start;
         let max = self.store.config().decompressed_bytes_max;
         while pos < end {
@@ -158,11 +202,8 @@ impl OffsetStore {
                     };
                     let entries = in_txn.remove(&h.producer_id).unwrap_or_default();
                     if marker.kind == crate::format::ControlType::Commit {
-                        for (k, v) in entries {
-                            match v {
-                                Some(v) => map.insert(k, v),
-                                None => map.remove(&k),
-                            };
+                        for (k, v, written_at) in entries {
+                            apply_entry(&mut map, k, v, written_at);
                         }
                     }
                     continue;
@@ -184,7 +225,10 @@ impl OffsetStore {
                                 generation: v.generation,
                                 commit_ms: v.commit_ms,
                             });
-                        in_txn.entry(h.producer_id).or_default().push((key, value));
+                        in_txn
+                            .entry(h.producer_id)
+                            .or_default()
+                            .push((key, value, r.offset));
                         continue;
                     }
                     match r
@@ -195,11 +239,14 @@ impl OffsetStore {
                         Some(Ok(v)) => {
                             map.insert(
                                 key,
-                                CommittedOffset {
-                                    offset: v.offset,
-                                    metadata: v.metadata,
-                                    generation: v.generation,
-                                    commit_ms: v.commit_ms,
+                                Entry {
+                                    committed: CommittedOffset {
+                                        offset: v.offset,
+                                        metadata: v.metadata,
+                                        generation: v.generation,
+                                        commit_ms: v.commit_ms,
+                                    },
+                                    written_at: r.offset,
                                 },
                             );
                         }
@@ -256,13 +303,12 @@ impl OffsetStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .any(|entries| entries.iter().any(|(k, _)| *k == key))
+            .any(|entries| entries.iter().any(|(k, _, _)| *k == key))
     }
 
     fn lock_pending(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Vec<(OffsetKey, CommittedOffset)>>>
-    {
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Vec<PendingEntry>>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -275,10 +321,10 @@ impl OffsetStore {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&producer_id);
         if let (true, Some(entries)) = (commit, entries) {
-            self.offsets
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(entries);
+            let mut map = self.offsets.write().unwrap_or_else(|e| e.into_inner());
+            for (key, committed, written_at) in entries {
+                apply_entry(&mut map, key, Some(committed), written_at);
+            }
         }
         Ok(())
     }
@@ -361,10 +407,17 @@ impl OffsetStore {
             // Pending before the append: once the append is in, the transaction may end at
             // any moment (the coordinator holds it only through the append), and its end must
             // find these. Taken back if the append is refused, unless an abort took them.
-            self.lock_pending()
-                .entry(producer_id)
-                .or_default()
-                .extend(entries.iter().cloned());
+            let first = {
+                let mut pending = self.lock_pending();
+                let held = pending.entry(producer_id).or_default();
+                let first = held.len();
+                held.extend(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone(), i64::MAX)),
+                );
+                first
+            };
             // Made durable with the transaction's data, before its Prepare counts on it: the
             // caller gets the offset and the group-commit round.
             let appended = self
@@ -375,19 +428,34 @@ impl OffsetStore {
                 Err(e) => {
                     let mut pending = self.lock_pending();
                     if let Some(held) = pending.get_mut(&producer_id)
-                        && held.ends_with(&entries)
+                        && held.len() == first + entries.len()
+                        && held[first..].iter().all(|(_, _, at)| *at == i64::MAX)
                     {
-                        held.truncate(held.len() - entries.len());
+                        held.truncate(first);
                     }
                     return Err(e);
                 }
             };
+            // Their positions, before the caller can end the transaction with a commit (an
+            // abort, which may come sooner, drops them whatever their positions).
+            if let Some(held) = self.lock_pending().get_mut(&producer_id)
+                && let Some(mine) = held.get_mut(first..first + entries.len())
+            {
+                for (i, (_, _, at)) in mine.iter_mut().enumerate() {
+                    *at = info.base_offset + i as i64;
+                }
+            }
             return Ok(Some((info.last_offset, round)));
         }
-        self.store
+        let info = self
+            .store
             .append(OFFSETS_TOPIC, 0, b.finish(0), Acks::All)?;
         let mut map = self.offsets.write().unwrap_or_else(|e| e.into_inner());
-        map.extend(entries);
+        for (i, (key, committed)) in entries.into_iter().enumerate() {
+            // By position: of two commits racing, the one later in the topic wins, as it
+            // will when the topic is read again.
+            apply_entry(&mut map, key, Some(committed), info.base_offset + i as i64);
+        }
         Ok(None)
     }
 
@@ -402,7 +470,7 @@ impl OffsetStore {
             .unwrap_or_else(|e| e.into_inner())
             .values_mut()
         {
-            entries.retain(|(k, _)| k.1 != topic);
+            entries.retain(|(k, _, _)| k.1 != topic);
         }
         let mut map = self.offsets.write().unwrap_or_else(|e| e.into_inner());
         let keys: Vec<OffsetKey> = map.keys().filter(|k| k.1 == topic).cloned().collect();
@@ -416,7 +484,7 @@ impl OffsetStore {
     /// drops the keys from `map`.
     fn remove_durably(
         &self,
-        map: &mut BTreeMap<OffsetKey, CommittedOffset>,
+        map: &mut BTreeMap<OffsetKey, Entry>,
         keys: &[OffsetKey],
     ) -> Result<()> {
         let now = self.store.clock().now_ms();
@@ -471,7 +539,7 @@ impl OffsetStore {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&offset_key(group, tp))
-            .cloned())
+            .map(|e| e.committed.clone()))
     }
 
     /// Every group with committed offsets or live members, sorted.
@@ -504,7 +572,7 @@ impl OffsetStore {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .filter(|(k, _)| k.0 == group)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, e)| (k.clone(), e.committed.clone()))
             .collect();
         let mut lag = Vec::new();
         for ((_, topic, partition), c) in committed {

@@ -426,6 +426,15 @@ impl Partition {
                 Some((s, ongoing, off)) if off <= hw => (s, ongoing, off),
                 Some((_, _, off)) => {
                     beyond_log = Some(off);
+                    if self.writable {
+                        // Gone for good, before any append: once the log grew past `off`
+                        // again, this snapshot would pass for one of the new log, and its
+                        // producers and open transactions (of the log that was lost) would
+                        // replace the real ones (found by the simulation: an aborted
+                        // transaction read as committed after a second crash).
+                        crate::storage::remove_if_present(&*self.storage, &path).at(&path)?;
+                        util::sync_dir(&*self.storage, &self.dir)?;
+                    }
                     (ProducerStateMap::default(), Default::default(), i64::MIN)
                 }
                 None => (ProducerStateMap::default(), Default::default(), i64::MIN),

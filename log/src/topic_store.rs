@@ -692,18 +692,29 @@ impl TopicStore {
             // An incomplete creation (no metadata): start over.
             storage.remove_dir_all(&topic_dir).at(&topic_dir)?;
         }
-        storage.create_dir_all(&topic_dir).at(&topic_dir)?;
-        // Partition directories only: each partition makes its first segment when first used.
-        // Nothing in them needs to be durable before the metadata is: a partition directory
-        // found empty starts empty.
-        for p in 0..config.partitions {
-            let pdir = topic_dir.join(p.to_string());
-            storage.create_dir(&pdir).at(&pdir)?;
-        }
-        util::sync_dir(storage, &topic_dir)?;
         let config = LiveTopicConfig::new(config, ConfigHistory::default());
-        write_topic_meta(storage, &topic_dir, name, &config.get(), config.history())?;
-        util::sync_dir(storage, &self.dir)?;
+        let created = (|| {
+            storage.create_dir_all(&topic_dir).at(&topic_dir)?;
+            // Partition directories only: each partition makes its first segment when first
+            // used. Nothing in them needs to be durable before the metadata is: a partition
+            // directory found empty starts empty.
+            for p in 0..config.get().partitions {
+                let pdir = topic_dir.join(p.to_string());
+                storage.create_dir(&pdir).at(&pdir)?;
+            }
+            util::sync_dir(storage, &topic_dir)?;
+            write_topic_meta(storage, &topic_dir, name, &config.get(), config.history())?;
+            util::sync_dir(storage, &self.dir)
+        })();
+        if let Err(e) = created {
+            // Taken back: a topic whose directory is not known to be durable (a failed fsync
+            // of the data directory) would be found whole by the next open without a crash,
+            // and then vanish, with everything acknowledged in it, at the next crash (found
+            // by the simulation: the offsets topic, lost with every committed offset).
+            let _ = storage.remove_dir_all(&topic_dir);
+            let _ = util::sync_dir(storage, &self.dir);
+            return Err(e);
+        }
         let topic = Self::new_topic(
             &self.dir,
             name,

@@ -2,8 +2,9 @@
 //!
 //! Each seed drives one run: random appends (acks none, leader, all), idempotent appends (with
 //! a retry after a failure), transactions that commit or abort (the embedded producer's, and a
-//! Kafka client's: transaction version 1, its epoch and sequences kept across transactions),
-//! clean restarts, and crashes, at
+//! Kafka client's: transaction version 1, its epoch and sequences kept across transactions, some
+//! with the group's offsets committed inside them, some left open until the coordinator aborts
+//! them for their timeout), offset commits outside transactions, clean restarts, and crashes, at
 //! a random point between operations or in the middle of one, while the storage fails fsyncs,
 //! returns ENOSPC and tears writes. After each crash the log reopens on what the storage kept,
 //! and the checker holds it to its promises:
@@ -12,9 +13,15 @@
 //! - an idempotent record is there at most once, exactly once when acknowledged;
 //! - read_committed shows every transaction whole or not at all: all of a committed one, none
 //!   of an aborted one, never part of one; every transaction is decided after recovery;
-//! - what recovery cut off is in `Log::recovery_report`, byte for byte.
+//! - what recovery cut off is in `Log::recovery_report`, byte for byte;
+//! - the group's committed offset of each partition is that of its last acknowledged commit (or
+//!   of a later commit whose outcome is unknown); an offset committed in a transaction shows
+//!   exactly when the transaction's records do, and no offset commit is pending after recovery;
+//! - a transaction the coordinator aborted for its timeout shows nothing, and its producer can
+//!   no longer commit it.
 //!
-//! `WEIR_SIM_SEEDS=N` runs seeds 0..N (300 by default); `WEIR_SIM_SEED=S` runs seed S alone. A
+//! `WEIR_SIM_SEEDS=N` runs seeds 0..N (2,000 by default), `WEIR_SIM_SEEDS=A..B` seeds A..B;
+//! `WEIR_SIM_SEED=S` runs seed S alone. A
 //! failing seed is printed with the command that replays it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -31,10 +38,13 @@ use weir_log::{
 
 use crate::common::small_segments;
 
-const SEEDS_DEFAULT: u64 = 300;
+const SEEDS_DEFAULT: u64 = 2_000;
 const STEPS_PER_SEED: usize = 40;
 const PARTITIONS: i32 = 3;
 const TOPIC: &str = "sim";
+const GROUP: &str = "sim-group";
+const KAFKA_TXN_ID: &str = "sim-kafka";
+const KAFKA_TXN_TIMEOUT_MS: i64 = 60_000;
 const ROOT: &str = "/weir-sim";
 
 /// Segment files and their lengths.
@@ -53,7 +63,30 @@ struct Model {
     aborted: Vec<Vec<String>>,
     /// Commit or abort failed (a crash, a fault): either outcome, but whole.
     undecided: Vec<Vec<String>>,
+    /// The group's offset commits of each partition, in the order made.
+    offset_commits: BTreeMap<i32, Vec<OffsetCommit>>,
     next_value: u64,
+}
+
+/// One offset commit of [`GROUP`] for a partition, and what became of it.
+#[derive(Debug, Clone)]
+struct OffsetCommit {
+    /// The committed offset (unique within the run, so that the checker can tell commits apart).
+    offset: i64,
+    outcome: Outcome,
+    /// For a commit inside a transaction: the transaction's records, whose visibility decides an
+    /// undecided transaction's outcome for its offsets too.
+    txn: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Acknowledged (or its transaction committed): must show until a later commit.
+    Done,
+    /// Refused, or its transaction aborted: must never show.
+    Dropped,
+    /// Unknown (a failure): may show or not.
+    Undecided,
 }
 
 impl Model {
@@ -230,12 +263,17 @@ impl Run {
     }
 
     fn step(&mut self) -> Result<(), String> {
-        match self.rng.u8(0..20) {
+        match self.rng.u8(0..24) {
             0..=7 => self.plain_append(),
             8..=11 => self.idempotent_append(),
             12..=14 => self.transaction(),
-            15..=16 => self.kafka_transaction(),
-            17 => self.clean_restart()?,
+            15..=17 => self.kafka_transaction(),
+            18 => self.offset_commit(),
+            19 => self.kafka_transaction_times_out()?,
+            20 => self.clean_restart()?,
+            21 => self
+                .clock
+                .advance(self.rng.i64(0..2 * KAFKA_TXN_TIMEOUT_MS)),
             _ => self.storage.crash(),
         }
         if self.storage.is_crashed() {
@@ -363,17 +401,9 @@ impl Run {
     /// transactional batch per record (a failed one retried once, as a client would), EndTxn.
     /// After any failure it aborts; after a failed end it is replaced (the next init fences it).
     fn kafka_transaction(&mut self) {
-        const TXN_ID: &str = "sim-kafka";
-        if self.kafka_txn.is_none() {
-            let Ok((producer_id, epoch)) = self.log().init_transactional_id(TXN_ID, 60_000, None)
-            else {
-                return;
-            };
-            self.kafka_txn = Some(KafkaTxn {
-                producer_id,
-                epoch,
-                sequences: vec![0; PARTITIONS as usize],
-            });
+        const TXN_ID: &str = KAFKA_TXN_ID;
+        if !self.init_kafka_txn() {
+            return;
         }
         let n = self.rng.usize(1..5);
         let mut commit = self.rng.u8(0..10) < 7;
@@ -423,6 +453,26 @@ impl Run {
                 Err(e) => failure = Some(format!("append: {e}")),
             }
         }
+        // Half of them commit the group's offsets with the records, as a consume-transform-
+        // produce loop does.
+        let offsets: Vec<(TopicPartition, i64)> = if failure.is_none() && self.rng.bool() {
+            (0..self.rng.i32(1..=PARTITIONS))
+                .map(|p| (TopicPartition::new(TOPIC, p), self.next_offset()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !offsets.is_empty() {
+            failure = self
+                .log()
+                .add_offsets_to_txn(TXN_ID, producer_id, epoch, GROUP)
+                .and_then(|()| {
+                    self.log()
+                        .txn_offset_commit(TXN_ID, producer_id, epoch, GROUP, None, &offsets)
+                })
+                .err()
+                .map(|e| format!("offsets: {e}"));
+        }
         if failure.is_some() {
             commit = false;
         }
@@ -430,11 +480,28 @@ impl Run {
             .log()
             .end_txn(TXN_ID, producer_id, epoch, commit)
             .map(|()| commit);
+        let offsets_outcome = match &outcome {
+            Ok(true) => Outcome::Done,
+            Ok(false) => Outcome::Dropped,
+            Err(_) => Outcome::Undecided,
+        };
+        for (tp, offset) in &offsets {
+            self.model
+                .offset_commits
+                .entry(tp.partition())
+                .or_default()
+                .push(OffsetCommit {
+                    offset: *offset,
+                    outcome: offsets_outcome,
+                    txn: Some(values.clone()),
+                });
+        }
         let short = |v: &String| v.split('-').next().unwrap_or_default().to_string();
         self.trace.push(format!(
-            "kafka transaction {:?} to partitions {:?} at epoch {epoch}: {:?}, {} {:?}",
+            "kafka transaction {:?} to partitions {:?} at epoch {epoch}, offsets {:?}: {:?}, {} {:?}",
             values.iter().map(short).collect::<Vec<_>>(),
             sends.iter().map(|(p, _, _)| *p).collect::<Vec<_>>(),
+            offsets.iter().map(|(tp, o)| (tp.partition(), *o)).collect::<Vec<_>>(),
             failure,
             if commit { "commit" } else { "abort" },
             outcome.as_ref().map_err(|e| e.to_string())
@@ -451,6 +518,184 @@ impl Run {
         if let Some(k) = &mut self.kafka_txn {
             k.sequences = sequences;
         }
+    }
+
+    /// Gets the Kafka client's transactional producer id, unless it has one; false when the
+    /// coordinator refused (a fault).
+    fn init_kafka_txn(&mut self) -> bool {
+        if self.kafka_txn.is_some() {
+            return true;
+        }
+        let Ok((producer_id, epoch)) =
+            self.log()
+                .init_transactional_id(KAFKA_TXN_ID, KAFKA_TXN_TIMEOUT_MS, None)
+        else {
+            return false;
+        };
+        self.kafka_txn = Some(KafkaTxn {
+            producer_id,
+            epoch,
+            sequences: vec![0; PARTITIONS as usize],
+        });
+        true
+    }
+
+    /// An offset never committed before in this run.
+    fn next_offset(&mut self) -> i64 {
+        self.model.next_value += 1;
+        self.model.next_value as i64
+    }
+
+    /// The group's offsets committed outside any transaction (a manual commit: no member).
+    fn offset_commit(&mut self) {
+        let offsets: Vec<(TopicPartition, i64)> = (0..self.rng.i32(1..=PARTITIONS))
+            .map(|_| {
+                let p = self.rng.i32(0..PARTITIONS);
+                (TopicPartition::new(TOPIC, p), self.next_offset())
+            })
+            .collect();
+        let outcome = match self.log().commit_offsets(GROUP, None, &offsets) {
+            Ok(()) => Outcome::Done,
+            Err(_) => Outcome::Undecided,
+        };
+        self.trace.push(format!(
+            "offset commit {:?}: {outcome:?}",
+            offsets
+                .iter()
+                .map(|(tp, o)| (tp.partition(), *o))
+                .collect::<Vec<_>>()
+        ));
+        for (tp, offset) in offsets {
+            self.model
+                .offset_commits
+                .entry(tp.partition())
+                .or_default()
+                .push(OffsetCommit {
+                    offset,
+                    outcome,
+                    txn: None,
+                });
+        }
+    }
+
+    /// A Kafka client's transaction that writes a record and then goes quiet past its timeout:
+    /// the coordinator's check aborts it, after which the producer cannot commit it.
+    fn kafka_transaction_times_out(&mut self) -> Result<(), String> {
+        if !self.init_kafka_txn() {
+            return Ok(());
+        }
+        let Some(k) = self.kafka_txn.take() else {
+            return Ok(());
+        };
+        let p = self.rng.i32(0..PARTITIONS);
+        let value = self.model.value("t", self.rng.usize(0..400));
+        let mut b = BatchBuilder::new(BatchOptions {
+            producer_id: k.producer_id,
+            producer_epoch: k.epoch,
+            base_sequence: k.sequences[p as usize],
+            transactional: true,
+            ..BatchOptions::default()
+        });
+        b.push(self.clock.now_ms(), None, Some(value.as_bytes()), &[]);
+        let written = self
+            .log()
+            .add_partitions_to_txn(
+                KAFKA_TXN_ID,
+                k.producer_id,
+                k.epoch,
+                &[TopicPartition::new(TOPIC, p)],
+            )
+            .and_then(|()| self.log().append(TOPIC, p, b.finish(0), Acks::Leader));
+        self.clock.advance(KAFKA_TXN_TIMEOUT_MS + 1);
+        let expired = self.log().abort_expired_transactions();
+        let late_commit = self
+            .log()
+            .end_txn(KAFKA_TXN_ID, k.producer_id, k.epoch, true);
+        self.trace.push(format!(
+            "kafka transaction [{}] to partition {p} at epoch {} left to time out: written {:?}, expired {:?}, late commit {:?}",
+            value.split('-').next().unwrap_or_default(),
+            k.epoch,
+            written.as_ref().err().map(|e| e.to_string()),
+            expired.as_ref().map_err(|e| e.to_string()),
+            late_commit.as_ref().err().map(|e| e.to_string()),
+        ));
+        match (&written, &expired) {
+            (Ok(_), Ok(0)) => {
+                return Err(format!(
+                    "a transaction open past its timeout ({KAFKA_TXN_TIMEOUT_MS} ms) was not aborted"
+                ));
+            }
+            (Ok(_), Ok(_)) if late_commit.is_ok() => {
+                return Err(
+                    "a transaction the coordinator aborted for its timeout was committed by its producer"
+                        .into(),
+                );
+            }
+            (Ok(_), Ok(_)) => self.model.aborted.push(vec![value]),
+            _ => self.model.undecided.push(vec![value]),
+        }
+        Ok(())
+    }
+
+    /// The group's committed offsets against the commits made: the last one done, or a later
+    /// one whose outcome is unknown; an undecided transaction's offsets go with its records.
+    fn check_offsets(&self, visible: &HashSet<String>, recovered: bool) -> Result<(), String> {
+        let log = self.log();
+        for p in 0..PARTITIONS {
+            let tp = TopicPartition::new(TOPIC, p);
+            if recovered && log.offset_commit_pending(GROUP, &tp) {
+                return Err(format!(
+                    "partition {p}: an offset commit is still pending after recovery"
+                ));
+            }
+            let actual = log
+                .committed_offset(GROUP, TOPIC, p)
+                .map_err(|e| format!("committed offset of partition {p}: {e}"))?;
+            let commits = self
+                .model
+                .offset_commits
+                .get(&p)
+                .cloned()
+                .unwrap_or_default();
+            let decided = |c: &OffsetCommit| match (&c.txn, c.outcome) {
+                (Some(values), Outcome::Undecided) => {
+                    if visible.contains(&values[0]) {
+                        Outcome::Done
+                    } else {
+                        Outcome::Dropped
+                    }
+                }
+                (_, outcome) => outcome,
+            };
+            let last_done = commits.iter().rposition(|c| decided(c) == Outcome::Done);
+            let mut allowed: Vec<Option<i64>> = match last_done {
+                Some(i) => vec![Some(commits[i].offset)],
+                None => vec![None],
+            };
+            let later = last_done.map_or(0, |i| i + 1);
+            allowed.extend(
+                commits[later..]
+                    .iter()
+                    .filter(|c| decided(c) == Outcome::Undecided)
+                    .map(|c| Some(c.offset)),
+            );
+            if !allowed.contains(&actual) {
+                let lost = last_done.is_some_and(|i| commits[i].txn.is_none());
+                return Err(format!(
+                    "{}partition {p}: the group's committed offset is {actual:?}, expected one of {allowed:?} (commits {:?})",
+                    if lost {
+                        "lost acknowledged write: "
+                    } else {
+                        ""
+                    },
+                    commits
+                        .iter()
+                        .map(|c| (c.offset, decided(c)))
+                        .collect::<Vec<_>>()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Holds the reopened log to every invariant. `sizes`: the segment files and their lengths
@@ -530,6 +775,7 @@ impl Run {
         if std::env::var("WEIR_SIM_SEED").is_ok() {
             self.print_state();
         }
+        self.check_offsets(&visible, sizes.is_some())?;
         let shown = |values: &[String]| values.iter().filter(|v| visible.contains(*v)).count();
         for t in &self.model.committed {
             if shown(t) != t.len() {
@@ -705,18 +951,27 @@ fn run_seed_caught(seed: u64, lie: bool) -> Result<usize, String> {
     })
 }
 
-fn seeds() -> Vec<u64> {
+/// The seeds to run: `WEIR_SIM_SEED=S` alone, `WEIR_SIM_SEEDS=N` (0..N) or `A..B`, else
+/// `0..default`.
+pub(crate) fn seeds(default: u64) -> std::ops::Range<u64> {
     if let Some(seed) = std::env::var("WEIR_SIM_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
     {
-        return vec![seed];
+        return seed..seed + 1;
     }
-    let n = std::env::var("WEIR_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SEEDS_DEFAULT);
-    (0..n).collect()
+    let Ok(spec) = std::env::var("WEIR_SIM_SEEDS") else {
+        return 0..default;
+    };
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("WEIR_SIM_SEEDS={spec}: expected N or A..B"))
+    };
+    match spec.split_once("..") {
+        Some((a, b)) => parse(a)..parse(b),
+        None => 0..parse(&spec),
+    }
 }
 
 fn replay_command(seed: u64) -> String {
@@ -727,7 +982,7 @@ fn replay_command(seed: u64) -> String {
 fn every_seed_keeps_the_logs_promises_through_faults_and_crashes() {
     let mut failures = Vec::new();
     let mut crashes = 0;
-    for seed in seeds() {
+    for seed in seeds(SEEDS_DEFAULT) {
         match run_seed_caught(seed, false) {
             Ok(n) => crashes += n,
             Err(why) => {

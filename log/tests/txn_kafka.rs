@@ -873,3 +873,35 @@ fn a_registration_that_failed_to_be_durable_registers_nothing() {
         strings(&[&["v"]])
     );
 }
+
+/// Kafka's rule for a group's offsets: a transaction's offset commit, made visible when the
+/// transaction commits, does not replace a commit written after it (found by the simulation:
+/// a plain commit made while a transaction with an offset for the same partition was open was
+/// undone when the transaction's commit was completed, and again after a restart).
+#[test]
+fn a_plain_commit_made_while_a_transaction_holds_an_offset_wins_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    topic(&log, "in", 2);
+    let (pid, epoch) = log.init_transactional_id("copier", 60_000, None).unwrap();
+    log.add_offsets_to_txn("copier", pid, epoch, "g").unwrap();
+    log.txn_offset_commit(
+        "copier",
+        pid,
+        epoch,
+        "g",
+        None,
+        &[(tp("in", 0), 10), (tp("in", 1), 11)],
+    )
+    .unwrap();
+    // Written after the transaction's offsets: it must stand.
+    log.commit_offsets("g", None, &[(tp("in", 0), 20)]).unwrap();
+    log.end_txn("copier", pid, epoch, true).unwrap();
+    assert_eq!(log.committed_offset("g", "in", 0).unwrap(), Some(20));
+    assert_eq!(log.committed_offset("g", "in", 1).unwrap(), Some(11));
+    log.close().unwrap();
+    drop(log);
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(log.committed_offset("g", "in", 0).unwrap(), Some(20));
+    assert_eq!(log.committed_offset("g", "in", 1).unwrap(), Some(11));
+}
