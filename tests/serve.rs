@@ -266,6 +266,14 @@ fn a_server_killed_while_acks_all_produces_loses_and_duplicates_nothing() {
 }
 
 #[test]
+fn transactions_under_kills_and_pauses_of_the_server_lose_abort_tear_and_duplicate_nothing() {
+    // Jepsen-style: the script starts its own server (WEIR_BIN), SIGKILLs and pauses it at
+    // random while librdkafka transactional producers and a read_committed reader run, then
+    // checks the history.
+    run_script("jepsen.py", "unused", &[]);
+}
+
+#[test]
 fn a_full_disk_fails_produce_with_kafka_storage_error_and_loses_nothing_acknowledged() {
     // The script mounts a small tmpfs of its own, and starts, SIGKILLs and restarts its own
     // server (WEIR_BIN) on it.

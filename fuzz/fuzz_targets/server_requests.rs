@@ -5,13 +5,10 @@
 //! `cargo +nightly fuzz run -s none server_requests corpus/server_requests`
 //!
 //! Without a sanitizer: the code under test is safe Rust (its only `unsafe`, the mmap of real
-//! segment files, is not reached over the in-memory storage), and a run is about twice as fast.
-//! libFuzzer's own allocation limit needs a sanitizer's allocator, so the allocator below is the
-//! limit instead: one allocation over [`ALLOCATION_BYTES_MAX`] aborts the run as a crash, and
-//! libFuzzer's `-rss_limit_mb` bounds the total.
+//! segment files, is not reached over the in-memory storage), and a run is about twice as fast;
+//! [`weir_fuzz::Capped`] makes one oversized allocation a crash.
 #![no_main]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -20,50 +17,8 @@ use weir_log::storage::sim::{FaultConfig, FaultStorage};
 use weir_log::{Log, LogConfig, LogOptions, SystemClock, TopicConfig};
 use weir_server::{RequestHarness, ServerConfig};
 
-/// The largest single allocation a request may cause: the server's request limit in this target
-/// is 1 MiB, so anything near this is an allocation sized by a field the client chose.
-const ALLOCATION_BYTES_MAX: usize = 256 << 20;
-
-/// The system allocator, refusing (by aborting, which libFuzzer reports as a crash with the
-/// input) any single allocation over [`ALLOCATION_BYTES_MAX`].
-struct Capped;
-
-// SAFETY: every call is passed to `System` unchanged; only the size is checked first.
-unsafe impl GlobalAlloc for Capped {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        check(layout.size());
-        // SAFETY: the caller's contract for `alloc` is passed on as it is.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        check(layout.size());
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` through this allocator, with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        check(new_size);
-        // SAFETY: as for `dealloc`, and `new_size` is the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-fn check(bytes: usize) {
-    if bytes > ALLOCATION_BYTES_MAX {
-        // No formatting here: it would allocate inside the allocator.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"server_requests: one allocation over ALLOCATION_BYTES_MAX\n",
-        );
-        std::process::abort();
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Capped = Capped;
+static ALLOCATOR: weir_fuzz::Capped = weir_fuzz::Capped;
 
 /// A fresh log every so many inputs, so that topics and records the fuzzer creates do not pile
 /// up on disk over millions of runs.

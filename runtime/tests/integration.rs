@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod codec;
+mod fuzz_corpus;
 mod job;
 mod topics;

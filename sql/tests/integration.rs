@@ -5,6 +5,7 @@
 
 mod continuous;
 mod fixture;
+mod fuzz_corpus;
 mod golden;
 mod pushdown;
 mod session;
