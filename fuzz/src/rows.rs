@@ -13,7 +13,8 @@
 use weir_runtime::codec::{ColumnVisitor, visit_binary_row, visit_json_row};
 use weir_runtime::schema::Schema;
 
-const TYPES: [&str; 7] = [
+/// The column types, in the order an input's type bytes pick them (modulo their count).
+pub const TYPES: [&str; 7] = [
     "BIGINT",
     "INT",
     "DOUBLE",

@@ -1,24 +1,10 @@
 //! The `record_batch` fuzz target's corpus (`fuzz/corpus/record_batch`: its seeds and what cargo fuzz kept
-//! from its runs), replayed through the target's own checks on every test run, so that an input
-//! the fuzzer once found interesting keeps passing without a fuzzing toolchain.
-
-use std::path::Path;
+//! from its runs), replayed through the target's own checks on every test run.
 
 #[path = "../../fuzz/src/record_batch.rs"]
 mod record_batch;
 
 #[test]
 fn every_input_of_the_record_batch_fuzz_corpus_passes_the_targets_checks() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/record_batch");
-    let mut inputs = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let data = std::fs::read(entry.unwrap().path()).unwrap();
-        record_batch::run(&data);
-        inputs += 1;
-    }
-    assert!(
-        inputs >= 9,
-        "the corpus is there: {inputs} inputs in {}",
-        dir.display()
-    );
+    weir_test_support::replay_fuzz_corpus("record_batch", 9, record_batch::run);
 }

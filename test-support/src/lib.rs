@@ -8,7 +8,8 @@
 //! - [`seed`]: a seed that a failing test prints and `WEIR_TEST_SEED` replays;
 //! - [`child`]: re-running the test binary as a child process, and killing it with SIGKILL after it
 //!   reports commits;
-//! - [`small_disk`]: a tmpfs of a fixed size, for tests that fill a disk for real.
+//! - [`small_disk`]: a tmpfs of a fixed size, for tests that fill a disk for real;
+//! - [`replay_fuzz_corpus`]: a fuzz target's corpus through its checks, without a fuzzer.
 //!
 //! Helpers panic with a short reason instead of returning errors: they are for tests.
 //!
@@ -148,4 +149,28 @@ pub fn seed() -> u64 {
         });
     eprintln!("WEIR_TEST_SEED={seed}");
     seed
+}
+
+/// Runs every input of the fuzz corpus `fuzz/corpus/TARGET` through `run` (the target's own
+/// checks, which panic on a broken one), so that `cargo test` keeps every input the fuzzer once
+/// found interesting passing; fails unless the corpus holds at least `inputs_min` inputs.
+pub fn replay_fuzz_corpus(target: &str, inputs_min: usize, run: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let entries =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("the corpus {}: {e}", dir.display()));
+    let mut inputs = 0;
+    for entry in entries {
+        let path = entry.expect("a corpus entry").path();
+        let data =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("corpus input {}: {e}", path.display()));
+        run(&data);
+        inputs += 1;
+    }
+    assert!(
+        inputs >= inputs_min,
+        "the corpus is there: {inputs} inputs in {}",
+        dir.display()
+    );
 }

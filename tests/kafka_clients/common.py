@@ -1,7 +1,10 @@
 """Shared helpers of the real-client tests: arguments, checks that fail loudly, unique names."""
 import argparse
 import os
+import socket
+import subprocess
 import sys
+import time
 import uuid
 
 
@@ -63,3 +66,27 @@ def read_all(bootstrap, topic, partitions, isolation="read_committed"):
         values.append(m.value().decode())
     c.close()
     return values
+
+
+def free_loopback_addr():
+    """A HOST:PORT on 127.0.0.1 that nothing listens on now, for a server of the test's own that
+    it restarts on the same port (clients reconnect there)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"127.0.0.1:{port}"
+
+
+def start_weir_serve(weir_bin, data_dir, addr, attempts=50):
+    """Starts `weir serve` over `data_dir` on `addr` and waits for its `listening:` line. After a
+    SIGKILL the port may be held a moment longer: a start that fails is tried again."""
+    for _ in range(attempts):
+        proc = subprocess.Popen([weir_bin, "--data-dir", data_dir, "serve", "--listen", addr],
+                                stdout=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        if line.startswith("listening: "):
+            return proc
+        proc.wait()
+        time.sleep(0.2)
+    check(False, f"weir serve did not start on {addr}")

@@ -10,16 +10,14 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from kafka import KafkaProducer
 from kafka.errors import KafkaStorageError
 
-from common import check, create_topic, done
+from common import check, create_topic, done, free_loopback_addr, start_weir_serve
 
 DISK_BYTES = 6 << 20
 BALLAST_BYTES = 1 << 20
@@ -41,15 +39,8 @@ server = None
 
 
 def start():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    proc = subprocess.Popen([a.weir_bin, "--data-dir", os.path.join(mount, "data"), "serve",
-                             "--listen", f"127.0.0.1:{port}"], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    check(line.startswith("listening: "), f"weir serve printed {line!r}")
-    return proc, line.split()[1]
+    addr = free_loopback_addr()
+    return start_weir_serve(a.weir_bin, os.path.join(mount, "data"), addr), addr
 
 
 def ballast(name):

@@ -19,15 +19,13 @@ import collections
 import os
 import random
 import signal
-import socket
-import subprocess
 import tempfile
 import threading
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from common import check, create_topic, done
+from common import check, create_topic, done, free_loopback_addr, start_weir_serve
 
 TOPICS = ["jepsen-a", "jepsen-b", "jepsen-c"]
 PARTITIONS = 3
@@ -43,23 +41,11 @@ a = parser.parse_args()
 check(a.weir_bin, "set --weir-bin or WEIR_BIN")
 rng = random.Random(a.seed)
 data = tempfile.mkdtemp(prefix="weir-jepsen-")
-sock = socket.socket()
-sock.bind(("127.0.0.1", 0))
-port = sock.getsockname()[1]
-sock.close()
-bootstrap = f"127.0.0.1:{port}"
+bootstrap = free_loopback_addr()
 
 
 def start():
-    for _ in range(50):
-        proc = subprocess.Popen([a.weir_bin, "--data-dir", data, "serve", "--listen", bootstrap],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = proc.stdout.readline()
-        if line.startswith("listening: "):
-            return proc
-        proc.wait()
-        time.sleep(0.2)  # the port may still be held for a moment after a SIGKILL
-    check(False, "weir serve did not start again")
+    return start_weir_serve(a.weir_bin, data, bootstrap)
 
 
 server = start()
@@ -77,7 +63,9 @@ def producer_config(i):
     return {"bootstrap.servers": bootstrap, "transactional.id": f"jepsen-{i}",
             "transaction.timeout.ms": TXN_TIMEOUT_MS, "message.timeout.ms": 8000,
             "socket.timeout.ms": 3000, "reconnect.backoff.ms": 50,
-            "reconnect.backoff.max.ms": 500, "linger.ms": 1}
+            "reconnect.backoff.max.ms": 500, "linger.ms": 1,
+            # Only errors: every kill and pause would print a screen of disconnects.
+            "log_level": 3}
 
 
 def new_producer(i):
@@ -140,7 +128,7 @@ def run_reader():
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "jepsen-reader",
                   "isolation.level": "read_committed", "enable.auto.commit": False,
                   "auto.offset.reset": "earliest", "socket.timeout.ms": 3000,
-                  "reconnect.backoff.max.ms": 500})
+                  "reconnect.backoff.max.ms": 500, "log_level": 3})
     c.assign([TopicPartition(t, p, 0) for t in TOPICS for p in range(PARTITIONS)])
     while not stop.is_set():
         for m in c.consume(num_messages=200, timeout=0.5):

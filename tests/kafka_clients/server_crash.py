@@ -7,15 +7,13 @@ import collections
 import os
 import random
 import signal
-import socket
-import subprocess
 import tempfile
 import threading
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from common import check, create_topic, done
+from common import check, create_topic, done, free_loopback_addr, start_weir_serve
 
 ROUNDS = 8
 PARTITIONS = 3
@@ -26,19 +24,11 @@ parser.add_argument("--weir-bin", default=os.environ.get("WEIR_BIN"))
 a = parser.parse_args()
 check(a.weir_bin, "set --weir-bin or WEIR_BIN")
 data = tempfile.mkdtemp(prefix="weir-crash-")
-sock = socket.socket()
-sock.bind(("127.0.0.1", 0))
-port = sock.getsockname()[1]
-sock.close()
-bootstrap = f"127.0.0.1:{port}"
+bootstrap = free_loopback_addr()
 
 
 def start():
-    proc = subprocess.Popen([a.weir_bin, "--data-dir", data, "serve", "--listen", bootstrap],
-                            stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    check(line.startswith("listening: "), f"weir serve printed {line!r}")
-    return proc
+    return start_weir_serve(a.weir_bin, data, bootstrap)
 
 
 server = start()

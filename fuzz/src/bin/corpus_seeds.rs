@@ -98,15 +98,7 @@ fn batches(dir: &Path) {
 }
 
 fn rows(dir: &Path) {
-    let types = [
-        "BIGINT",
-        "INT",
-        "DOUBLE",
-        "FLOAT",
-        "BOOLEAN",
-        "VARCHAR",
-        "TIMESTAMP",
-    ];
+    let types = weir_fuzz::rows::TYPES;
     let cases: [(&[u8], &str); 5] = [
         (
             &[0, 2, 0, 5, 6],
