@@ -290,11 +290,21 @@ impl TxnCoordinator {
     /// Once the last markers are durable, records that the transaction completed. Every state
     /// change after a commit goes through here first.
     fn settle(&self, txn_id: &str, m: &mut TxnMeta) -> Result<()> {
-        if let Some(r) = m.markers_round.take() {
-            self.store.wait_durable(r)?;
-            self.persist(txn_id, m, Acks::Leader)?;
+        let Some(r) = m.markers_round else {
+            return Ok(());
+        };
+        if let Err(e) = self.store.wait_durable(r) {
+            // The markers' round failed: they are not known durable, and until they are, no
+            // later state of this id may be recorded (recovery would not write them again).
+            // The flusher fsyncs a failed round's segments again in its next round: wait for
+            // one. Kept until then, so that the next call tries again.
+            let again = self
+                .store
+                .request_durable(&[TopicPartition::new(TXN_TOPIC, 0)])?;
+            self.store.wait_durable(again).map_err(|_| e)?;
         }
-        Ok(())
+        m.markers_round = None;
+        self.persist(txn_id, m, Acks::Leader)
     }
 
     /// Settles every transaction whose markers are durable by now (the timer calls this, so
