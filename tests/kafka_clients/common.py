@@ -14,6 +14,21 @@ def args(description):
     return parser.parse_args()
 
 
+def own_server_parser(description=None):
+    """Arguments of a script that starts its own server: --bootstrap is accepted (the test
+    driver passes it to every script) and ignored; --weir-bin (or WEIR_BIN) is the server."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--bootstrap", help="ignored: this test runs its own server")
+    parser.add_argument("--weir-bin", default=os.environ.get("WEIR_BIN"))
+    return parser
+
+
+def parse_own_server_args(parser):
+    a = parser.parse_args()
+    check(a.weir_bin, "set --weir-bin or WEIR_BIN")
+    return a
+
+
 def check(condition, message):
     """An assertion that survives `python -O` and says what went wrong."""
     if not condition:

@@ -6,7 +6,6 @@ Freeing space lets produce resume; a SIGKILL of the server on the full disk and 
 recovery with no space) lose nothing acknowledged, and writing resumes once more is freed.
 
 Mounting a tmpfs needs root, which CI has; without it the script fails and says so."""
-import argparse
 import os
 import shutil
 import signal
@@ -17,7 +16,8 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from kafka import KafkaProducer
 from kafka.errors import KafkaStorageError
 
-from common import check, create_topic, done, free_loopback_addr, start_weir_serve
+from common import (check, create_topic, done, free_loopback_addr, own_server_parser,
+                    parse_own_server_args, start_weir_serve)
 
 DISK_BYTES = 6 << 20
 BALLAST_BYTES = 1 << 20
@@ -25,11 +25,8 @@ PARTITIONS = 2
 TOPIC = "full"
 VALUE_PAD = "v" * 900
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--bootstrap", help="ignored: this test runs its own server")
-parser.add_argument("--weir-bin", default=os.environ.get("WEIR_BIN"))
-a = parser.parse_args()
-check(a.weir_bin, "set --weir-bin or WEIR_BIN")
+parser = own_server_parser()
+a = parse_own_server_args(parser)
 
 mount = tempfile.mkdtemp(prefix="weir-full-disk-")
 out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES}", "weir-full-disk", mount],

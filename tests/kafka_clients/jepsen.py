@@ -14,7 +14,6 @@ every partition to its end, and the checker reports:
   transaction never decided) after the transaction timeout has passed;
 - a read that was taken back: a record the reader saw during the run that is not in the end.
 """
-import argparse
 import collections
 import os
 import random
@@ -25,20 +24,18 @@ import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from common import check, create_topic, done, free_loopback_addr, start_weir_serve
+from common import (check, create_topic, done, free_loopback_addr, own_server_parser,
+                    parse_own_server_args, start_weir_serve)
 
 TOPICS = ["jepsen-a", "jepsen-b", "jepsen-c"]
 PARTITIONS = 3
 PRODUCERS = 3
 TXN_TIMEOUT_MS = 10_000
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--bootstrap", help="ignored: this test runs its own server")
-parser.add_argument("--weir-bin", default=os.environ.get("WEIR_BIN"))
+parser = own_server_parser()
 parser.add_argument("--seconds", type=float, default=float(os.environ.get("WEIR_JEPSEN_SECONDS", "20")))
 parser.add_argument("--seed", type=int, default=int(os.environ.get("WEIR_SEED", "7")))
-a = parser.parse_args()
-check(a.weir_bin, "set --weir-bin or WEIR_BIN")
+a = parse_own_server_args(parser)
 rng = random.Random(a.seed)
 data = tempfile.mkdtemp(prefix="weir-jepsen-")
 bootstrap = free_loopback_addr()

@@ -2,7 +2,6 @@
 rounds. After each restart (same data directory, same port) every record the producer saw
 acknowledged is in the log exactly once, offsets are dense, and the producer carries on without
 duplicates."""
-import argparse
 import collections
 import os
 import random
@@ -13,16 +12,14 @@ import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from common import check, create_topic, done, free_loopback_addr, start_weir_serve
+from common import (check, create_topic, done, free_loopback_addr, own_server_parser,
+                    parse_own_server_args, start_weir_serve)
 
 ROUNDS = 8
 PARTITIONS = 3
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--bootstrap", help="ignored: this test runs its own server")
-parser.add_argument("--weir-bin", default=os.environ.get("WEIR_BIN"))
-a = parser.parse_args()
-check(a.weir_bin, "set --weir-bin or WEIR_BIN")
+parser = own_server_parser()
+a = parse_own_server_args(parser)
 data = tempfile.mkdtemp(prefix="weir-crash-")
 bootstrap = free_loopback_addr()
 
