@@ -11,14 +11,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::Shared;
 use crate::api;
+use crate::auth::Session;
 
 /// Why a connection was closed by the server.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +46,14 @@ pub(crate) enum ConnError {
     },
     #[error("a request handler failed: {0}")]
     Handler(String),
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    #[error("not authenticated within authentication_ms_max")]
+    AuthenticationTimeout,
+    #[error("{api} before authenticating (SASL is on: only ApiVersions, SaslHandshake and SaslAuthenticate are served until then)")]
+    Unauthenticated { api: &'static str },
+    #[error("SASL authentication failed for principal '{principal}'")]
+    AuthenticationFailed { principal: String },
 }
 
 /// A reply in the making: ready (None for requests that get no reply, produce with acks=0), or
@@ -59,14 +66,18 @@ pub(crate) enum Pending {
 /// The smallest request: api key, version, correlation id, client-id length.
 const REQUEST_HEADER_BYTES_MIN: i64 = 10;
 
-pub(crate) async fn serve(
-    socket: TcpStream,
+pub(crate) async fn serve<S>(
+    socket: S,
     peer: std::net::SocketAddr,
     shared: &Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
-) -> Result<(), ConnError> {
-    socket.set_nodelay(true)?;
-    let (read, mut write) = socket.into_split();
+    authenticate_by: tokio::time::Instant,
+) -> Result<(), ConnError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (read, mut write) = tokio::io::split(socket);
+    let mut session = Session::new(&shared.security);
     let in_flight_max = shared.config.in_flight_requests_max.max(1);
     let (frames_tx, mut frames) = mpsc::channel(in_flight_max);
     let reader = tokio::spawn(read_frames(
@@ -95,8 +106,17 @@ pub(crate) async fn serve(
             }
             frame = frames.recv(), if !input_done && !stopping && pending.len() < in_flight_max => {
                 match frame {
-                    Some(Ok(frame)) => match api::dispatch(shared, peer, frame) {
-                        Ok(p) => pending.push_back(p),
+                    Some(Ok(frame)) => match api::dispatch(shared, peer, &mut session, frame) {
+                        Ok(p) => {
+                            pending.push_back(p);
+                            if session.close_after_reply {
+                                // A failed authentication: its reply, then nothing more.
+                                failure = Some(ConnError::AuthenticationFailed {
+                                    principal: session.attempted.clone(),
+                                });
+                                input_done = true;
+                            }
+                        }
                         Err(e) => {
                             // Answer what came before, then close.
                             failure = Some(e);
@@ -111,6 +131,10 @@ pub(crate) async fn serve(
                 }
             }
             _ = stopped.changed(), if !stopping => stopping = true,
+            _ = tokio::time::sleep_until(authenticate_by), if !session.authenticated => {
+                failure = Some(ConnError::AuthenticationTimeout);
+                break;
+            }
         }
     }
     reader.abort();
@@ -152,8 +176,8 @@ pub(crate) fn frame_length(prefix: [u8; 4], request_bytes_max: usize) -> Result<
 
 /// Reads length-prefixed frames until the peer closes, a frame breaks a limit, or the
 /// connection's task goes away. The length is checked before any buffer is allocated.
-async fn read_frames(
-    mut read: OwnedReadHalf,
+async fn read_frames<S: AsyncRead>(
+    mut read: ReadHalf<S>,
     request_bytes_max: usize,
     frames: mpsc::Sender<Result<Bytes, ConnError>>,
 ) {

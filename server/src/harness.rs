@@ -30,6 +30,12 @@ impl RequestHarness {
             log,
             host: "127.0.0.1".into(),
             port: 9092,
+            security: crate::auth::Security::load(
+                config.tls.as_ref(),
+                config.sasl_users.as_deref(),
+                config.acls.as_ref(),
+            )
+            .map_err(std::io::Error::other)?,
             config,
             connections: AtomicUsize::new(0),
         });
@@ -40,6 +46,7 @@ impl RequestHarness {
     /// the response frames, and why the connection would have been closed, if it would.
     pub fn feed(&self, mut bytes: &[u8]) -> (Vec<Bytes>, Option<String>) {
         let mut replies = Vec::new();
+        let mut session = crate::auth::Session::new(&self.shared.security);
         while bytes.len() >= 4 {
             let prefix = [bytes[0], bytes[1], bytes[2], bytes[3]];
             let len = match frame_length(prefix, self.shared.config.request_bytes_max) {
@@ -52,9 +59,10 @@ impl RequestHarness {
             bytes = &bytes[4 + len..];
             let shared = self.shared.clone();
             let frame = Bytes::copy_from_slice(frame);
+            let session = &mut session;
             let answered = self.runtime.block_on(async move {
                 let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-                match api::dispatch(&shared, peer, frame)? {
+                match api::dispatch(&shared, peer, session, frame)? {
                     Pending::Ready(reply) => Ok(reply),
                     Pending::Task(task) => {
                         task.await.map_err(|e| ConnError::Handler(e.to_string()))?

@@ -20,16 +20,19 @@
 //! ├─ admin.rs     CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs, ...
 //! ├─ groups.rs    the classic group protocol, OffsetCommit, OffsetFetch, Describe/List/DeleteGroups
 //! └─ txn.rs       InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit
+//! auth/           TLS, SASL (PLAIN, SCRAM-SHA-256/512) and ACLs; the users and ACL files
 //! errors.rs       log errors → Kafka error codes, in one place
 //! harness.rs      RequestHarness: a connection's bytes answered without a socket (fuzzing)
 //! ```
 #![warn(missing_docs)]
 
 mod api;
+pub mod auth;
 mod connection;
 mod errors;
 mod harness;
 
+pub use auth::{AclConfig, SecurityError, TlsConfig};
 pub use harness::RequestHarness;
 
 use std::net::SocketAddr;
@@ -44,7 +47,8 @@ use weir_log::Log;
 /// The server's settings. Every limit is per server unless its name says otherwise.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Where to listen. Loopback by default: weir serve has no authentication yet.
+    /// Where to listen. Loopback by default; any other address needs SASL on (`sasl_users`)
+    /// unless `insecure_non_loopback` says otherwise.
     pub listen: SocketAddr,
     /// The host and port clients are told to connect to (Metadata, FindCoordinator); the bound
     /// address when `None`.
@@ -72,6 +76,18 @@ pub struct ServerConfig {
     /// The longest session and rebalance timeout a group member may ask for (Kafka's
     /// `group.max.session.timeout.ms`): a JoinGroup or SyncGroup waits at most this long.
     pub group_timeout_ms_max: i64,
+    /// TLS on the listener with these PEM files; plain TCP when `None`.
+    pub tls: Option<TlsConfig>,
+    /// SASL on, with the users of this credentials file (see [`auth::credentials`]): every
+    /// connection must authenticate before any request other than ApiVersions.
+    pub sasl_users: Option<std::path::PathBuf>,
+    /// ACLs on, from this file (see [`auth::acl`]); everything allowed when `None`.
+    pub acls: Option<AclConfig>,
+    /// How long a connection may take from accept to authenticated (the TLS handshake and
+    /// SASL), before it is closed.
+    pub authentication_ms_max: u64,
+    /// Listen on a non-loopback address without SASL: anyone who can reach it gets the data.
+    pub insecure_non_loopback: bool,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +104,11 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 10_000,
             fetch_wait_ms_max: 30_000,
             group_timeout_ms_max: 30 * 60 * 1000,
+            tls: None,
+            sasl_users: None,
+            acls: None,
+            authentication_ms_max: 10_000,
+            insecure_non_loopback: false,
         }
     }
 }
@@ -107,6 +128,16 @@ pub enum ServerError {
     /// The log is open read-only: a server must be the data directory's writer.
     #[error("the log is read-only; weir serve needs the data directory's writer lock")]
     ReadOnly,
+    /// The users file, the ACL file or the TLS certificate cannot be used.
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+    /// A non-loopback listen address without authentication.
+    #[error(
+        "refusing to listen on {0} without authentication: anyone who can reach it would read \
+         and write every topic. Turn SASL on (--users FILE), listen on loopback, or say \
+         --insecure-non-loopback"
+    )]
+    Unauthenticated(SocketAddr),
 }
 
 /// What every connection shares: the log, the settings, the advertised endpoint.
@@ -117,6 +148,8 @@ pub(crate) struct Shared {
     pub(crate) port: i32,
     /// Connections open now (for the limit).
     pub(crate) connections: AtomicUsize,
+    /// TLS, users, ACLs.
+    pub(crate) security: auth::Security,
 }
 
 /// A running server. Dropping it without [`Server::shutdown`] stops it abruptly.
@@ -135,6 +168,17 @@ impl Server {
         if !log.is_writable() {
             return Err(ServerError::ReadOnly);
         }
+        if !config.listen.ip().is_loopback()
+            && config.sasl_users.is_none()
+            && !config.insecure_non_loopback
+        {
+            return Err(ServerError::Unauthenticated(config.listen));
+        }
+        let security = auth::Security::load(
+            config.tls.as_ref(),
+            config.sasl_users.as_deref(),
+            config.acls.as_ref(),
+        )?;
         let listen_error = |source| ServerError::Listen {
             addr: config.listen,
             source,
@@ -158,6 +202,7 @@ impl Server {
             host,
             port,
             connections: AtomicUsize::new(0),
+            security,
         });
         let (stop, stopped) = watch::channel(false);
         let accept = runtime.spawn(accept_loop(listener, shared.clone(), stopped));
@@ -226,7 +271,7 @@ async fn accept_loop(
                 let stopped = stopped.clone();
                 connections.spawn(async move {
                     shared.connections.fetch_add(1, Ordering::Relaxed);
-                    match connection::serve(socket, peer, &shared, stopped).await {
+                    match serve_connection(socket, peer, &shared, stopped).await {
                         // A client that hangs up mid-reply is not news.
                         Ok(()) | Err(connection::ConnError::Io(_)) => {}
                         Err(e) => eprintln!("weir serve: closed the connection from {peer}: {e}"),
@@ -241,4 +286,28 @@ async fn accept_loop(
     }
     drop(listener);
     while connections.join_next().await.is_some() {}
+}
+
+/// One accepted socket: the TLS handshake first if TLS is on (within `authentication_ms_max`),
+/// then the Kafka protocol.
+async fn serve_connection(
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+    stopped: watch::Receiver<bool>,
+) -> Result<(), connection::ConnError> {
+    socket.set_nodelay(true)?;
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(shared.config.authentication_ms_max);
+    match &shared.security.tls {
+        None => connection::serve(socket, peer, shared, stopped, deadline).await,
+        Some(acceptor) => {
+            let stream = match tokio::time::timeout_at(deadline, acceptor.accept(socket)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return Err(connection::ConnError::Tls(e.to_string())),
+                Err(_) => return Err(connection::ConnError::AuthenticationTimeout),
+            };
+            connection::serve(stream, peer, shared, stopped, deadline).await
+        }
+    }
 }

@@ -16,6 +16,7 @@ mod serve;
 mod sql;
 mod stdout;
 mod topic;
+mod user;
 mod values;
 
 use std::io::{self, Write};
@@ -73,6 +74,9 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Serve the data directory over the Kafka wire protocol until SIGTERM or Ctrl-C
     Serve(serve::ServeArgs),
+    /// Manage the SASL users of `weir serve --users FILE`
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 /// An invalid argument value that clap could not check itself: exit status 2.
@@ -302,6 +306,7 @@ fn run(cli: Cli) -> Result<()> {
             Command::Bench(cmd) => bench::run(&dir, None, cmd),
             Command::Sql(args) => sql::run(&dir, args),
             Command::Serve(args) => serve::run(&dir, args),
+            Command::User(cmd) => user::run(cmd),
         };
     };
     match cli.command {
@@ -312,6 +317,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => bench::run(&dir, Some(&cluster), cmd),
         Command::Sql(args) => sql::run_cluster(&cluster, args),
         Command::Serve(_) => usage!("{}", not_over_a_cluster("serve")),
+        Command::User(cmd) => user::run(cmd),
     }
 }
 

@@ -2,19 +2,20 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use weir::server::{Server, ServerConfig};
+use weir::server::{AclConfig, Server, ServerConfig, TlsConfig};
 
 use super::{DataDir, usage};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (loopback unless you mean it: there is no authentication yet)
+    /// Address to listen on; anything but loopback needs --users (or --insecure-non-loopback)
     #[arg(long, default_value = "127.0.0.1:9092", value_name = "HOST:PORT")]
     listen: SocketAddr,
     /// Host and port clients are told to connect to [default: the listen address]
@@ -32,6 +33,31 @@ pub struct ServeArgs {
     /// Most client connections open at once
     #[arg(long, default_value_t = 1024, value_name = "N")]
     connections_max: usize,
+    /// TLS with this PEM certificate chain (needs --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// SASL on (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with the users of FILE (`weir user add`);
+    /// every connection must authenticate
+    #[arg(long, value_name = "FILE")]
+    users: Option<PathBuf>,
+    /// ACLs on, from FILE: `allow|deny PRINCIPAL OPERATIONS RESOURCE` per line (docs/server.md)
+    #[arg(long, value_name = "FILE")]
+    acls: Option<PathBuf>,
+    /// What a request that no ACL matches gets
+    #[arg(long, value_enum, default_value_t = AclDefault::Deny, requires = "acls")]
+    acl_default: AclDefault,
+    /// Listen on a non-loopback address without SASL: anyone who reaches it reads and writes
+    #[arg(long)]
+    insecure_non_loopback: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AclDefault {
+    Allow,
+    Deny,
 }
 
 pub fn run(dir: &DataDir, args: ServeArgs) -> Result<()> {
@@ -47,6 +73,13 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> Result<()> {
             Some((host.to_string(), port))
         }
     };
+    if !args.listen.ip().is_loopback() && args.users.is_none() && !args.insecure_non_loopback {
+        usage!(
+            "refusing to listen on {} without authentication: turn SASL on (--users FILE), \
+             listen on loopback, or say --insecure-non-loopback",
+            args.listen
+        );
+    }
     if args.default_partitions <= 0 {
         usage!("--default-partitions must be at least 1");
     }
@@ -64,6 +97,19 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> Result<()> {
         default_partitions: args.default_partitions,
         request_bytes_max: args.request_bytes_max,
         connections_max: args.connections_max,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert_chain_pem), Some(key_pem)) => Some(TlsConfig {
+                cert_chain_pem,
+                key_pem,
+            }),
+            _ => None,
+        },
+        sasl_users: args.users,
+        acls: args.acls.map(|path| AclConfig {
+            path,
+            allow_if_no_rule: args.acl_default == AclDefault::Allow,
+        }),
+        insecure_non_loopback: args.insecure_non_loopback,
         ..ServerConfig::default()
     };
     dir.with_writer(true, None, |log| {

@@ -24,6 +24,7 @@ use weir_log::{Error, TopicConfig, ValueFormat};
 
 use super::metadata::is_internal;
 use super::{Ctx, text};
+use crate::auth::acl::Operation;
 use crate::errors::{KafkaCode, code, error_code};
 
 /// DescribeConfigs resource types.
@@ -42,7 +43,10 @@ pub(crate) fn create_topics(ctx: &Ctx<'_>, request: CreateTopicsRequest) -> Crea
         .map(|topic| {
             let name = topic.name.clone();
             let result = CreatableTopicResult::default().with_name(name.clone());
-            let outcome = topic_config(ctx, &topic).and_then(|config| {
+            let outcome = ctx
+                .check_topic(Operation::Create, &name.0)
+                .and_then(|()| topic_config(ctx, &topic))
+                .and_then(|config| {
                 if request.validate_only {
                     weir_log::validate_topic_name(&name.0)
                         .map_err(|e| (error_code_for_create(&e), e.to_string()))?;
@@ -257,8 +261,10 @@ pub(crate) fn delete_topics(ctx: &Ctx<'_>, request: DeleteTopicsRequest) -> Dele
                     format!("'{}' is internal to weir", &*name.0),
                 ))
             } else {
-                log.delete_topic(&name.0)
-                    .map_err(|e| (error_code(&e), e.to_string()))
+                ctx.check_topic(Operation::Delete, &name.0).and_then(|()| {
+                    log.delete_topic(&name.0)
+                        .map_err(|e| (error_code(&e), e.to_string()))
+                })
             };
             match outcome {
                 Ok(()) => result,
@@ -311,7 +317,11 @@ pub(crate) fn describe_configs(
                     .is_none_or(|keys| keys.iter().any(|k| k.as_str() == key))
             };
             match resource.resource_type {
-                RESOURCE_TOPIC => match log.topic_config(&resource.resource_name) {
+                RESOURCE_TOPIC => match ctx.check_topic(Operation::Describe, &resource.resource_name) {
+                    Err((err, message)) => result
+                        .with_error_code(err)
+                        .with_error_message(Some(text(message))),
+                    Ok(()) => match log.topic_config(&resource.resource_name) {
                     Ok(config) => {
                         let defaults = config_entries(&TopicConfig {
                             partitions: config.partitions,
@@ -338,6 +348,7 @@ pub(crate) fn describe_configs(
                     Err(e) => result
                         .with_error_code(error_code(&e))
                         .with_error_message(Some(text(e.to_string()))),
+                    },
                 },
                 // The one broker has no settings a client can read; an empty list, as a broker
                 // with everything at defaults and nothing exposed.
@@ -377,9 +388,12 @@ pub(crate) fn incremental_alter_configs(
                     code(KafkaCode::InvalidTopicException),
                     format!("'{name}' is internal to weir: its settings are weir's"),
                 )),
-                RESOURCE_TOPIC => log
-                    .topic_config(name)
-                    .map_err(|e| (error_code(&e), e.to_string()))
+                RESOURCE_TOPIC => ctx
+                    .check_topic(Operation::Alter, name)
+                    .and_then(|()| {
+                        log.topic_config(name)
+                            .map_err(|e| (error_code(&e), e.to_string()))
+                    })
                     .and_then(|current| altered_config(current, &resource.configs))
                     .and_then(|config| {
                         let applied = if request.validate_only {
@@ -513,6 +527,8 @@ pub(crate) fn delete_records(
                         .with_partition_index(p.partition_index);
                     let deleted = if is_internal(name) {
                         Err(code(KafkaCode::InvalidTopicException))
+                    } else if let Err((err, _)) = ctx.check_topic(Operation::Delete, name) {
+                        Err(err)
                     } else {
                         log.delete_records(name, p.partition_index, p.offset)
                             .map_err(|e| error_code(&e))

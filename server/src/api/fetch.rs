@@ -21,6 +21,7 @@ use kafka_protocol::messages::{
 use weir_log::{Error, IsolationLevel, Log};
 
 use super::{Ctx, encode};
+use crate::auth::acl::Operation;
 use crate::Shared;
 use crate::connection::Pending;
 use crate::errors::{KafkaCode, code, error_code};
@@ -31,13 +32,26 @@ const DECOMPRESSED_BYTES_MAX: usize = 256 * 1024 * 1024;
 pub(crate) fn fetch(ctx: &Ctx<'_>, correlation_id: i32, request: FetchRequest) -> Pending {
     let shared = ctx.shared.clone();
     let version = ctx.version;
+    // Decided once, here: the topics this principal may not read are answered with
+    // TOPIC_AUTHORIZATION_FAILED for as long as the fetch waits.
+    let denied: Vec<String> = request
+        .topics
+        .iter()
+        .map(|t| t.topic.0.to_string())
+        .filter(|t| !ctx.topic_allowed(Operation::Read, t))
+        .collect();
     Pending::Task(tokio::spawn(async move {
-        let response = long_poll(&shared, version, &request).await;
+        let response = long_poll(&shared, version, &request, &denied).await;
         encode(correlation_id, version, "Fetch", &response).map(Some)
     }))
 }
 
-async fn long_poll(shared: &Arc<Shared>, version: i16, request: &FetchRequest) -> FetchResponse {
+async fn long_poll(
+    shared: &Arc<Shared>,
+    version: i16,
+    request: &FetchRequest,
+    denied: &[String],
+) -> FetchResponse {
     let wait = Duration::from_millis(
         u64::try_from(request.max_wait_ms)
             .unwrap_or(0)
@@ -48,7 +62,7 @@ async fn long_poll(shared: &Arc<Shared>, version: i16, request: &FetchRequest) -
     loop {
         let seen = shared.log.data_version();
         let (response, bytes, failed) =
-            tokio::task::block_in_place(|| read_once(shared, version, request));
+            tokio::task::block_in_place(|| read_once(shared, version, request, denied));
         let now = Instant::now();
         if bytes >= min_bytes.max(1) || failed || now >= deadline {
             return response;
@@ -66,6 +80,7 @@ fn read_once(
     shared: &Shared,
     version: i16,
     request: &FetchRequest,
+    denied: &[String],
 ) -> (FetchResponse, usize, bool) {
     let log = &shared.log;
     let isolation = if version >= 4 && request.isolation_level == 1 {
@@ -87,15 +102,21 @@ fn read_once(
             // Past the response's budget a partition gets its offsets but no records (the
             // first partition with data always gets one batch, however large, as in Kafka).
             let max = partition_max.min(budget);
-            let data = match read_partition(
-                log,
-                name,
-                p.partition,
-                p.fetch_offset,
-                max,
-                isolation,
-                total == 0,
-            ) {
+            let read = if denied.iter().any(|d| d == name) {
+                Err(code(KafkaCode::TopicAuthorizationFailed))
+            } else {
+                read_partition(
+                    log,
+                    name,
+                    p.partition,
+                    p.fetch_offset,
+                    max,
+                    isolation,
+                    total == 0,
+                )
+                .map_err(|e| error_code(&e))
+            };
+            let data = match read {
                 Ok(read) => {
                     total += read.records.len();
                     budget = budget.saturating_sub(read.records.len());
@@ -111,9 +132,9 @@ fn read_once(
                         data
                     }
                 }
-                Err(e) => {
+                Err(err) => {
                     failed = true;
-                    data.with_error_code(error_code(&e))
+                    data.with_error_code(err)
                         .with_high_watermark(-1)
                         .with_last_stable_offset(-1)
                         .with_log_start_offset(-1)
@@ -223,7 +244,13 @@ pub(crate) fn list_offsets(ctx: &Ctx<'_>, request: ListOffsetsRequest) -> ListOf
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    match list_offset(log, &name, p.partition_index, p.timestamp, committed) {
+                    let listed = ctx
+                        .check_topic(Operation::Describe, &name)
+                        .map_err(|(err, _)| err)
+                        .and_then(|()| {
+                            list_offset(log, &name, p.partition_index, p.timestamp, committed)
+                        });
+                    match listed {
                         Ok((offset, timestamp)) => {
                             response.with_offset(offset).with_timestamp(timestamp)
                         }

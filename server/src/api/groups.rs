@@ -25,10 +25,17 @@ use kafka_protocol::messages::{
 use weir_log::{ClassicMember, Error, JoinOutcome, TopicPartition};
 
 use super::{Ctx, text};
+use crate::auth::acl::Operation;
 use crate::errors::{KafkaCode, code, error_code};
 
 pub(crate) fn join_group(ctx: &Ctx<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.version;
+    if let Err((err, _)) = ctx.check_group(Operation::Read, &request.group_id) {
+        return JoinGroupResponse::default()
+            .with_generation_id(-1)
+            .with_error_code(err)
+            .with_member_id(request.member_id);
+    }
     let timeout_max = ctx.shared.config.group_timeout_ms_max;
     let member = ClassicMember {
         client_id: ctx.client_id.to_string(),
@@ -103,6 +110,9 @@ pub(crate) fn join_group(ctx: &Ctx<'_>, request: JoinGroupRequest) -> JoinGroupR
 }
 
 pub(crate) fn sync_group(ctx: &Ctx<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+    if let Err((err, _)) = ctx.check_group(Operation::Read, &request.group_id) {
+        return SyncGroupResponse::default().with_error_code(err);
+    }
     let assignments = request
         .assignments
         .iter()
@@ -128,6 +138,9 @@ pub(crate) fn sync_group(ctx: &Ctx<'_>, request: SyncGroupRequest) -> SyncGroupR
 }
 
 pub(crate) fn heartbeat(ctx: &Ctx<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+    if let Err((err, _)) = ctx.check_group(Operation::Read, &request.group_id) {
+        return HeartbeatResponse::default().with_error_code(err);
+    }
     match ctx.shared.log.heartbeat_group(
         &request.group_id,
         &request.member_id,
@@ -140,6 +153,9 @@ pub(crate) fn heartbeat(ctx: &Ctx<'_>, request: HeartbeatRequest) -> HeartbeatRe
 
 pub(crate) fn leave_group(ctx: &Ctx<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let log = &ctx.shared.log;
+    if let Err((err, _)) = ctx.check_group(Operation::Read, &request.group_id) {
+        return LeaveGroupResponse::default().with_error_code(err);
+    }
     if ctx.version < 3 {
         return match log.leave_group(&request.group_id, &request.member_id) {
             Ok(()) => LeaveGroupResponse::default(),
@@ -173,6 +189,9 @@ pub(crate) fn describe_groups(
         .into_iter()
         .map(|group| {
             let described = DescribedGroup::default().with_group_id(group.clone());
+            if let Err((err, _)) = ctx.check_group(Operation::Describe, &group) {
+                return described.with_error_code(err);
+            }
             match log.describe_group_members(&group) {
                 Ok(Some(g)) => {
                     let members = g
@@ -221,8 +240,10 @@ pub(crate) fn list_groups(ctx: &Ctx<'_>, _request: ListGroupsRequest) -> ListGro
     let log = &ctx.shared.log;
     match log.list_groups() {
         Ok(names) => {
+            // Only the groups the principal may describe, as Kafka lists them.
             let groups = names
                 .into_iter()
+                .filter(|name| ctx.group_allowed(Operation::Describe, name))
                 .map(|name| {
                     let listed = ListedGroup::default()
                         .with_group_id(GroupId(text(name.clone())))
@@ -250,9 +271,12 @@ pub(crate) fn delete_groups(ctx: &Ctx<'_>, request: DeleteGroupsRequest) -> Dele
         .groups_names
         .into_iter()
         .map(|group| {
-            let err = match ctx.shared.log.delete_group(&group) {
-                Ok(()) => 0,
-                Err(e) => error_code(&e),
+            let err = match ctx.check_group(Operation::Delete, &group) {
+                Err((err, _)) => err,
+                Ok(()) => match ctx.shared.log.delete_group(&group) {
+                    Ok(()) => 0,
+                    Err(e) => error_code(&e),
+                },
             };
             DeletableGroupResult::default()
                 .with_group_id(group)
@@ -284,14 +308,27 @@ pub(crate) fn offset_commit(ctx: &Ctx<'_>, request: OffsetCommitRequest) -> Offs
             })
         })
         .collect();
-    let result = check_partitions(ctx, &offsets).and_then(|()| {
-        ctx.shared
-            .log
-            .commit_offsets(&request.group_id, member, &offsets)
-    });
-    let err = match &result {
-        Ok(()) => 0,
-        Err(e) => error_code(e),
+    // Kafka's rule: READ on the group, and READ on every topic committed for.
+    let denied = ctx
+        .check_group(Operation::Read, &request.group_id)
+        .and_then(|()| {
+            offsets
+                .iter()
+                .try_for_each(|(tp, _)| ctx.check_topic(Operation::Read, tp.topic()))
+        });
+    let err = match denied {
+        Err((err, _)) => err,
+        Ok(()) => {
+            let result = check_partitions(ctx, &offsets).and_then(|()| {
+                ctx.shared
+                    .log
+                    .commit_offsets(&request.group_id, member, &offsets)
+            });
+            match &result {
+                Ok(()) => 0,
+                Err(e) => error_code(e),
+            }
+        }
     };
     let topics = request
         .topics
@@ -333,6 +370,35 @@ pub(crate) fn offset_fetch(ctx: &Ctx<'_>, request: OffsetFetchRequest) -> Offset
     let log = &ctx.shared.log;
     let group = request.group_id.as_str();
     let require_stable = ctx.version >= 7 && request.require_stable;
+    if let Err((err, _)) = ctx.check_group(Operation::Describe, group) {
+        // v1 has no top-level code: each asked partition carries it.
+        let topics = request
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partition_indexes
+                    .iter()
+                    .map(|&p| {
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(-1)
+                            .with_error_code(err)
+                    })
+                    .collect();
+                OffsetFetchResponseTopic::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        let response = OffsetFetchResponse::default().with_topics(topics);
+        return if ctx.version >= 2 {
+            response.with_error_code(err)
+        } else {
+            response
+        };
+    }
     // Null topics (v2+): every partition the group has committed.
     let wanted: Vec<(TopicName, Vec<i32>)> = match request.topics {
         Some(topics) => topics
@@ -362,6 +428,9 @@ pub(crate) fn offset_fetch(ctx: &Ctx<'_>, request: OffsetFetchRequest) -> Offset
                         .with_partition_index(p)
                         .with_metadata(Some(text("")));
                     let tp = TopicPartition::new(name.0.as_str(), p);
+                    if let Err((err, _)) = ctx.check_topic(Operation::Describe, tp.topic()) {
+                        return response.with_committed_offset(-1).with_error_code(err);
+                    }
                     if require_stable && log.offset_commit_pending(group, &tp) {
                         return response
                             .with_committed_offset(-1)

@@ -13,7 +13,9 @@ use kafka_protocol::messages::{
 };
 use weir_log::{Error, TopicConfig};
 
-use super::{Ctx, SUPPORTED, text};
+use super::{Ctx, served_apis, text};
+use crate::auth::acl::Operation;
+use crate::Shared;
 use crate::errors::{KafkaCode, code, error_code};
 
 /// The one broker's id.
@@ -21,10 +23,9 @@ pub(crate) const NODE_ID: i32 = 0;
 /// What Metadata calls this cluster.
 const CLUSTER_ID: &str = "weir";
 
-fn api_keys() -> Vec<ApiVersion> {
-    SUPPORTED
-        .iter()
-        .map(|&(key, min, max)| {
+fn api_keys(shared: &Shared) -> Vec<ApiVersion> {
+    served_apis(shared)
+        .map(|(key, min, max)| {
             ApiVersion::default()
                 .with_api_key(key as i16)
                 .with_min_version(min)
@@ -33,15 +34,15 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub(crate) fn api_versions(_ctx: &Ctx<'_>, _request: ApiVersionsRequest) -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_api_keys(api_keys())
+pub(crate) fn api_versions(ctx: &Ctx<'_>, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_api_keys(api_keys(ctx.shared))
 }
 
 /// The answer to an ApiVersions request of a version this server does not know (sent as v0).
-pub(crate) fn api_versions_unsupported() -> ApiVersionsResponse {
+pub(crate) fn api_versions_unsupported(shared: &Shared) -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_error_code(code(KafkaCode::UnsupportedVersion))
-        .with_api_keys(api_keys())
+        .with_api_keys(api_keys(shared))
 }
 
 /// Topics whose names the log reserves for itself: listed as internal, never auto-created,
@@ -68,13 +69,31 @@ pub(crate) fn metadata(ctx: &Ctx<'_>, request: MetadataRequest) -> MetadataRespo
     };
     let auto_create =
         ctx.shared.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let all = wanted.is_none();
     let names = match wanted {
         Some(names) => names,
-        None => log.topic_names(),
+        // Every topic: only those the principal may describe, as Kafka lists them.
+        None => log
+            .topic_names()
+            .into_iter()
+            .filter(|t| ctx.topic_allowed(Operation::Describe, t))
+            .collect(),
     };
     let mut topics = Vec::with_capacity(names.len());
     for name in names {
-        if auto_create && !is_internal(&name) && log.partition_count(&name).is_err() {
+        if !all && !ctx.topic_allowed(Operation::Describe, &name) {
+            topics.push(
+                MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(text(name))))
+                    .with_error_code(code(KafkaCode::TopicAuthorizationFailed)),
+            );
+            continue;
+        }
+        if auto_create
+            && !is_internal(&name)
+            && ctx.topic_allowed(Operation::Create, &name)
+            && log.partition_count(&name).is_err()
+        {
             let config = TopicConfig {
                 partitions: ctx.shared.config.default_partitions,
                 ..TopicConfig::default()
@@ -131,14 +150,25 @@ pub(crate) fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let host = text(ctx.shared.host.clone());
     let port = ctx.shared.port;
-    // Key types: 0 group, 1 transaction; both live here. Anything else is refused.
-    let key_ok = matches!(request.key_type, 0 | 1);
-    let refused = (!key_ok).then(|| code(KafkaCode::InvalidRequest));
+    // Key types: 0 group, 1 transaction; both live here. Anything else is refused, and so is
+    // a key the principal may not describe.
+    let refused_key = |key: &str| match request.key_type {
+        0 => ctx
+            .check_group(Operation::Describe, key)
+            .err()
+            .map(|(err, _)| err),
+        1 => ctx
+            .check_txn_id(Operation::Describe, key)
+            .err()
+            .map(|(err, _)| err),
+        _ => Some(code(KafkaCode::InvalidRequest)),
+    };
     if ctx.version >= 4 {
         let coordinators = request
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let refused = refused_key(&key);
                 let c = Coordinator::default().with_key(key);
                 match refused {
                     Some(err) => c
@@ -154,7 +184,7 @@ pub(crate) fn find_coordinator(
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match refused {
+    match refused_key(&request.key) {
         Some(err) => FindCoordinatorResponse::default()
             .with_error_code(err)
             .with_node_id(BrokerId(-1))

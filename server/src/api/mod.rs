@@ -22,7 +22,10 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::Shared;
+use crate::auth::acl::{Acls, Operation, ResourceType};
+use crate::auth::{self, Session};
 use crate::connection::{ConnError, Pending};
+use crate::errors::{KafkaCode, code};
 
 /// (API, lowest, highest version) served. Nothing is listed that is not implemented: no
 /// KIP-848 consumer groups, no topic IDs (Produce/Fetch v13+), no `transaction.version` 2
@@ -54,14 +57,25 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 3),
     (ApiKey::EndTxn, 0, 3),
     (ApiKey::TxnOffsetCommit, 0, 3),
+    // Served only with SASL on. SaslHandshake v0 (SASL tokens as raw frames after it) is not:
+    // every client in use negotiates v1 and SaslAuthenticate.
+    (ApiKey::SaslHandshake, 1, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
 ];
 
+/// The APIs this server serves with its settings, with their version ranges.
+pub(crate) fn served_apis(shared: &Shared) -> impl Iterator<Item = (ApiKey, i16, i16)> + '_ {
+    let sasl = shared.security.sasl();
+    SUPPORTED.iter().copied().filter(move |(key, _, _)| {
+        sasl || !matches!(key, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+    })
+}
+
 /// The served version range of an API, if it is served at all.
-pub(crate) fn served(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED
-        .iter()
+pub(crate) fn served(shared: &Shared, key: ApiKey) -> Option<(i16, i16)> {
+    served_apis(shared)
         .find(|(k, _, _)| *k == key)
-        .map(|&(_, min, max)| (min, max))
+        .map(|(_, min, max)| (min, max))
 }
 
 /// What a handler gets besides its request.
@@ -72,12 +86,70 @@ pub(crate) struct Ctx<'a> {
     pub(crate) client_id: &'a str,
     /// The client's address, as DescribeGroups reports members' hosts.
     pub(crate) peer: std::net::SocketAddr,
+    /// Who the client authenticated as ([`crate::auth::ANONYMOUS`] without SASL).
+    pub(crate) principal: &'a str,
+    /// The ACLs in force for this request; `None`: everything is allowed.
+    pub(crate) acls: Option<Arc<Acls>>,
+}
+
+impl Ctx<'_> {
+    /// Whether this request's principal may do `op` on `kind`:`name`.
+    pub(crate) fn allowed(&self, op: Operation, kind: ResourceType, name: &str) -> bool {
+        self.acls
+            .as_ref()
+            .is_none_or(|acls| acls.allows(self.principal, op, kind, name))
+    }
+
+    pub(crate) fn topic_allowed(&self, op: Operation, topic: &str) -> bool {
+        self.allowed(op, ResourceType::Topic, topic)
+    }
+
+    pub(crate) fn group_allowed(&self, op: Operation, group: &str) -> bool {
+        self.allowed(op, ResourceType::Group, group)
+    }
+
+    /// TOPIC_AUTHORIZATION_FAILED with its message unless `op` on `topic` is allowed.
+    pub(crate) fn check_topic(&self, op: Operation, topic: &str) -> Result<(), (i16, String)> {
+        self.check(op, ResourceType::Topic, topic)
+    }
+
+    /// GROUP_AUTHORIZATION_FAILED with its message unless `op` on `group` is allowed.
+    pub(crate) fn check_group(&self, op: Operation, group: &str) -> Result<(), (i16, String)> {
+        self.check(op, ResourceType::Group, group)
+    }
+
+    /// TRANSACTIONAL_ID_AUTHORIZATION_FAILED unless `op` on the transactional id is allowed.
+    pub(crate) fn check_txn_id(&self, op: Operation, id: &str) -> Result<(), (i16, String)> {
+        self.check(op, ResourceType::TransactionalId, id)
+    }
+
+    fn check(&self, op: Operation, kind: ResourceType, name: &str) -> Result<(), (i16, String)> {
+        if self.allowed(op, kind, name) {
+            return Ok(());
+        }
+        let c = match kind {
+            ResourceType::Topic => KafkaCode::TopicAuthorizationFailed,
+            ResourceType::Group => KafkaCode::GroupAuthorizationFailed,
+            ResourceType::TransactionalId => KafkaCode::TransactionalIdAuthorizationFailed,
+        };
+        Err((code(c), denied(self.principal, op, kind, name)))
+    }
+}
+
+/// The message of an authorization failure.
+pub(crate) fn denied(principal: &str, op: Operation, kind: ResourceType, name: &str) -> String {
+    format!(
+        "principal '{principal}' may not {} {} '{name}'",
+        op.name(),
+        kind.name()
+    )
 }
 
 /// Decodes one frame and starts answering it.
 pub(crate) fn dispatch(
     shared: &Arc<Shared>,
     peer: std::net::SocketAddr,
+    session: &mut Session,
     mut frame: Bytes,
 ) -> Result<Pending, ConnError> {
     if frame.len() < 10 {
@@ -88,7 +160,7 @@ pub(crate) fn dispatch(
         return Err(ConnError::UnknownApi(api_key));
     };
     let api = api_name(key);
-    let served = served(key);
+    let served = served(shared, key);
     let in_range = served.is_some_and(|(min, max)| (min..=max).contains(&version));
     if !in_range {
         if key == ApiKey::ApiVersions {
@@ -99,7 +171,7 @@ pub(crate) fn dispatch(
                 correlation_id,
                 0,
                 api,
-                &metadata::api_versions_unsupported(),
+                &metadata::api_versions_unsupported(shared),
             )?)));
         }
         return Err(ConnError::UnsupportedVersion { api, version });
@@ -112,11 +184,41 @@ pub(crate) fn dispatch(
         .as_ref()
         .map(StrBytes::as_str)
         .unwrap_or("");
+    if !session.authenticated
+        && !matches!(
+            key,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        )
+    {
+        return Err(ConnError::Unauthenticated { api });
+    }
+    let reply = |response: &dyn ErasedEncode| response.encode_frame(correlation_id, version, api);
+    match key {
+        ApiKey::SaslHandshake => {
+            let request = decode::<kafka_protocol::messages::SaslHandshakeRequest>(
+                &mut frame, api, version,
+            )?;
+            let response = auth::sasl_handshake(session, request);
+            return Ok(Pending::Ready(Some(reply(&response)?)));
+        }
+        ApiKey::SaslAuthenticate => {
+            let request = decode::<kafka_protocol::messages::SaslAuthenticateRequest>(
+                &mut frame, api, version,
+            )?;
+            let response = tokio::task::block_in_place(|| {
+                auth::sasl_authenticate(&shared.security, session, request)
+            });
+            return Ok(Pending::Ready(Some(reply(&response)?)));
+        }
+        _ => {}
+    }
     let ctx = Ctx {
         shared,
         version,
         client_id,
         peer,
+        principal: &session.principal,
+        acls: shared.security.acls.as_ref().map(|a| a.current(false)),
     };
     macro_rules! inline {
         ($req:ty, $handler:path) => {{
@@ -170,6 +272,27 @@ pub(crate) fn dispatch(
             Ok(fetch::fetch(&ctx, correlation_id, request))
         }
         _ => Err(ConnError::UnsupportedVersion { api, version }),
+    }
+}
+
+/// A response of any type, encoded behind its header.
+trait ErasedEncode {
+    fn encode_frame(
+        &self,
+        correlation_id: i32,
+        version: i16,
+        api: &'static str,
+    ) -> Result<Bytes, ConnError>;
+}
+
+impl<R: Encodable + HeaderVersion> ErasedEncode for R {
+    fn encode_frame(
+        &self,
+        correlation_id: i32,
+        version: i16,
+        api: &'static str,
+    ) -> Result<Bytes, ConnError> {
+        encode(correlation_id, version, api, self)
     }
 }
 
@@ -231,6 +354,7 @@ fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeGroups => "DescribeGroups",
         ApiKey::ListGroups => "ListGroups",
         ApiKey::SaslHandshake => "SaslHandshake",
+        ApiKey::SaslAuthenticate => "SaslAuthenticate",
         ApiKey::ApiVersions => "ApiVersions",
         ApiKey::CreateTopics => "CreateTopics",
         ApiKey::DeleteTopics => "DeleteTopics",

@@ -11,6 +11,7 @@ use weir_log::{Acks, Error, Log};
 
 use super::metadata::is_internal;
 use super::{Ctx, encode, text};
+use crate::auth::acl::Operation;
 use crate::connection::Pending;
 use crate::errors::{KafkaCode, code, error_code};
 
@@ -28,22 +29,32 @@ pub(crate) fn produce(ctx: &Ctx<'_>, correlation_id: i32, request: ProduceReques
         -1 => Some(Acks::All),
         _ => None,
     };
+    // A transactional produce needs WRITE on its transactional id too.
+    let txn_id_denied = request
+        .transactional_id
+        .as_ref()
+        .filter(|id| !id.is_empty())
+        .and_then(|id| ctx.check_txn_id(Operation::Write, id).err());
     let mut round_max: Option<u64> = None;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
+        let denied = txn_id_denied
+            .clone()
+            .or_else(|| ctx.check_topic(Operation::Write, &name).err());
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
-            let outcome = match acks {
-                None => Err((
+            let outcome = match (denied.clone(), acks) {
+                (Some(denied), _) => Err(denied),
+                (None, None) => Err((
                     code(KafkaCode::InvalidRequiredAcks),
                     format!("acks must be 0, 1 or -1, got {}", request.acks),
                 )),
-                Some(_) if is_internal(&name) => Err((
+                (None, Some(_)) if is_internal(&name) => Err((
                     code(KafkaCode::InvalidTopicException),
                     format!("'{name}' is internal to weir; clients cannot write to it"),
                 )),
-                Some(acks) => tokio::task::block_in_place(|| {
+                (None, Some(acks)) => tokio::task::block_in_place(|| {
                     append_all(
                         log,
                         &name,

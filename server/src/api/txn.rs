@@ -18,7 +18,8 @@ use kafka_protocol::messages::{
 use weir_log::TopicPartition;
 
 use super::Ctx;
-use crate::errors::txn_error_code;
+use crate::auth::acl::Operation;
+use crate::errors::{KafkaCode, code, txn_error_code};
 
 /// No producer id (InitProducerId requests without one, and failed responses).
 const NO_PRODUCER_ID: i64 = -1;
@@ -32,6 +33,12 @@ pub(crate) fn init_producer_id(
         .then_some((request.producer_id.0, request.producer_epoch));
     let outcome = match &request.transactional_id {
         Some(txn_id) if !txn_id.is_empty() => {
+            if let Err((err, _)) = ctx.check_txn_id(Operation::Write, txn_id) {
+                return InitProducerIdResponse::default()
+                    .with_error_code(err)
+                    .with_producer_id(ProducerId(NO_PRODUCER_ID))
+                    .with_producer_epoch(-1);
+            }
             log.init_transactional_id(txn_id, i64::from(request.transaction_timeout_ms), current)
         }
         // An idempotent producer: a fresh id (also when it asks to bump an old one, as Kafka).
@@ -61,20 +68,42 @@ pub(crate) fn add_partitions_to_txn(
                 .map(|&p| TopicPartition::new(t.name.0.as_str(), p))
         })
         .collect();
-    // All or nothing, as Kafka: one error applies to every partition of the request.
-    let err = match ctx.shared.log.add_partitions_to_txn(
-        &request.v3_and_below_transactional_id,
-        request.v3_and_below_producer_id.0,
-        request.v3_and_below_producer_epoch,
-        &partitions,
-    ) {
-        Ok(()) => 0,
-        Err(e) => txn_error_code(&e, ctx.version >= 2),
+    // All or nothing, as Kafka: one error applies to every partition of the request; a topic
+    // the principal may not write fails itself and leaves the others not attempted.
+    let txn_id_denied = ctx
+        .check_txn_id(Operation::Write, &request.v3_and_below_transactional_id)
+        .err()
+        .map(|(err, _)| err);
+    let topic_denied = |topic: &str| {
+        ctx.check_topic(Operation::Write, topic)
+            .err()
+            .map(|(err, _)| err)
+    };
+    let any_topic_denied = partitions.iter().any(|tp| topic_denied(tp.topic()).is_some());
+    let err = if let Some(err) = txn_id_denied {
+        err
+    } else if any_topic_denied {
+        code(KafkaCode::OperationNotAttempted)
+    } else {
+        match ctx.shared.log.add_partitions_to_txn(
+            &request.v3_and_below_transactional_id,
+            request.v3_and_below_producer_id.0,
+            request.v3_and_below_producer_epoch,
+            &partitions,
+        ) {
+            Ok(()) => 0,
+            Err(e) => txn_error_code(&e, ctx.version >= 2),
+        }
     };
     let results = request
         .v3_and_below_topics
         .into_iter()
         .map(|t| {
+            let err = if txn_id_denied.is_none() {
+                topic_denied(t.name.0.as_str()).unwrap_or(err)
+            } else {
+                err
+            };
             let by_partition = t
                 .partitions
                 .iter()
@@ -96,6 +125,12 @@ pub(crate) fn add_offsets_to_txn(
     ctx: &Ctx<'_>,
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
+    let denied = ctx
+        .check_txn_id(Operation::Write, &request.transactional_id)
+        .and_then(|()| ctx.check_group(Operation::Read, &request.group_id));
+    if let Err((err, _)) = denied {
+        return AddOffsetsToTxnResponse::default().with_error_code(err);
+    }
     match ctx.shared.log.add_offsets_to_txn(
         &request.transactional_id,
         request.producer_id.0,
@@ -128,16 +163,27 @@ pub(crate) fn txn_offset_commit(
             })
         })
         .collect();
-    let err = match ctx.shared.log.txn_offset_commit(
-        &request.transactional_id,
-        request.producer_id.0,
-        request.producer_epoch,
-        &request.group_id,
-        member,
-        &offsets,
-    ) {
-        Ok(()) => 0,
-        Err(e) => txn_error_code(&e, ctx.version >= 3),
+    let denied = ctx
+        .check_txn_id(Operation::Write, &request.transactional_id)
+        .and_then(|()| ctx.check_group(Operation::Read, &request.group_id))
+        .and_then(|()| {
+            offsets
+                .iter()
+                .try_for_each(|(tp, _)| ctx.check_topic(Operation::Read, tp.topic()))
+        });
+    let err = match denied {
+        Err((err, _)) => err,
+        Ok(()) => match ctx.shared.log.txn_offset_commit(
+            &request.transactional_id,
+            request.producer_id.0,
+            request.producer_epoch,
+            &request.group_id,
+            member,
+            &offsets,
+        ) {
+            Ok(()) => 0,
+            Err(e) => txn_error_code(&e, ctx.version >= 3),
+        },
     };
     let topics = request
         .topics
@@ -161,6 +207,9 @@ pub(crate) fn txn_offset_commit(
 }
 
 pub(crate) fn end_txn(ctx: &Ctx<'_>, request: EndTxnRequest) -> EndTxnResponse {
+    if let Err((err, _)) = ctx.check_txn_id(Operation::Write, &request.transactional_id) {
+        return EndTxnResponse::default().with_error_code(err);
+    }
     match ctx.shared.log.end_txn(
         &request.transactional_id,
         request.producer_id.0,
