@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{PROCESS_WAIT_MAX, weir};
+use super::{PROCESS_WAIT_MAX, run, run_with_input, weir};
 
 /// A `weir serve` child process; killed (SIGKILL) when dropped unless stopped first.
 pub(crate) struct ServeProcess {
@@ -271,6 +271,77 @@ fn transactions_under_kills_and_pauses_of_the_server_lose_abort_tear_and_duplica
     // random while librdkafka transactional producers and a read_committed reader run, then
     // checks the history.
     run_script("jepsen.py", "unused", &[]);
+}
+
+#[test]
+fn tls_sasl_plain_and_scram_and_acls_hold_for_librdkafka_and_kafka_python() {
+    // The script makes its own CA and certificate (openssl), users (`weir user add`) and ACL
+    // file, and starts its own servers (WEIR_BIN): SASL_SSL with ACLs, then SASL_PLAINTEXT.
+    run_script("security.py", "unused", &[]);
+}
+
+/// Settings that cannot work fail at once, with one line saying why.
+#[test]
+fn security_settings_that_cannot_work_are_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = run(d, &["serve", "--listen", "0.0.0.0:0"]).fails(2);
+    assert!(
+        out.stderr.contains("without authentication"),
+        "{}",
+        out.stderr
+    );
+    let users = d.join("users");
+    let users = users.to_str().unwrap();
+    let out = run(d, &["serve", "--listen", "127.0.0.1:0", "--users", users]).fails(1);
+    assert!(out.stderr.contains("users"), "{}", out.stderr);
+    let out = run_with_input(d, &["user", "add", "a b", "--users", users], "pw\n").fails(2);
+    assert!(out.stderr.contains("whitespace"), "{}", out.stderr);
+    run_with_input(d, &["user", "add", "alice", "--users", users], "\n").fails(2);
+    run_with_input(d, &["user", "add", "alice", "--users", users], "pw\n").ok();
+    let out = run(d, &["user", "remove", "bob", "--users", users]).fails(1);
+    assert!(out.stderr.contains("no user 'bob'"), "{}", out.stderr);
+    std::fs::write(d.join("acls"), "allow alice read table:x\n").unwrap();
+    let acls = d.join("acls");
+    let out = run(
+        d,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--users",
+            users,
+            "--acls",
+            acls.to_str().unwrap(),
+        ],
+    )
+    .fails(1);
+    assert!(
+        out.stderr.contains("acls:1: unknown resource type 'table'"),
+        "{}",
+        out.stderr
+    );
+    let missing = d.join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let out = run(
+        d,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            missing,
+            "--tls-key",
+            missing,
+        ],
+    )
+    .fails(1);
+    assert!(
+        out.stderr.contains("TLS") && out.stderr.contains("missing.pem"),
+        "{}",
+        out.stderr
+    );
+    run(d, &["user", "remove", "alice", "--users", users]).ok();
 }
 
 #[test]

@@ -50,7 +50,9 @@ pub(crate) enum ConnError {
     Tls(String),
     #[error("not authenticated within authentication_ms_max")]
     AuthenticationTimeout,
-    #[error("{api} before authenticating (SASL is on: only ApiVersions, SaslHandshake and SaslAuthenticate are served until then)")]
+    #[error(
+        "{api} before authenticating (SASL is on: only ApiVersions, SaslHandshake and SaslAuthenticate are served until then)"
+    )]
     Unauthenticated { api: &'static str },
     #[error("SASL authentication failed for principal '{principal}'")]
     AuthenticationFailed { principal: String },

@@ -66,7 +66,11 @@ pub fn run(cmd: UserCommand) -> Result<()> {
             }
             let new = credentials.set_password(&a.name, &password, a.iterations)?;
             credentials.save(&a.users)?;
-            let verb = if new { "added" } else { "changed the password of" };
+            let verb = if new {
+                "added"
+            } else {
+                "changed the password of"
+            };
             println!("{verb} {} in {}", a.name, a.users.display());
             Ok(())
         }

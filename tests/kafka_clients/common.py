@@ -93,11 +93,13 @@ def free_loopback_addr():
     return f"127.0.0.1:{port}"
 
 
-def start_weir_serve(weir_bin, data_dir, addr, attempts=50):
-    """Starts `weir serve` over `data_dir` on `addr` and waits for its `listening:` line. After a
-    SIGKILL the port may be held a moment longer: a start that fails is tried again."""
+def start_weir_serve(weir_bin, data_dir, addr, attempts=50, extra=()):
+    """Starts `weir serve` over `data_dir` on `addr` (with `extra` arguments) and waits for its
+    `listening:` line. After a SIGKILL the port may be held a moment longer: a start that fails
+    is tried again."""
     for _ in range(attempts):
-        proc = subprocess.Popen([weir_bin, "--data-dir", data_dir, "serve", "--listen", addr],
+        proc = subprocess.Popen([weir_bin, "--data-dir", data_dir, "serve", "--listen", addr,
+                                 *extra],
                                 stdout=subprocess.PIPE, text=True)
         line = proc.stdout.readline()
         if line.startswith("listening: "):

@@ -47,19 +47,19 @@ pub(crate) fn create_topics(ctx: &Ctx<'_>, request: CreateTopicsRequest) -> Crea
                 .check_topic(Operation::Create, &name.0)
                 .and_then(|()| topic_config(ctx, &topic))
                 .and_then(|config| {
-                if request.validate_only {
-                    weir_log::validate_topic_name(&name.0)
-                        .map_err(|e| (error_code_for_create(&e), e.to_string()))?;
-                    if log.partition_count(&name.0).is_ok() {
-                        let e = Error::TopicExists(name.0.to_string());
-                        return Err((error_code(&e), e.to_string()));
+                    if request.validate_only {
+                        weir_log::validate_topic_name(&name.0)
+                            .map_err(|e| (error_code_for_create(&e), e.to_string()))?;
+                        if log.partition_count(&name.0).is_ok() {
+                            let e = Error::TopicExists(name.0.to_string());
+                            return Err((error_code(&e), e.to_string()));
+                        }
+                        return Ok(config);
                     }
-                    return Ok(config);
-                }
-                log.create_topic(&name.0, config.clone())
-                    .map(|()| config)
-                    .map_err(|e| (error_code_for_create(&e), e.to_string()))
-            });
+                    log.create_topic(&name.0, config.clone())
+                        .map(|()| config)
+                        .map_err(|e| (error_code_for_create(&e), e.to_string()))
+                });
             match outcome {
                 Ok(config) if version >= 5 => result
                     .with_num_partitions(config.partitions)
@@ -317,39 +317,41 @@ pub(crate) fn describe_configs(
                     .is_none_or(|keys| keys.iter().any(|k| k.as_str() == key))
             };
             match resource.resource_type {
-                RESOURCE_TOPIC => match ctx.check_topic(Operation::Describe, &resource.resource_name) {
-                    Err((err, message)) => result
-                        .with_error_code(err)
-                        .with_error_message(Some(text(message))),
-                    Ok(()) => match log.topic_config(&resource.resource_name) {
-                    Ok(config) => {
-                        let defaults = config_entries(&TopicConfig {
-                            partitions: config.partitions,
-                            ..TopicConfig::default()
-                        });
-                        let configs = config_entries(&config)
-                            .into_iter()
-                            .filter(|(k, _)| wanted(k))
-                            .map(|(k, v)| {
-                                let is_default =
-                                    defaults.iter().any(|(dk, dv)| *dk == k && *dv == v);
-                                DescribeConfigsResourceResult::default()
-                                    .with_name(text(k))
-                                    .with_value(Some(text(v)))
-                                    .with_config_source(if is_default {
-                                        SOURCE_DEFAULT
-                                    } else {
-                                        SOURCE_TOPIC
+                RESOURCE_TOPIC => {
+                    match ctx.check_topic(Operation::Describe, &resource.resource_name) {
+                        Err((err, message)) => result
+                            .with_error_code(err)
+                            .with_error_message(Some(text(message))),
+                        Ok(()) => match log.topic_config(&resource.resource_name) {
+                            Ok(config) => {
+                                let defaults = config_entries(&TopicConfig {
+                                    partitions: config.partitions,
+                                    ..TopicConfig::default()
+                                });
+                                let configs = config_entries(&config)
+                                    .into_iter()
+                                    .filter(|(k, _)| wanted(k))
+                                    .map(|(k, v)| {
+                                        let is_default =
+                                            defaults.iter().any(|(dk, dv)| *dk == k && *dv == v);
+                                        DescribeConfigsResourceResult::default()
+                                            .with_name(text(k))
+                                            .with_value(Some(text(v)))
+                                            .with_config_source(if is_default {
+                                                SOURCE_DEFAULT
+                                            } else {
+                                                SOURCE_TOPIC
+                                            })
                                     })
-                            })
-                            .collect();
-                        result.with_configs(configs)
+                                    .collect();
+                                result.with_configs(configs)
+                            }
+                            Err(e) => result
+                                .with_error_code(error_code(&e))
+                                .with_error_message(Some(text(e.to_string()))),
+                        },
                     }
-                    Err(e) => result
-                        .with_error_code(error_code(&e))
-                        .with_error_message(Some(text(e.to_string()))),
-                    },
-                },
+                }
                 // The one broker has no settings a client can read; an empty list, as a broker
                 // with everything at defaults and nothing exposed.
                 RESOURCE_BROKER => result,

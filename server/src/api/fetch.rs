@@ -21,8 +21,8 @@ use kafka_protocol::messages::{
 use weir_log::{Error, IsolationLevel, Log};
 
 use super::{Ctx, encode};
-use crate::auth::acl::Operation;
 use crate::Shared;
+use crate::auth::acl::Operation;
 use crate::connection::Pending;
 use crate::errors::{KafkaCode, code, error_code};
 

@@ -14,8 +14,8 @@ use kafka_protocol::messages::{
 use weir_log::{Error, TopicConfig};
 
 use super::{Ctx, served_apis, text};
-use crate::auth::acl::Operation;
 use crate::Shared;
+use crate::auth::acl::Operation;
 use crate::errors::{KafkaCode, code, error_code};
 
 /// The one broker's id.

@@ -195,9 +195,8 @@ pub(crate) fn dispatch(
     let reply = |response: &dyn ErasedEncode| response.encode_frame(correlation_id, version, api);
     match key {
         ApiKey::SaslHandshake => {
-            let request = decode::<kafka_protocol::messages::SaslHandshakeRequest>(
-                &mut frame, api, version,
-            )?;
+            let request =
+                decode::<kafka_protocol::messages::SaslHandshakeRequest>(&mut frame, api, version)?;
             let response = auth::sasl_handshake(session, request);
             return Ok(Pending::Ready(Some(reply(&response)?)));
         }

@@ -79,7 +79,9 @@ pub(crate) fn add_partitions_to_txn(
             .err()
             .map(|(err, _)| err)
     };
-    let any_topic_denied = partitions.iter().any(|tp| topic_denied(tp.topic()).is_some());
+    let any_topic_denied = partitions
+        .iter()
+        .any(|tp| topic_denied(tp.topic()).is_some());
     let err = if let Some(err) = txn_id_denied {
         err
     } else if any_topic_denied {

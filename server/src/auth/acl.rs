@@ -269,7 +269,10 @@ impl Acls {
                     && rule.operations.iter().any(|o| {
                         matches!(
                             o,
-                            Operation::Read | Operation::Write | Operation::Delete | Operation::Alter
+                            Operation::Read
+                                | Operation::Write
+                                | Operation::Delete
+                                | Operation::Alter
                         )
                     }));
             if !covers {
@@ -281,7 +284,11 @@ impl Acls {
             matched = true;
             allowed = true;
         }
-        if matched { allowed } else { self.allow_if_no_rule }
+        if matched {
+            allowed
+        } else {
+            self.allow_if_no_rule
+        }
     }
 }
 
@@ -312,10 +319,16 @@ mod tests {
         assert!(!a.allows("alice", Read, Group, "other"));
         assert!(!a.allows("alice", Read, TransactionalId, "ad-1"));
         assert!(a.allows("bob", Write, Topic, "anything"));
-        assert!(a.allows("bob", Describe, Topic, "anything"), "write implies describe");
+        assert!(
+            a.allows("bob", Describe, Topic, "anything"),
+            "write implies describe"
+        );
         assert!(!a.allows("bob", Create, Group, "g"));
         assert!(!a.allows("bob", Write, Topic, "audit"), "deny wins");
-        assert!(!a.allows("admin", Write, Topic, "audit"), "deny wins over all");
+        assert!(
+            !a.allows("admin", Write, Topic, "audit"),
+            "deny wins over all"
+        );
         assert!(a.allows("admin", Delete, Group, "g"));
         assert!(!a.allows("ANONYMOUS", Describe, Topic, "clicks"));
         let open = acls("deny * write topic:audit\n", true);
@@ -329,11 +342,16 @@ mod tests {
             ("allow alice read\n", "expected"),
             ("permit alice read topic:x\n", "neither allow nor deny"),
             ("allow alice fly topic:x\n", "unknown operation 'fly'"),
-            ("\nallow alice read table:x\n", "acls:2: unknown resource type 'table'"),
+            (
+                "\nallow alice read table:x\n",
+                "acls:2: unknown resource type 'table'",
+            ),
             ("allow alice read topic:\n", "no name"),
             ("allow alice read clicks\n", "not TYPE:NAME"),
         ] {
-            let e = Acls::parse(Path::new("acls"), text, false).unwrap_err().to_string();
+            let e = Acls::parse(Path::new("acls"), text, false)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle), "{text:?}: {e}");
         }
     }

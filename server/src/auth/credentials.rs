@@ -164,7 +164,8 @@ impl Credentials {
                 Mechanism::Sha256 => 32,
                 Mechanism::Sha512 => 64,
             };
-            if credential.stored_key.len() != hash_bytes || credential.server_key.len() != hash_bytes
+            if credential.stored_key.len() != hash_bytes
+                || credential.server_key.len() != hash_bytes
             {
                 return Err(parse_error(format!(
                     "{} keys are {hash_bytes} bytes",
@@ -185,7 +186,10 @@ impl Credentials {
 
     /// A user's credential for one mechanism.
     pub fn get(&self, user: &str, mechanism: Mechanism) -> Option<&ScramCredential> {
-        self.users.get(user)?.iter().find(|c| c.mechanism == mechanism)
+        self.users
+            .get(user)?
+            .iter()
+            .find(|c| c.mechanism == mechanism)
     }
 
     /// Whether SASL PLAIN with `password` is right for `user` (checked against the user's
@@ -193,11 +197,14 @@ impl Credentials {
     pub fn check_plain(&self, user: &str, password: &str) -> bool {
         let Some(entries) = self.users.get(user) else {
             // As slow as a real check, so that timing does not tell who exists.
-            let dummy = ScramCredential::with_salt(Mechanism::Sha256, "", vec![0; 16], ITERATIONS_MIN);
+            let dummy =
+                ScramCredential::with_salt(Mechanism::Sha256, "", vec![0; 16], ITERATIONS_MIN);
             let _ = dummy.matches_password(password);
             return false;
         };
-        entries.first().is_some_and(|c| c.matches_password(password))
+        entries
+            .first()
+            .is_some_and(|c| c.matches_password(password))
     }
 
     /// The user names, sorted.
@@ -220,12 +227,14 @@ impl Credentials {
         }
         let mut entries = Vec::with_capacity(2);
         for m in Mechanism::ALL {
-            entries.push(ScramCredential::new(m, password, iterations).map_err(|source| {
-                CredentialsError::Io {
-                    path: PathBuf::from("<random salt>"),
-                    source,
-                }
-            })?);
+            entries.push(
+                ScramCredential::new(m, password, iterations).map_err(|source| {
+                    CredentialsError::Io {
+                        path: PathBuf::from("<random salt>"),
+                        source,
+                    }
+                })?,
+            );
         }
         Ok(self.users.insert(user.to_string(), entries).is_none())
     }
@@ -272,7 +281,9 @@ impl Credentials {
             f.sync_all().map_err(io)?;
         }
         std::fs::rename(&tmp, path).map_err(io)?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
     }
 }
 
@@ -311,10 +322,22 @@ mod tests {
         for (text, needle) in [
             ("alice\n", "expected NAME"),
             ("alice SCRAM-MD5 iterations=4096\n", "unknown mechanism"),
-            ("alice SCRAM-SHA-256 iterations=10 salt=AA== stored_key=AA== server_key=AA==\n", "iterations"),
-            ("alice SCRAM-SHA-256 iterations=4096 salt=!! stored_key=AA== server_key=AA==\n", "salt"),
-            ("alice SCRAM-SHA-256 iterations=4096 salt=AA== stored_key=AA== server_key=AA==\n", "32 bytes"),
-            ("# ok\n\nalice SCRAM-SHA-256 iterations=4096 salt=AA==\n", ":3:"),
+            (
+                "alice SCRAM-SHA-256 iterations=10 salt=AA== stored_key=AA== server_key=AA==\n",
+                "iterations",
+            ),
+            (
+                "alice SCRAM-SHA-256 iterations=4096 salt=!! stored_key=AA== server_key=AA==\n",
+                "salt",
+            ),
+            (
+                "alice SCRAM-SHA-256 iterations=4096 salt=AA== stored_key=AA== server_key=AA==\n",
+                "32 bytes",
+            ),
+            (
+                "# ok\n\nalice SCRAM-SHA-256 iterations=4096 salt=AA==\n",
+                ":3:",
+            ),
         ] {
             std::fs::write(&path, text).unwrap();
             let e = Credentials::load(&path).unwrap_err().to_string();

@@ -20,8 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 
 use crate::api::text;
@@ -95,11 +94,7 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
 }
 
 impl<T> Watched<T> {
-    fn new(
-        path: PathBuf,
-        first: T,
-        load: fn(&Path, &T) -> Result<T, SecurityError>,
-    ) -> Watched<T> {
+    fn new(path: PathBuf, first: T, load: fn(&Path, &T) -> Result<T, SecurityError>) -> Watched<T> {
         Watched {
             state: Mutex::new(WatchState {
                 stamp: stamp(&path),
@@ -308,8 +303,7 @@ pub(crate) fn sasl_authenticate(
                 Err(ScramError::InvalidCredentials) => failed(
                     session,
                     KafkaCode::SaslAuthenticationFailed,
-                    "Authentication failed during authentication due to invalid credentials"
-                        .into(),
+                    "Authentication failed during authentication due to invalid credentials".into(),
                 ),
                 Err(e) => failed(session, KafkaCode::SaslAuthenticationFailed, e.to_string()),
             }

@@ -114,9 +114,9 @@ impl ScramCredential {
 
     /// Whether `password` is the one this credential was made from (for SASL PLAIN).
     pub fn matches_password(&self, password: &str) -> bool {
-        let salted = self
-            .mechanism
-            .salted_password(password.as_bytes(), &self.salt, self.iterations);
+        let salted =
+            self.mechanism
+                .salted_password(password.as_bytes(), &self.salt, self.iterations);
         let client_key = self.mechanism.hmac(&salted, &[b"Client Key"]);
         constant_time_eq(&self.mechanism.hash(&client_key), &self.stored_key)
     }
