@@ -9,6 +9,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
@@ -18,6 +20,7 @@ use tokio::task::JoinHandle;
 use crate::Shared;
 use crate::api;
 use crate::auth::Session;
+use crate::memory::{Held, Pools};
 
 /// Why a connection was closed by the server.
 #[derive(Debug, thiserror::Error)]
@@ -56,13 +59,20 @@ pub(crate) enum ConnError {
     Unauthenticated { api: &'static str },
     #[error("SASL authentication failed for principal '{principal}'")]
     AuthenticationFailed { principal: String },
+    #[error(
+        "a reply of {bytes} bytes was not taken within stall_ms_max ({ms} ms): the client does not read"
+    )]
+    SlowReader { bytes: usize, ms: u64 },
+    #[error("a request of {bytes} bytes did not arrive whole within stall_ms_max ({ms} ms)")]
+    SlowSender { bytes: usize, ms: u64 },
 }
 
-/// A reply in the making: ready (None for requests that get no reply, produce with acks=0), or
-/// a task computing it.
+/// A reply in the making: ready (None for requests that get no reply, produce with acks=0), a
+/// task computing it, or a task computing one that holds buffer bytes until written (a fetch).
 pub(crate) enum Pending {
     Ready(Option<Bytes>),
     Task(JoinHandle<Result<Option<Bytes>, ConnError>>),
+    Held(JoinHandle<Result<(Bytes, Held), ConnError>>),
 }
 
 /// The smallest request: api key, version, correlation id, client-id length.
@@ -80,13 +90,26 @@ where
 {
     let (read, mut write) = tokio::io::split(socket);
     let mut session = Session::new(&shared.security);
+    let pools = Pools::new(
+        shared.buffers.clone(),
+        shared.config.connection_buffer_bytes(),
+    );
     let in_flight_max = shared.config.in_flight_requests_max.max(1);
     let (frames_tx, mut frames) = mpsc::channel(in_flight_max);
+    let authenticated = Arc::new(AtomicBool::new(session.authenticated));
     let reader = tokio::spawn(read_frames(
         read,
-        shared.config.request_bytes_max,
+        Limits {
+            request_bytes_max: shared.config.request_bytes_max,
+            stall_ms_max: shared.config.stall_ms_max,
+            authenticated: authenticated.clone(),
+        },
+        pools.clone(),
         frames_tx,
     ));
+    let write_max = Duration::from_millis(shared.config.stall_ms_max);
+    let idle_max = Duration::from_millis(shared.config.connection_idle_ms_max);
+    let mut idle_since = tokio::time::Instant::now();
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut stopping = false;
     let mut failure: Option<ConnError> = None;
@@ -98,8 +121,21 @@ where
         tokio::select! {
             reply = next_reply(&mut pending), if !pending.is_empty() => {
                 match reply {
-                    Ok(Some(bytes)) => write.write_all(&bytes).await?,
-                    Ok(None) => {}
+                    Ok(Some((bytes, held))) => {
+                        match tokio::time::timeout(write_max, write.write_all(&bytes)).await {
+                            Ok(written) => written?,
+                            Err(_) => {
+                                failure = Some(ConnError::SlowReader {
+                                    bytes: bytes.len(),
+                                    ms: shared.config.stall_ms_max,
+                                });
+                                break;
+                            }
+                        }
+                        drop(held);
+                        idle_since = tokio::time::Instant::now();
+                    }
+                    Ok(None) => idle_since = tokio::time::Instant::now(),
                     Err(e) => {
                         failure = Some(e);
                         break;
@@ -108,8 +144,14 @@ where
             }
             frame = frames.recv(), if !input_done && !stopping && pending.len() < in_flight_max => {
                 match frame {
-                    Some(Ok(frame)) => match api::dispatch(shared, peer, &mut session, frame) {
+                    Some(Ok((frame, held))) => match api::dispatch(shared, peer, &mut session, &pools, frame) {
                         Ok(p) => {
+                            // Handled: the request's bytes are the log's or the reply's now.
+                            drop(held);
+                            if session.authenticated {
+                                authenticated.store(true, Ordering::Relaxed);
+                            }
+                            idle_since = tokio::time::Instant::now();
                             pending.push_back(p);
                             if session.close_after_reply {
                                 // A failed authentication: its reply, then nothing more.
@@ -133,6 +175,10 @@ where
                 }
             }
             _ = stopped.changed(), if !stopping => stopping = true,
+            _ = tokio::time::sleep_until(idle_since + idle_max), if pending.is_empty() => {
+                // Idle: nothing asked, nothing owed. Closed quietly, as Kafka does.
+                break;
+            }
             _ = tokio::time::sleep_until(authenticate_by), if !session.authenticated => {
                 failure = Some(ConnError::AuthenticationTimeout);
                 break;
@@ -147,14 +193,20 @@ where
     }
 }
 
-/// Waits for the oldest reply. Cancel-safe: the reply leaves the queue only once complete.
-async fn next_reply(pending: &mut VecDeque<Pending>) -> Result<Option<Bytes>, ConnError> {
+/// Waits for the oldest reply, with the buffer bytes it holds. Cancel-safe: the reply leaves
+/// the queue only once complete.
+async fn next_reply(pending: &mut VecDeque<Pending>) -> Result<Option<(Bytes, Held)>, ConnError> {
+    let handler_failed = |e: tokio::task::JoinError| ConnError::Handler(e.to_string());
     let reply = match pending.front_mut() {
         None => return Ok(None),
-        Some(Pending::Ready(bytes)) => Ok(bytes.take()),
+        Some(Pending::Ready(bytes)) => Ok(bytes.take().map(|b| (b, Held::none()))),
         Some(Pending::Task(task)) => match task.await {
-            Ok(r) => r,
-            Err(e) => Err(ConnError::Handler(e.to_string())),
+            Ok(r) => r.map(|b| b.map(|b| (b, Held::none()))),
+            Err(e) => Err(handler_failed(e)),
+        },
+        Some(Pending::Held(task)) => match task.await {
+            Ok(r) => r.map(Some),
+            Err(e) => Err(handler_failed(e)),
         },
     };
     pending.pop_front();
@@ -176,12 +228,26 @@ pub(crate) fn frame_length(prefix: [u8; 4], request_bytes_max: usize) -> Result<
     }
 }
 
+/// The largest frame a connection may send before it has authenticated (Kafka's
+/// `sasl.server.max.receive.size`): SASL messages and ApiVersions are small.
+const UNAUTHENTICATED_REQUEST_BYTES_MAX: usize = 512 * 1024;
+
+/// What the frame reader enforces.
+struct Limits {
+    request_bytes_max: usize,
+    stall_ms_max: u64,
+    /// Set by the connection once SASL has succeeded (or from the start without SASL).
+    authenticated: Arc<AtomicBool>,
+}
+
 /// Reads length-prefixed frames until the peer closes, a frame breaks a limit, or the
-/// connection's task goes away. The length is checked before any buffer is allocated.
+/// connection's task goes away. The length is checked, and its bytes taken from the buffer
+/// pools, before the buffer is allocated.
 async fn read_frames<S: AsyncRead>(
     mut read: ReadHalf<S>,
-    request_bytes_max: usize,
-    frames: mpsc::Sender<Result<Bytes, ConnError>>,
+    limits: Limits,
+    pools: Pools,
+    frames: mpsc::Sender<Result<(Bytes, Held), ConnError>>,
 ) {
     loop {
         let mut prefix = [0u8; 4];
@@ -193,6 +259,13 @@ async fn read_frames<S: AsyncRead>(
                 return;
             }
         }
+        let request_bytes_max = if limits.authenticated.load(Ordering::Relaxed) {
+            limits.request_bytes_max
+        } else {
+            limits
+                .request_bytes_max
+                .min(UNAUTHENTICATED_REQUEST_BYTES_MAX)
+        };
         let len = match frame_length(prefix, request_bytes_max) {
             Ok(len) => len,
             Err(e) => {
@@ -200,12 +273,26 @@ async fn read_frames<S: AsyncRead>(
                 return;
             }
         };
+        let held = pools.acquire(len).await;
         let mut body = BytesMut::zeroed(len);
-        if let Err(e) = read.read_exact(&mut body).await {
-            let _ = frames.send(Err(e.into())).await;
-            return;
+        let stall = Duration::from_millis(limits.stall_ms_max);
+        match tokio::time::timeout(stall, read.read_exact(&mut body)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                let _ = frames.send(Err(e.into())).await;
+                return;
+            }
+            Err(_) => {
+                let _ = frames
+                    .send(Err(ConnError::SlowSender {
+                        bytes: len,
+                        ms: limits.stall_ms_max,
+                    }))
+                    .await;
+                return;
+            }
         }
-        if frames.send(Ok(body.freeze())).await.is_err() {
+        if frames.send(Ok((body.freeze(), held))).await.is_err() {
             return;
         }
     }

@@ -36,6 +36,7 @@ impl RequestHarness {
                 config.acls.as_ref(),
             )
             .map_err(std::io::Error::other)?,
+            buffers: crate::memory::server_pool(&config),
             config,
             connections: AtomicUsize::new(0),
         });
@@ -47,6 +48,10 @@ impl RequestHarness {
     pub fn feed(&self, mut bytes: &[u8]) -> (Vec<Bytes>, Option<String>) {
         let mut replies = Vec::new();
         let mut session = crate::auth::Session::new(&self.shared.security);
+        let pools = crate::memory::Pools::new(
+            self.shared.buffers.clone(),
+            self.shared.config.connection_buffer_bytes(),
+        );
         while bytes.len() >= 4 {
             let prefix = [bytes[0], bytes[1], bytes[2], bytes[3]];
             let len = match frame_length(prefix, self.shared.config.request_bytes_max) {
@@ -60,13 +65,18 @@ impl RequestHarness {
             let shared = self.shared.clone();
             let frame = Bytes::copy_from_slice(frame);
             let session = &mut session;
+            let pools = &pools;
             let answered = self.runtime.block_on(async move {
                 let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-                match api::dispatch(&shared, peer, session, frame)? {
+                match api::dispatch(&shared, peer, session, pools, frame)? {
                     Pending::Ready(reply) => Ok(reply),
                     Pending::Task(task) => {
                         task.await.map_err(|e| ConnError::Handler(e.to_string()))?
                     }
+                    Pending::Held(task) => task
+                        .await
+                        .map_err(|e| ConnError::Handler(e.to_string()))?
+                        .map(|(bytes, _held)| Some(bytes)),
                 }
             });
             match answered {

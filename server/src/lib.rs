@@ -22,6 +22,7 @@
 //! └─ txn.rs       InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit
 //! auth/           TLS, SASL (PLAIN, SCRAM-SHA-256/512) and ACLs; the users and ACL files
 //! errors.rs       log errors → Kafka error codes, in one place
+//! memory.rs       the bytes held for clients: each connection's share, the server's pool
 //! harness.rs      RequestHarness: a connection's bytes answered without a socket (fuzzing)
 //! ```
 #![warn(missing_docs)]
@@ -31,6 +32,7 @@ pub mod auth;
 mod connection;
 mod errors;
 mod harness;
+mod memory;
 
 pub use auth::{AclConfig, SecurityError, TlsConfig};
 pub use harness::RequestHarness;
@@ -88,6 +90,25 @@ pub struct ServerConfig {
     pub authentication_ms_max: u64,
     /// Listen on a non-loopback address without SASL: anyone who can reach it gets the data.
     pub insecure_non_loopback: bool,
+    /// The bytes all connections together may hold in request frames not yet handled and fetch
+    /// replies not yet written (Kafka's `queued.max.request.bytes`, for replies too). Past it,
+    /// frames wait to be read and fetches return fewer records. Each connection may hold at
+    /// most the larger of `request_bytes_max` and `fetch_response_bytes_max`; the pool is never
+    /// smaller than that.
+    pub buffer_bytes_max: usize,
+    /// How long one reply may take to be written, and one request to arrive whole once its
+    /// length is read, before the connection is closed: a client that stops reading, or stops
+    /// sending halfway through a request, gives its buffers back after this long.
+    pub stall_ms_max: u64,
+    /// A connection with no request for this long is closed (Kafka's `connections.max.idle.ms`).
+    pub connection_idle_ms_max: u64,
+}
+
+impl ServerConfig {
+    /// The bytes one connection may hold: room for its largest request or fetch reply.
+    pub(crate) fn connection_buffer_bytes(&self) -> usize {
+        self.request_bytes_max.max(self.fetch_response_bytes_max)
+    }
 }
 
 impl Default for ServerConfig {
@@ -109,6 +130,9 @@ impl Default for ServerConfig {
             acls: None,
             authentication_ms_max: 10_000,
             insecure_non_loopback: false,
+            buffer_bytes_max: 512 * 1024 * 1024,
+            stall_ms_max: 60_000,
+            connection_idle_ms_max: 10 * 60 * 1000,
         }
     }
 }
@@ -150,6 +174,8 @@ pub(crate) struct Shared {
     pub(crate) connections: AtomicUsize,
     /// TLS, users, ACLs.
     pub(crate) security: auth::Security,
+    /// The server's pool of buffer bytes (see [`memory`]).
+    pub(crate) buffers: Arc<Semaphore>,
 }
 
 /// A running server. Dropping it without [`Server::shutdown`] stops it abruptly.
@@ -198,11 +224,12 @@ impl Server {
         };
         let shared = Arc::new(Shared {
             log,
-            config,
             host,
             port,
             connections: AtomicUsize::new(0),
             security,
+            buffers: memory::server_pool(&config),
+            config,
         });
         let (stop, stopped) = watch::channel(false);
         let accept = runtime.spawn(accept_loop(listener, shared.clone(), stopped));

@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// Most client connections open at once
     #[arg(long, default_value_t = 1024, value_name = "N")]
     connections_max: usize,
+    /// Bytes all connections together may hold in requests not yet handled and fetch replies not
+    /// yet written (each connection at most the larger of --request-bytes-max and 50 MiB)
+    #[arg(long, default_value_t = 512 * 1024 * 1024, value_name = "BYTES")]
+    buffer_bytes_max: usize,
     /// TLS with this PEM certificate chain (needs --tls-key)
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -97,6 +101,7 @@ pub fn run(dir: &DataDir, args: ServeArgs) -> Result<()> {
         default_partitions: args.default_partitions,
         request_bytes_max: args.request_bytes_max,
         connections_max: args.connections_max,
+        buffer_bytes_max: args.buffer_bytes_max,
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert_chain_pem), Some(key_pem)) => Some(TlsConfig {
                 cert_chain_pem,

@@ -25,6 +25,7 @@ use crate::Shared;
 use crate::auth::acl::Operation;
 use crate::connection::Pending;
 use crate::errors::{KafkaCode, code, error_code};
+use crate::memory::{Held, Pools};
 
 /// How much one decompressed batch may grow to when ListOffsets reads a record's timestamp.
 const DECOMPRESSED_BYTES_MAX: usize = 256 * 1024 * 1024;
@@ -40,18 +41,20 @@ pub(crate) fn fetch(ctx: &Ctx<'_>, correlation_id: i32, request: FetchRequest) -
         .map(|t| t.topic.0.to_string())
         .filter(|t| !ctx.topic_allowed(Operation::Read, t))
         .collect();
-    Pending::Task(tokio::spawn(async move {
-        let response = long_poll(&shared, version, &request, &denied).await;
-        encode(correlation_id, version, "Fetch", &response).map(Some)
+    let pools = ctx.pools.clone();
+    Pending::Held(tokio::spawn(async move {
+        let (response, held) = long_poll(&shared, &pools, version, &request, &denied).await;
+        encode(correlation_id, version, "Fetch", &response).map(|bytes| (bytes, held))
     }))
 }
 
 async fn long_poll(
     shared: &Arc<Shared>,
+    pools: &Pools,
     version: i16,
     request: &FetchRequest,
     denied: &[String],
-) -> FetchResponse {
+) -> (FetchResponse, Held) {
     let wait = Duration::from_millis(
         u64::try_from(request.max_wait_ms)
             .unwrap_or(0)
@@ -61,12 +64,13 @@ async fn long_poll(
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     loop {
         let seen = shared.log.data_version();
-        let (response, bytes, failed) =
-            tokio::task::block_in_place(|| read_once(shared, version, request, denied));
+        let (response, held, failed) =
+            tokio::task::block_in_place(|| read_once(shared, pools, version, request, denied));
         let now = Instant::now();
-        if bytes >= min_bytes.max(1) || failed || now >= deadline {
-            return response;
+        if held.bytes() >= min_bytes.max(1) || failed || now >= deadline {
+            return (response, held);
         }
+        drop(held);
         let log = shared.log.clone();
         let remaining = deadline - now;
         // Woken by any append in this process; then read again.
@@ -74,14 +78,17 @@ async fn long_poll(
     }
 }
 
-/// One pass over the asked partitions: the response, its record bytes, and whether any
-/// partition failed (an error is answered at once rather than waited on).
+/// One pass over the asked partitions: the response, the buffer bytes its records hold, and
+/// whether any partition failed (an error is answered at once rather than waited on). Each
+/// partition's records are read only if the buffer pools have room for them now; a partition
+/// that finds none gets its offsets and no records, as past the response's byte budget.
 fn read_once(
     shared: &Shared,
+    pools: &Pools,
     version: i16,
     request: &FetchRequest,
     denied: &[String],
-) -> (FetchResponse, usize, bool) {
+) -> (FetchResponse, Held, bool) {
     let log = &shared.log;
     let isolation = if version >= 4 && request.isolation_level == 1 {
         IsolationLevel::ReadCommitted
@@ -91,6 +98,7 @@ fn read_once(
     let asked = usize::try_from(request.max_bytes).unwrap_or(0);
     let mut budget = asked.min(shared.config.fetch_response_bytes_max);
     let mut total = 0usize;
+    let mut held = Held::none();
     let mut failed = false;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -102,20 +110,51 @@ fn read_once(
             // Past the response's budget a partition gets its offsets but no records (the
             // first partition with data always gets one batch, however large, as in Kafka).
             let max = partition_max.min(budget);
+            let reserved = if max == 0 {
+                Some(Held::none())
+            } else {
+                pools.try_acquire(max)
+            };
             let read = if denied.iter().any(|d| d == name) {
                 Err(code(KafkaCode::TopicAuthorizationFailed))
             } else {
-                read_partition(
-                    log,
-                    name,
-                    p.partition,
-                    p.fetch_offset,
-                    max,
-                    isolation,
-                    total == 0,
-                )
+                match reserved {
+                    // No room now: offsets only.
+                    None => {
+                        read_partition(log, name, p.partition, p.fetch_offset, 0, isolation, false)
+                    }
+                    Some(_) => read_partition(
+                        log,
+                        name,
+                        p.partition,
+                        p.fetch_offset,
+                        max,
+                        isolation,
+                        total == 0,
+                    ),
+                }
                 .map_err(|e| error_code(&e))
             };
+            let read = read.map(|mut read| {
+                if let Some(mut reserved) = reserved {
+                    let n = read.records.len();
+                    if n <= reserved.bytes() {
+                        reserved.shrink_to(n);
+                    } else {
+                        // A first batch larger than the budget (returned whole, as Kafka does).
+                        match pools.try_acquire(n - reserved.bytes()) {
+                            Some(more) => reserved.merge(more),
+                            None => {
+                                read.records = Bytes::new();
+                                read.aborted.clear();
+                                reserved.shrink_to(0);
+                            }
+                        }
+                    }
+                    held.merge(reserved);
+                }
+                read
+            });
             let data = match read {
                 Ok(read) => {
                     total += read.records.len();
@@ -151,7 +190,7 @@ fn read_once(
     }
     (
         FetchResponse::default().with_responses(topics),
-        total,
+        held,
         failed,
     )
 }

@@ -26,6 +26,7 @@ use crate::auth::acl::{Acls, Operation, ResourceType};
 use crate::auth::{self, Session};
 use crate::connection::{ConnError, Pending};
 use crate::errors::{KafkaCode, code};
+use crate::memory::Pools;
 
 /// (API, lowest, highest version) served. Nothing is listed that is not implemented: no
 /// KIP-848 consumer groups, no topic IDs (Produce/Fetch v13+), no `transaction.version` 2
@@ -90,6 +91,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) principal: &'a str,
     /// The ACLs in force for this request; `None`: everything is allowed.
     pub(crate) acls: Option<Arc<Acls>>,
+    /// The connection's share of buffer bytes and the server's pool (fetch replies take from
+    /// them).
+    pub(crate) pools: &'a Pools,
 }
 
 impl Ctx<'_> {
@@ -150,6 +154,7 @@ pub(crate) fn dispatch(
     shared: &Arc<Shared>,
     peer: std::net::SocketAddr,
     session: &mut Session,
+    pools: &Pools,
     mut frame: Bytes,
 ) -> Result<Pending, ConnError> {
     if frame.len() < 10 {
@@ -218,6 +223,7 @@ pub(crate) fn dispatch(
         peer,
         principal: &session.principal,
         acls: shared.security.acls.as_ref().map(|a| a.current(false)),
+        pools,
     };
     macro_rules! inline {
         ($req:ty, $handler:path) => {{
