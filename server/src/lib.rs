@@ -175,7 +175,7 @@ pub(crate) struct Shared {
     /// TLS, users, ACLs.
     pub(crate) security: auth::Security,
     /// The server's pool of buffer bytes (see [`memory`]).
-    pub(crate) buffers: Arc<Semaphore>,
+    pub(crate) buffers: Arc<memory::ServerPool>,
 }
 
 /// A running server. Dropping it without [`Server::shutdown`] stops it abruptly.

@@ -43,7 +43,10 @@ pub(crate) fn fetch(ctx: &Ctx<'_>, correlation_id: i32, request: FetchRequest) -
         .collect();
     let pools = ctx.pools.clone();
     Pending::Held(tokio::spawn(async move {
-        let (response, held) = long_poll(&shared, &pools, version, &request, &denied).await;
+        // One fetch reply per connection in memory: wait for the previous one to be written.
+        let turn = pools.fetch_turn().await;
+        let (response, mut held) = long_poll(&shared, &pools, version, &request, &denied).await;
+        held.merge(turn);
         encode(correlation_id, version, "Fetch", &response).map(|bytes| (bytes, held))
     }))
 }
@@ -96,7 +99,9 @@ fn read_once(
         IsolationLevel::ReadUncommitted
     };
     let asked = usize::try_from(request.max_bytes).unwrap_or(0);
-    let mut budget = asked.min(shared.config.fetch_response_bytes_max);
+    let mut budget = asked
+        .min(shared.config.fetch_response_bytes_max)
+        .min(pools.fair_share());
     let mut total = 0usize;
     let mut held = Held::none();
     let mut failed = false;
