@@ -280,6 +280,15 @@ fn tls_sasl_plain_and_scram_and_acls_hold_for_librdkafka_and_kafka_python() {
     run_script("security.py", "unused", &[]);
 }
 
+#[test]
+fn idle_connections_clients_that_never_read_huge_fetches_and_5000_partitions_stay_within_memory() {
+    // The script starts its own server (WEIR_BIN) with a 256 MiB buffer pool, loads it with
+    // 2,000 idle connections, 40 clients that send huge fetches and never read, and a topic of
+    // 5,000 partitions, while librdkafka clients do their work beside; the server's RSS must
+    // stay under the bound the script states.
+    run_script("resource_bounds.py", "unused", &[]);
+}
+
 /// Settings that cannot work fail at once, with one line saying why.
 #[test]
 fn security_settings_that_cannot_work_are_refused_with_a_clear_error() {

@@ -11,6 +11,7 @@
 //! - a fetch takes at most the free pool divided by two more than the number of other
 //!   connections holding bytes: with k clients that stopped reading, a fraction 1/(k+1) of the
 //!   pool stays free, and the clients that read go on with smaller fetches instead of none.
+//!
 //! What would go past the pool waits (a frame is not read) or is put off (a fetch returns fewer
 //! records, or only offsets).
 
