@@ -62,14 +62,16 @@ def done(name):
     print(f"ok: {name} (pid {os.getpid()})")
 
 
-def read_all(bootstrap, topic, partitions, isolation="read_committed"):
+def read_all(bootstrap, topic, partitions, isolation="read_committed", conf=None):
     """Every value of `topic` from the beginning to the end each partition has now, as a
-    librdkafka consumer at `isolation` sees them (no group: assign and read to the end)."""
+    librdkafka consumer at `isolation` sees them (no group: assign and read to the end). `conf`
+    adds client settings (security ones, say)."""
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("reader"),
                   "isolation.level": isolation, "enable.partition.eof": True,
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                  **(conf or {})})
     c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     values, eof = [], set()
     while len(eof) < partitions:

@@ -21,11 +21,11 @@ import subprocess
 import tempfile
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from common import (check, done, free_loopback_addr, own_server_parser, parse_own_server_args,
-                    start_weir_serve)
+                    read_all, start_weir_serve)
 
 parser = own_server_parser()
 a = parse_own_server_args(parser)
@@ -213,21 +213,8 @@ def check_wrong_credentials(addr, tls, mechanisms=MECHANISMS):
     check("must-not-land" not in everything, "a record from wrong credentials was stored")
 
 
-def read_to_end(conf, topic, partitions):
-    c = Consumer({**conf, "group.id": "sec-reader", "enable.partition.eof": True,
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    values, eof = [], set()
-    while len(eof) < partitions:
-        m = c.poll(10)
-        check(m is not None, f"reading {topic} to its end timed out")
-        if m.error():
-            check(m.error().code() == KafkaError._PARTITION_EOF, f"reading {topic}: {m.error()}")
-            eof.add(m.partition())
-            continue
-        values.append(m.value().decode())
-    c.close()
-    return values
+def read_to_end(conf, topic, partitions, isolation="read_uncommitted"):
+    return read_all(conf["bootstrap.servers"], topic, partitions, isolation, conf)
 
 
 def check_acls(addr, tls):
@@ -276,7 +263,7 @@ def check_acls(addr, tls):
         for i in range(5):
             p.produce("sec-secret", f"txn-{commit}-{i}".encode())
         (p.commit_transaction if commit else p.abort_transaction)(30)
-    got = read_to_end({**alice, "isolation.level": "read_committed"}, "sec-secret", 1)
+    got = read_to_end(alice, "sec-secret", 1, "read_committed")
     check([v for v in got if v.startswith("txn-")] == [f"txn-True-{i}" for i in range(5)],
           f"alice's transactions read back as {got}")
     # kafka-python sees the same refusals.

@@ -311,11 +311,7 @@ pub(crate) fn offset_commit(ctx: &Ctx<'_>, request: OffsetCommitRequest) -> Offs
     // Kafka's rule: READ on the group, and READ on every topic committed for.
     let denied = ctx
         .check_group(Operation::Read, &request.group_id)
-        .and_then(|()| {
-            offsets
-                .iter()
-                .try_for_each(|(tp, _)| ctx.check_topic(Operation::Read, tp.topic()))
-        });
+        .and_then(|()| ctx.check_offset_topics(Operation::Read, &offsets));
     let err = match denied {
         Err((err, _)) => err,
         Ok(()) => {

@@ -117,6 +117,17 @@ impl Ctx<'_> {
         self.check(op, ResourceType::Topic, topic)
     }
 
+    /// TOPIC_AUTHORIZATION_FAILED unless `op` is allowed on every topic of `offsets`.
+    pub(crate) fn check_offset_topics(
+        &self,
+        op: Operation,
+        offsets: &[(weir_log::TopicPartition, i64)],
+    ) -> Result<(), (i16, String)> {
+        offsets
+            .iter()
+            .try_for_each(|(tp, _)| self.check_topic(op, tp.topic()))
+    }
+
     /// GROUP_AUTHORIZATION_FAILED with its message unless `op` on `group` is allowed.
     pub(crate) fn check_group(&self, op: Operation, group: &str) -> Result<(), (i16, String)> {
         self.check(op, ResourceType::Group, group)

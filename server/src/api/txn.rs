@@ -168,11 +168,7 @@ pub(crate) fn txn_offset_commit(
     let denied = ctx
         .check_txn_id(Operation::Write, &request.transactional_id)
         .and_then(|()| ctx.check_group(Operation::Read, &request.group_id))
-        .and_then(|()| {
-            offsets
-                .iter()
-                .try_for_each(|(tp, _)| ctx.check_topic(Operation::Read, tp.topic()))
-        });
+        .and_then(|()| ctx.check_offset_topics(Operation::Read, &offsets));
     let err = match denied {
         Err((err, _)) => err,
         Ok(()) => match ctx.shared.log.txn_offset_commit(

@@ -17,7 +17,9 @@
 //! or `ANONYMOUS` for connections without SASL. RESOURCE is `topic:`, `group:` or
 //! `transactional-id:` and a name, a prefix ending in `*`, or `*`; a bare `*` is every resource.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use super::{FileError, read_file};
 
 /// What a request does to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,30 +125,6 @@ struct Rule {
     name: Pattern,
 }
 
-/// An ACL file that does not parse.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AclError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// A rule does not parse.
-    #[error("{path}:{line}: {reason}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The 1-based line number.
-        line: usize,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
 /// The largest ACL file read, in bytes.
 pub const ACL_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
@@ -160,30 +138,16 @@ pub struct Acls {
 
 impl Acls {
     /// Reads an ACL file.
-    pub fn load(path: &Path, allow_if_no_rule: bool) -> Result<Acls, AclError> {
-        let io = |source| AclError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let len = std::fs::metadata(path).map_err(io)?.len();
-        if len > ACL_FILE_BYTES_MAX {
-            return Err(io(std::io::Error::other(format!(
-                "{len} bytes is over the {ACL_FILE_BYTES_MAX}-byte limit"
-            ))));
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+    pub fn load(path: &Path, allow_if_no_rule: bool) -> Result<Acls, FileError> {
+        let text = read_file(path, ACL_FILE_BYTES_MAX)?;
         Acls::parse(path, &text, allow_if_no_rule)
     }
 
     /// Parses rules from text (`path` names it in errors).
-    pub fn parse(path: &Path, text: &str, allow_if_no_rule: bool) -> Result<Acls, AclError> {
+    pub fn parse(path: &Path, text: &str, allow_if_no_rule: bool) -> Result<Acls, FileError> {
         let mut rules = Vec::new();
         for (i, line) in text.lines().enumerate() {
-            let err = |reason: String| AclError::Parse {
-                path: path.to_path_buf(),
-                line: i + 1,
-                reason,
-            };
+            let err = |reason: String| FileError::parse(path, i + 1, reason);
             let line = line.split('#').next().unwrap_or("").trim();
             if line.is_empty() {
                 continue;

@@ -11,40 +11,26 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::scram::{ITERATIONS_MAX, ITERATIONS_MIN, Mechanism, ScramCredential};
+use super::{FileError, read_file};
 
 /// The longest user name accepted, in bytes.
 pub const USER_NAME_BYTES_MAX: usize = 255;
 /// The largest credentials file read, in bytes.
 pub const CREDENTIALS_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
-/// A credentials file that cannot be read or does not parse.
+/// A credentials file that cannot be used, or a user that cannot be added.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CredentialsError {
-    /// The file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// A line does not parse.
-    #[error("{path}:{line}: {reason}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The 1-based line number.
-        line: usize,
-        /// What is wrong with it.
-        reason: String,
-    },
+    /// The file cannot be read or written, or does not parse.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// A user name that cannot be used.
     #[error("bad user name '{0}': {1}")]
     BadName(String, &'static str),
@@ -80,24 +66,14 @@ pub fn check_user_name(name: &str) -> Result<(), CredentialsError> {
 impl Credentials {
     /// Reads a credentials file; a missing file is an error (the operator named it).
     pub fn load(path: &Path) -> Result<Credentials, CredentialsError> {
-        let io = |source| CredentialsError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let len = std::fs::metadata(path).map_err(io)?.len();
-        if len > CREDENTIALS_FILE_BYTES_MAX {
-            return Err(io(std::io::Error::other(format!(
-                "{len} bytes is over the {CREDENTIALS_FILE_BYTES_MAX}-byte limit"
-            ))));
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let text = read_file(path, CREDENTIALS_FILE_BYTES_MAX)?;
         Credentials::parse(path, &text)
     }
 
     /// Reads a credentials file, or nothing if there is none yet (for `weir user add`).
     pub fn load_or_empty(path: &Path) -> Result<Credentials, CredentialsError> {
         match Credentials::load(path) {
-            Err(CredentialsError::Io { source, .. })
+            Err(CredentialsError::File(FileError::Io { source, .. }))
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 Ok(Credentials::default())
@@ -109,11 +85,8 @@ impl Credentials {
     fn parse(path: &Path, text: &str) -> Result<Credentials, CredentialsError> {
         let mut users: HashMap<String, Vec<ScramCredential>> = HashMap::new();
         for (i, line) in text.lines().enumerate() {
-            let parse_error = |reason: String| CredentialsError::Parse {
-                path: path.to_path_buf(),
-                line: i + 1,
-                reason,
-            };
+            let parse_error =
+                |reason: String| CredentialsError::File(FileError::parse(path, i + 1, reason));
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -228,12 +201,8 @@ impl Credentials {
         let mut entries = Vec::with_capacity(2);
         for m in Mechanism::ALL {
             entries.push(
-                ScramCredential::new(m, password, iterations).map_err(|source| {
-                    CredentialsError::Io {
-                        path: PathBuf::from("<random salt>"),
-                        source,
-                    }
-                })?,
+                ScramCredential::new(m, password, iterations)
+                    .map_err(|e| FileError::io(Path::new("<random salt>"), e))?,
             );
         }
         Ok(self.users.insert(user.to_string(), entries).is_none())
@@ -247,10 +216,7 @@ impl Credentials {
     /// Writes the file whole: a temporary file beside it, fsynced, renamed over it, so that a
     /// server reading it never sees half a file. Readable by its owner only.
     pub fn save(&self, path: &Path) -> Result<(), CredentialsError> {
-        let io = |source| CredentialsError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| CredentialsError::File(FileError::io(path, source));
         let mut text = String::from(
             "# weir SCRAM credentials (weir user add|remove|list): \
              NAME MECHANISM iterations= salt= stored_key= server_key=\n",
@@ -345,7 +311,7 @@ mod tests {
         }
         assert!(matches!(
             Credentials::load(&dir.path().join("none")),
-            Err(CredentialsError::Io { .. })
+            Err(CredentialsError::File(FileError::Io { .. }))
         ));
     }
 

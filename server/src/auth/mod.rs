@@ -59,6 +59,61 @@ pub struct AclConfig {
     pub allow_if_no_rule: bool,
 }
 
+/// An operator's file (the users, the ACLs) that cannot be read or does not parse.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A line does not parse.
+    #[error("{path}:{line}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl FileError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> FileError {
+        FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn parse(path: &Path, line: usize, reason: impl Into<String>) -> FileError {
+        FileError::Parse {
+            path: path.to_path_buf(),
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A file of at most `bytes_max` bytes, as text.
+pub(crate) fn read_file(path: &Path, bytes_max: u64) -> Result<String, FileError> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| FileError::io(path, e))?
+        .len();
+    if len > bytes_max {
+        return Err(FileError::io(
+            path,
+            std::io::Error::other(format!("{len} bytes is over the {bytes_max}-byte limit")),
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| FileError::io(path, e))
+}
+
 /// Why the security settings could not be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -68,7 +123,7 @@ pub enum SecurityError {
     Credentials(#[from] credentials::CredentialsError),
     /// The ACL file.
     #[error(transparent)]
-    Acls(#[from] acl::AclError),
+    Acls(#[from] FileError),
     /// The certificate or key.
     #[error("TLS: {0}")]
     Tls(String),
