@@ -14,6 +14,10 @@ pub struct ClientConfig {
     /// How long one request (metadata, admin, offsets, commit) may take before it fails with
     /// [`Error::Timeout`].
     pub request_timeout_ms: u64,
+    /// Further librdkafka properties, set after weir's own (so they win): how to reach a secured
+    /// cluster (`security.protocol`, `sasl.mechanism`, `sasl.username`, `sasl.password`,
+    /// `ssl.ca.location`, ...), as a Kafka tool's `--command-config` file gives them.
+    pub properties: Vec<(String, String)>,
 }
 
 impl Default for ClientConfig {
@@ -22,6 +26,7 @@ impl Default for ClientConfig {
             bootstrap: "127.0.0.1:9092".into(),
             client_id: "weir".into(),
             request_timeout_ms: 30_000,
+            properties: Vec::new(),
         }
     }
 }
@@ -35,6 +40,19 @@ impl ClientConfig {
         }
     }
 
+    /// Adds the properties of a Java properties file (`key=value` or `key: value` per line,
+    /// `#` and `!` start comments), as Kafka's tools read `--command-config`.
+    pub fn with_properties_file(mut self, path: &std::path::Path) -> Result<ClientConfig> {
+        let field = "properties";
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| config_error(field, format!("{}: {e}", path.display())))?;
+        self.properties
+            .extend(parse_properties(&text).map_err(|(line, reason)| {
+                config_error(field, format!("{}:{line}: {reason}", path.display()))
+            })?);
+        Ok(self)
+    }
+
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
         parse_bootstrap(&self.bootstrap)?;
@@ -43,6 +61,9 @@ impl ClientConfig {
         }
         if self.request_timeout_ms == 0 {
             return Err(config_error("request_timeout_ms", "must be positive"));
+        }
+        if let Some((key, _)) = self.properties.iter().find(|(k, _)| k.trim().is_empty()) {
+            return Err(config_error("properties", format!("empty key '{key}'")));
         }
         Ok(())
     }
@@ -61,6 +82,9 @@ impl ClientConfig {
             // Only errors reach the log callback, which keeps the last one (see Context) and
             // prints nothing.
             .set("log_level", "3");
+        for (key, value) in &self.properties {
+            c.set(key, value);
+        }
         // librdkafka's own trace (`debug`: fetch, protocol, cgrp, eos, ...) on stderr, for
         // finding where a client waits; off unless asked for.
         if let Some(contexts) = debug_contexts() {
@@ -82,6 +106,28 @@ pub(crate) fn debug_contexts() -> Option<&'static str> {
                 .filter(|v| !v.trim().is_empty())
         })
         .as_deref()
+}
+
+/// The `key=value` (or `key: value`) lines of a Java properties file, or the 1-based number of
+/// the first line that is neither, a comment nor blank. Line continuations and escapes are not
+/// read: client settings have no use for them.
+fn parse_properties(text: &str) -> std::result::Result<Vec<(String, String)>, (usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let at = line
+            .find(['=', ':'])
+            .ok_or_else(|| (i + 1, format!("'{line}' is not key=value")))?;
+        let (key, value) = (line[..at].trim(), line[at + 1..].trim());
+        if key.is_empty() {
+            return Err((i + 1, "a value without a key".into()));
+        }
+        out.push((key.to_string(), value.to_string()));
+    }
+    Ok(out)
 }
 
 /// Splits `HOST:PORT[,HOST:PORT...]`, refusing an empty list, a missing host or a bad port.
@@ -210,6 +256,22 @@ mod tests {
                 "{bad:?}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn properties_files_read_as_kafka_tools_read_them() {
+        let text = "# a comment\n! another\n\nsecurity.protocol=SASL_SSL\n\
+                    sasl.mechanism : SCRAM-SHA-512\nsasl.password=a=b:c\n";
+        assert_eq!(
+            parse_properties(text).unwrap(),
+            [
+                ("security.protocol".to_string(), "SASL_SSL".to_string()),
+                ("sasl.mechanism".to_string(), "SCRAM-SHA-512".to_string()),
+                ("sasl.password".to_string(), "a=b:c".to_string()),
+            ]
+        );
+        assert_eq!(parse_properties("a=1\nnonsense\n").unwrap_err().0, 2);
+        assert_eq!(parse_properties("=1\n").unwrap_err().0, 1);
     }
 
     #[test]

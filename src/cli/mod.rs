@@ -51,6 +51,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "HOST:PORT[,HOST:PORT...]")]
     bootstrap: Option<String>,
 
+    /// With --bootstrap: librdkafka properties for reaching the cluster, one `key=value` per
+    /// line (security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location),
+    /// as Kafka's tools take --command-config [default: $WEIR_COMMAND_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    command_config: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -297,7 +303,7 @@ impl DataDir {
 
 fn run(cli: Cli) -> Result<()> {
     let dir = DataDir::resolve(cli.data_dir);
-    let Some(cluster) = cluster::resolve(cli.bootstrap)? else {
+    let Some(cluster) = cluster::resolve(cli.bootstrap, cli.command_config)? else {
         return match cli.command {
             Command::Topic(cmd) => topic::run(&dir, cmd),
             Command::Produce(args) => produce::run(&dir, args),

@@ -78,7 +78,15 @@ def read_all(bootstrap, topic, partitions, isolation="read_committed", conf=None
         m = c.poll(10)
         check(m is not None, f"a {isolation} reader of {topic} timed out")
         if m.error():
-            eof.add(m.partition())
+            # Only the end of a partition counts as its end; a transient error (a connection
+            # being set up again) is skipped, a fatal one fails.
+            from confluent_kafka import KafkaError
+
+            check(not m.error().fatal(), f"a {isolation} reader of {topic}: {m.error()}")
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                eof.add(m.partition())
+            else:
+                print(f"{topic} reader: {m.error()}", file=sys.stderr)
             continue
         values.append(m.value().decode())
     c.close()
