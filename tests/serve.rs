@@ -351,6 +351,29 @@ fn security_settings_that_cannot_work_are_refused_with_a_clear_error() {
         out.stderr
     );
     run(d, &["user", "remove", "alice", "--users", users]).ok();
+    std::fs::write(
+        d.join("client.properties"),
+        "security.protocol=SASL_PLAINTEXT\nnonsense\n",
+    )
+    .unwrap();
+    let props = d.join("client.properties");
+    let out = run(
+        d,
+        &[
+            "--bootstrap",
+            "127.0.0.1:9",
+            "--command-config",
+            props.to_str().unwrap(),
+            "topic",
+            "list",
+        ],
+    )
+    .fails(2);
+    assert!(
+        out.stderr.contains("client.properties:2:"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
