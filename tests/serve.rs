@@ -107,8 +107,13 @@ fn require_clients() {
 }
 
 /// Runs one client script against `addr`; it exits 0 only if every check in it held.
+///
+/// The script's output (and that of any server it starts) goes to a file, printed afterwards
+/// through the test harness, which shows it only for a failing test; the panic message carries
+/// the script's `FAIL:` lines and its last lines, so a failure in a long CI log names its cause.
 pub(crate) fn run_script(script: &str, addr: &str, extra: &[&str]) {
     require_clients();
+    let mut output = tempfile::tempfile().unwrap();
     let mut child = Command::new("python3")
         .arg(scripts().join(script))
         .args(["--bootstrap", addr])
@@ -116,13 +121,38 @@ pub(crate) fn run_script(script: &str, addr: &str, extra: &[&str]) {
         .current_dir(scripts())
         .env("PYTHONUNBUFFERED", "1")
         .env("WEIR_BIN", env!("CARGO_BIN_EXE_weir"))
+        .stdout(output.try_clone().unwrap())
+        .stderr(output.try_clone().unwrap())
         .spawn()
         .unwrap();
     let status = wait_with_limit(&mut child, PROCESS_WAIT_MAX * 3);
-    assert!(
-        status.success(),
-        "{script} failed ({status}); its output is above"
-    );
+    let text = read_from_start(&mut output);
+    print!("{text}");
+    if !status.success() {
+        let lines: Vec<&str> = text.lines().collect();
+        let failures: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|line| line.starts_with("FAIL:"))
+            .take(20)
+            .collect();
+        let tail = &lines[lines.len().saturating_sub(30)..];
+        panic!(
+            "{script} failed ({status}):\n{}\n--- its last lines ---\n{}",
+            failures.join("\n"),
+            tail.join("\n")
+        );
+    }
+}
+
+/// The whole of a file written by a child, read from its start (lossily, should a client
+/// print bytes that are not UTF-8).
+fn read_from_start(file: &mut std::fs::File) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.read_to_end(&mut bytes).unwrap();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Runs one script against a server of its own over a fresh data directory, then stops it.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -21,6 +21,7 @@ use crate::Shared;
 use crate::api;
 use crate::auth::Session;
 use crate::memory::{Held, Pools};
+use crate::reply::Reply;
 
 /// Why a connection was closed by the server.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +73,7 @@ pub(crate) enum ConnError {
 pub(crate) enum Pending {
     Ready(Option<Bytes>),
     Task(JoinHandle<Result<Option<Bytes>, ConnError>>),
-    Held(JoinHandle<Result<(Bytes, Held), ConnError>>),
+    Held(JoinHandle<Result<(Reply, Held), ConnError>>),
 }
 
 /// The smallest request: api key, version, correlation id, client-id length.
@@ -121,12 +122,13 @@ where
         tokio::select! {
             reply = next_reply(&mut pending), if !pending.is_empty() => {
                 match reply {
-                    Ok(Some((bytes, held))) => {
-                        match tokio::time::timeout(write_max, write.write_all(&bytes)).await {
+                    Ok(Some((mut reply, held))) => {
+                                let bytes = reply.remaining();
+                        match tokio::time::timeout(write_max, write.write_all_buf(&mut reply)).await {
                             Ok(written) => written?,
                             Err(_) => {
                                 failure = Some(ConnError::SlowReader {
-                                    bytes: bytes.len(),
+                                    bytes,
                                     ms: shared.config.stall_ms_max,
                                 });
                                 break;
@@ -195,13 +197,13 @@ where
 
 /// Waits for the oldest reply, with the buffer bytes it holds. Cancel-safe: the reply leaves
 /// the queue only once complete.
-async fn next_reply(pending: &mut VecDeque<Pending>) -> Result<Option<(Bytes, Held)>, ConnError> {
+async fn next_reply(pending: &mut VecDeque<Pending>) -> Result<Option<(Reply, Held)>, ConnError> {
     let handler_failed = |e: tokio::task::JoinError| ConnError::Handler(e.to_string());
     let reply = match pending.front_mut() {
         None => return Ok(None),
-        Some(Pending::Ready(bytes)) => Ok(bytes.take().map(|b| (b, Held::none()))),
+        Some(Pending::Ready(bytes)) => Ok(bytes.take().map(|b| (Reply::from(b), Held::none()))),
         Some(Pending::Task(task)) => match task.await {
-            Ok(r) => r.map(|b| b.map(|b| (b, Held::none()))),
+            Ok(r) => r.map(|b| b.map(|b| (Reply::from(b), Held::none()))),
             Err(e) => Err(handler_failed(e)),
         },
         Some(Pending::Held(task)) => match task.await {

@@ -76,7 +76,7 @@ impl RequestHarness {
                     Pending::Held(task) => task
                         .await
                         .map_err(|e| ConnError::Handler(e.to_string()))?
-                        .map(|(bytes, _held)| Some(bytes)),
+                        .map(|(reply, _held)| Some(reply.into_bytes())),
                 }
             });
             match answered {

@@ -33,6 +33,7 @@ mod connection;
 mod errors;
 mod harness;
 mod memory;
+mod reply;
 
 pub use auth::{AclConfig, SecurityError, TlsConfig};
 pub use harness::RequestHarness;

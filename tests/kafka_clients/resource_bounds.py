@@ -43,6 +43,15 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 check(hard >= IDLE + NON_READERS + 200, f"this test needs {IDLE + NON_READERS + 200} file descriptors")
 
 
+STARTED = time.monotonic()
+
+
+def phase(name, pid):
+    """Marks where the run is, with the seconds since it started and the server's RSS then: a
+    failure in a slow CI run shows what took long or grew (these are not checks)."""
+    print(f"[{time.monotonic() - STARTED:7.1f} s, server RSS {rss_bytes(pid) >> 20} MiB] {name}")
+
+
 def rss_bytes(pid, field="VmRSS"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -153,15 +162,18 @@ server = start_weir_serve(a.weir_bin, os.path.join(work, "data"), addr,
 sockets = []
 try:
     admin = AdminClient({"bootstrap.servers": addr})
+    phase("server up; creating topics and producing the load topic", server.pid)
     for topic, n in (("load", LOAD_PARTITIONS), ("good", LOAD_PARTITIONS)):
         admin.create_topics([NewTopic(topic, n, 1)])[topic].result(timeout=30)
     produce(addr, "load", LOAD_RECORDS, LOAD_VALUE_BYTES, "1", partitions=LOAD_PARTITIONS)
+    phase("measuring before the load", server.pid)
     quiet = measure(addr, "quiet")
     base_rss = rss_bytes(server.pid)
     peak = RssPeak(server.pid)
     peak.start()
 
     host, port = addr.split(":")
+    phase(f"opening {IDLE} idle connections", server.pid)
     for _ in range(IDLE):
         sockets.append(socket.create_connection((host, int(port))))
     time.sleep(1)
@@ -169,6 +181,7 @@ try:
     print(f"bounds_idle_connections: {IDLE}")
     print(f"bounds_rss_per_idle_connection_bytes: {max(0, idle_rss - base_rss) / IDLE:.0f}")
 
+    phase(f"{NON_READERS} clients sending huge fetches and never reading", server.pid)
     for i in range(NON_READERS):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -178,18 +191,23 @@ try:
         sockets.append(s)
     time.sleep(2)
 
+    phase(f"creating, writing and reading a topic of {WIDE_PARTITIONS} partitions", server.pid)
     admin.create_topics([NewTopic("wide", WIDE_PARTITIONS, 1)])["wide"].result(timeout=60)
     md = admin.list_topics("wide", timeout=30)
     check(len(md.topics["wide"].partitions) == WIDE_PARTITIONS,
           f"metadata lists {len(md.topics['wide'].partitions)} partitions of wide")
+    phase("writing one record to each partition of wide", server.pid)
     produce(addr, "wide", WIDE_PARTITIONS, 10, "all", partitions=WIDE_PARTITIONS)
+    phase("reading wide back", server.pid)
     _, wide_bytes = consume(addr, "wide", WIDE_PARTITIONS, WIDE_PARTITIONS)
     check(wide_bytes == WIDE_PARTITIONS * 10, f"wide read back {wide_bytes} bytes")
 
+    phase("measuring under the load", server.pid)
     loaded = measure(addr, "loaded")
     print(f"bounds_loaded_to_quiet_produce_ratio: {loaded[0] / quiet[0]:.2f}")
     print(f"bounds_loaded_to_quiet_consume_ratio: {loaded[1] / quiet[1]:.2f}")
 
+    phase("the load done", server.pid)
     peak.stopped = True
     peak.join()
     connections = IDLE + NON_READERS + 10

@@ -20,7 +20,7 @@ use kafka_protocol::messages::{
 };
 use weir_log::{Error, IsolationLevel, Log};
 
-use super::{Ctx, encode};
+use super::{Ctx, encode_reply};
 use crate::Shared;
 use crate::auth::acl::Operation;
 use crate::connection::Pending;
@@ -47,7 +47,8 @@ pub(crate) fn fetch(ctx: &Ctx<'_>, correlation_id: i32, request: FetchRequest) -
         let turn = pools.fetch_turn().await;
         let (response, mut held) = long_poll(&shared, &pools, version, &request, &denied).await;
         held.merge(turn);
-        encode(correlation_id, version, "Fetch", &response).map(|bytes| (bytes, held))
+        // The frame shares the records' buffers, which `held` counts; the response goes.
+        encode_reply(correlation_id, version, "Fetch", &response).map(|reply| (reply, held))
     }))
 }
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 
 use crate::Shared;
@@ -27,6 +28,7 @@ use crate::auth::{self, Session};
 use crate::connection::{ConnError, Pending};
 use crate::errors::{KafkaCode, code};
 use crate::memory::Pools;
+use crate::reply::{Reply, ReplyBuf};
 
 /// (API, lowest, highest version) served. Nothing is listed that is not implemented: no
 /// KIP-848 consumer groups, no topic IDs (Produce/Fetch v13+), no `transaction.version` 2
@@ -335,23 +337,50 @@ pub(crate) fn encode<R: Encodable + HeaderVersion>(
     api: &'static str,
     response: &R,
 ) -> Result<Bytes, ConnError> {
-    let encode_error = |e: &dyn std::fmt::Display| ConnError::Encode {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    encode_into(&mut buf, correlation_id, version, api, response)?;
+    let len = i32::try_from(buf.len() - 4).map_err(|e| encode_error(api, version, &e))?;
+    buf[0..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+/// As [`encode`], into a frame that shares the response's large byte strings (a fetch's
+/// records) rather than copying them.
+pub(crate) fn encode_reply<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    api: &'static str,
+    response: &R,
+) -> Result<Reply, ConnError> {
+    let mut buf = ReplyBuf::default();
+    encode_into(&mut buf, correlation_id, version, api, response)?;
+    buf.finish().map_err(|e| encode_error(api, version, &e))
+}
+
+/// The response header and body, after whatever `buf` holds.
+fn encode_into<R: Encodable + HeaderVersion, B: ByteBufMut>(
+    buf: &mut B,
+    correlation_id: i32,
+    version: i16,
+    api: &'static str,
+    response: &R,
+) -> Result<(), ConnError> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header
+        .encode(buf, R::header_version(version))
+        .map_err(|e| encode_error(api, version, &e))?;
+    response
+        .encode(buf, version)
+        .map_err(|e| encode_error(api, version, &e))
+}
+
+fn encode_error(api: &'static str, version: i16, e: &dyn std::fmt::Display) -> ConnError {
+    ConnError::Encode {
         api,
         version,
         reason: e.to_string(),
-    };
-    let mut buf = BytesMut::with_capacity(64);
-    buf.put_i32(0);
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header
-        .encode(&mut buf, R::header_version(version))
-        .map_err(|e| encode_error(&e))?;
-    response
-        .encode(&mut buf, version)
-        .map_err(|e| encode_error(&e))?;
-    let len = i32::try_from(buf.len() - 4).map_err(|e| encode_error(&e))?;
-    buf[0..4].copy_from_slice(&len.to_be_bytes());
-    Ok(buf.freeze())
+    }
 }
 
 fn api_name(key: ApiKey) -> &'static str {

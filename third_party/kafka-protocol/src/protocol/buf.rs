@@ -181,6 +181,15 @@ pub trait ByteBufMut: BufMut {
     /// Read a range from the buffer.
     fn range(&mut self, r: Range<usize>) -> &mut [u8];
 
+    /// Put the contents of `bytes` at the current offset. A buffer that can keep shared
+    /// references to byte strings (a frame of chunks written with vectored I/O) may take
+    /// `bytes` without copying it.
+    // weir: added so that a fetch response's records, already in memory, are written to the
+    // socket from where they are rather than copied into the response's buffer first.
+    fn put_shared_bytes(&mut self, bytes: &bytes::Bytes) {
+        self.put_slice(bytes);
+    }
+
     /// Put a gap of `len` at the current buffer offset.
     fn put_gap(&mut self, len: usize) -> Gap {
         let res = Gap {
@@ -243,5 +252,9 @@ impl<T: ByteBufMut> ByteBufMut for &mut T {
     }
     fn range(&mut self, r: Range<usize>) -> &mut [u8] {
         (**self).range(r)
+    }
+    // weir: forwarded, so that a buffer passed by reference keeps its own way of taking bytes.
+    fn put_shared_bytes(&mut self, bytes: &bytes::Bytes) {
+        (**self).put_shared_bytes(bytes)
     }
 }
