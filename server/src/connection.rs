@@ -123,7 +123,7 @@ where
             reply = next_reply(&mut pending), if !pending.is_empty() => {
                 match reply {
                     Ok(Some((mut reply, held))) => {
-                                let bytes = reply.remaining();
+                        let bytes = reply.remaining();
                         match tokio::time::timeout(write_max, write.write_all_buf(&mut reply)).await {
                             Ok(written) => written?,
                             Err(_) => {
