@@ -28,10 +28,14 @@ impl Reply {
             return self.chunks.pop_front().unwrap_or_default();
         }
         let mut all = BytesMut::with_capacity(self.remaining);
-        for chunk in &self.chunks {
-            all.put_slice(chunk);
-        }
+        self.copy_into(&mut all);
         all.freeze()
+    }
+
+    fn copy_into(&self, out: &mut BytesMut) {
+        for chunk in &self.chunks {
+            out.put_slice(chunk);
+        }
     }
 
     fn push(&mut self, chunk: Bytes) {
@@ -97,11 +101,10 @@ impl ReplyBuf {
     pub(crate) fn finish(mut self) -> Result<Reply, std::num::TryFromIntError> {
         self.seal();
         let len = i32::try_from(self.done.remaining)?;
-        let mut frame = Reply::from(Bytes::copy_from_slice(&len.to_be_bytes()));
-        for chunk in self.done.chunks {
-            frame.push(chunk);
-        }
-        Ok(frame)
+        let prefix = Bytes::copy_from_slice(&len.to_be_bytes());
+        self.done.remaining += prefix.len();
+        self.done.chunks.push_front(prefix);
+        Ok(self.done)
     }
 
     /// Ends the copied run so far as a chunk.
@@ -115,9 +118,7 @@ impl ReplyBuf {
     fn flatten(&mut self) {
         if !self.done.chunks.is_empty() {
             let mut all = BytesMut::with_capacity(self.done.remaining + self.current.len());
-            for chunk in std::mem::take(&mut self.done).chunks {
-                all.put_slice(&chunk);
-            }
+            std::mem::take(&mut self.done).copy_into(&mut all);
             all.put_slice(&self.current);
             self.current = all;
         }
